@@ -1,0 +1,67 @@
+"""hcc's intermediate representation: a scope-carrying, lossless model of an ONNX file.
+
+``hcc.ir`` never imports torch. Only :mod:`hcc.ir.onnx` touches ONNX protobuf.
+"""
+
+from ._core import (
+    MODULE_KEY,
+    TAG_KEY,
+    Attr,
+    AttrType,
+    Function,
+    Graph,
+    Model,
+    Node,
+    SparseTensor,
+    Value,
+)
+from ._dtypes import DataType
+from ._scope import Scope, common_scope
+from ._tensors import ArrayTensor, ExternalTensor, Tensor
+from ._types import (
+    MapType,
+    OpaqueType,
+    OptionalType,
+    SequenceType,
+    SparseTensorType,
+    TensorType,
+    Type,
+)
+from .errors import HccError, LoadError, SaveError, VerificationError
+
+
+def load(path, *, load_external_data: bool = True) -> Model:
+    """Read an ONNX file; external data stays on disk, memory-mapped on demand."""
+    from .onnx import load as _load
+
+    return _load(path, load_external_data=load_external_data)
+
+
+def save(model: Model, path, **options) -> None:
+    """Write ``model`` to ``path`` (atomically); see :func:`hcc.ir.onnx.save` for options."""
+    from .onnx import save as _save
+
+    _save(model, path, **options)
+
+
+def from_onnx(proto) -> Model:
+    """Build the IR of an ``onnx.ModelProto``."""
+    from .onnx import from_onnx as _from_onnx
+
+    return _from_onnx(proto)
+
+
+def to_onnx(model: Model):
+    """Build an ``onnx.ModelProto`` from the IR."""
+    from .onnx import to_onnx as _to_onnx
+
+    return _to_onnx(model)
+
+
+__all__ = [
+    "ArrayTensor", "Attr", "AttrType", "DataType", "ExternalTensor", "Function", "Graph",
+    "HccError", "LoadError", "MODULE_KEY", "MapType", "Model", "Node", "OpaqueType",
+    "OptionalType", "SaveError", "Scope", "SequenceType", "SparseTensor", "SparseTensorType",
+    "TAG_KEY", "Tensor", "TensorType", "Type", "Value", "VerificationError", "common_scope",
+    "from_onnx", "load", "save", "to_onnx",
+]
