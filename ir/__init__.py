@@ -5,6 +5,7 @@
 
 from ._core import (
     MODULE_KEY,
+    NAMESPACE_KEY,
     TAG_KEY,
     Attr,
     AttrType,
@@ -14,6 +15,7 @@ from ._core import (
     Node,
     SparseTensor,
     Value,
+    namespace_of,
 )
 from ._dtypes import DataType
 from ._scope import Scope, common_scope
@@ -60,8 +62,8 @@ def to_onnx(model: Model):
 
 __all__ = [
     "ArrayTensor", "Attr", "AttrType", "DataType", "ExternalTensor", "Function", "Graph",
-    "HccError", "LoadError", "MODULE_KEY", "MapType", "Model", "Node", "OpaqueType",
+    "HccError", "LoadError", "MODULE_KEY", "MapType", "NAMESPACE_KEY", "Model", "Node", "OpaqueType",
     "OptionalType", "SaveError", "Scope", "SequenceType", "SparseTensor", "SparseTensorType",
-    "TAG_KEY", "Tensor", "TensorType", "Type", "Value", "VerificationError", "common_scope",
+    "TAG_KEY", "Tensor", "TensorType", "Type", "Value", "VerificationError", "common_scope", "namespace_of",
     "from_onnx", "load", "save", "to_onnx",
 ]

@@ -5,8 +5,8 @@ changes the graph only through them (``Node.replace_input_with``, ``Value.replac
 ``Graph.append`` / ``insert_before`` / ``remove`` ...), never by assigning to private fields.
 
 Every node has exactly one :class:`Scope`. Setting ``node.scope`` also writes the standard
-storage (``metadata_props["hcc.tag"]`` and ``["hcc.module"]``), so the stored tags and the IR's
-scopes cannot drift apart.
+storage (``metadata_props`` keys ``hcc.tag``, ``hcc.module`` and ``namespace``), so the stored
+tags and the IR's scopes cannot drift apart.
 
 ``proto_extras`` on each object is owned by :mod:`hcc.ir.onnx`: it records details of the file
 format that the IR does not model (field presence, rarely used fields) so export is lossless.
@@ -26,6 +26,15 @@ from ._types import TensorType, Type
 
 TAG_KEY = "hcc.tag"
 MODULE_KEY = "hcc.module"
+# Model Explorer groups nodes by this key: one "<module path>: <class>" entry per level, joined
+# by "/", the root with an empty path.
+NAMESPACE_KEY = "namespace"
+
+
+def namespace_of(scope: Scope) -> str:
+    """The ``namespace`` metadata string that shows ``scope`` as nested groups in viewers."""
+    levels = reversed(list(scope.ancestors(include_self=True)))
+    return "/".join(f"{s.module_path}: {s.qualified_class or s.class_name}" for s in levels)
 
 
 class AttrType(enum.IntEnum):
@@ -309,11 +318,12 @@ class Node:
             raise TypeError(f"a node's scope must be a Scope, not {type(scope).__name__}")
         self._scope = scope
         if scope.is_unknown:
-            self.metadata_props.pop(TAG_KEY, None)
-            self.metadata_props.pop(MODULE_KEY, None)
+            for key in (TAG_KEY, MODULE_KEY, NAMESPACE_KEY):
+                self.metadata_props.pop(key, None)
         else:
             self.metadata_props[TAG_KEY] = scope.tag
             self.metadata_props[MODULE_KEY] = scope.module_path
+            self.metadata_props[NAMESPACE_KEY] = namespace_of(scope)
 
     def _set_scope_quietly(self, scope: Scope) -> None:
         """Set the scope without touching metadata (the importer: it already holds the tags)."""

@@ -1,0 +1,1 @@
+"""Front ends: turn a PyTorch module or an ONNX file into hcc IR with module scopes."""
