@@ -1,3 +1,16 @@
 """hcc: ONNX graph surgery that keeps every node's nn.Module scope."""
 
 __version__ = "0.1.0"
+
+
+def export(module, args=(), kwargs=None, *, dynamic_shapes=None, opset=None, exporter="dynamo",
+           **options):
+    """Export a ``torch.nn.Module`` to an :class:`hcc.ir.Model` with a scope on every node.
+
+    Mirrors ``torch.onnx.export``; see :func:`hcc.frontend.torch_export.export` for options.
+    torch is imported only when this is called.
+    """
+    from .frontend.torch_export import export as _export
+
+    return _export(module, args, kwargs, dynamic_shapes=dynamic_shapes, opset=opset,
+                   exporter=exporter, **options)

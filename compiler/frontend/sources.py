@@ -1,0 +1,283 @@
+"""Model sources: a transformers config, a local pretrained folder, a Python factory, an ONNX file.
+
+Every source is offline: configs build random weights from a fixed seed, local folders load with
+``local_files_only`` and never run remote code, and nothing reaches a model hub.
+Each source yields a :class:`LoadedModule` (module, example inputs, dynamic shapes).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from hcc.ir.errors import HccError
+
+# Task names map to transformers' Auto classes; these are generic tasks, not architectures.
+TASKS = {
+    "base": "AutoModel",
+    "causal-lm": "AutoModelForCausalLM",
+    "masked-lm": "AutoModelForMaskedLM",
+    "seq2seq-lm": "AutoModelForSeq2SeqLM",
+    "sequence-classification": "AutoModelForSequenceClassification",
+    "token-classification": "AutoModelForTokenClassification",
+    "question-answering": "AutoModelForQuestionAnswering",
+    "image-classification": "AutoModelForImageClassification",
+}
+
+
+class SourceError(HccError):
+    """A model source cannot be found, imported or built as named."""
+
+
+@dataclass
+class InputSpec:
+    """One declared example input: ``dims`` are ints (static) or names (dynamic, shared by name);
+    ``sizes`` gives the example size of every dim."""
+
+    name: str
+    dtype: str
+    dims: list[int | str]
+    sizes: list[int] | None = None
+
+
+@dataclass
+class LoadedModule:
+    module: Any
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    dynamic_shapes: Any = None
+    tokenizer: Any = None
+
+
+def _suggest(name: str, choices) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=3)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def _seed(seed: int) -> None:
+    import torch
+
+    torch.manual_seed(seed)
+
+
+def _distinct_weights(module, seed: int) -> None:
+    """Perturb every parameter slightly with seeded noise.
+
+    Fresh models initialise e.g. every LayerNorm to ones; identical tensors may be merged by the
+    exporter, and pieces of a split would then share weights by accident.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            if parameter.dtype.is_floating_point:
+                noise = torch.randn(parameter.shape, generator=generator, dtype=parameter.dtype)
+                parameter.add_(noise * 0.02)
+
+
+def from_config(
+    model_type: str,
+    overrides: dict[str, Any] | None = None,
+    *,
+    task: str = "base",
+    seed: int = 0,
+    distinct_weights: bool = True,
+):
+    """Build a transformers model from its config class, with seeded random weights."""
+    import transformers
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    if model_type not in CONFIG_MAPPING:
+        raise SourceError(
+            f"unknown model type {model_type!r}{_suggest(model_type, CONFIG_MAPPING.keys())}"
+        )
+    config = transformers.AutoConfig.for_model(model_type)
+    known = set(config.to_dict()) | set(getattr(config, "attribute_map", {}))
+    overrides = dict(overrides or {})
+    for key in overrides:
+        if key not in known:
+            raise SourceError(
+                f"{model_type} config has no option {key!r}{_suggest(key, known)}"
+            )
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    if hasattr(config, "use_cache"):
+        # The cache object is not an exportable output; KV-cache export builds its own.
+        config.use_cache = False
+    cls = _auto_class(task)
+    _seed(seed)
+    model = cls.from_config(config)
+    if distinct_weights:
+        _distinct_weights(model, seed)
+    return model.eval()
+
+
+def _auto_class(task: str):
+    import transformers
+
+    if task not in TASKS:
+        raise SourceError(f"unknown task {task!r}{_suggest(task, TASKS)}; tasks: {', '.join(TASKS)}")
+    return getattr(transformers, TASKS[task])
+
+
+def from_directory(path: str, *, task: str = "base"):
+    """Load a pretrained model from a local folder (safetensors, local files only)."""
+    if not os.path.isdir(path):
+        raise SourceError(f"model folder not found: {path}")
+    if not os.path.isfile(os.path.join(path, "config.json")):
+        raise SourceError(f"{path} has no config.json; is it a transformers model folder?")
+    cls = _auto_class(task)
+    try:
+        model = cls.from_pretrained(
+            path, local_files_only=True, trust_remote_code=False, use_safetensors=True
+        )
+    except (OSError, ValueError) as error:
+        raise SourceError(f"cannot load model from {path}: {str(error).splitlines()[0]}") from None
+    return model.eval()
+
+
+def tokenizer_for(path: str):
+    """The tokenizer that ships in a local model folder, or None."""
+    import transformers
+
+    try:
+        return transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError):
+        return None
+
+
+def from_factory(reference: str) -> LoadedModule:
+    """Call ``package.module:function``; it returns a module, ``(module, args[, kwargs])`` or a
+    dict with keys ``module``, ``args``, ``kwargs``, ``dynamic_shapes``."""
+    import torch
+
+    module_name, sep, attr = reference.partition(":")
+    if not sep or not module_name or not attr:
+        raise SourceError(f"factory {reference!r} must be written 'package.module:function'")
+    try:
+        owner = importlib.import_module(module_name)
+    except ImportError as error:
+        raise SourceError(f"cannot import factory module {module_name!r}: {error}") from None
+    function = getattr(owner, attr, None)
+    if function is None or not callable(function):
+        names = [n for n in dir(owner) if callable(getattr(owner, n)) and not n.startswith("_")]
+        raise SourceError(
+            f"{module_name!r} has no function {attr!r}{_suggest(attr, names)}"
+        )
+    made = function()
+    if isinstance(made, torch.nn.Module):
+        return LoadedModule(made)
+    if isinstance(made, dict) and "module" in made:
+        return LoadedModule(
+            made["module"],
+            tuple(made.get("args", ())),
+            dict(made.get("kwargs") or {}),
+            made.get("dynamic_shapes"),
+        )
+    if isinstance(made, tuple) and made and isinstance(made[0], torch.nn.Module):
+        args = tuple(made[1]) if len(made) > 1 else ()
+        kwargs = dict(made[2]) if len(made) > 2 else {}
+        return LoadedModule(made[0], args, kwargs)
+    raise SourceError(
+        f"factory {reference!r} returned {type(made).__name__}; expected a torch.nn.Module, "
+        "(module, args[, kwargs]) or a dict with 'module'"
+    )
+
+
+_DTYPES = {
+    "float32": "float32", "float": "float32", "float16": "float16", "bfloat16": "bfloat16",
+    "float64": "float64", "int64": "int64", "int32": "int32", "int8": "int8", "uint8": "uint8",
+    "bool": "bool",
+}
+
+
+def example_inputs(
+    module, declared: list[InputSpec] | None = None, *, seed: int = 0, batch: int = 2, seq: int = 16
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Example keyword inputs and dynamo ``dynamic_shapes`` for ``module``.
+
+    Declared inputs are made as asked: integer tensors get values in the vocabulary (or 0/1 for
+    inputs named like masks), float tensors standard normal noise, and every named dim becomes
+    one shared ``torch.export.Dim``. Without declarations the module's ``main_input_name``
+    decides: token ids (with an attention mask when forward takes one) or pixel values.
+    The example batch is 2 by default: an example batch of 1 makes the exporter fix batch to 1.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    config = getattr(module, "config", None)
+    parameters = _forward_parameters(module)
+    if declared is None:
+        declared = _default_inputs(module, config, parameters, batch, seq)
+    inputs: dict[str, Any] = {}
+    shapes: dict[str, Any] = {}
+    dims: dict[str, Any] = {}
+    for spec in declared:
+        if parameters is not None and spec.name not in parameters:
+            raise SourceError(
+                f"input {spec.name!r} is not a parameter of {type(module).__name__}.forward"
+                f"{_suggest(spec.name, parameters)}; it takes: {', '.join(parameters)}"
+            )
+        if spec.dtype not in _DTYPES:
+            raise SourceError(
+                f"input {spec.name!r}: unknown dtype {spec.dtype!r}{_suggest(spec.dtype, _DTYPES)}"
+            )
+        sizes = spec.sizes or [d if isinstance(d, int) else (batch if i == 0 else seq)
+                               for i, d in enumerate(spec.dims)]
+        if len(sizes) != len(spec.dims):
+            raise SourceError(f"input {spec.name!r}: {len(spec.dims)} dims but {len(sizes)} sizes")
+        dtype = getattr(torch, _DTYPES[spec.dtype])
+        inputs[spec.name] = _random_tensor(spec.name, dtype, sizes, config, generator)
+        axis_dims = {}
+        for axis, dim in enumerate(spec.dims):
+            if isinstance(dim, str):
+                if dim not in dims:
+                    dims[dim] = torch.export.Dim(dim)
+                axis_dims[axis] = dims[dim]
+        shapes[spec.name] = axis_dims or None
+    return inputs, shapes
+
+
+def _forward_parameters(module) -> list[str] | None:
+    try:
+        return list(inspect.signature(module.forward).parameters)
+    except (TypeError, ValueError):
+        return None
+
+
+def _default_inputs(module, config, parameters, batch: int, seq: int) -> list[InputSpec]:
+    main = getattr(module, "main_input_name", None) or (parameters[0] if parameters else None)
+    if main == "input_ids":
+        specs = [InputSpec("input_ids", "int64", ["batch", "seq"], [batch, seq])]
+        if parameters and "attention_mask" in parameters:
+            specs.append(InputSpec("attention_mask", "int64", ["batch", "seq"], [batch, seq]))
+        return specs
+    if main == "pixel_values" and config is not None:
+        channels = getattr(config, "num_channels", 3)
+        size = getattr(config, "image_size", 224)
+        height, width = (size, size) if isinstance(size, int) else tuple(size)
+        return [InputSpec("pixel_values", "float32", ["batch", channels, height, width],
+                          [batch, channels, height, width])]
+    raise SourceError(
+        f"cannot guess example inputs for {type(module).__name__} (main input {main!r}); "
+        "declare them (name, dtype, dims)"
+    )
+
+
+def _random_tensor(name: str, dtype, sizes, config, generator):
+    import torch
+
+    if dtype == torch.bool:
+        return torch.ones(sizes, dtype=dtype)
+    if dtype.is_floating_point:
+        return torch.randn(sizes, generator=generator).to(dtype)
+    if "mask" in name:
+        return torch.ones(sizes, dtype=dtype)
+    high = int(getattr(config, "vocab_size", 0) or 0) if config is not None else 0
+    high = min(high, 1000) if high > 0 else 2
+    return torch.randint(0, high, sizes, generator=generator, dtype=dtype)

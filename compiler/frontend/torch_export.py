@@ -1,0 +1,207 @@
+"""Export a PyTorch module to hcc IR with a scope on every node.
+
+The dynamo exporter already records, for each node, the stack of modules that executed it
+(``pkg.torch.onnx.class_hierarchy`` / ``name_scopes``). We export with it, write the module tree
+to the model (``hcc.hierarchy``), and let the tagging passes turn that record into scopes and
+give the remaining helper nodes theirs. The TorchScript exporter is supported as an option; its
+node names carry module paths, which the module tree maps back to classes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import hcc.ir as ir
+from hcc.ir.errors import HccError
+
+from .hierarchy import hierarchy_json
+
+HIERARCHY_KEY = "hcc.hierarchy"
+EXPORTERS = ("dynamo", "torchscript")
+# Run after every export: scopes from the exporter's records, then helpers, then the rest.
+DEFAULT_PIPELINE = "recover-scopes,tag-auxiliary,propagate-tags"
+
+
+class ExportError(HccError):
+    """The module could not be exported as asked."""
+
+
+def export(
+    module,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    dynamic_shapes=None,
+    opset: int | None = None,
+    exporter: str = "dynamo",
+    input_names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
+    pipeline: str | None = DEFAULT_PIPELINE,
+) -> ir.Model:
+    """Export ``module`` called as ``module(*args, **kwargs)`` to an IR model with scopes.
+
+    Mirrors ``torch.onnx.export``. ``dynamic_shapes`` takes the dynamo form (``torch.export.Dim``
+    objects per input); for the TorchScript exporter it is turned into ``dynamic_axes``.
+    ``output_names`` renames the graph outputs in order. The weights stay in a private
+    temporary folder that lives as long as the returned model.
+    """
+    import torch
+
+    if exporter not in EXPORTERS:
+        raise ExportError(f"unknown exporter {exporter!r}; choose one of {', '.join(EXPORTERS)}")
+    if not isinstance(module, torch.nn.Module):
+        raise ExportError(f"expected a torch.nn.Module, got {type(module).__name__}")
+    args = tuple(args)
+    kwargs = dict(kwargs or {})
+    _check_signature(module, args, kwargs)
+    module.eval()
+
+    workdir = tempfile.TemporaryDirectory(prefix="hcc-export-")
+    path = os.path.join(workdir.name, "model.onnx")
+    with _quiet():
+        if exporter == "dynamo":
+            _export_dynamo(module, args, kwargs, path, dynamic_shapes, opset, input_names)
+        else:
+            _export_torchscript(module, args, kwargs, path, dynamic_shapes, opset, input_names)
+    model = ir.load(path)
+    # The folder holds the memory-mapped weights: keep it alive with the model.
+    model.meta["_export_workdir"] = workdir
+    model.metadata_props[HIERARCHY_KEY] = hierarchy_json(module)
+    if output_names:
+        rename_outputs(model, output_names)
+    if pipeline:
+        from hcc.passes import run
+
+        model = run(model, pipeline)
+    return model
+
+
+def _export_dynamo(module, args, kwargs, path, dynamic_shapes, opset, input_names) -> None:
+    import torch
+
+    try:
+        program = torch.onnx.export(
+            module,
+            args,
+            kwargs=kwargs or None,
+            dynamo=True,
+            dynamic_shapes=dynamic_shapes,
+            opset_version=opset,
+            input_names=input_names,
+            verbose=False,
+        )
+    except Exception as error:  # torch raises many types; the user needs the first line
+        raise ExportError(f"torch.onnx.export (dynamo) failed: {_first_line(error)}") from error
+    program.save(path, external_data=True)
+
+
+def _export_torchscript(module, args, kwargs, path, dynamic_shapes, opset, input_names) -> None:
+    import torch
+
+    names = list(input_names or [])
+    if not names:
+        names = _positional_names(module, len(args)) + list(kwargs)
+    dynamic_axes = _dynamic_axes(dynamic_shapes, names)
+    call_args = args + ((kwargs,) if kwargs else ())
+    try:
+        torch.onnx.export(
+            module,
+            call_args,
+            path,
+            dynamo=False,
+            input_names=names,
+            dynamic_axes=dynamic_axes or None,
+            opset_version=opset,
+            verbose=False,
+        )
+    except Exception as error:
+        raise ExportError(f"torch.onnx.export (torchscript) failed: {_first_line(error)}") from error
+
+
+def _positional_names(module, count: int) -> list[str]:
+    import inspect
+
+    params = [
+        p.name
+        for p in inspect.signature(module.forward).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return params[:count]
+
+
+def _dynamic_axes(dynamic_shapes, names: list[str]) -> dict[str, dict[int, str]]:
+    """Dynamo-style dynamic shapes to TorchScript ``dynamic_axes`` (names of the Dims)."""
+    if not dynamic_shapes:
+        return {}
+    items = (
+        dynamic_shapes.items()
+        if isinstance(dynamic_shapes, Mapping)
+        else zip(names, dynamic_shapes)
+    )
+    axes: dict[str, dict[int, str]] = {}
+    for name, spec in items:
+        if not spec:
+            continue
+        axes[name] = {
+            int(axis): getattr(dim, "__name__", None) or f"{name}_{axis}"
+            for axis, dim in dict(spec).items()
+        }
+    return axes
+
+
+def _check_signature(module, args: tuple, kwargs: dict) -> None:
+    """Refuse inputs that the forward signature cannot take, naming what it accepts."""
+    import inspect
+
+    try:
+        signature = inspect.signature(module.forward)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as error:
+        accepted = ", ".join(signature.parameters)
+        raise ExportError(
+            f"inputs do not match {type(module).__name__}.forward({accepted}): {error}"
+        ) from None
+
+
+def rename_outputs(model: ir.Model, names: Sequence[str]) -> None:
+    """Give the graph outputs the names ``names`` (in order), keeping names unique."""
+    outputs = model.graph.outputs
+    if len(names) != len(outputs):
+        raise ExportError(
+            f"{len(names)} output names given for {len(outputs)} outputs: {list(names)}"
+        )
+    taken = {v.name for v in model.graph.values()} - {v.name for v in outputs}
+    clash = [n for n in names if n in taken]
+    if clash or len(set(names)) != len(names):
+        raise ExportError(f"output names clash with existing values: {clash or list(names)}")
+    for value, name in zip(outputs, names):
+        value.name = name
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence the exporter's progress prints and warnings; hcc reports progress itself."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)

@@ -1,0 +1,132 @@
+"""``recover-scopes``: read the exporter's record of executing modules into node scopes.
+
+Sources, tried in order for every node that has no scope yet:
+
+``metadata``
+    torch's dynamo exporter writes, per node, the stack of modules that ran it
+    (``pkg.torch.onnx.class_hierarchy`` with ``pkg.torch.onnx.name_scopes``; ``namespace`` as a
+    fallback). The stack is mapped to a scope by the tag rules in :mod:`hcc.passes._tag_rules`.
+``node-names``
+    the TorchScript exporter names nodes after the module path (``/encoder/layer.0/attention/
+    self/MatMul``); with the module tree in the model's ``hcc.hierarchy`` metadata the longest
+    known module path gives the scope.
+
+Nodes the exporter marked ``_empty_nn_module_stack_from_metadata_hook`` and nodes with no record
+keep the unknown scope; ``tag-auxiliary`` and ``propagate-tags`` give them one.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+
+from hcc.ir import Model, Node, Scope
+
+from ._infra import Pass, PassResult
+from ._options import Option
+from ._registry import register_pass
+from ._tag_rules import scope_from_stack, scopes_by_module_path
+
+HIERARCHY_KEY = "hcc.hierarchy"
+CLASS_HIERARCHY_KEY = "pkg.torch.onnx.class_hierarchy"
+NAME_SCOPES_KEY = "pkg.torch.onnx.name_scopes"
+NAMESPACE_KEY = "namespace"
+EMPTY_STACK_MARK = "_empty_nn_module_stack_from_metadata_hook"
+SOURCES = ("metadata", "node-names")
+
+
+@register_pass("recover-scopes", summary="give nodes the scopes recorded by the exporter")
+class RecoverScopesPass(Pass):
+    sources = Option(list[str], list(SOURCES), "where to read scopes from, in order",
+                     choices=SOURCES)
+    overwrite = Option(bool, False, "also replace scopes that nodes already have")
+
+    def run(self, model: Model) -> PassResult:
+        by_path = None
+        if "node-names" in self.sources and HIERARCHY_KEY in model.metadata_props:
+            by_path = _load_hierarchy(model.metadata_props[HIERARCHY_KEY])
+        changed = False
+        for node in model.all_nodes():
+            if not node.scope.is_unknown and not self.overwrite:
+                continue
+            scope = None
+            for source in self.sources:
+                if source == "metadata":
+                    scope = scope_from_metadata(node)
+                elif by_path is not None:
+                    scope = scope_from_node_name(node.name, by_path)
+                if scope is not None:
+                    break
+            if scope is not None and scope != node.scope:
+                node.scope = scope
+                changed = True
+        return PassResult(model, changed)
+
+
+def _load_hierarchy(text: str) -> dict[str, Scope] | None:
+    try:
+        return scopes_by_module_path(json.loads(text))
+    except (ValueError, KeyError, TypeError):
+        return None  # a damaged tree is no reason to fail: fall back to other sources
+
+
+def module_stack(node: Node) -> list[tuple[str, str]] | None:
+    """The (module path, qualified class) stack the dynamo exporter recorded, root first.
+
+    Returns None when the node carries no usable record.
+    """
+    props = node.metadata_props
+    classes = _literal_list(props.get(CLASS_HIERARCHY_KEY))
+    paths = _literal_list(props.get(NAME_SCOPES_KEY))
+    if classes and paths and len(classes) == len(paths):
+        # The last entry is the op itself (aten op, FX node name), not a module.
+        stack = list(zip(paths[:-1], classes[:-1]))
+    else:
+        stack = _stack_from_namespace(props.get(NAMESPACE_KEY, ""))
+    if not stack or stack[0][1] == EMPTY_STACK_MARK or stack[0][0] == EMPTY_STACK_MARK:
+        return None
+    return stack
+
+
+def scope_from_metadata(node: Node) -> Scope | None:
+    stack = module_stack(node)
+    return scope_from_stack(stack) if stack else None
+
+
+def _literal_list(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return None
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return None
+
+
+def _stack_from_namespace(namespace: str) -> list[tuple[str, str]] | None:
+    """Parse ``: pkg.Root/sub: pkg.Sub/op_name: aten.op`` (the last entry is the op)."""
+    if not namespace:
+        return None
+    entries = []
+    for entry in namespace.split("/"):
+        path, sep, cls = entry.partition(": ")
+        if not sep:
+            return None
+        entries.append((path, cls))
+    return entries[:-1] or None
+
+
+def scope_from_node_name(name: str, by_path: dict[str, Scope]) -> Scope | None:
+    """The scope for a TorchScript-style node name ``/a/b.0/c/Op_3`` via the module tree."""
+    if not name.startswith("/"):
+        return None
+    tokens = name[1:].split("/")[:-1]
+    while True:
+        path = ".".join(tokens)
+        if path in by_path:
+            return by_path[path]
+        if not tokens:
+            return None
+        tokens.pop()
