@@ -36,7 +36,7 @@ HIERARCHY_KEY = "hcc.hierarchy"
 class PropagateTagsPass(Pass):
     record_initializers = Option(bool, True, "write each initializer's user scopes (hcc.scopes)")
 
-    def run(self, model: Model) -> PassResult:
+    def call(self, model: Model) -> PassResult:
         changed = False
         progress = True
         while progress:

@@ -41,7 +41,7 @@ class RecoverScopesPass(Pass):
                      choices=SOURCES)
     overwrite = Option(bool, False, "also replace scopes that nodes already have")
 
-    def run(self, model: Model) -> PassResult:
+    def call(self, model: Model) -> PassResult:
         by_path = None
         if "node-names" in self.sources and HIERARCHY_KEY in model.metadata_props:
             by_path = _load_hierarchy(model.metadata_props[HIERARCHY_KEY])

@@ -21,7 +21,7 @@ from ._registry import register_pass
 
 @register_pass("tag-auxiliary", summary="scope helper nodes by the common scope of their consumers")
 class TagAuxiliaryPass(Pass):
-    def run(self, model: Model) -> PassResult:
+    def call(self, model: Model) -> PassResult:
         changed = False
         for graph in model.graphs():
             changed |= tag_by_consumers(graph)

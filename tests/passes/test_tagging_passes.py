@@ -1,0 +1,222 @@
+"""The tagging passes: scopes from exporter records, helpers by consumers, full coverage."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import hcc.ir as ir
+from hcc.ir import Attr, Graph, Model, Node, Scope, Value
+from hcc.passes._tag_rules import class_segment, scope_from_stack, scopes_by_module_path
+from hcc.passes.propagate_tags import PropagateTagsPass
+from hcc.passes.recover_scopes import RecoverScopesPass, module_stack, scope_from_node_name
+from hcc.passes.tag_auxiliary import TagAuxiliaryPass
+
+T = "transformers.models.bert.modeling_bert."
+ROOT = Scope.root("BertModel")
+ENCODER = ROOT.child("encoder", "BertEncoder")
+LAYER0 = ENCODER.child("encoder.layer.0", "BertLayer.0")
+LAYER1 = ENCODER.child("encoder.layer.1", "BertLayer.1")
+
+
+def torch_record(stack: list[tuple[str, str]], op: str = "aten.add.Tensor") -> dict[str, str]:
+    """Metadata as the dynamo exporter writes it for a node run inside ``stack``."""
+    return {
+        "pkg.torch.onnx.class_hierarchy": repr([c for _, c in stack] + [op]),
+        "pkg.torch.onnx.name_scopes": repr([p for p, _ in stack] + ["add_1"]),
+    }
+
+
+def model_of(graph: Graph) -> Model:
+    return Model(graph, opset_imports={"": 20})
+
+
+# -- tag rules -------------------------------------------------------------------------------
+
+
+def test_list_elements_are_written_class_dot_index():
+    assert class_segment(T + "BertLayer", "encoder.layer.3") == "BertLayer.3"
+    assert class_segment(T + "BertEncoder", "encoder") == "BertEncoder"
+
+
+def test_torch_nn_builtins_are_skipped_and_their_ops_go_to_the_owner():
+    stack = [
+        ("", T + "BertModel"),
+        ("encoder", T + "BertEncoder"),
+        ("encoder.layer.0", T + "BertLayer"),
+        ("encoder.layer.0.output", T + "BertOutput"),
+        ("encoder.layer.0.output.dense", "torch.nn.modules.linear.Linear"),
+    ]
+    scope = scope_from_stack(stack)
+    assert scope.tag == "/BertModel/BertEncoder/BertLayer.0/BertOutput"
+    assert scope.module_path == "encoder.layer.0.output"
+
+
+def test_root_stays_even_when_it_is_a_torch_nn_class():
+    scope = scope_from_stack([("", "torch.nn.modules.container.Sequential")])
+    assert scope.tag == "/Sequential"
+
+
+def test_builtin_container_elements_keep_their_index():
+    stack = [
+        ("", "vision.ResNet"),
+        ("layer1", "torch.nn.modules.container.Sequential"),
+        ("layer1.0", "vision.Bottleneck"),
+    ]
+    assert scope_from_stack(stack).tag == "/ResNet/Bottleneck.0"
+
+
+# -- recover-scopes ----------------------------------------------------------------------------
+
+
+def test_recover_scopes_reads_the_dynamo_record():
+    x = Value("x")
+    node = Node("", "Add", [x, x], name="node_add_1",
+                metadata_props=torch_record([("", T + "BertModel"), ("encoder", T + "BertEncoder")]))
+    graph = Graph([x], [node.outputs[0]], [node])
+    result = RecoverScopesPass().run(model_of(graph))
+    assert result.changed
+    assert node.scope.tag == "/BertModel/BertEncoder"
+    assert node.metadata_props["hcc.tag"] == "/BertModel/BertEncoder"
+    assert node.metadata_props["hcc.module"] == "encoder"
+
+
+def test_recover_scopes_leaves_the_empty_stack_hook_unknown():
+    record = {
+        "pkg.torch.onnx.class_hierarchy": "['_empty_nn_module_stack_from_metadata_hook', 'aten.sym_size.int']",
+        "pkg.torch.onnx.name_scopes": "['_empty_nn_module_stack_from_metadata_hook', 'sym_size_int_14']",
+    }
+    node = Node("", "Shape", [Value("x")], metadata_props=record)
+    assert module_stack(node) is None
+
+
+def test_recover_scopes_falls_back_to_the_namespace():
+    node = Node("", "Add", [Value("x")], metadata_props={
+        "namespace": f": {T}BertModel/encoder: {T}BertEncoder/add_1: aten.add.Tensor"})
+    assert module_stack(node) == [("", T + "BertModel"), ("encoder", T + "BertEncoder")]
+
+
+def test_recover_scopes_reads_torchscript_node_names_through_the_module_tree():
+    tree = {"path": "", "qualified_class": T + "BertModel", "children": [
+        {"path": "encoder", "qualified_class": T + "BertEncoder", "children": [
+            {"path": "encoder.layer", "qualified_class": "torch.nn.modules.container.ModuleList",
+             "children": [{"path": "encoder.layer.0", "qualified_class": T + "BertLayer",
+                           "children": []}]}]}]}
+    by_path = scopes_by_module_path(tree)
+    assert scope_from_node_name("/encoder/layer.0/attention/self/MatMul", by_path) == LAYER0
+    assert scope_from_node_name("/Constant_3", by_path) == ROOT
+    assert scope_from_node_name("node_add", by_path) is None
+
+
+def test_recover_scopes_keeps_existing_scopes_unless_asked():
+    node = Node("", "Add", [Value("x")], scope=LAYER1,
+                metadata_props=torch_record([("", T + "BertModel")]))
+    graph = Graph([], [node.outputs[0]], [node])
+    assert not RecoverScopesPass().run(model_of(graph)).changed
+    assert node.scope == LAYER1
+    assert RecoverScopesPass(overwrite=True).run(model_of(graph)).changed
+    assert node.scope == ROOT
+
+
+# -- tag-auxiliary and propagate-tags ----------------------------------------------------------
+
+
+def _helper_chain():
+    """Shape -> Cast -> (layer 0 Reshape, layer 1 Reshape): helpers feeding two layers."""
+    x = Value("x")
+    shape = Node("", "Shape", [x], name="shape")
+    cast = Node("", "Cast", [shape.outputs[0]], attributes=[Attr.int("to", 7)], name="cast")
+    r0 = Node("", "Reshape", [x, cast.outputs[0]], scope=LAYER0, name="r0")
+    r1 = Node("", "Reshape", [r0.outputs[0], cast.outputs[0]], scope=LAYER1, name="r1")
+    graph = Graph([x], [r1.outputs[0]], [shape, cast, r0, r1])
+    return graph, shape, cast
+
+
+def test_helpers_take_the_common_scope_of_their_consumers():
+    graph, shape, cast = _helper_chain()
+    assert TagAuxiliaryPass().run(model_of(graph)).changed
+    assert cast.scope == ENCODER
+    assert shape.scope == ENCODER
+
+
+def test_helper_feeding_one_layer_joins_that_layer():
+    x = Value("x")
+    const = Node("", "Constant", [], attributes=[Attr.tensor("value", ir.ArrayTensor([1]))])
+    add = Node("", "Add", [x, const.outputs[0]], scope=LAYER0)
+    graph = Graph([x], [add.outputs[0]], [const, add])
+    TagAuxiliaryPass().run(model_of(graph))
+    assert const.scope == LAYER0
+
+
+def test_nodes_after_the_last_scoped_node_take_their_producers_scope():
+    x = Value("x")
+    a = Node("", "Relu", [x], scope=LAYER1)
+    tail = Node("", "Identity", [a.outputs[0]])
+    graph = Graph([x], [tail.outputs[0]], [a, tail])
+    model = model_of(graph)
+    assert not TagAuxiliaryPass().run(model).changed
+    PropagateTagsPass().run(model)
+    assert tail.scope == LAYER1
+
+
+def test_nodes_with_no_neighbours_fall_back_to_the_root():
+    x = Value("x")
+    a = Node("", "Relu", [x], scope=LAYER1)
+    lonely = Node("", "Constant", [], attributes=[Attr.tensor("value", ir.ArrayTensor([1.0]))])
+    graph = Graph([x], [a.outputs[0], lonely.outputs[0]], [a, lonely])
+    PropagateTagsPass().run(model_of(graph))
+    assert lonely.scope == ROOT
+
+
+def test_root_comes_from_the_module_tree_when_nothing_is_scoped():
+    lonely = Node("", "Constant", [], attributes=[Attr.tensor("value", ir.ArrayTensor([1.0]))])
+    model = model_of(Graph([], [lonely.outputs[0]], [lonely]))
+    model.metadata_props["hcc.hierarchy"] = json.dumps(
+        {"path": "", "class": "Net", "qualified_class": "pkg.Net", "tag": "/Net", "children": []})
+    PropagateTagsPass().run(model)
+    assert lonely.scope.tag == "/Net"
+
+
+def test_subgraph_nodes_take_the_scope_of_the_owning_node():
+    cond = Value("cond")
+    inner = Node("", "Constant", [], attributes=[Attr.tensor("value", ir.ArrayTensor([1.0]))])
+    then_graph = Graph([], [inner.outputs[0]], [inner], name="then")
+    other = Node("", "Constant", [], attributes=[Attr.tensor("value", ir.ArrayTensor([2.0]))])
+    else_graph = Graph([], [other.outputs[0]], [other], name="else")
+    if_node = Node("", "If", [cond], attributes=[Attr.graph("then_branch", then_graph),
+                                                 Attr.graph("else_branch", else_graph)],
+                   scope=LAYER0)
+    then_graph.parent = if_node
+    else_graph.parent = if_node
+    graph = Graph([cond], [if_node.outputs[0]], [if_node])
+    PropagateTagsPass().run(model_of(graph))
+    assert inner.scope == LAYER0 and other.scope == LAYER0
+
+
+def test_initializers_record_every_scope_that_reads_them():
+    x = Value("x")
+    weight = Value("w", const_value=ir.ArrayTensor([1.0, 2.0]))
+    a = Node("", "Mul", [x, weight], scope=LAYER0)
+    b = Node("", "Mul", [a.outputs[0], weight], scope=LAYER1)
+    graph = Graph([x], [b.outputs[0]], [a, b], initializers=[weight])
+    PropagateTagsPass().run(model_of(graph))
+    assert json.loads(weight.const_value.metadata_props["hcc.scopes"]) == [LAYER0.tag, LAYER1.tag]
+
+
+def test_tagging_is_deterministic_and_idempotent():
+    graph, shape, cast = _helper_chain()
+    model = model_of(graph)
+    TagAuxiliaryPass().run(model)
+    PropagateTagsPass().run(model)
+    before = [n.metadata_props.copy() for n in graph]
+    assert not TagAuxiliaryPass().run(model).changed
+    assert not PropagateTagsPass().run(model).changed
+    assert [n.metadata_props for n in graph] == before
+
+
+@pytest.mark.parametrize("name", ["recover-scopes", "tag-auxiliary", "propagate-tags"])
+def test_tagging_passes_are_registered(name):
+    from hcc.passes._registry import registered_passes
+
+    assert name in registered_passes()
