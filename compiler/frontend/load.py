@@ -1,0 +1,133 @@
+"""One entry point for every model source: name it, get an IR model with scopes.
+
+``load_model("config", "bert", overrides={...})``, ``load_model("directory", "path/to/model")``,
+``load_model("factory", "pkg.mod:make")`` and ``load_model("onnx", "model.onnx")`` all return an
+:class:`hcc.ir.Model` whose nodes carry scopes. The ``hcc export`` command and the spec
+language's ``model`` section both come here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import hcc.ir as ir
+
+from .sources import InputSpec, SourceError
+
+KINDS = ("config", "directory", "factory", "onnx")
+
+
+@dataclass
+class ExportOptions:
+    exporter: str = "dynamo"
+    opset: int | None = None
+    pipeline: str | None = None  # None: the front end's default tagging pipeline
+
+
+@dataclass
+class ModelSource:
+    kind: str
+    reference: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    task: str = "base"
+    seed: int = 0
+    inputs: list[InputSpec] | None = None
+    input_text: str | None = None
+
+
+def load_model(source: ModelSource, options: ExportOptions | None = None) -> ir.Model:
+    """Build or read the model named by ``source`` and give every node a scope."""
+    from .torch_export import DEFAULT_PIPELINE
+
+    options = options or ExportOptions()
+    pipeline = DEFAULT_PIPELINE if options.pipeline is None else options.pipeline
+    if source.kind not in KINDS:
+        raise SourceError(f"unknown model source {source.kind!r}; choose one of {', '.join(KINDS)}")
+    if source.kind == "onnx":
+        if source.overrides or source.inputs or source.input_text:
+            raise SourceError("an ONNX file takes no config overrides or example inputs")
+        model = ir.load(source.reference)
+        if pipeline:
+            from hcc.passes import run
+
+            model = run(model, pipeline)
+        return model
+    loaded = load_module(source)
+    from .torch_export import export
+
+    return export(
+        loaded.module,
+        loaded.args,
+        loaded.kwargs,
+        dynamic_shapes=loaded.dynamic_shapes,
+        opset=options.opset,
+        exporter=options.exporter,
+        pipeline=pipeline,
+    )
+
+
+def load_module(source: ModelSource):
+    """The torch module and example inputs for a non-ONNX source."""
+    from . import sources
+
+    tokenizer = None
+    if source.kind == "config":
+        module = sources.from_config(source.reference, source.overrides, task=source.task,
+                                     seed=source.seed)
+    elif source.kind == "directory":
+        if source.overrides:
+            raise SourceError("a pretrained folder takes no config overrides")
+        module = sources.from_directory(source.reference, task=source.task)
+        tokenizer = sources.tokenizer_for(source.reference)
+    else:
+        if source.overrides:
+            raise SourceError("a factory takes no config overrides")
+        loaded = sources.from_factory(source.reference)
+        if loaded.args or loaded.kwargs:
+            if source.inputs or source.input_text:
+                raise SourceError("the factory returned example inputs; do not declare others")
+            return loaded
+        module = loaded.module
+    if source.input_text is not None:
+        kwargs, shapes = _inputs_from_text(module, tokenizer, source)
+    else:
+        kwargs, shapes = sources.example_inputs(module, source.inputs, seed=source.seed)
+    return sources.LoadedModule(module, (), kwargs, shapes, tokenizer)
+
+
+def _inputs_from_text(module, tokenizer, source: ModelSource):
+    """Tokenize the example text with the source's own tokenizer (batch of two copies, so the
+    exporter keeps batch dynamic)."""
+    import torch
+
+    if tokenizer is None:
+        where = source.reference if source.kind == "directory" else f"a {source.kind} source"
+        raise SourceError(f"example text needs a tokenizer, and {where} ships none")
+    encoded = tokenizer([source.input_text] * 2, return_tensors="pt")
+    parameters = set(_parameters(module))
+    kwargs = {k: v for k, v in encoded.items() if not parameters or k in parameters}
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq")
+    shapes = {k: {0: batch, 1: seq} if v.dim() >= 2 else {0: batch} for k, v in kwargs.items()}
+    return kwargs, shapes
+
+
+def _parameters(module) -> list[str]:
+    import inspect
+
+    try:
+        return list(inspect.signature(module.forward).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
+def source_from_path(path: str) -> ModelSource:
+    """Guess the kind of a source written on the command line: a file, folder or factory."""
+    if path.endswith(".onnx") or os.path.isfile(path):
+        return ModelSource("onnx", path)
+    if os.path.isdir(path):
+        return ModelSource("directory", path)
+    if ":" in path:
+        return ModelSource("factory", path)
+    return ModelSource("config", path)

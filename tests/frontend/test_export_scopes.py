@@ -1,0 +1,155 @@
+"""Export from transformers configs: every node tagged by the rules, numerics exact, file valid."""
+
+from __future__ import annotations
+
+import ast
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+import hcc
+import hcc.ir as ir
+from hcc.frontend import sources
+from hcc.frontend.sources import SourceError
+from hcc.frontend.torch_export import ExportError
+
+MODELS = {
+    # seed 003's BERT shape
+    "bert": dict(model_type="bert", overrides=dict(
+        num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=512)),
+    "gpt2": dict(model_type="gpt2", overrides=dict(n_layer=4)),
+    "llama": dict(model_type="llama", overrides=dict(
+        num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4,
+        num_key_value_heads=2, vocab_size=1000, max_position_embeddings=128)),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def exported(request, tmp_path_factory):
+    spec = MODELS[request.param]
+    module = sources.from_config(spec["model_type"], spec["overrides"], seed=0)
+    kwargs, shapes = sources.example_inputs(module)
+    model = hcc.export(module, (), kwargs, dynamic_shapes=shapes)
+    path = tmp_path_factory.mktemp(request.param) / "model.onnx"
+    ir.save(model, str(path))
+    return module, model, str(path)
+
+
+def test_every_node_carries_a_tag(exported):
+    _, _, path = exported
+    proto = onnx.load(path, load_external_data=False)
+    untagged = [n.name for n in proto.graph.node
+                if "hcc.tag" not in {p.key for p in n.metadata_props}]
+    assert untagged == []
+    assert "hcc.hierarchy" in {p.key for p in proto.metadata_props}
+
+
+def test_tags_name_existing_non_builtin_modules(exported):
+    module, model, _ = exported
+    modules = dict(module.named_modules())
+    for node in model.graph:
+        scope = node.scope
+        assert scope.module_path in modules, node
+        owner = modules[scope.module_path]
+        assert scope.class_name.split(".")[0] == type(owner).__name__, node
+        if scope.depth > 0:
+            assert not type(owner).__module__.startswith("torch.nn"), node
+        # The tag's chain is the chain of non-built-in ancestors of the module.
+        expected = ["" if p == "" else p for p in _non_builtin_chain(scope.module_path, modules)]
+        assert [s.module_path for s in reversed(list(scope.ancestors(include_self=True)))] == expected
+        assert node.metadata_props["hcc.module"] == scope.module_path
+        assert node.metadata_props["hcc.tag"] == scope.tag
+
+
+def _non_builtin_chain(path: str, modules) -> list[str]:
+    tokens = path.split(".") if path else []
+    chain = [""]
+    for i in range(1, len(tokens) + 1):
+        prefix = ".".join(tokens[:i])
+        if prefix in modules and not type(modules[prefix]).__module__.startswith("torch.nn"):
+            chain.append(prefix)
+    return chain
+
+
+def test_recorded_nodes_get_the_most_specific_non_builtin_module(exported):
+    module, model, _ = exported
+    modules = dict(module.named_modules())
+    checked = 0
+    for node in model.graph:
+        text = node.metadata_props.get("pkg.torch.onnx.name_scopes")
+        if not text or "_empty_nn_module_stack" in text:
+            continue
+        paths = ast.literal_eval(text)[:-1]
+        deepest = [p for p in paths if p in modules
+                   and (p == "" or not type(modules[p]).__module__.startswith("torch.nn"))][-1]
+        assert node.scope.module_path == deepest, node
+        checked += 1
+    assert checked > 0.5 * len(model.graph)
+
+
+@pytest.mark.parametrize("batch,seq", [(1, 8), (2, 16), (3, 33)])
+def test_onnxruntime_matches_torch(exported, batch, seq):
+    module, _, path = exported
+    declared = [sources.InputSpec(s.name, s.dtype, s.dims, [batch, seq])
+                for s in sources._default_inputs(module, module.config,
+                                                 sources._forward_parameters(module), batch, seq)]
+    kwargs, _ = sources.example_inputs(module, declared, seed=batch * 100 + seq)
+    with torch.no_grad():
+        expected = [t for t in _flatten(module(**kwargs))]
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    feeds = {i.name: kwargs[i.name].numpy() for i in session.get_inputs()}
+    actual = session.run(None, feeds)
+    assert len(actual) == len(expected)
+    for got, want in zip(actual, expected):
+        assert got.shape == tuple(want.shape)
+        assert np.max(np.abs(got - want.numpy())) <= 1e-5
+
+
+def _flatten(output):
+    if isinstance(output, torch.Tensor):
+        return [output]
+    if hasattr(output, "to_tuple"):
+        output = output.to_tuple()
+    if isinstance(output, dict):
+        output = list(output.values())
+    flat = []
+    for item in output:
+        if item is not None:
+            flat.extend(_flatten(item))
+    return flat
+
+
+def test_checker_accepts_the_file(exported):
+    _, _, path = exported
+    onnx.checker.check_model(path, full_check=True)
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+
+def test_unknown_model_type_suggests_close_names():
+    with pytest.raises(SourceError, match="unknown model type 'bertt'.*'bert'"):
+        sources.from_config("bertt")
+
+
+def test_misspelt_config_override_is_named():
+    with pytest.raises(SourceError, match="no option 'num_hiden_layers'.*num_hidden_layers"):
+        sources.from_config("bert", {"num_hiden_layers": 2})
+
+
+def test_factory_that_cannot_be_imported():
+    with pytest.raises(SourceError, match="cannot import factory module"):
+        sources.from_factory("no_such_package_here.models:make")
+    with pytest.raises(SourceError, match="package.module:function"):
+        sources.from_factory("just_a_name")
+
+
+def test_inputs_that_do_not_match_forward_name_the_signature():
+    module = torch.nn.Linear(2, 2)
+    with pytest.raises(ExportError, match=r"forward\(input\)"):
+        hcc.export(module, (torch.ones(1, 2), torch.ones(1, 2)))
+    with pytest.raises(SourceError, match="not a parameter"):
+        sources.example_inputs(module, [sources.InputSpec("x", "float32", [1, 2])])
