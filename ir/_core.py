@@ -289,19 +289,22 @@ class Node:
         self.meta: dict[str, Any] = {}
         self.proto_extras: dict[str, Any] = {}
         self._graph: Graph | None = None
+        if outputs is None:
+            outputs = [Value() for _ in range(num_outputs)]
+        # Check before registering anything, so a refused node leaves no uses behind.
+        for value in outputs:
+            if value._producer is not None:
+                raise ValueError(f"value {value.name!r} already has a producer")
         self._inputs: list[Value | None] = []
         for value in inputs:
             self._inputs.append(value)
             if value is not None:
                 value._uses[(self, len(self._inputs) - 1)] = None
-        if outputs is None:
-            outputs = [Value() for _ in range(num_outputs)]
         self._outputs: list[Value] = []
         for i, value in enumerate(outputs):
-            if value._producer is not None:
-                raise ValueError(f"value {value.name!r} already has a producer")
             value._producer, value._index = self, i
             self._outputs.append(value)
+        self._claim_subgraphs()
         self._scope = Scope.unknown()
         if scope is not None:
             self.scope = scope
@@ -379,6 +382,16 @@ class Node:
             if value is not None:
                 value._uses.pop((self, i), None)
 
+    def _attach_inputs(self) -> None:
+        for i, value in enumerate(self._inputs):
+            if value is not None:
+                value._uses[(self, i)] = None
+
+    def _claim_subgraphs(self) -> None:
+        """Point the ``parent`` of every subgraph in the attributes at this node."""
+        for sub in self.subgraphs():
+            sub.parent = self
+
     # -- attributes and subgraphs ---------------------------------------------------------------
 
     def attr(self, name: str, default: Any = None) -> Any:
@@ -450,6 +463,14 @@ class Graph:
         if node._graph is not None:
             raise ValueError(f"{node!r} already belongs to a graph")
         node._graph = self
+        # ``remove`` dropped the uses of a node (and its subgraphs' reads of outer values);
+        # a node moved here reads its inputs again. Registering is idempotent.
+        node._attach_inputs()
+        node._claim_subgraphs()
+        for sub in node.subgraphs():
+            for inner in sub.all_nodes():
+                inner._attach_inputs()
+                inner._claim_subgraphs()
 
     def append(self, node: Node) -> Node:
         self._adopt(node)
@@ -504,6 +525,7 @@ class Graph:
                             )
         for node in group:
             node._detach_inputs()
+            _detach_captures(node)
             node._graph = None
         self._nodes = [n for n in self._nodes if id(n) not in removing]
 
@@ -642,6 +664,22 @@ def _reads(node: Node) -> Iterator[Value]:
             for value in inner._inputs:
                 if value is not None and id(value) not in defined:
                     yield value
+
+
+def _detach_captures(node: Node) -> None:
+    """Drop the uses that nodes in ``node``'s subgraphs make of values defined outside them.
+
+    The subgraphs' own use-def stays intact, so a removed node can be inspected or re-inserted.
+    """
+    subs = list(node.subgraphs())
+    if not subs:
+        return
+    defined = {id(v) for sub in subs for g in sub.subgraphs(include_self=True) for v in g.values()}
+    for sub in subs:
+        for inner in sub.all_nodes():
+            for i, value in enumerate(inner._inputs):
+                if value is not None and id(value) not in defined:
+                    value._uses.pop((inner, i), None)
 
 
 def _top_level_owner(node: Node, graph: Graph) -> Node:

@@ -55,8 +55,11 @@ class Tensor:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the tensor's raw (packed) little-endian form."""
-        if not isinstance(self._dtype, DataType) or self._dtype == DataType.STRING:
+        """Bytes of the tensor's raw (packed) little-endian form; for strings, of their UTF-8
+        (or bytes) contents, since string tensors have no raw form."""
+        if self._dtype == DataType.STRING:
+            return sum(len(_as_bytes(item)) for item in self.numpy().reshape(-1))
+        if not isinstance(self._dtype, DataType):
             return len(self.tobytes())
         return (self.size * self._dtype.bitwidth + 7) // 8
 
@@ -172,6 +175,10 @@ def safe_external_path(base_dir: str, location: str) -> str:
     return path
 
 
+def _as_bytes(item) -> bytes:
+    return item if isinstance(item, bytes) else str(item).encode("utf-8")
+
+
 def _is_subbyte(dtype) -> bool:
     return isinstance(dtype, DataType) and dtype.bitwidth in (2, 4)
 
@@ -183,7 +190,12 @@ def array_to_raw(array: np.ndarray, dtype: DataType | int) -> bytes:
     if _is_subbyte(dtype):
         bits = dtype.bitwidth
         per_byte = 8 // bits
-        codes = np.ascontiguousarray(array).reshape(-1).view(np.uint8) & ((1 << bits) - 1)
+        arr = np.asarray(array)
+        if arr.dtype.itemsize != 1:
+            # Wider containers (int64 lists, float32 values for float4): convert to the element
+            # type first, so each element becomes one code byte before packing.
+            arr = arr.astype(dtype.to_numpy())
+        codes = np.ascontiguousarray(arr).reshape(-1).view(np.uint8) & ((1 << bits) - 1)
         pad = (-codes.size) % per_byte
         if pad:
             codes = np.concatenate([codes, np.zeros(pad, np.uint8)])

@@ -7,6 +7,7 @@ pass, so no pass prints, times or verifies itself.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import time
@@ -44,8 +45,8 @@ class PassInfo:
 
     @property
     def doc(self) -> str:
-        """The class docstring, for ``hcc passes NAME``."""
-        return (self.cls.__doc__ or "").strip()
+        """The class docstring (the summary if there is none), for ``hcc passes NAME``."""
+        return inspect.cleandoc(self.cls.__doc__ or "") or self.summary
 
     def create(
         self,

@@ -29,7 +29,8 @@ class PassSpec:
 
     name: str
     options: Mapping[str, Any] = field(default_factory=dict)
-    location: SourceLocation | None = None
+    # Where a spec was written does not change what it means, so equality ignores it.
+    location: SourceLocation | None = field(default=None, compare=False)
     option_locations: Mapping[str, SourceLocation] = field(default_factory=dict, compare=False)
 
     def __str__(self) -> str:

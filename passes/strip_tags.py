@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hcc.ir import MODULE_KEY, TAG_KEY, Model, Scope
+from hcc.ir import MODULE_KEY, NAMESPACE_KEY, TAG_KEY, Model, Scope
 
 from ._infra import Pass, PassResult
 from ._options import Option
@@ -10,6 +10,8 @@ from ._registry import register_pass
 
 # The model-level module tree written beside the node tags (see compiler/frontend/hierarchy.py).
 HIERARCHY_KEY = "hcc.hierarchy"
+# What setting a node's scope writes, so also what resetting it removes.
+_SCOPE_KEYS = (TAG_KEY, MODULE_KEY, NAMESPACE_KEY)
 
 
 @register_pass("strip-tags", summary="Reset every node's scope to unknown and remove tag metadata")
@@ -27,8 +29,7 @@ class StripTagsPass(Pass):
         extra_keys = list(self.keys)
         changed = False
         for node in model.all_nodes():
-            had_tags = any(key in node.metadata_props for key in (TAG_KEY, MODULE_KEY))
-            if had_tags or not node.scope.is_unknown or _has_any(node.metadata_props, ["namespace"]):
+            if not node.scope.is_unknown or _has_any(node.metadata_props, _SCOPE_KEYS):
                 node.scope = unknown
                 changed = True
             changed = _drop(node.metadata_props, extra_keys) or changed
@@ -37,7 +38,7 @@ class StripTagsPass(Pass):
         return PassResult(model, changed)
 
 
-def _has_any(metadata: dict[str, str], keys: list[str]) -> bool:
+def _has_any(metadata: dict[str, str], keys) -> bool:
     return any(key in metadata for key in keys)
 
 

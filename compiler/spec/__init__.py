@@ -1,0 +1,1 @@
+"""The ``.hx`` spec language: grammar, parser, resolver and formatter."""

@@ -1,0 +1,32 @@
+"""Typed build settings: what a resolved spec asks ``hcc build`` to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hcc.frontend.load import ExportOptions, ModelSource
+from hcc.passes.pipeline import PassSpec
+
+
+@dataclass
+class OutputSettings:
+    directory: str
+    name: str
+    external_data_threshold: int = 1024
+    reports: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BuildSpec:
+    """Everything ``hcc build`` needs, checked: source, export, pipeline, outputs."""
+
+    path: str
+    model_name: str
+    source: ModelSource
+    export: ExportOptions
+    tagging: bool
+    pipeline: list[PassSpec]
+    output: OutputSettings
+    params: dict[str, Any]
+    files: list[str]  # the spec and every file it includes, in reading order

@@ -1,0 +1,404 @@
+"""Structural and scope invariants of the IR, checked in one linear walk.
+
+:func:`check` returns every problem found, one line each, naming the graph (or function), the
+node and the value; :func:`verify` raises :class:`~hcc.ir.VerificationError` listing them. The
+pass manager runs ``verify`` after each pass in verify-each mode, so the walk must stay linear:
+every value and every use is looked at a constant number of times.
+
+What is checked:
+
+* SSA: a value name is defined once in a graph and the graphs nested in it; a subgraph may not
+  redefine a name visible from an enclosing graph. Unnamed values (the exporter names them) are
+  exempt. A graph input that is also an initializer is one value, defined once.
+* Order: every node input is defined before the node (graph input, initializer, earlier output, or
+  a value visible from an enclosing graph at the owning node).
+* No dangling values, and use-def lists that agree with the nodes: ``value.uses`` holds exactly
+  the (node, index) pairs that read it, producers and ``value.index`` match ``node.outputs``,
+  ``node.graph`` and ``subgraph.parent`` point at what lists them, graph outputs are defined.
+* Scopes: every node has a :class:`Scope`; stored ``hcc.tag``/``hcc.module`` metadata agree with
+  it; with ``require_scopes`` no node has the unknown scope.
+* Unique names: nodes (when named) per graph, graph inputs, initializers, function identifiers.
+"""
+
+from __future__ import annotations
+
+from ._core import MODULE_KEY, TAG_KEY, AttrType, Function, Graph, Model, Node, Value
+from ._scope import Scope
+from .errors import VerificationError
+
+__all__ = ["check", "verify"]
+
+
+def verify(obj: Model | Graph | Function, *, require_scopes: bool = False) -> None:
+    """Raise :class:`VerificationError` listing every broken invariant of ``obj``."""
+    problems = check(obj, require_scopes=require_scopes)
+    if problems:
+        raise VerificationError(problems)
+
+
+def check(obj: Model | Graph | Function, *, require_scopes: bool = False) -> list[str]:
+    """Every broken invariant of a model, graph or function, one line each (empty: valid)."""
+    checker = _Checker(require_scopes)
+    if isinstance(obj, Model):
+        checker.check_model(obj)
+    elif isinstance(obj, Function):
+        checker.check_root(obj.graph, _function_name(obj))
+    elif isinstance(obj, Graph):
+        checker.check_graph_alone(obj)
+    else:
+        raise TypeError(f"cannot verify a {type(obj).__name__}")
+    return checker.problems
+
+
+def _function_name(function: Function) -> str:
+    domain = f"{function.domain}::" if function.domain else ""
+    overload = f":{function.overload}" if function.overload else ""
+    return f"function '{domain}{function.name}{overload}'"
+
+
+def _graph_name(graph: Graph) -> str:
+    return f"graph '{graph.name}'" if graph.name else "graph <unnamed>"
+
+
+def _op(node: Node) -> str:
+    domain = f"{node.domain}::" if node.domain else ""
+    overload = f":{node.overload}" if node.overload else ""
+    return f"{domain}{node.op_type}{overload}"
+
+
+class _Checker:
+    """One verification run. ``visible`` and ``defined`` describe the lexical environment of the
+    node being checked; entering a subgraph adds to them and leaving it takes its names out."""
+
+    def __init__(self, require_scopes: bool) -> None:
+        self.require_scopes = require_scopes
+        self.problems: list[str] = []
+        # Filled by the survey before the walk: where each graph sits, each node's position,
+        # so messages can name unnamed nodes and foreign graphs.
+        self.graph_where: dict[int, str] = {}
+        self.node_index: dict[int, int] = {}
+        # The lexical environment: value name -> (value, id of the graph defining it) and
+        # id(value) -> how it was defined.
+        self.visible: dict[str, tuple[Value, int]] = {}
+        self.defined: dict[int, str] = {}
+        self.open_graphs: set[int] = set()  # the graph being walked and those enclosing it
+        self.walked: set[int] = set()
+        self.walked_nodes: set[int] = set()
+        self.values_to_check: list[tuple[Value, str]] = []
+        self.tags: dict[Scope, tuple[str, str]] = {}
+
+    # -- entry points ---------------------------------------------------------------------------
+
+    def check_model(self, model: Model) -> None:
+        roots: list[tuple[Graph, str]] = [(model.graph, _graph_name(model.graph))]
+        for key, function in model.functions.items():
+            if key != function.identifier:
+                self.problems.append(
+                    f"model: function {_function_name(function)} is stored under key {key!r}, "
+                    f"not its identifier {function.identifier!r}"
+                )
+            roots.append((function.graph, _function_name(function)))
+        for graph, where in roots:
+            self._survey(graph, where)
+        for graph, where in roots:
+            self._walk(graph, where)
+        self._check_uses()
+
+    def check_root(self, graph: Graph, where: str) -> None:
+        self._survey(graph, where)
+        self._walk(graph, where)
+        self._check_uses()
+
+    def check_graph_alone(self, graph: Graph) -> None:
+        """A graph on its own; a subgraph sees what its owner sees in the enclosing graphs."""
+        chain = _owners(graph)
+        if not chain:
+            self.check_root(graph, _graph_name(graph))
+            return
+        self._survey(chain[0][0], _graph_name(chain[0][0]))
+        for outer, owner in chain:
+            # Outer values are only made visible: checking them is the outer graph's business.
+            self.open_graphs.add(id(outer))
+            visible = [*outer.inputs, *outer.initializers.values()]
+            for node in outer._nodes:
+                if node is owner:
+                    break
+                visible.extend(node._outputs)
+            for value in visible:
+                self.defined.setdefault(id(value), "a value of an enclosing graph")
+                if value.name:
+                    self.visible.setdefault(value.name, (value, id(outer)))
+        self._walk(graph, self.graph_where[id(graph)])
+        self._check_uses()
+
+    # -- survey: locations of graphs and positions of nodes ---------------------------------------
+
+    def _survey(self, graph: Graph, where: str) -> None:
+        if id(graph) in self.graph_where:
+            return  # a graph attached twice; the walk reports it
+        self.graph_where[id(graph)] = where
+        for position, node in enumerate(graph._nodes):
+            self.node_index[id(node)] = position
+            for name, sub in _subgraphs(node):
+                self._survey(sub, f"{where} > {self._node(node)}.{name}")
+
+    # -- naming things in messages ---------------------------------------------------------------
+
+    def _node(self, node: Node) -> str:
+        if node.name:
+            return f"node '{node.name}' ({_op(node)})"
+        position = self.node_index.get(id(node))
+        return f"node #{position} ({_op(node)})" if position is not None else f"node ({_op(node)})"
+
+    def _value(self, value: Value) -> str:
+        if value.name:
+            return f"%{value.name}"
+        producer = value._producer
+        if producer is not None:
+            return f"%<output {value._index} of {self._node(producer)}>"
+        return "%<unnamed>"
+
+    # -- the walk ---------------------------------------------------------------------------------
+
+    def _walk(self, graph: Graph, where: str) -> None:
+        problems = self.problems
+        if id(graph) in self.walked:
+            problems.append(f"{where}: this graph object is also attached elsewhere in the model")
+            return
+        self.walked.add(id(graph))
+        self.open_graphs.add(id(graph))
+        added: list[tuple[int, str | None]] = []
+
+        def define(value: Value, how: str) -> None:
+            key = id(value)
+            earlier = self.defined.get(key)
+            if earlier is not None:
+                # The one legal double listing: an input whose default is an initializer.
+                if not (earlier == "graph input" and how == "initializer"):
+                    problems.append(
+                        f"{where}: {self._value(value)} is defined twice, as {earlier} and as {how}"
+                    )
+                return
+            self.defined[key] = how
+            name = value.name
+            previous = self.visible.get(name) if name else None
+            if previous is not None:
+                other, home = previous
+                if home == id(graph):
+                    problems.append(
+                        f"{where}: value name %{name} is defined twice (SSA), "
+                        f"as {self.defined.get(id(other), 'a value')} and as {how}"
+                    )
+                else:
+                    problems.append(
+                        f"{where}: {how} %{name} redefines a name visible from "
+                        f"{self.graph_where.get(home, 'an enclosing graph')} (SSA)"
+                    )
+                added.append((key, None))
+            else:
+                if name:
+                    self.visible[name] = (value, id(graph))
+                added.append((key, name or None))
+            self.values_to_check.append((value, where))
+
+        # Inputs and initializers.
+        input_names: set[str] = set()
+        for position, value in enumerate(graph.inputs):
+            if not isinstance(value, Value):
+                problems.append(f"{where}: graph input {position} is {value!r}, not a Value")
+                continue
+            if value.name and value.name in input_names:
+                problems.append(f"{where}: graph input name %{value.name} is used twice")
+            input_names.add(value.name)
+            if value.meta.get("_graph") is not graph and value._producer is None:
+                problems.append(
+                    f"{where}: graph input {self._value(value)} does not know its graph "
+                    "(appended to graph.inputs by hand? build the Graph with it)"
+                )
+            if value._producer is not None:
+                problems.append(
+                    f"{where}: graph input {self._value(value)} is also the output of "
+                    f"{self._node(value._producer)}"
+                )
+            define(value, "graph input")
+        for key, value in graph.initializers.items():
+            if value.name != key:
+                problems.append(
+                    f"{where}: initializer stored under name '{key}' is named %{value.name}"
+                )
+            if value.const_value is None:
+                problems.append(f"{where}: initializer {self._value(value)} has no const_value")
+            if value._producer is not None:
+                problems.append(
+                    f"{where}: initializer {self._value(value)} is also the output of "
+                    f"{self._node(value._producer)}"
+                )
+            if value.meta.get("_graph") is not graph:
+                problems.append(f"{where}: initializer {self._value(value)} does not know its graph")
+            define(value, "initializer")
+
+        # Nodes, in order.
+        node_names: dict[str, int] = {}
+        require_scopes = self.require_scopes
+        defined = self.defined
+        walked_nodes = self.walked_nodes
+        for position, node in enumerate(graph._nodes):
+            if id(node) in walked_nodes:
+                problems.append(f"{where}: {self._node(node)} is listed more than once")
+            walked_nodes.add(id(node))
+            if node._graph is not graph:
+                owner = node._graph
+                claimed = "no graph" if owner is None else self.graph_where.get(
+                    id(owner), _graph_name(owner)
+                )
+                problems.append(f"{where}: {self._node(node)} is listed here but claims {claimed}")
+            if node.name:
+                first = node_names.setdefault(node.name, position)
+                if first != position:
+                    problems.append(
+                        f"{where}: node name '{node.name}' is used by nodes #{first} and #{position}"
+                    )
+            self._check_scope(node, where, require_scopes)
+
+            for i, value in enumerate(node._inputs):
+                if value is None:
+                    continue
+                if (node, i) not in value._uses:
+                    problems.append(
+                        f"{where}: {self._node(node)}: input {i} {self._value(value)} does not "
+                        "list this use"
+                    )
+                if id(value) not in defined:
+                    problems.append(
+                        f"{where}: {self._node(node)}: input {i} {self._value(value)} "
+                        + self._why_undefined(value)
+                    )
+
+            for name, sub in _subgraphs(node):
+                if sub.parent is not node:
+                    problems.append(
+                        f"{where}: {self._node(node)}: subgraph '{name}' has parent "
+                        f"{'None' if sub.parent is None else self._node(sub.parent)}"
+                    )
+                self._walk(sub, self.graph_where.get(id(sub), f"{where} > {self._node(node)}.{name}"))
+
+            for i, value in enumerate(node._outputs):
+                if value._producer is not node or value._index != i:
+                    problems.append(
+                        f"{where}: {self._node(node)}: output {i} {self._value(value)} names "
+                        f"output {value._index} of "
+                        f"{'no node' if value._producer is None else self._node(value._producer)} "
+                        "as its producer"
+                    )
+                define(value, f"output {i} of {self._node(node)}")
+
+        for position, value in enumerate(graph.outputs):
+            if not isinstance(value, Value):
+                problems.append(f"{where}: graph output {position} is {value!r}, not a Value")
+            elif id(value) not in defined:
+                problems.append(
+                    f"{where}: graph output {self._value(value)} " + self._why_undefined(value)
+                )
+
+        # Leave the graph: its names stop being visible.
+        for key, name in added:
+            del self.defined[key]
+            if name is not None:
+                del self.visible[name]
+        self.open_graphs.discard(id(graph))
+
+    def _why_undefined(self, value: Value) -> str:
+        """Why a value read here is not in the environment: too early, or not here at all."""
+        producer = value._producer
+        if producer is not None:
+            owner = producer._graph
+            if owner is None:
+                return f"is produced by {self._node(producer)}, which is in no graph (removed?)"
+            if id(owner) in self.open_graphs:
+                return (
+                    f"is used before it is defined: its producer {self._node(producer)} comes "
+                    "later (nodes out of topological order)"
+                )
+            return (
+                f"is produced in {self.graph_where.get(id(owner), _graph_name(owner))}, which "
+                "does not enclose this node (dangling value)"
+            )
+        home = value.meta.get("_graph")
+        if home is not None and id(home) in self.open_graphs:
+            return (
+                f"belongs to {self.graph_where.get(id(home), _graph_name(home))} but is no longer "
+                "its input or initializer (dangling value)"
+            )
+        if home is not None:
+            return (
+                f"is an input or initializer of {self.graph_where.get(id(home), _graph_name(home))}"
+                ", which does not enclose this node (dangling value)"
+            )
+        return "has no producer and is no graph input or initializer here (dangling value)"
+
+    def _check_scope(self, node: Node, where: str, require_scopes: bool) -> None:
+        scope = node._scope
+        if not isinstance(scope, Scope):
+            self.problems.append(
+                f"{where}: {self._node(node)} has no scope (found {type(scope).__name__})"
+            )
+            return
+        if require_scopes and scope.is_unknown:
+            self.problems.append(f"{where}: {self._node(node)} has the unknown scope (untagged)")
+        metadata = node.metadata_props
+        if not metadata:
+            return
+        stored_tag = metadata.get(TAG_KEY)
+        stored_module = metadata.get(MODULE_KEY)
+        if stored_tag is None and stored_module is None:
+            return
+        expected = self.tags.get(scope)
+        if expected is None:
+            expected = self.tags[scope] = (scope.tag, scope.module_path)
+        if stored_tag is not None and stored_tag != expected[0]:
+            if not (scope.is_unknown and stored_tag in ("", "/")):
+                self.problems.append(
+                    f"{where}: {self._node(node)}: metadata {TAG_KEY}={stored_tag!r} disagrees "
+                    f"with its scope {expected[0]!r}"
+                )
+        if stored_module is not None and stored_module != expected[1]:
+            self.problems.append(
+                f"{where}: {self._node(node)}: metadata {MODULE_KEY}={stored_module!r} disagrees "
+                f"with its scope's module path {expected[1]!r}"
+            )
+
+    def _check_uses(self) -> None:
+        """Every recorded use must be a real input slot of a node the walk saw."""
+        walked_nodes = self.walked_nodes
+        for value, where in self.values_to_check:
+            for user, i in value._uses:
+                if id(user) not in walked_nodes or user._graph is None:
+                    self.problems.append(
+                        f"{where}: {self._value(value)} lists a use by {self._node(user)}, which is "
+                        "not in the verified graphs (a node built but never added?)"
+                    )
+                elif i >= len(user._inputs) or user._inputs[i] is not value:
+                    self.problems.append(
+                        f"{where}: {self._value(value)} lists a use as input {i} of "
+                        f"{self._node(user)}, which reads something else there"
+                    )
+
+
+def _subgraphs(node: Node):
+    """(attribute name, graph) for every graph held in the node's attributes."""
+    for attribute in node.attributes.values():
+        if attribute.type == AttrType.GRAPH and attribute.value is not None:
+            yield attribute.name, attribute.value
+        elif attribute.type == AttrType.GRAPHS:
+            for k, sub in enumerate(attribute.value):
+                yield f"{attribute.name}[{k}]", sub
+
+
+def _owners(graph: Graph) -> list[tuple[Graph, Node]]:
+    """(enclosing graph, owning node) pairs from the root down to ``graph``'s owner."""
+    chain: list[tuple[Graph, Node]] = []
+    while graph.parent is not None and graph.parent._graph is not None:
+        chain.append((graph.parent._graph, graph.parent))
+        graph = graph.parent._graph
+    chain.reverse()
+    return chain
