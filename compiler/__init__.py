@@ -14,3 +14,11 @@ def export(module, args=(), kwargs=None, *, dynamic_shapes=None, opset=None, exp
 
     return _export(module, args, kwargs, dynamic_shapes=dynamic_shapes, opset=opset,
                    exporter=exporter, **options)
+
+
+def build(path_or_text, defines=None, **options):
+    """Build a spec file (or spec text); returns a result with ``outputs`` (paths written),
+    ``timings`` (per pass) and ``model`` (the final IR). See :func:`hcc.driver.build`."""
+    from .driver import build as _build
+
+    return _build(path_or_text, defines, **options)

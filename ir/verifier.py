@@ -78,14 +78,16 @@ class _Checker:
         self.graph_where: dict[int, str] = {}
         self.node_index: dict[int, int] = {}
         # The lexical environment: value name -> (value, id of the graph defining it) and
-        # id(value) -> how it was defined.
+        # id(value) -> how it was defined (a phrase, or the producing node for outputs, formatted
+        # only when a message needs it).
         self.visible: dict[str, tuple[Value, int]] = {}
-        self.defined: dict[int, str] = {}
+        self.defined: dict[int, str | Node] = {}
         self.open_graphs: set[int] = set()  # the graph being walked and those enclosing it
         self.walked: set[int] = set()
         self.walked_nodes: set[int] = set()
         self.values_to_check: list[tuple[Value, str]] = []
-        self.tags: dict[Scope, tuple[str, str]] = {}
+        # id(scope) -> (tag, module path); scopes are held by their nodes for the whole run.
+        self.tags: dict[int, tuple[str, str]] = {}
 
     # -- entry points ---------------------------------------------------------------------------
 
@@ -150,6 +152,11 @@ class _Checker:
         position = self.node_index.get(id(node))
         return f"node #{position} ({_op(node)})" if position is not None else f"node ({_op(node)})"
 
+    def _how(self, value: Value, how: str | Node) -> str:
+        if isinstance(how, Node):
+            return f"output {value._index} of {self._node(how)}"
+        return how
+
     def _value(self, value: Value) -> str:
         if value.name:
             return f"%{value.name}"
@@ -169,14 +176,15 @@ class _Checker:
         self.open_graphs.add(id(graph))
         added: list[tuple[int, str | None]] = []
 
-        def define(value: Value, how: str) -> None:
+        def define(value: Value, how: str | Node) -> None:
             key = id(value)
             earlier = self.defined.get(key)
             if earlier is not None:
                 # The one legal double listing: an input whose default is an initializer.
                 if not (earlier == "graph input" and how == "initializer"):
                     problems.append(
-                        f"{where}: {self._value(value)} is defined twice, as {earlier} and as {how}"
+                        f"{where}: {self._value(value)} is defined twice, as "
+                        f"{self._how(value, earlier)} and as {self._how(value, how)}"
                     )
                 return
             self.defined[key] = how
@@ -186,12 +194,13 @@ class _Checker:
                 other, home = previous
                 if home == id(graph):
                     problems.append(
-                        f"{where}: value name %{name} is defined twice (SSA), "
-                        f"as {self.defined.get(id(other), 'a value')} and as {how}"
+                        f"{where}: value name %{name} is defined twice (SSA), as "
+                        f"{self._how(other, self.defined.get(id(other), 'a value'))} and as "
+                        f"{self._how(value, how)}"
                     )
                 else:
                     problems.append(
-                        f"{where}: {how} %{name} redefines a name visible from "
+                        f"{where}: {self._how(value, how)} %{name} redefines a name visible from "
                         f"{self.graph_where.get(home, 'an enclosing graph')} (SSA)"
                     )
                 added.append((key, None))
@@ -290,7 +299,7 @@ class _Checker:
                         f"{'no node' if value._producer is None else self._node(value._producer)} "
                         "as its producer"
                     )
-                define(value, f"output {i} of {self._node(node)}")
+                define(value, node)
 
         for position, value in enumerate(graph.outputs):
             if not isinstance(value, Value):
@@ -352,9 +361,9 @@ class _Checker:
         stored_module = metadata.get(MODULE_KEY)
         if stored_tag is None and stored_module is None:
             return
-        expected = self.tags.get(scope)
+        expected = self.tags.get(id(scope))
         if expected is None:
-            expected = self.tags[scope] = (scope.tag, scope.module_path)
+            expected = self.tags[id(scope)] = (scope.tag, scope.module_path)
         if stored_tag is not None and stored_tag != expected[0]:
             if not (scope.is_unknown and stored_tag in ("", "/")):
                 self.problems.append(
@@ -384,9 +393,21 @@ class _Checker:
                     )
 
 
+_GRAPH, _GRAPHS = int(AttrType.GRAPH), int(AttrType.GRAPHS)
+
+
 def _subgraphs(node: Node):
     """(attribute name, graph) for every graph held in the node's attributes."""
+    # Most nodes hold no graph: answer them without starting a generator.
     for attribute in node.attributes.values():
+        kind = attribute.type
+        if kind == _GRAPH or kind == _GRAPHS:
+            return _graph_attributes(node.attributes)
+    return ()
+
+
+def _graph_attributes(attributes):
+    for attribute in attributes.values():
         if attribute.type == AttrType.GRAPH and attribute.value is not None:
             yield attribute.name, attribute.value
         elif attribute.type == AttrType.GRAPHS:

@@ -69,6 +69,7 @@ class ModelSection:
     config: list[Assign] | None
     loc: SourceLocation
     kind_loc: SourceLocation
+    end_line: int = 0  # line of the closing brace, for comments before it
 
 
 @dataclass
@@ -86,12 +87,14 @@ class InputsSection:
     inputs: list[InputDecl]
     options: list[Assign]
     loc: SourceLocation
+    end_line: int = 0  # line of the closing brace, for comments before it
 
 
 @dataclass
 class ExportSection:
     options: list[Assign]
     loc: SourceLocation
+    end_line: int = 0  # line of the closing brace, for comments before it
 
 
 @dataclass
@@ -105,6 +108,7 @@ class PassCall:
 class PipelineSection:
     passes: list[PassCall]
     loc: SourceLocation
+    end_line: int = 0  # line of the closing brace, for comments before it
 
 
 @dataclass
@@ -112,6 +116,7 @@ class OutputSection:
     path: Value
     options: list[Assign]
     loc: SourceLocation
+    end_line: int = 0  # line of the closing brace, for comments before it
 
 
 Item = Union[Include, Param, ModelSection, InputsSection, ExportSection, PipelineSection,

@@ -176,7 +176,7 @@ class _Builder:
                 else:
                     config = (config or []) + [self.assign(a) for a in child.children]
         return ast.ModelSection(str(name), str(kind), self.value(reference), options, config,
-                                self.at(name), self.at(kind))
+                                self.at(name), self.at(kind), _end(tree))
 
     def item_inputs(self, tree: Tree) -> ast.InputsSection:
         inputs, options = [], []
@@ -185,7 +185,7 @@ class _Builder:
                 options.append(self.assign(child))
             else:
                 inputs.append(self.input_decl(child))
-        return ast.InputsSection(inputs, options, self.at_tree(tree))
+        return ast.InputsSection(inputs, options, self.at_tree(tree), _end(tree))
 
     def input_decl(self, tree: Tree) -> ast.InputDecl:
         name, dtype, *rest = tree.children
@@ -196,7 +196,8 @@ class _Builder:
                              self.at(name), self.at(dtype))
 
     def item_export(self, tree: Tree) -> ast.ExportSection:
-        return ast.ExportSection([self.assign(a) for a in tree.children], self.at_tree(tree))
+        return ast.ExportSection([self.assign(a) for a in tree.children], self.at_tree(tree),
+                                 _end(tree))
 
     def item_pipeline(self, tree: Tree) -> ast.PipelineSection:
         passes = []
@@ -204,12 +205,12 @@ class _Builder:
             name, args = call.children
             assigns = [self.assign(a) for a in args.children if a is not None] if args else []
             passes.append(ast.PassCall(str(name), assigns, self.at(name)))
-        return ast.PipelineSection(passes, self.at_tree(tree))
+        return ast.PipelineSection(passes, self.at_tree(tree), _end(tree))
 
     def item_output(self, tree: Tree) -> ast.OutputSection:
         path, *assigns = tree.children
         options = [self.assign(a) for a in assigns if a is not None]
-        return ast.OutputSection(self.value(path), options, self.at_tree(tree))
+        return ast.OutputSection(self.value(path), options, self.at_tree(tree), _end(tree))
 
     def assign(self, tree: Tree) -> ast.Assign:
         key, value = tree.children
@@ -230,6 +231,10 @@ class _Builder:
         if kind == "word":
             return ast.Literal(str(token), self.at(token), word=True)
         return ast.Ref(str(token), self.at(token))
+
+
+def _end(tree: Tree) -> int:
+    return 0 if getattr(tree.meta, "empty", True) else tree.meta.end_line
 
 
 _ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}

@@ -1,0 +1,138 @@
+"""``hcc build``: spec -> model source -> pipeline -> output files.
+
+:func:`build` is what the command line calls and what Python users call as ``hcc.build``.
+Outputs are written to temporary files and renamed, so a failed build leaves no half-written
+file, and the same spec gives byte-identical files on every run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import hcc.ir as ir
+from hcc.passes import (
+    DumpAfter,
+    PassManager,
+    PassTiming,
+    PrintAfterChange,
+    Timings,
+    VerifyEach,
+    build_pipeline,
+)
+
+from .frontend.load import load_model
+from .progress import Progress, step
+from .spec.model import BuildSpec
+from .spec.resolve import load_spec, load_spec_text
+
+HIERARCHY_KEY = "hcc.hierarchy"
+
+
+@dataclass
+class BuildResult:
+    spec: BuildSpec
+    outputs: list[str] = field(default_factory=list)
+    timings: list[PassTiming] = field(default_factory=list)
+    model: ir.Model | None = None
+
+
+def read_spec(path_or_text: str, defines: dict[str, str] | None = None) -> BuildSpec:
+    """A resolved spec from a file path, or from spec text (anything with a newline or brace)."""
+    if "\n" in path_or_text or "{" in path_or_text:
+        return load_spec_text(path_or_text, defines)
+    return load_spec(path_or_text, defines)
+
+
+def build(
+    path_or_text: str,
+    defines: dict[str, str] | None = None,
+    *,
+    output_dir: str | None = None,
+    verify_each: bool = False,
+    dump_after: str | None = None,
+    print_ir_after_change: bool = False,
+    dry_run: bool = False,
+    progress: bool = False,
+    stream: TextIO | None = None,
+) -> BuildResult:
+    """Build a spec; returns the written paths, per-pass timings and the final IR.
+
+    ``dry_run`` resolves and checks everything (including building the pipeline) and returns
+    the paths it would write, without exporting anything.
+    """
+    spec = read_spec(path_or_text, defines)
+    if output_dir is not None:
+        spec.output.directory = output_dir
+    passes = build_pipeline(spec.pipeline)
+    result = BuildResult(spec, planned_outputs(spec))
+    if dry_run:
+        return result
+    with step(f"loading {spec.model_name} ({spec.source.kind} {spec.source.reference})",
+              enabled=progress):
+        model = load_model(spec.source, spec.export)
+    timings = Timings()
+    instruments: list[Any] = []
+    if verify_each:
+        instruments.append(VerifyEach())
+    if dump_after:
+        instruments.append(DumpAfter(dump_after, stream or sys.stdout))
+    if print_ir_after_change:
+        instruments.append(PrintAfterChange(stream or sys.stdout))
+    if progress and passes:
+        instruments.append(Progress(len(passes)))
+    instruments.append(timings)  # last: closest to the pass, so verification is not timed
+    model = PassManager(passes, instruments).run(model).model
+    result.model = model
+    result.timings = list(timings.records)
+    with step(f"writing {spec.output.directory}", enabled=progress):
+        result.outputs = write_outputs(model, spec)
+    return result
+
+
+def planned_outputs(spec: BuildSpec) -> list[str]:
+    out = spec.output
+    paths = [os.path.join(out.directory, f"{out.name}.onnx")]
+    for report in out.reports:
+        paths.append(os.path.join(out.directory, _REPORT_FILES[report].format(name=out.name)))
+    return paths
+
+
+_REPORT_FILES = {"hierarchy": "{name}.hierarchy.json", "ir": "{name}.ir.txt"}
+
+
+def write_outputs(model: ir.Model, spec: BuildSpec) -> list[str]:
+    out = spec.output
+    os.makedirs(out.directory, exist_ok=True)
+    model_path = os.path.join(out.directory, f"{out.name}.onnx")
+    ir.save(model, model_path, external_data=f"{out.name}.onnx.data",
+            size_threshold=out.external_data_threshold)
+    written = [model_path]
+    for report in out.reports:
+        path = os.path.join(out.directory, _REPORT_FILES[report].format(name=out.name))
+        _write_text(path, _report_text(report, model))
+        written.append(path)
+    return written
+
+
+def _report_text(report: str, model: ir.Model) -> str:
+    if report == "hierarchy":
+        tree = json.loads(model.metadata_props.get(HIERARCHY_KEY, "{}"))
+        return json.dumps(tree, indent=2) + "\n"
+    from hcc.ir.printer import format_model
+
+    return format_model(model)
+
+
+def _write_text(path: str, text: str) -> None:
+    temporary = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(temporary, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
