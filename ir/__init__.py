@@ -30,6 +30,8 @@ from ._types import (
     Type,
 )
 from .errors import HccError, LoadError, SaveError, VerificationError
+from .printer import format_graph, format_model, print_ir
+from .verifier import verify
 
 
 def load(path, *, load_external_data: bool = True) -> Model:
@@ -66,4 +68,5 @@ __all__ = [
     "OptionalType", "SaveError", "Scope", "SequenceType", "SparseTensor", "SparseTensorType",
     "TAG_KEY", "Tensor", "TensorType", "Type", "Value", "VerificationError", "common_scope", "namespace_of",
     "from_onnx", "load", "save", "to_onnx",
+    "format_graph", "format_model", "print_ir", "verify",
 ]

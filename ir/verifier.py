@@ -85,7 +85,7 @@ class _Checker:
         self.open_graphs: set[int] = set()  # the graph being walked and those enclosing it
         self.walked: set[int] = set()
         self.walked_nodes: set[int] = set()
-        self.values_to_check: list[tuple[Value, str]] = []
+        self.value_groups: list[tuple[str, list[Value]]] = []
         # id(scope) -> (tag, module path); scopes are held by their nodes for the whole run.
         self.tags: dict[int, tuple[str, str]] = {}
 
@@ -130,7 +130,9 @@ class _Checker:
                 self.defined.setdefault(id(value), "a value of an enclosing graph")
                 if value.name:
                     self.visible.setdefault(value.name, (value, id(outer)))
-        self._walk(graph, self.graph_where[id(graph)])
+        if id(graph) not in self.graph_where:  # a stale ``parent``: the owner does not hold it
+            self._survey(graph, _graph_name(graph))
+        self._walk(graph, self.graph_where.get(id(graph), _graph_name(graph)))
         self._check_uses()
 
     # -- survey: locations of graphs and positions of nodes ---------------------------------------
@@ -172,13 +174,20 @@ class _Checker:
         if id(graph) in self.walked:
             problems.append(f"{where}: this graph object is also attached elsewhere in the model")
             return
-        self.walked.add(id(graph))
-        self.open_graphs.add(id(graph))
-        added: list[tuple[int, str | None]] = []
+        graph_id = id(graph)
+        self.walked.add(graph_id)
+        self.open_graphs.add(graph_id)
+        defined = self.defined
+        visible = self.visible
+        # Values this graph defines: taken out of the environment when the walk leaves it, and
+        # their use lists checked once every node has been seen.
+        here: list[Value] = []
+        self.value_groups.append((where, here))
 
         def define(value: Value, how: str | Node) -> None:
+            """Add a value to the environment, reporting SSA breaks (the slow path)."""
             key = id(value)
-            earlier = self.defined.get(key)
+            earlier = defined.get(key)
             if earlier is not None:
                 # The one legal double listing: an input whose default is an initializer.
                 if not (earlier == "graph input" and how == "initializer"):
@@ -187,12 +196,13 @@ class _Checker:
                         f"{self._how(value, earlier)} and as {self._how(value, how)}"
                     )
                 return
-            self.defined[key] = how
+            defined[key] = how
+            here.append(value)
             name = value.name
-            previous = self.visible.get(name) if name else None
+            previous = visible.get(name) if name else None
             if previous is not None:
                 other, home = previous
-                if home == id(graph):
+                if home == graph_id:
                     problems.append(
                         f"{where}: value name %{name} is defined twice (SSA), as "
                         f"{self._how(other, self.defined.get(id(other), 'a value'))} and as "
@@ -203,12 +213,8 @@ class _Checker:
                         f"{where}: {self._how(value, how)} %{name} redefines a name visible from "
                         f"{self.graph_where.get(home, 'an enclosing graph')} (SSA)"
                     )
-                added.append((key, None))
-            else:
-                if name:
-                    self.visible[name] = (value, id(graph))
-                added.append((key, name or None))
-            self.values_to_check.append((value, where))
+            elif name:
+                visible[name] = (value, graph_id)
 
         # Inputs and initializers.
         input_names: set[str] = set()
@@ -249,7 +255,7 @@ class _Checker:
         # Nodes, in order.
         node_names: dict[str, int] = {}
         require_scopes = self.require_scopes
-        defined = self.defined
+        check_scope = self._check_scope
         walked_nodes = self.walked_nodes
         for position, node in enumerate(graph._nodes):
             if id(node) in walked_nodes:
@@ -267,7 +273,7 @@ class _Checker:
                     problems.append(
                         f"{where}: node name '{node.name}' is used by nodes #{first} and #{position}"
                     )
-            self._check_scope(node, where, require_scopes)
+            check_scope(node, where, require_scopes)
 
             for i, value in enumerate(node._inputs):
                 if value is None:
@@ -299,7 +305,14 @@ class _Checker:
                         f"{'no node' if value._producer is None else self._node(value._producer)} "
                         "as its producer"
                     )
-                define(value, node)
+                name = value.name
+                if id(value) in defined or (name and name in visible):
+                    define(value, node)
+                else:  # the common case, inlined: a fresh value
+                    defined[id(value)] = node
+                    here.append(value)
+                    if name:
+                        visible[name] = (value, graph_id)
 
         for position, value in enumerate(graph.outputs):
             if not isinstance(value, Value):
@@ -310,11 +323,12 @@ class _Checker:
                 )
 
         # Leave the graph: its names stop being visible.
-        for key, name in added:
-            del self.defined[key]
-            if name is not None:
-                del self.visible[name]
-        self.open_graphs.discard(id(graph))
+        for value in here:
+            del defined[id(value)]
+            entry = visible.get(value.name)
+            if entry is not None and entry[0] is value:
+                del visible[value.name]
+        self.open_graphs.discard(graph_id)
 
     def _why_undefined(self, value: Value) -> str:
         """Why a value read here is not in the environment: too early, or not here at all."""
@@ -379,18 +393,19 @@ class _Checker:
     def _check_uses(self) -> None:
         """Every recorded use must be a real input slot of a node the walk saw."""
         walked_nodes = self.walked_nodes
-        for value, where in self.values_to_check:
-            for user, i in value._uses:
-                if id(user) not in walked_nodes or user._graph is None:
-                    self.problems.append(
-                        f"{where}: {self._value(value)} lists a use by {self._node(user)}, which is "
-                        "not in the verified graphs (a node built but never added?)"
-                    )
-                elif i >= len(user._inputs) or user._inputs[i] is not value:
-                    self.problems.append(
-                        f"{where}: {self._value(value)} lists a use as input {i} of "
-                        f"{self._node(user)}, which reads something else there"
-                    )
+        for where, values in self.value_groups:
+            for value in values:
+                for user, i in value._uses:
+                    if id(user) not in walked_nodes or user._graph is None:
+                        self.problems.append(
+                            f"{where}: {self._value(value)} lists a use by {self._node(user)}, "
+                            "which is not in the verified graphs (a node built but never added?)"
+                        )
+                    elif i >= len(user._inputs) or user._inputs[i] is not value:
+                        self.problems.append(
+                            f"{where}: {self._value(value)} lists a use as input {i} of "
+                            f"{self._node(user)}, which reads something else there"
+                        )
 
 
 _GRAPH, _GRAPHS = int(AttrType.GRAPH), int(AttrType.GRAPHS)

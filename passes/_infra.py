@@ -253,14 +253,15 @@ class Timings(Instrument):
         return sum(record.seconds for record in self.records)
 
     def format_table(self) -> str:
-        """A table of the runs, one line per pass, then the total."""
+        """A table of the runs in milliseconds, one line per pass, then the total."""
         total = self.total
-        lines = [f"{'seconds':>10}  {'share':>6}  {'changed':<7}  pass"]
+        lines = [f"{'ms':>10}  {'share':>6}  {'changed':<7}  pass"]
         for record in self.records:
             share = record.seconds / total * 100 if total > 0 else 0.0
             changed = "yes" if record.changed else "no"
-            lines.append(f"{record.seconds:10.4f}  {share:5.1f}%  {changed:<7}  {record.name}")
-        lines.append(f"{total:10.4f}  {100.0 if self.records else 0.0:5.1f}%  {'':<7}  total")
+            lines.append(f"{record.seconds * 1e3:10.2f}  {share:5.1f}%  {changed:<7}  {record.name}")
+        share = 100.0 if self.records else 0.0
+        lines.append(f"{total * 1e3:10.2f}  {share:5.1f}%  {'':<7}  total")
         return "\n".join(lines)
 
 

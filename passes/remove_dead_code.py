@@ -15,7 +15,7 @@ _STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
 
 
 @register_pass(
-    "remove-dead-code", summary="Remove nodes whose results are never read, and unread initializers"
+    "remove-dead-code", summary="remove nodes whose results are never read, and unread initializers"
 )
 class RemoveDeadCodePass(Pass):
     """Remove nodes none of whose outputs is read or is a graph output, repeating until nothing

@@ -14,7 +14,7 @@ HIERARCHY_KEY = "hcc.hierarchy"
 _SCOPE_KEYS = (TAG_KEY, MODULE_KEY, NAMESPACE_KEY)
 
 
-@register_pass("strip-tags", summary="Reset every node's scope to unknown and remove tag metadata")
+@register_pass("strip-tags", summary="reset every node's scope to unknown and remove tag metadata")
 class StripTagsPass(Pass):
     """Set every node's scope (main graph, subgraphs, functions) to the unknown scope, which
     removes the ``hcc.tag``, ``hcc.module`` and ``namespace`` node metadata. ``keys`` names more

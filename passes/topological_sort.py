@@ -10,7 +10,7 @@ from ._infra import Pass, PassResult
 from ._registry import register_pass
 
 
-@register_pass("topological-sort", summary="Order nodes so that producers come before consumers")
+@register_pass("topological-sort", summary="order nodes so that producers come before consumers")
 class TopologicalSortPass(Pass):
     """Sort the main graph, every subgraph and every function body topologically.
 

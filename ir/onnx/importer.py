@@ -21,7 +21,18 @@ from __future__ import annotations
 
 from onnx import AttributeProto, GraphProto, ModelProto, TensorProto
 
-from .._core import MODULE_KEY, TAG_KEY, Attr, AttrType, Function, Graph, Model, Node, SparseTensor, Value
+from .._core import (
+    MODULE_KEY,
+    TAG_KEY,
+    Attr,
+    AttrType,
+    Function,
+    Graph,
+    Model,
+    Node,
+    SparseTensor,
+    Value,
+)
 from .._scope import Scope
 from ._proto_tensor import EXTERNAL, ImportedExternalTensor, ProtoTensor
 from ._proto_types import TypeCodec
@@ -209,9 +220,9 @@ class Importer:
         if field is not None:
             if field in fields:
                 value = self.attr_value(kind, fields[field], extras)
-            else:
+            elif ref is None:
                 value = self.attr_value(kind, None, extras)
-                if kind in SINGULAR_KINDS and ref is None:
+                if kind in SINGULAR_KINDS:
                     extras["absent"] = ("value",)
         attr = Attr(name, kind, value, doc_string=fields.get("doc_string", ""), ref_attr_name=ref)
         if "name" not in fields:

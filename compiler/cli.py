@@ -1,0 +1,217 @@
+"""The ``hcc`` command line.
+
+Each subcommand is a pair of functions: ``_add_<name>(subparsers)`` declares its arguments and
+``_run_<name>(args) -> int`` does the work. Errors the user can cause (an ``HccError``, a file
+that cannot be read or written) print ``hcc: error: <message>`` on stderr and exit with 2, with
+no traceback; a traceback means a bug in hcc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import hcc
+import hcc.ir as ir
+from hcc.passes import (
+    DumpAfter,
+    Pass,
+    PassInfo,
+    PassManager,
+    PrintAfterChange,
+    Timings,
+    VerifyEach,
+    build_pipeline,
+    get_pass,
+    registered_passes,
+)
+from hcc.passes._errors import did_you_mean
+from hcc.passes._options import format_value
+
+EXIT_OK = 0
+EXIT_USER_ERROR = 2
+
+
+# ------------------------------------------------------------------------------------------------
+# hcc passes [NAME]
+
+
+def _add_passes(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "passes", help="list the passes and their options", description="List the registered passes."
+    )
+    parser.add_argument("name", nargs="?", help="describe this pass in full")
+
+
+def _run_passes(args: argparse.Namespace) -> int:
+    if args.name:
+        sys.stdout.write(_describe_pass(get_pass(args.name), full=True))
+        return EXIT_OK
+    passes = registered_passes()
+    width = max((len(name) for name in passes), default=0)
+    for info in passes.values():
+        sys.stdout.write(_describe_pass(info, full=False, width=width))
+    return EXIT_OK
+
+
+def _describe_pass(info: PassInfo, *, full: bool, width: int = 0) -> str:
+    lines = [f"{info.name:<{width}}  {info.summary}"]
+    if full and info.doc != info.summary:
+        lines += ["", *(f"  {line}".rstrip() for line in info.doc.splitlines()), ""]
+    for key, option in info.options.items():
+        default = "required" if option.required else f"default {format_value(option.default)}"
+        lines.append(f"    {key}: {option.type_name} ({default})")
+        if option.doc:
+            lines.append(f"        {option.doc}")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------
+# hcc opt IN -p PIPELINE -o OUT
+
+
+def _add_opt(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "opt",
+        help="run a pass pipeline over an ONNX file",
+        description="Run a pass pipeline over an ONNX file and write the result. "
+        "An empty pipeline reads and writes the model unchanged.",
+    )
+    parser.add_argument("input", metavar="IN.onnx")
+    parser.add_argument(
+        "-p", "--pipeline", default="", metavar="PIPELINE",
+        help="passes to run, e.g. \"remove-dead-code,strip-tags(keys=['namespace'])\"",
+    )
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
+    parser.add_argument("--verify-each", action="store_true", help="verify the IR after every pass")
+    parser.add_argument("--timings", action="store_true", help="print each pass's time on stderr")
+    parser.add_argument(
+        "--dump-after", action="append", default=[], metavar="PASS",
+        help="print the IR after each run of PASS (may be repeated)",
+    )
+    parser.add_argument(
+        "--dump-dir", metavar="DIR", help="write --dump-after text to files in DIR, not stdout"
+    )
+    parser.add_argument(
+        "--print-ir-after-change", action="store_true", help="print the IR after each pass that changed it"
+    )
+
+
+def _run_opt(args: argparse.Namespace) -> int:
+    # Everything that can be checked without the model is checked first: a typo in the
+    # pipeline should not cost the load of a large model.
+    passes = build_pipeline(args.pipeline)
+    _check_dump_names(args.dump_after, passes)
+    source, target = Path(args.input), Path(args.output)
+    if _same_file(source, target):
+        raise ir.HccError(f"output {str(target)!r} is the input file; write the result elsewhere")
+
+    instruments: list[Any] = []
+    if args.verify_each:
+        instruments.append(VerifyEach())
+    for name in args.dump_after:
+        instruments.append(DumpAfter(name, args.dump_dir if args.dump_dir else sys.stdout))
+    if args.print_ir_after_change:
+        instruments.append(PrintAfterChange(sys.stdout))
+    timings = Timings()
+    instruments.append(timings)  # last, so the time of verification and dumps is not counted
+
+    model = ir.load(source)
+    result = PassManager(passes, instruments).run(model)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    ir.save(result.model, target)
+    if args.timings:
+        sys.stderr.write(timings.format_table() + "\n")
+    return EXIT_OK
+
+
+def _check_dump_names(names: Sequence[str], passes: Sequence[Pass]) -> None:
+    in_pipeline = [p.info().name for p in passes]
+    for name in names:
+        if name not in in_pipeline:
+            known = in_pipeline or list(registered_passes())
+            raise ir.HccError(
+                f"--dump-after {name!r} names no pass of the pipeline{did_you_mean(name, known)}"
+            )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+# ------------------------------------------------------------------------------------------------
+# hcc print IN
+
+
+def _add_print(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "print", help="print a model as readable text", description="Print the IR of an ONNX file."
+    )
+    parser.add_argument("input", metavar="IN.onnx")
+
+
+def _run_print(args: argparse.Namespace) -> int:
+    from hcc.ir.printer import format_model
+
+    text = format_model(ir.load(args.input))
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------------
+# Entry point
+
+_COMMANDS: list[tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]]] = [
+    (_add_passes, _run_passes),
+    (_add_opt, _run_opt),
+    (_add_print, _run_print),
+]
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hcc", description="ONNX graph surgery that keeps every node's nn.Module scope."
+    )
+    parser.add_argument("--version", action="version", version=f"hcc {hcc.__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add, run in _COMMANDS:
+        before = set(subparsers.choices)
+        add(subparsers)
+        for name in set(subparsers.choices) - before:
+            subparsers.choices[name].set_defaults(handler=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``hcc`` with ``argv`` (default: the process's arguments); returns the exit code."""
+    parser = make_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # usage errors (code 2), --help and --version (code 0)
+        return int(exit_.code or 0)
+    try:
+        return args.handler(args)
+    except ir.HccError as error:
+        return _fail(str(error))
+    except OSError as error:
+        # A path the user gave that cannot be read or written; hcc's own files are not at stake.
+        where = f": {error.filename}" if error.filename else ""
+        return _fail(f"{error.strerror or error}{where}")
+    except KeyboardInterrupt:
+        sys.stderr.write("hcc: interrupted\n")
+        return 130
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"hcc: error: {message}\n")
+    return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,375 @@
+"""Reading and writing model files.
+
+Loading parses only the model proto; external data stays on disk (ExternalTensor maps it when
+read). Saving builds the proto while streaming large tensors into a fresh temporary data file,
+then renames the temporary files into place, so a reader never sees a partial file and an
+existing data file is never appended to. onnx's external-data helpers are not used: they append
+to existing files and hold every tensor in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from onnx import ModelProto
+
+from .._dtypes import DataType
+from .._tensors import ExternalTensor, Tensor
+from ..errors import LoadError, SaveError
+from ._proto_tensor import (
+    ProtoTensor,
+    copy_header,
+    patch_header,
+    set_external_entries,
+    write_header,
+)
+from .exporter import Exporter, iter_tensors
+from .importer import Importer
+
+PROTOBUF_LIMIT = 2**31 - 1
+# An imported tensor is put back at its original offset when that needs at most this much
+# padding; re-saving a model then reproduces its external_data entries exactly. (onnx accepts
+# alignment gaps up to 64 KiB.)
+_MAX_PAD = 64 * 1024
+_COPY_CHUNK = 16 * 1024 * 1024
+SOURCE_KEY = "source_path"
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return " ".join(text.split())
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+def load(path, *, load_external_data: bool = True):
+    """Read the model at ``path``. With ``load_external_data`` (the default) tensors stored in
+    external files become ExternalTensors (checked now, read lazily); without it they stay
+    unreadable references that export unchanged."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise LoadError("no such file", location=path)
+    if os.path.isdir(path):
+        raise LoadError("is a directory, not an ONNX model file", location=path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as error:
+        raise LoadError(f"cannot read the file: {_one_line(error)}", location=path) from None
+    if not data:
+        raise LoadError("the file is empty", location=path)
+    proto = ModelProto()
+    try:
+        proto.ParseFromString(data)
+    except Exception as error:  # DecodeError, and anything else the parser may raise
+        raise LoadError(
+            f"not a valid ONNX model (corrupt or truncated protobuf: {_one_line(error)})",
+            location=path,
+        ) from None
+    del data
+    if not proto.HasField("ir_version") or not proto.HasField("graph"):
+        raise LoadError("not an ONNX model (no ir_version or no graph)", location=path)
+    base_dir = os.path.dirname(os.path.abspath(path))
+    try:
+        model = Importer(base_dir if load_external_data else None).model(proto)
+    except LoadError as error:
+        raise LoadError(error.message, location=path) from None
+    except OSError as error:
+        raise LoadError(f"cannot read external data: {_one_line(error)}", location=path) from None
+    model.proto_extras[SOURCE_KEY] = os.path.realpath(path)
+    return model
+
+
+# -- saving -------------------------------------------------------------------------------------
+
+
+def _check_location(location: str) -> str:
+    if not isinstance(location, str) or not location:
+        raise SaveError(f"external_data must be a file name, not {location!r}")
+    if os.path.isabs(location) or ":" in location[:3]:
+        raise SaveError(f"external_data {location!r} must be relative to the model's folder")
+    if ".." in location.replace("\\", "/").split("/"):
+        raise SaveError(f"external_data {location!r} must stay inside the model's folder")
+    return location
+
+
+def _valid_filename(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and not any(c in name for c in '/\\:*?"<>|\0')
+
+
+class _DataWriter:
+    """Streams tensor bytes into temporary data files that :meth:`commit` renames into place."""
+
+    def __init__(self, folder: str, location: str | None, threshold: int, align: int) -> None:
+        self.folder = folder
+        self.location = location  # None: one file per tensor
+        self.threshold = threshold
+        self.align = align
+        self.files: dict[str, list] = {}  # location -> [fd, temp path, position]
+        self._sources: dict[str, int] = {}
+        self._copy_range = hasattr(os, "copy_file_range")
+        self._umask = _current_umask()
+        self.forbidden: set[str] = set()  # real paths of files the model reads from
+
+    # The exporter asks this for every tensor.
+    def wants(self, tensor: Tensor, initializer: bool) -> bool:
+        if isinstance(tensor, ExternalTensor):
+            return True  # was external: stays external
+        if not initializer:
+            return False  # attribute tensors stay inline, as with onnx.save
+        dtype = tensor.dtype
+        if not isinstance(dtype, DataType) or dtype in (DataType.STRING, DataType.UNDEFINED):
+            return False
+        return tensor.nbytes >= self.threshold
+
+    def write(self, tensor: Tensor, dst, name: str | None) -> None:
+        proto = getattr(tensor, "proto", None)
+        if proto is not None:
+            if isinstance(tensor, ProtoTensor):
+                copy_header(proto, dst)
+            else:
+                dst.CopyFrom(proto)  # an imported ExternalTensor: no data inside, cheap
+            patch_header(tensor, proto, dst, name)
+        else:
+            write_header(tensor, dst, name)
+        tensor_name = tensor.name if name is None else name
+        location = self.location or self._per_tensor_location(tensor_name)
+        entry = self.files.get(location)
+        if entry is None:
+            entry = self.files[location] = self._open(location)
+        fd, _, position = entry
+        offset = position
+        original = tensor.offset if isinstance(tensor, ExternalTensor) else None
+        if original is not None and 0 <= original - position <= _MAX_PAD:
+            offset = original
+        elif self.align > 1 and position % self.align:
+            offset = position + self.align - position % self.align
+        if offset > position:
+            _pwrite_all(fd, b"\0" * (offset - position), position)
+        length = self._write_data(tensor, fd, offset)
+        entry[2] = offset + length
+        set_external_entries(dst, location, offset, length)
+
+    def _per_tensor_location(self, name: str) -> str:
+        location = name if _valid_filename(name) else f"tensor_{len(self.files)}.data"
+        while location in self.files:
+            location = "_" + location
+        return location
+
+    def _open(self, location: str) -> list:
+        target = os.path.join(self.folder, location)
+        if os.path.realpath(target) in self.forbidden:
+            # Per-tensor files are named after tensors; one may be a file the model reads.
+            raise SaveError(
+                f"refusing to replace {location!r}: the model reads its tensors from that file"
+            )
+        directory = os.path.dirname(target)
+        os.makedirs(directory, exist_ok=True)
+        fd, temp = tempfile.mkstemp(
+            dir=directory, prefix=f".{os.path.basename(target)}.", suffix=".tmp"
+        )
+        entry = [fd, temp, 0]
+        os.fchmod(fd, 0o666 & ~self._umask)
+        return entry
+
+    def _write_data(self, tensor: Tensor, fd: int, offset: int) -> int:
+        if isinstance(tensor, ExternalTensor) and type(tensor).raw_view is ExternalTensor.raw_view:
+            # Copy file to file in the kernel: no tensor bytes pass through our memory.
+            return self._copy_external(tensor, fd, offset)
+        view = tensor.raw_view()
+        try:
+            _pwrite_all(fd, view, offset)
+            return view.nbytes
+        finally:
+            view.release()
+
+    def _copy_external(self, tensor: ExternalTensor, fd: int, offset: int) -> int:
+        source = self._sources.get(tensor.path)
+        if source is None:
+            source = self._sources[tensor.path] = os.open(tensor.path, os.O_RDONLY)
+        remaining, src_pos, dst_pos = tensor.length, tensor.offset, offset
+        while remaining:
+            copied = 0
+            if self._copy_range:
+                try:
+                    copied = os.copy_file_range(source, fd, remaining, src_pos, dst_pos)
+                except OSError:
+                    self._copy_range = False  # e.g. across file systems on old kernels
+            if not self._copy_range:
+                chunk = os.pread(source, min(remaining, _COPY_CHUNK), src_pos)
+                copied = len(chunk)
+                if copied:
+                    _pwrite_all(fd, chunk, dst_pos)
+            if copied <= 0:
+                raise SaveError(
+                    f"external data of tensor {tensor.name!r} ends early in {tensor.location!r}"
+                )
+            remaining -= copied
+            src_pos += copied
+            dst_pos += copied
+        return tensor.length
+
+    def close(self) -> None:
+        for source in self._sources.values():
+            os.close(source)
+        self._sources.clear()
+        for entry in self.files.values():
+            if entry[0] is not None:
+                os.close(entry[0])
+                entry[0] = None
+
+    def commit(self) -> None:
+        self.close()
+        for location, entry in self.files.items():
+            os.replace(entry[1], os.path.join(self.folder, location))
+            entry[1] = None
+
+    def discard(self) -> None:
+        self.close()
+        for entry in self.files.values():
+            if entry[1] is not None:
+                _remove_quietly(entry[1])
+
+
+def _pwrite_all(fd: int, data, offset: int) -> None:
+    view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+    written_total = 0
+    total = view.nbytes
+    while written_total < total:
+        written = os.pwrite(fd, view[written_total:], offset + written_total)
+        if written <= 0:
+            raise OSError("short write")
+        written_total += written
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _same_file(a: str, b: str) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def save(
+    model,
+    path,
+    *,
+    external_data: str | bool | None = None,
+    size_threshold: int = 1024,
+    all_tensors_to_one_file: bool = True,
+    align: int = 0,
+) -> None:
+    """Write ``model`` to ``path`` atomically.
+
+    ``external_data``: a file name (relative to the model's folder) that receives every
+    initializer of at least ``size_threshold`` bytes and every tensor that was external already;
+    ``None`` (the default) keeps the data file name the model was loaded with, or embeds all
+    data if it had none; ``False`` embeds all data. ``align`` > 1 aligns each tensor's offset
+    in the data file. The output may not be a file the model still reads from.
+    """
+    path = os.path.abspath(os.fspath(path))
+    folder = os.path.dirname(path)
+    if os.path.isdir(path):
+        raise SaveError("is a directory; give a file name for the model", location=path)
+    if not os.path.isdir(folder):
+        raise SaveError("the folder does not exist", location=path)
+
+    tensors = list(iter_tensors(model))
+    reading = {}
+    for tensor in tensors:
+        if isinstance(tensor, ExternalTensor):
+            reading.setdefault(os.path.realpath(tensor.path), tensor.location)
+        elif isinstance(tensor, ProtoTensor) and tensor.is_external:
+            raise SaveError(
+                f"tensor {tensor.name!r} refers to external data that was not loaded; load the "
+                "model with load_external_data=True to save it",
+                location=path,
+            )
+    source = model.proto_extras.get(SOURCE_KEY)
+    if source is not None and _same_file(path, source):
+        raise SaveError(
+            "refusing to overwrite the file the model was loaded from (its tensors may still be "
+            "read from it); save to another path",
+            location=path,
+        )
+    for data_path in reading:
+        if _same_file(path, data_path):
+            raise SaveError(
+                "refusing to overwrite an external data file the model reads from",
+                location=path,
+            )
+
+    if external_data is None:
+        external_data = next(iter(reading.values()), None) or False
+    location = None
+    if external_data is not False:
+        location = _check_location(external_data)
+        target = os.path.join(folder, location)
+        if _same_file(target, path):
+            raise SaveError(f"external_data {location!r} is the model file itself", location=path)
+        for data_path, original in reading.items():
+            if _same_file(target, data_path):
+                raise SaveError(
+                    f"refusing to replace {original!r}: the model reads its tensors from that "
+                    "file (it is memory-mapped); save into another folder or pass another "
+                    "external_data name",
+                    location=path,
+                )
+
+    writer = None
+    if location is not None:
+        writer = _DataWriter(
+            folder, location if all_tensors_to_one_file else None, size_threshold, align
+        )
+        writer.forbidden = set(reading)
+    model_temp = None
+    try:
+        proto = Exporter(writer).model(model)
+        size = proto.ByteSize()
+        if size > PROTOBUF_LIMIT:
+            hint = (
+                "lower size_threshold"
+                if writer is not None
+                else "save with external_data='<name>.data'"
+            )
+            raise SaveError(
+                f"the model proto would be {size} bytes, over protobuf's 2 GB limit; {hint}",
+                location=path,
+            )
+        blob = proto.SerializeToString()
+        del proto
+        fd, model_temp = tempfile.mkstemp(
+            dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp"
+        )
+        try:
+            os.fchmod(fd, 0o666 & ~_current_umask())
+            _pwrite_all(fd, blob, 0)
+        finally:
+            os.close(fd)
+        del blob
+        if writer is not None:
+            writer.commit()
+        os.replace(model_temp, path)
+        model_temp = None
+    except BaseException:
+        if writer is not None:
+            writer.discard()
+        if model_temp is not None:
+            _remove_quietly(model_temp)
+        raise
