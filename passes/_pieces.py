@@ -23,6 +23,22 @@ class Piece:
     nodes: list[Node]  # in graph order
     scopes: list[Scope]  # the scopes the piece was chosen for (empty for embeddings/head)
     copied: list[Node] = field(default_factory=list)  # helpers replicated from other pieces
+    # Inputs of copied nodes read from another value in this piece: node -> {index: value}.
+    # (A copied Shape reads an available tensor of the same shape instead of its original.)
+    rebased: dict[Node, dict[int, Value]] = field(default_factory=dict)
+
+    def reads(self, node: Node):
+        """The values ``node`` reads in this piece (with rebased inputs), subgraphs included."""
+        substitutes = self.rebased.get(node, {})
+        for index, value in enumerate(node.inputs):
+            value = substitutes.get(index, value)
+            if value is not None:
+                yield value
+        for sub in node.subgraphs():
+            for inner in sub.all_nodes():
+                for value in inner.inputs:
+                    if value is not None:
+                        yield value
 
     def all_nodes(self, order: dict[Node, int]) -> list[Node]:
         """Own and copied nodes, in the original graph's order (a valid topological order)."""
@@ -49,14 +65,14 @@ class Boundary:
     initializers: list[Value]
 
 
-def boundary(model: Model, piece: Piece, pieces: list[Piece]) -> Boundary:
-    graph = model.graph
+def boundary(model: Model | Graph, piece: Piece, pieces: list[Piece]) -> Boundary:
+    graph = model.graph if isinstance(model, Model) else model
     order = node_order(graph)
     members = set(piece.nodes) | set(piece.copied)
     inputs: dict[Value, None] = {}
     initializers: dict[Value, None] = {}
     for node in piece.all_nodes(order):
-        for value in _reads(node):
+        for value in piece.reads(node):
             producer = _top(value.producer, graph) if value.producer is not None else None
             if producer is not None and producer in members:
                 continue
@@ -66,31 +82,25 @@ def boundary(model: Model, piece: Piece, pieces: list[Piece]) -> Boundary:
                 continue  # a subgraph's own value; not a boundary
             else:
                 inputs[value] = None
-    model_outputs = set(graph.outputs)
-    readers_elsewhere: dict[Value, None] = {}
-    others = [set(p.nodes) | set(p.copied) for p in pieces if p is not piece]
-    for node in piece.nodes:
-        for value in node.outputs:
-            if value in model_outputs:
-                readers_elsewhere[value] = None
-                continue
-            for user, _ in value.uses:
-                top = _top(user, graph)
-                if any(top in other for other in others):
-                    readers_elsewhere[value] = None
-                    break
-    return Boundary(list(inputs), list(readers_elsewhere), list(initializers))
-
-
-def _reads(node: Node):
-    for value in node.inputs:
-        if value is not None:
-            yield value
-    for sub in node.subgraphs():
-        for inner in sub.all_nodes():
-            for value in inner.inputs:
-                if value is not None:
-                    yield value
+    # Outputs: values of this piece's own nodes that the model returns or that another piece
+    # reads without computing them itself (a piece that copied the producer has its own).
+    own = set(piece.nodes)
+    outputs: dict[Value, None] = {v: None for n in piece.nodes for v in n.outputs
+                                  if v in set(graph.outputs)}
+    for other in pieces:
+        if other is piece:
+            continue
+        copied = set(other.copied)
+        for node in other.all_nodes(order):
+            for value in other.reads(node):
+                producer = value.producer
+                if producer is None:
+                    continue
+                top = _top(producer, graph)
+                if top in own and top not in copied:
+                    outputs[value] = None
+    ordered = [v for n in piece.all_nodes(order) for v in n.outputs if v in outputs]
+    return Boundary(list(inputs), ordered, list(initializers))
 
 
 def _top(node: Node, graph: Graph) -> Node:
@@ -118,7 +128,11 @@ def extract_piece(model: Model, piece: Piece, pieces: list[Piece]) -> Model:
     for value in edge.initializers:
         value_map[value] = clone_value(value)
         initializers.append(value_map[value])
-    nodes = clone_nodes(piece.all_nodes(node_order(graph)), value_map)
+    originals = _topological(piece.all_nodes(node_order(graph)), piece)
+    nodes = clone_nodes(originals, value_map)
+    for original, copy in zip(originals, nodes):
+        for index, value in piece.rebased.get(original, {}).items():
+            copy.replace_input_with(index, value_map[value])
     outputs = [value_map[v] for v in edge.outputs]
     new_graph = Graph(inputs, outputs, nodes, initializers=initializers,
                       name=f"{graph.name or 'graph'}_{piece.name}")
@@ -135,3 +149,41 @@ def extract_piece(model: Model, piece: Piece, pieces: list[Piece]) -> Model:
                         metadata_props=model.metadata_props, functions=functions)
     piece_model.metadata_props["hcc.piece"] = piece.name
     return piece_model
+
+
+def _topological(nodes: list[Node], piece: Piece) -> list[Node]:
+    """``nodes`` in an order where every node follows the producers it reads (rebased inputs
+    included), keeping the given order wherever it is already valid."""
+    members = set(nodes)
+    position = {node: i for i, node in enumerate(nodes)}
+    waiting: dict[Node, int] = {}
+    dependents: dict[Node, list[Node]] = {node: [] for node in nodes}
+    for node in nodes:
+        producers = set()
+        for value in piece.reads(node):
+            producer = value.producer
+            while producer is not None and producer not in members and producer.graph is not None \
+                    and producer.graph.parent is not None:
+                producer = producer.graph.parent
+            if producer is not None and producer in members and producer is not node:
+                producers.add(producer)
+        waiting[node] = len(producers)
+        for producer in producers:
+            dependents[producer].append(node)
+    import heapq
+
+    ready = [position[n] for n in nodes if waiting[n] == 0]
+    heapq.heapify(ready)
+    ordered = []
+    while ready:
+        node = nodes[heapq.heappop(ready)]
+        ordered.append(node)
+        for dependent in dependents[node]:
+            waiting[dependent] -= 1
+            if waiting[dependent] == 0:
+                heapq.heappush(ready, position[dependent])
+    if len(ordered) != len(nodes):
+        from hcc.ir import HccError
+
+        raise HccError(f"piece {piece.name!r} has a cycle; its nodes cannot be ordered")
+    return ordered

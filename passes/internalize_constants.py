@@ -1,0 +1,183 @@
+"""``internalize-constants``: every piece computes its own constants and shape helpers.
+
+After ``split`` a piece may read small values that another piece computed: shape vectors,
+attention masks built from the model's inputs, RoPE tables, constants. Passing them across the
+boundary ties pieces together, so this pass copies the nodes that make such a value into every
+piece that reads it, when that is cheap:
+
+* the copy needs at most ``max_nodes`` nodes, and
+* the initializers it adds weigh at most ``max_bytes`` in all;
+* what the copy reads must be available in the piece: the model's inputs, initializers, or a
+  tensor the piece already has. A ``Shape`` of a tensor the piece does not have may read
+  instead a tensor the piece does have whose shape is known to be the same (the hidden state of
+  the next layer has the shape of the previous one's).
+
+Values that stay on the boundary are activations (and anything too large to recompute).
+
+Large weights used by several pieces (a tied embedding and head) are never duplicated by
+accident: ``shared_weights`` decides. ``share`` (the default) keeps one copy on disk that every
+piece reads (one external-data file for all pieces); ``duplicate`` gives each piece its own copy;
+``error`` refuses to split such a model.
+"""
+
+from __future__ import annotations
+
+from hcc.ir import Graph, HccError, Model, Node, Value
+
+from ._infra import Pass, PassResult
+from ._options import Option
+from ._pieces import Piece, boundary, node_order, pieces_of
+from ._registry import register_pass
+
+SHARED_WEIGHTS_KEY = "hcc.shared_weights"
+
+
+@register_pass("internalize-constants",
+               summary="copy constants and shape helpers into every piece that needs them")
+class InternalizeConstantsPass(Pass):
+    max_nodes = Option(int, 64, "largest helper computation to copy into a piece", min=0)
+    max_bytes = Option(int, 1 << 20, "most initializer bytes one copied helper may add", min=0)
+    shared_weights = Option(str, "share", "large weights used by several pieces",
+                            choices=["share", "duplicate", "error"])
+
+    def call(self, model: Model) -> PassResult:
+        pieces = pieces_of(model)
+        graph = model.graph
+        order = node_order(graph)
+        changed = False
+        for piece in pieces:
+            changed |= self._internalize(graph, piece, pieces, order)
+        shared = shared_initializers(model, pieces)
+        big = [v for v in shared if v.const_value is not None
+               and v.const_value.nbytes > self.max_bytes]
+        if big and self.shared_weights == "error":
+            names = ", ".join(f"{v.name} ({v.const_value.nbytes} bytes)" for v in big[:5])
+            raise HccError(f"large weights are used by several pieces: {names}; "
+                           "set shared_weights=share or duplicate")
+        model.meta[SHARED_WEIGHTS_KEY] = self.shared_weights
+        return PassResult(model, changed)
+
+    def _internalize(self, graph: Graph, piece: Piece, pieces: list[Piece],
+                     order: dict[Node, int]) -> bool:
+        changed = False
+        progress = True
+        while progress:
+            progress = False
+            edge = boundary_inputs(graph, piece, pieces)
+            available = _available(graph, piece, edge)
+            for value in edge:
+                if value.producer is None:
+                    continue  # a model input: stays an input
+                plan = self._plan(graph, value, piece, available - {value}, edge)
+                if plan is None:
+                    continue
+                nodes, rebased = plan
+                piece.copied = sorted(set(piece.copied) | set(nodes), key=order.__getitem__)
+                for node, substitutes in rebased.items():
+                    piece.rebased.setdefault(node, {}).update(substitutes)
+                progress = changed = True
+                break  # the boundary changed: recompute it
+        return changed
+
+    def _plan(self, graph: Graph, value: Value, piece: Piece, available: set[Value],
+              boundary_first: list[Value]):
+        """The nodes to copy so the piece computes ``value`` itself, or None if too costly."""
+        members = set(piece.nodes) | set(piece.copied)
+        nodes: dict[Node, None] = {}
+        rebased: dict[Node, dict[int, Value]] = {}
+        added_bytes = 0
+        have_inits = {v for n in members for v in piece.reads(n) if v.is_initializer}
+        stack = [value]
+        seen: set[Value] = set()
+        while stack:
+            current = stack.pop()
+            if current in seen or current in available:
+                continue
+            seen.add(current)
+            if current.is_initializer:
+                if current not in have_inits:
+                    added_bytes += current.const_value.nbytes
+                    if added_bytes > self.max_bytes:
+                        return None
+                continue
+            producer = current.producer
+            if producer is None:
+                if current in graph.inputs:
+                    continue  # the piece may take a model input
+                return None
+            producer = _top(producer, graph)
+            if producer in members or producer in nodes:
+                continue
+            nodes[producer] = None
+            if len(nodes) > self.max_nodes:
+                return None
+            if producer.op_type == "Shape" and producer.domain == "":
+                source = producer.inputs[0]
+                if source not in available and not source.is_initializer:
+                    twin = _same_shape(source, available, producer, boundary_first)
+                    if twin is not None:
+                        rebased[producer] = {0: twin}
+                        continue
+            for read in _reads(producer):
+                stack.append(read)
+        return list(nodes), rebased
+
+
+def boundary_inputs(graph: Graph, piece: Piece, pieces: list[Piece]) -> list[Value]:
+    return boundary(graph, piece, pieces).inputs
+
+
+def _available(graph: Graph, piece: Piece, edge: list[Value]) -> set[Value]:
+    """Values the piece has without help: its own results and what crosses its boundary."""
+    have = set(edge)
+    for node in set(piece.nodes) | set(piece.copied):
+        have.update(node.outputs)
+    return have
+
+
+def _same_shape(value: Value, available: set[Value], shape_node: Node,
+                boundary_first: list[Value]) -> Value | None:
+    """An available value whose shape is known to equal ``value``'s on the dims Shape reads.
+
+    Only the piece's boundary inputs are candidates: they exist before any of its nodes run,
+    so reading one can never make a cycle. The first in boundary order wins (deterministic).
+    """
+    shape = value.shape
+    if shape is None or any(d is None for d in shape):
+        return None
+    start = shape_node.attr("start", 0)
+    end = shape_node.attr("end", None)
+    wanted = tuple(shape[start:end])
+    for candidate in [v for v in boundary_first if v in available]:
+        other = candidate.shape
+        if other is None or len(other) != len(shape):
+            continue
+        if tuple(other[start:end]) == wanted:
+            return candidate
+    return None
+
+
+def _reads(node: Node):
+    for value in node.inputs:
+        if value is not None:
+            yield value
+    for sub in node.subgraphs():
+        for inner in sub.all_nodes():
+            for value in inner.inputs:
+                if value is not None:
+                    yield value
+
+
+def _top(node: Node, graph: Graph) -> Node:
+    while node.graph is not None and node.graph is not graph and node.graph.parent is not None:
+        node = node.graph.parent
+    return node
+
+
+def shared_initializers(model: Model, pieces: list[Piece]) -> list[Value]:
+    """Initializers read by more than one piece, in graph order."""
+    count: dict[Value, int] = {}
+    for piece in pieces:
+        for value in boundary(model, piece, pieces).initializers:
+            count[value] = count.get(value, 0) + 1
+    return [v for v in model.graph.initializers.values() if count.get(v, 0) > 1]
