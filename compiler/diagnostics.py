@@ -56,6 +56,7 @@ class SpecError(HccError):
 
 def location_in(source: str, text: str, line: int, column: int, length: int = 1) -> SourceLocation:
     """A location in ``text`` (named ``source``) with the line's text attached for the caret."""
-    lines = text.splitlines()
-    line_text = lines[line - 1] if 0 < line <= len(lines) else ""
+    # Split at '\n' only, as the parser counts lines ('\r', '\x0c', ... are not line ends).
+    lines = text.split("\n")
+    line_text = lines[line - 1].rstrip("\r") if 0 < line <= len(lines) else ""
     return SourceLocation(source, line, column, max(length, 1), line_text)

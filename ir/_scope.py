@@ -33,6 +33,9 @@ class Scope:
             raise ValueError("the unknown scope cannot have children")
         if "/" in class_name:
             raise ValueError(f"class segment {class_name!r} must not contain '/'")
+        if parent is not None and not class_name:
+            # "/A/" could not be read back by from_tag; only the unknown root has no class.
+            raise ValueError("a child scope needs a class segment")
         self._parent = parent
         self._module_path = module_path
         self._class_name = class_name

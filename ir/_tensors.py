@@ -88,7 +88,8 @@ class ArrayTensor(Tensor):
     def __init__(self, array, dtype: DataType | int | None = None, **kwargs) -> None:
         array = np.asarray(array)
         if dtype is None:
-            dtype = DataType.from_numpy(array.dtype)
+            # Byte order is a storage detail (tobytes writes little endian): >i4 is still INT32.
+            dtype = DataType.from_numpy(array.dtype.newbyteorder("="))
         super().__init__(dtype, array.shape, **kwargs)
         self._array = array
 

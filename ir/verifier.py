@@ -96,7 +96,7 @@ class _Checker:
         for key, function in model.functions.items():
             if key != function.identifier:
                 self.problems.append(
-                    f"model: function {_function_name(function)} is stored under key {key!r}, "
+                    f"model: {_function_name(function)} is stored under key {key!r}, "
                     f"not its identifier {function.identifier!r}"
                 )
             roots.append((function.graph, _function_name(function)))
@@ -249,7 +249,9 @@ class _Checker:
                     f"{self._node(value._producer)}"
                 )
             if value.meta.get("_graph") is not graph:
-                problems.append(f"{where}: initializer {self._value(value)} does not know its graph")
+                problems.append(
+                    f"{where}: initializer {self._value(value)} does not know its graph"
+                )
             define(value, "initializer")
 
         # Nodes, in order.
@@ -271,7 +273,8 @@ class _Checker:
                 first = node_names.setdefault(node.name, position)
                 if first != position:
                     problems.append(
-                        f"{where}: node name '{node.name}' is used by nodes #{first} and #{position}"
+                        f"{where}: node name '{node.name}' is used by nodes #{first} and "
+                        f"#{position}"
                     )
             check_scope(node, where, require_scopes)
 
@@ -295,7 +298,8 @@ class _Checker:
                         f"{where}: {self._node(node)}: subgraph '{name}' has parent "
                         f"{'None' if sub.parent is None else self._node(sub.parent)}"
                     )
-                self._walk(sub, self.graph_where.get(id(sub), f"{where} > {self._node(node)}.{name}"))
+                inner = self.graph_where.get(id(sub), f"{where} > {self._node(node)}.{name}")
+                self._walk(sub, inner)
 
             for i, value in enumerate(node._outputs):
                 if value._producer is not node or value._index != i:

@@ -70,6 +70,8 @@ class ModelSection:
     loc: SourceLocation
     kind_loc: SourceLocation
     end_line: int = 0  # line of the closing brace, for comments before it
+    config_line: int = 0  # line of the (first) ``config {``, to print it where it was
+    config_end_line: int = 0  # line of its closing brace, for comments before it
 
 
 @dataclass

@@ -8,6 +8,8 @@ after them (own line). Formatting formatted text changes nothing.
 
 from __future__ import annotations
 
+import math
+
 from . import ast
 from .parser import parse_file, parse_text
 
@@ -28,6 +30,9 @@ def format_value(value: ast.Value) -> str:
     raw = value.value
     if isinstance(raw, bool):
         return "true" if raw else "false"
+    if isinstance(raw, float) and math.isinf(raw):
+        # repr would write "inf", which reads back as a bare word: keep it a number.
+        return "1e999" if raw > 0 else "-1e999"
     if isinstance(raw, (int, float)):
         return repr(raw)
     if value.word:
@@ -37,24 +42,37 @@ def format_value(value: ast.Value) -> str:
 
 
 class _Printer:
+    """Prints items in source order; comments follow the source lines they were on.
+
+    Every printed line knows the source line it came from. A comment at the end of a source
+    line goes after the last printed line made from that source line; other comments are
+    printed on lines of their own before the next printed line from a later source line. So a
+    comment on a line the layout does not keep (inside a list or a pass's arguments spread
+    over lines) becomes a comment of its own: never lost, and in the same place when
+    formatted again.
+    """
+
     def __init__(self, spec: ast.SpecFile) -> None:
         self.spec = spec
-        self.own = [c for c in spec.comments if c.own_line]
-        self.trailing = {c.line: c.text for c in spec.comments if not c.own_line}
+        self.comments = sorted(spec.comments, key=lambda c: c.line)
         self.lines: list[str] = []
+        self.printed: dict[int, int] = {}  # source line -> index of its last printed line
 
     # Comments ---------------------------------------------------------------------------------
 
-    def _flush_before(self, line: int, indent: int) -> None:
-        while self.own and self.own[0].line < line:
-            self.lines.append("  " * indent + self.own.pop(0).text)
+    def _flush_before(self, line: int | None, indent: int) -> None:
+        while self.comments and (line is None or self.comments[0].line < line):
+            comment = self.comments.pop(0)
+            at = self.printed.get(comment.line)
+            if not comment.own_line and at is not None:
+                self.lines[at] += f"  {comment.text}"
+            else:
+                self.lines.append("  " * indent + comment.text)
 
     def emit(self, text: str, indent: int, source_line: int | None) -> None:
-        if source_line is not None:
+        if source_line:
             self._flush_before(source_line, indent)
-            comment = self.trailing.pop(source_line, None)
-            if comment is not None:
-                text = f"{text}  {comment}"
+            self.printed[source_line] = len(self.lines)
         self.lines.append("  " * indent + text)
 
     def close(self, indent: int, end_line: int) -> None:
@@ -69,14 +87,12 @@ class _Printer:
         for item in self.spec.items:
             grouped = isinstance(item, (ast.Include, ast.Param)) and type(item) is previous
             if previous is not None and not grouped:
-                self._flush_before(_line(item), 0)
+                # The blank line first: comments before a section belong to it.
                 self.lines.append("")
+            self._flush_before(_line(item), 0)
             getattr(self, f"item_{type(item).__name__}")(item)
             previous = type(item)
-        for comment in self.own:
-            self.lines.append(comment.text)
-        for line in sorted(self.trailing):
-            self.lines.append(self.trailing[line])
+        self._flush_before(None, 0)
         while self.lines and not self.lines[0].strip():
             self.lines.pop(0)
         return "\n".join(_squeeze_blank(self.lines)) + "\n"
@@ -90,9 +106,8 @@ class _Printer:
             text += f" = {format_value(item.default)}"
         self.emit(text, 0, item.loc.line)
 
-    def _assigns(self, assigns: list[ast.Assign], indent: int) -> None:
-        for a in assigns:
-            self.emit(f"{a.key} = {format_value(a.value)}", indent, a.loc.line)
+    def _assign(self, a: ast.Assign, indent: int) -> None:
+        self.emit(f"{a.key} = {format_value(a.value)}", indent, a.loc.line)
 
     def item_ModelSection(self, item: ast.ModelSection) -> None:
         head = f"model {item.name} from {item.kind} {format_value(item.reference)}"
@@ -100,31 +115,42 @@ class _Printer:
             self.emit(head, 0, item.loc.line)
             return
         self.emit(head + " {", 0, item.loc.line)
-        self._assigns(item.options, 1)
+        # Options and the config block in the order they were written.
+        entries: list[tuple[int, int, ast.Assign | None]] = [
+            (a.loc.line, a.loc.column, a) for a in item.options]
         if item.config is not None:
-            first = item.config[0].loc.line if item.config else None
-            if item.config:
-                self.emit("config {", 1, None if first is None else first - 0)
-                self._assigns(item.config, 2)
-                self.emit("}", 1, None)
+            entries.append((item.config_line, 0, None))
+        for _, _, entry in sorted(entries, key=lambda e: (e[0], e[1])):
+            if entry is not None:
+                self._assign(entry, 1)
+            elif not item.config:
+                self.emit("config {}", 1, item.config_line)
             else:
-                self.emit("config {}", 1, None)
+                self.emit("config {", 1, item.config_line)
+                for a in item.config:
+                    self._assign(a, 2)
+                self.close(1, item.config_end_line)
         self.close(0, item.end_line)
 
     def item_InputsSection(self, item: ast.InputsSection) -> None:
         self.emit("inputs {", 0, item.loc.line)
-        for decl in item.inputs:
-            dims = ", ".join(format_value(d) for d in decl.dims)
-            text = f"{decl.name}: {decl.dtype}[{dims}]"
-            if decl.sizes is not None:
-                text += f" = {format_value(decl.sizes)}"
-            self.emit(text, 1, decl.loc.line)
-        self._assigns(item.options, 1)
+        entries: list[ast.InputDecl | ast.Assign] = [*item.inputs, *item.options]
+        entries.sort(key=lambda e: (e.loc.line, e.loc.column))
+        for entry in entries:
+            if isinstance(entry, ast.Assign):
+                self._assign(entry, 1)
+                continue
+            dims = ", ".join(format_value(d) for d in entry.dims)
+            text = f"{entry.name}: {entry.dtype}[{dims}]"
+            if entry.sizes is not None:
+                text += f" = {format_value(entry.sizes)}"
+            self.emit(text, 1, entry.loc.line)
         self.close(0, item.end_line)
 
     def item_ExportSection(self, item: ast.ExportSection) -> None:
         self.emit("export {", 0, item.loc.line)
-        self._assigns(item.options, 1)
+        for a in item.options:
+            self._assign(a, 1)
         self.close(0, item.end_line)
 
     def item_PipelineSection(self, item: ast.PipelineSection) -> None:
@@ -142,7 +168,8 @@ class _Printer:
             self.emit(head, 0, item.loc.line)
             return
         self.emit(head + " {", 0, item.loc.line)
-        self._assigns(item.options, 1)
+        for a in item.options:
+            self._assign(a, 1)
         self.close(0, item.end_line)
 
 

@@ -1,29 +1,35 @@
 """Parse ``.hx`` text into a :class:`~hcc.spec.ast.SpecFile` with a location on every node.
 
-Syntax errors are collected: after an unexpected token the parser skips it and goes on, so a
-file with several mistakes reports them together (up to a limit).
+Syntax errors are collected: after an error the parser starts again at the next line that
+begins (in column 1) with a section keyword, so a file with mistakes in several sections
+reports them together (up to a limit) without echoes of the first mistake.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 from importlib import resources
 
 import lark
 from lark import Token, Tree
 
-from ..diagnostics import Diagnostic, SpecError, location_in
+from ..diagnostics import Diagnostic, SpecError, did_you_mean, location_in
 from . import ast
 
 MAX_SYNTAX_ERRORS = 10
+MAX_LIST_DEPTH = 8
+
+SECTION_KEYWORDS = ("include", "param", "model", "inputs", "export", "pipeline", "output")
 
 # What the grammar's terminals are called in messages.
 _TOKEN_NAMES = {
     "NAME": "a name",
     "STRING": "a string",
     "SIGNED_NUMBER": "a number",
-        "LBRACE": "'{'",
+    "REF": "a $parameter",
+    "LBRACE": "'{'",
     "RBRACE": "'}'",
     "LPAR": "'('",
     "RPAR": "')'",
@@ -32,9 +38,13 @@ _TOKEN_NAMES = {
     "COMMA": "','",
     "EQUAL": "'='",
     "COLON": "':'",
-    "DOLLAR": "'$'",
     "$END": "end of file",
+    "a value": "a value",
 }
+
+# A line where parsing can start again after a syntax error: a section keyword in column 1
+# that is not a key (``output = ...``) or an input name (``output: ...``).
+_RESTART = re.compile(r"(%s)(?![A-Za-z0-9_-])(?!\s*[=:])" % "|".join(SECTION_KEYWORDS))
 
 
 @functools.lru_cache(maxsize=1)
@@ -49,6 +59,8 @@ def parse_file(path: str) -> ast.SpecFile:
             text = f.read()
     except FileNotFoundError:
         raise SpecError.one(f"spec file not found: {path}") from None
+    except IsADirectoryError:
+        raise SpecError.one(f"spec file {path} is a folder, not a file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise SpecError.one(f"cannot read spec file {path}: {error}") from None
     return parse_text(text, path)
@@ -61,23 +73,20 @@ def parse_text(text: str, source: str = "<spec>") -> ast.SpecFile:
     def loc(line: int, column: int, length: int = 1):
         return location_in(source, text, line, column, length)
 
-    def on_error(error: lark.exceptions.UnexpectedInput) -> bool:
-        # Skipping the bad token lets the parser go on, but the rest of that line usually
-        # fails too: report one error per line, and stop at the limit.
-        if not errors or errors[-1].location.line != error.line:
-            errors.append(_describe(error, loc))
-        return len(errors) < MAX_SYNTAX_ERRORS
-
-    try:
-        tree = _parser().parse(text, on_error=on_error)
-    except lark.exceptions.UnexpectedCharacters as error:
-        errors.append(_describe(error, loc))
-        raise SpecError(errors) from None
-    except lark.exceptions.UnexpectedInput as error:
-        # After earlier errors an "unexpected end" is their echo, not news.
-        if not errors:
-            errors.append(_describe(error, loc))
-        raise SpecError(errors) from None
+    lines = text.split("\n")
+    remaining = text
+    restart = 1
+    while True:
+        try:
+            tree = _parser().parse(remaining)
+            break
+        except lark.exceptions.UnexpectedInput as error:
+            errors.append(_describe(error, text, loc))
+            restart = _restart_line(lines, error, after=restart)
+            if restart is None or len(errors) >= MAX_SYNTAX_ERRORS:
+                break
+            # Blank out what came before, keeping the line count, so positions stay true.
+            remaining = "\n" * (restart - 1) + "\n".join(lines[restart - 1:])
     if errors:
         raise SpecError(errors)
     spec = _Builder(source, text, loc).build(tree)
@@ -85,23 +94,133 @@ def parse_text(text: str, source: str = "<spec>") -> ast.SpecFile:
     return spec
 
 
-def _describe(error: lark.exceptions.UnexpectedInput, loc) -> Diagnostic:
+def _restart_line(lines: list[str], error: lark.exceptions.UnexpectedInput,
+                  after: int) -> int | None:
+    """The next line after ``error`` where a section starts, or None."""
+    line, column = error.line, error.column
+    if not isinstance(line, int) or line < 1:
+        return None
+    # A section keyword that is itself the unexpected token (a block left open before it)
+    # starts the next section: parse again from there.
+    first = line if column == 1 else line + 1
+    for number in range(max(first, after + 1), len(lines) + 1):
+        if _RESTART.match(lines[number - 1]):
+            return number
+    return None
+
+
+def _describe(error: lark.exceptions.UnexpectedInput, text: str, loc) -> Diagnostic:
     line, column = error.line, error.column
     if isinstance(error, lark.exceptions.UnexpectedCharacters):
         char = error.char
         if char == '"':
-            return Diagnostic("unterminated string", loc(line, column))
+            return Diagnostic(
+                "unterminated string: a string ends with '\"' on the line it starts on",
+                loc(line, column))
+        if char == "$":
+            return Diagnostic("'$' must be followed by a parameter name, as in $layers",
+                              loc(line, column))
         return Diagnostic(f"unexpected character {char!r}", loc(line, column))
     if isinstance(error, lark.exceptions.UnexpectedToken):
         token = error.token
+        expected = _expected(error)
         if token.type == "$END":
-            return Diagnostic("unexpected end of file (missing '}'?)", loc(line, max(column, 1)))
-        expected = sorted({_TOKEN_NAMES.get(t, _keyword(t)) for t in error.expected})
-        shown = ", ".join(expected[:6]) + (", ..." if len(expected) > 6 else "")
-        return Diagnostic(
-            f"unexpected {str(token)!r}; expected {shown}", loc(line, column, len(str(token)))
-        )
+            return _unexpected_end(text, expected, loc)
+        found = str(token)
+        where = loc(line, column, len(found))
+        sections = [t for t in expected if t.lower() in SECTION_KEYWORDS]
+        if token.type == "NAME" and sections:
+            hint = did_you_mean(found, SECTION_KEYWORDS)
+            if hint:
+                return Diagnostic(f"unknown section {found!r}{hint}", where)
+            also = " or '{'" if "LBRACE" in expected else ""
+            return Diagnostic(
+                f"unexpected {found!r}; expected a section ({', '.join(SECTION_KEYWORDS)}){also}",
+                where)
+        message = f"unexpected {_show_token(token)}; expected {_join(expected)}"
+        if found in SECTION_KEYWORDS and column == 1 and "RBRACE" in expected:
+            message += " (is a '}' missing before it?)"
+        return Diagnostic(message, where)
     return Diagnostic(str(error).splitlines()[0], loc(line or 1, column or 1))
+
+
+def _expected(error: lark.exceptions.UnexpectedToken) -> set[str]:
+    # The parser's own guess (``error.expected``) is the LALR state's lookahead, which after a
+    # value lists tokens of unrelated rules; ``accepts()`` tries each token and is exact.
+    try:
+        return set(error.interactive_parser.accepts())
+    except Exception:  # pragma: no cover - older lark without an interactive parser
+        return set(error.expected)
+
+
+def _show_token(token: Token) -> str:
+    if token.type == "STRING":
+        return f"string {str(token)}"
+    if token.type == "SIGNED_NUMBER":
+        return f"number {str(token)}"
+    return repr(str(token))
+
+
+_VALUE_STARTS = {"STRING", "SIGNED_NUMBER", "TRUE", "FALSE", "NAME", "REF", "LSQB"}
+
+
+def _join(terminals: set[str]) -> str:
+    """``'=', ':' or a name``: keywords and punctuation first, then kinds of token."""
+    if _VALUE_STARTS <= terminals:
+        terminals = (terminals - _VALUE_STARTS) | {"a value"}
+    named = sorted(_TOKEN_NAMES.get(t, _keyword(t)) for t in terminals if t != "$END")
+    named.sort(key=lambda n: (not n.startswith("'"), n))
+    if "$END" in terminals:
+        named.append("end of file")
+    if len(named) > 7:
+        named = named[:6] + ["..."]
+    if not named:
+        return "nothing more"
+    return named[0] if len(named) == 1 else ", ".join(named[:-1]) + " or " + named[-1]
+
+
+def _unexpected_end(text: str, expected: set[str], loc) -> Diagnostic:
+    """The file ended inside a block: point at the bracket never closed."""
+    opened = _unclosed_bracket(text)
+    if opened is not None:
+        line, column, char = opened
+        return Diagnostic(f"unexpected end of file: this {char!r} is never closed",
+                          loc(line, column))
+    lines = text.split("\n")
+    while len(lines) > 1 and not lines[-1].strip():
+        lines.pop()
+    return Diagnostic(f"unexpected end of file; expected {_join(expected)}",
+                      loc(len(lines), len(lines[-1].rstrip()) + 1))
+
+
+def _unclosed_bracket(text: str) -> tuple[int, int, str] | None:
+    stack: list[tuple[int, int, str]] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        for column, char in _code_chars(line):
+            if char in "{([":
+                stack.append((number, column, char))
+            elif char in "})]" and stack:
+                stack.pop()
+    return stack[-1] if stack else None
+
+
+def _code_chars(line: str):
+    """``(column, char)`` of the characters of a line outside strings and comments."""
+    in_string = escaped = False
+    for i, char in enumerate(line):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char == "#":
+            return
+        else:
+            yield i + 1, char
 
 
 def _keyword(terminal: str) -> str:
@@ -110,9 +229,13 @@ def _keyword(terminal: str) -> str:
 
 
 def _comments(text: str) -> list[ast.Comment]:
-    """Comments with their line, found by a small scan that respects strings."""
+    """Comments with their line, found by a small scan that respects strings.
+
+    Lines are split at '\\n' only, as the parser counts them (``str.splitlines`` would also
+    split at '\\r', '\\x0c', '\\x85', ... and put comments on the wrong lines).
+    """
     comments = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         in_string = False
         escaped = False
         for i, char in enumerate(line):
@@ -169,14 +292,19 @@ class _Builder:
         name, kind, reference, body = tree.children
         options: list[ast.Assign] = []
         config: list[ast.Assign] | None = None
+        config_line = config_end = 0
         if body is not None:
             for child in body.children:
                 if child.data == "assign":
                     options.append(self.assign(child))
                 else:
+                    # Several config blocks are one: the formatter prints them merged.
                     config = (config or []) + [self.assign(a) for a in child.children]
+                    config_line = config_line or child.meta.line
+                    config_end = _end(child)
         return ast.ModelSection(str(name), str(kind), self.value(reference), options, config,
-                                self.at(name), self.at(kind), _end(tree))
+                                self.at(name), self.at(kind), _end(tree), config_line,
+                                config_end)
 
     def item_inputs(self, tree: Tree) -> ast.InputsSection:
         inputs, options = [], []
@@ -216,10 +344,14 @@ class _Builder:
         key, value = tree.children
         return ast.Assign(str(key), self.value(value), self.at(key))
 
-    def value(self, node) -> ast.Value:
+    def value(self, node, depth: int = 0) -> ast.Value:
         kind = node.data
         if kind == "list":
-            items = [self.value(c) for c in node.children if c is not None]
+            if depth >= MAX_LIST_DEPTH:
+                # Deeper lists mean nothing to any option, and would exhaust Python's stack.
+                raise SpecError.one(f"lists may nest at most {MAX_LIST_DEPTH} deep",
+                                    self.at_tree(node))
+            items = [self.value(c, depth + 1) for c in node.children if c is not None]
             return ast.ListValue(items, self.at_tree(node))
         if kind in ("true", "false"):
             return ast.Literal(kind == "true", self.at_tree(node))
@@ -230,7 +362,7 @@ class _Builder:
             return ast.Literal(_number(str(token)), self.at(token))
         if kind == "word":
             return ast.Literal(str(token), self.at(token), word=True)
-        return ast.Ref(str(token), self.at(token))
+        return ast.Ref(str(token)[1:], self.at(token))  # the location includes the '$' 
 
 
 def _end(tree: Tree) -> int:

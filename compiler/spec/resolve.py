@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hcc.frontend.load import KINDS, ExportOptions, ModelSource
@@ -55,6 +55,22 @@ OUTPUT_OPTIONS = {
 }
 
 
+def _at(first: SourceLocation, here: SourceLocation) -> str:
+    """Where ``first`` is, said briefly: ``3:14`` in the same file, else ``base.hx:3:14``."""
+    if first.source == here.source:
+        return f"{first.line}:{first.column}"
+    return str(first)
+
+
+def _unknown(what: str, name: str, known, listing: str) -> str:
+    """``unknown dtype 'int46'; did you mean 'int64'? (dtypes: ...)``."""
+    known = list(known)
+    return f"unknown {what} {name!r}{did_you_mean(name, known)} ({listing}: {', '.join(known)})"
+
+
+_ARTICLES = {"int": "an int", "float": "a float", "str": "a str", "bool": "a bool"}
+
+
 @dataclass
 class _Collected:
     """The items of a spec and its includes, merged: later files override earlier sections."""
@@ -62,6 +78,7 @@ class _Collected:
     params: dict[str, ast.Param]
     sections: dict[str, Any]
     files: list[str]
+    read: set[str] = field(default_factory=set)  # real paths of the files read
 
 
 def load_spec(path: str, defines: Mapping[str, str] | None = None) -> BuildSpec:
@@ -80,7 +97,7 @@ def resolve(spec: ast.SpecFile, defines: Mapping[str, str] | None, *, root_dir: 
     collected = _Collected({}, {}, [])
     _collect(spec, collected, errors, root_dir, stack=[])
     values = _param_values(collected.params, defines or {}, errors)
-    resolver = _Values(values, errors)
+    resolver = _Values(values, collected.params, errors)
     build = _build(spec, collected, resolver, errors)
     if errors:
         raise SpecError(errors)
@@ -95,6 +112,7 @@ def _collect(spec: ast.SpecFile, out: _Collected, errors: list[Diagnostic], root
              stack: list[str]) -> None:
     here = os.path.realpath(spec.path) if spec.path != "<spec>" else "<spec>"
     out.files.append(spec.path)
+    out.read.add(here)
     seen_here: dict[str, Any] = {}
     for item in spec.items:
         if isinstance(item, ast.Include):
@@ -103,18 +121,18 @@ def _collect(spec: ast.SpecFile, out: _Collected, errors: list[Diagnostic], root
             if item.name in out.params:
                 first = out.params[item.name].loc
                 errors.append(Diagnostic(
-                    f"parameter {item.name!r} is already declared at {first}", item.loc))
+                    f"parameter {item.name!r} is already declared at {_at(first, item.loc)}", item.loc))
             else:
                 out.params[item.name] = item
             if item.type not in PARAM_TYPES:
                 errors.append(Diagnostic(
-                    f"unknown parameter type {item.type!r}{did_you_mean(item.type, PARAM_TYPES)};"
-                    f" types: {', '.join(PARAM_TYPES)}", item.type_loc))
+                    _unknown("parameter type", item.type, PARAM_TYPES, "types"), item.type_loc))
         else:
             kind = _section_kind(item)
             if kind in seen_here:
                 errors.append(Diagnostic(
-                    f"duplicate {kind} section (first at {seen_here[kind].loc})", item.loc))
+                    f"duplicate {kind} section (first at {_at(seen_here[kind].loc, item.loc)})",
+                    item.loc))
                 continue
             seen_here[kind] = item
             out.sections[kind] = item  # an including file's section replaces the included one
@@ -124,19 +142,28 @@ def _include(spec, item: ast.Include, out, errors, root_dir, stack) -> None:
     if spec.path == "<spec>":
         target = os.path.normpath(os.path.join(root_dir, item.path))
     else:
-        target = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(spec.path)),
-                                               item.path))
+        # Relative to the including file, and named as it is (a relative spec path gives
+        # relative include paths in messages).
+        target = os.path.normpath(os.path.join(os.path.dirname(spec.path), item.path))
     real = os.path.realpath(target)
     root = os.path.realpath(root_dir)
     if os.path.isabs(item.path) or os.path.commonpath([root, real]) != root:
+        # A spec reads nothing outside its own folder (and the sources it names).
         errors.append(Diagnostic(
-            f"include {item.path!r} leaves the spec's folder {root_dir}", item.loc))
+            f"include {item.path!r} is outside the spec's folder {root_dir};"
+            " includes must stay inside it", item.loc))
         return
     if real in stack:
-        errors.append(Diagnostic(f"include cycle: {item.path!r} is already being read", item.loc))
+        chain = stack[stack.index(real):] + [real]
+        shown = " -> ".join(_relative(path, root) for path in chain)
+        errors.append(Diagnostic(f"include cycle: {shown}", item.loc))
         return
+    if real in out.read:
+        return  # read already (two files include a common base): a file is read once
     if not os.path.isfile(real):
-        errors.append(Diagnostic(f"included file not found: {item.path!r}", item.loc))
+        errors.append(Diagnostic(
+            f"included file {item.path!r} not found: no file {target}"
+            " (includes are relative to the including file)", item.loc))
         return
     try:
         included = parse_file(target)
@@ -144,6 +171,13 @@ def _include(spec, item: ast.Include, out, errors, root_dir, stack) -> None:
         errors.extend(error.diagnostics)
         return
     _collect(included, out, errors, root_dir, stack)
+
+
+def _relative(path: str, root: str) -> str:
+    try:
+        return os.path.relpath(os.path.realpath(path), root)
+    except ValueError:  # another drive (Windows)
+        return path
 
 
 def _section_kind(item) -> str:
@@ -161,8 +195,11 @@ def _param_values(params: dict[str, ast.Param], defines: Mapping[str, str],
     values: dict[str, Any] = {}
     for name, text in defines.items():
         if name not in params:
+            # A -D is written on the command line: there is no line in the spec to point at.
+            declared = f"parameters: {', '.join(params)}" if params else "it declares none"
             errors.append(Diagnostic(
-                f"-D {name}: the spec has no parameter {name!r}{did_you_mean(name, params)}"))
+                f"-D {name}={text}: the spec has no parameter {name!r}"
+                f"{did_you_mean(name, params)} ({declared})"))
     for name, param in params.items():
         kind = PARAM_TYPES.get(param.type)
         if kind is None:
@@ -171,20 +208,44 @@ def _param_values(params: dict[str, ast.Param], defines: Mapping[str, str],
             try:
                 values[name] = _from_text(defines[name], kind)
             except ValueError:
+                # Point at the declaration: it says which type the value must have.
+                accepted = " (true/false, yes/no or 1/0)" if kind is bool else ""
                 errors.append(Diagnostic(
-                    f"-D {name}={defines[name]}: expected {param.type}"))
+                    f"-D {name}={defines[name]}: parameter {name!r} is declared "
+                    f"{param.type}, and {defines[name]!r} is not {_ARTICLES[param.type]}"
+                    f"{accepted}", param.type_loc))
         elif param.default is not None:
             default = param.default
             if isinstance(default, ast.Literal) and _fits(default.value, kind):
                 values[name] = kind(default.value) if kind is float else default.value
             else:
                 errors.append(Diagnostic(
-                    f"default of parameter {name!r} must be a {param.type} literal",
-                    default.loc))
+                    f"the default of parameter {name!r} must be {_ARTICLES[param.type]}"
+                    f" literal, not {_describe_literal(default)}", default.loc))
         else:
             errors.append(Diagnostic(
-                f"parameter {name!r} has no default; give it with -D {name}=...", param.loc))
+                f"parameter {name!r} has no default value; give one with -D {name}=...",
+                param.loc))
     return values
+
+
+def _describe_literal(value: ast.Value) -> str:
+    if isinstance(value, ast.Ref):
+        return f"a reference to ${value.name}"
+    if isinstance(value, ast.ListValue):
+        return "a list"
+    return _describe(value.value)
+
+
+def _describe(value: Any) -> str:
+    """``the int 3``, ``a list``: a resolved value in a message."""
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return f"the bool {'true' if value else 'false'}"
+    if isinstance(value, (int, float)):
+        return f"the {type(value).__name__} {value!r}"
+    return f"the str {value!r}"
 
 
 def _from_text(text: str, kind: type) -> Any:
@@ -194,6 +255,8 @@ def _from_text(text: str, kind: type) -> Any:
         if text.lower() in ("false", "0", "no"):
             return False
         raise ValueError(text)
+    if kind is int and not re.fullmatch(r"[+-]?[0-9]+", text.strip()):
+        raise ValueError(text)  # int() would also take "1_000"
     return kind(text)
 
 
@@ -210,38 +273,75 @@ def _fits(value: Any, kind: type) -> bool:
 _INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+class _Undefined:
+    """What a value that uses an undefined parameter resolves to: already reported, so the
+    checks that follow skip it instead of echoing the error."""
+
+    def __repr__(self) -> str:
+        return "UNDEFINED"
+
+
+UNDEFINED: Any = _Undefined()
+
+
 class _Values:
     """Turns AST values into Python values, substituting parameters."""
 
-    def __init__(self, params: dict[str, Any], errors: list[Diagnostic]) -> None:
+    def __init__(self, params: dict[str, Any], declared: Mapping[str, ast.Param],
+                 errors: list[Diagnostic]) -> None:
         self.params = params
+        self.declared = declared  # a declared parameter without a value is reported already
         self.errors = errors
 
     def get(self, value: ast.Value) -> Any:
+        """The value, or :data:`UNDEFINED` when it uses a parameter without a value."""
         if isinstance(value, ast.Ref):
             if value.name not in self.params:
-                self.errors.append(Diagnostic(
-                    f"undefined parameter ${value.name}{did_you_mean(value.name, self.params)}",
-                    value.loc))
-                return None
+                self._undefined(value.name, f"${value.name}", value.loc)
+                return UNDEFINED
             return self.params[value.name]
         if isinstance(value, ast.ListValue):
-            return [self.get(item) for item in value.items]
+            items = [self.get(item) for item in value.items]
+            return UNDEFINED if any(item is UNDEFINED for item in items) else items
         if isinstance(value.value, str) and not value.word:
             return self._interpolate(value)
         return value.value
 
-    def _interpolate(self, literal: ast.Literal) -> str:
-        def substitute(match: re.Match) -> str:
-            name = match.group(1)
-            if name not in self.params:
-                self.errors.append(Diagnostic(
-                    f"undefined parameter ${{{name}}}{did_you_mean(name, self.params)}",
-                    literal.loc))
-                return match.group(0)
-            return str(self.params[name])
+    def _undefined(self, name: str, written: str, loc: SourceLocation) -> None:
+        if name in self.declared:
+            return  # declared without a value (or with a bad one): that error says why
+        hint = did_you_mean(name, self.params)
+        if not hint:
+            hint = f"; declare it with 'param {name}: TYPE = DEFAULT'"
+        self.errors.append(Diagnostic(f"undefined parameter {written}{hint}", loc))
 
-        return _INTERPOLATION.sub(substitute, literal.value)
+    def _interpolate(self, literal: ast.Literal) -> Any:
+        undefined = False
+        # The raw string as written, to put the caret under "${name}" itself (escapes before
+        # it shift the parsed text, never the raw one).
+        raw = (literal.loc.line_text or "")[literal.loc.column - 1:][:literal.loc.length]
+        searched = 0
+
+        def substitute(match: re.Match) -> str:
+            nonlocal undefined, searched
+            name = match.group(1)
+            at = raw.find(match.group(0), searched)
+            if at >= 0:
+                searched = at + len(match.group(0))
+            if name not in self.params:
+                loc = literal.loc
+                if at >= 0:
+                    loc = replace(loc, column=loc.column + at, length=len(match.group(0)))
+                self._undefined(name, match.group(0), loc)
+                undefined = True
+                return match.group(0)
+            value = self.params[name]
+            if isinstance(value, bool):
+                return "true" if value else "false"  # as the spec writes it, not Python
+            return str(value)
+
+        text = _INTERPOLATION.sub(substitute, literal.value)
+        return UNDEFINED if undefined else text
 
 
 # -- sections -------------------------------------------------------------------------------
@@ -255,19 +355,18 @@ def _options(assigns: list[ast.Assign], schema: dict[str, Option], section: str,
     for assign in assigns:
         if assign.key in seen:
             errors.append(Diagnostic(
-                f"{assign.key!r} is set twice in {section} (first at {seen[assign.key]})",
+                f"{assign.key!r} is set twice in {section}"
+                f" (first at {_at(seen[assign.key], assign.loc)})",
                 assign.loc))
             continue
         seen[assign.key] = assign.loc
         option = schema.get(assign.key)
         if option is None:
-            valid = ", ".join(schema) or "none"
             errors.append(Diagnostic(
-                f"unknown option {assign.key!r} in {section}{did_you_mean(assign.key, schema)};"
-                f" options: {valid}", assign.loc))
+                _unknown(f"{section} option", assign.key, schema, "options"), assign.loc))
             continue
         value = values.get(assign.value)
-        if value is None:
+        if value is UNDEFINED:
             continue
         try:
             result[assign.key] = option.convert(value)
@@ -283,16 +382,19 @@ def _build(spec: ast.SpecFile, collected: _Collected, values: _Values,
     model: ast.ModelSection | None = sections.get("model")
     if model is None:
         errors.append(Diagnostic(
-            "missing model section (e.g. model bert from config \"bert\")",
+            'missing model section: a spec names its model, e.g. model bert from config "bert"',
             _file_start(spec)))
-        return None
-    source = _model_source(model, sections.get("inputs"), values, errors)
+        # Go on: the other sections' mistakes are worth reporting in the same run.
+        _inputs(sections.get("inputs"), values, errors)
+        source = None
+    else:
+        source = _model_source(model, sections.get("inputs"), values, errors)
     export_options = _options(
         sections["export"].options if "export" in sections else [], EXPORT_OPTIONS, "export",
         values, errors)
     pipeline = _pipeline(sections.get("pipeline"), values, errors)
-    output = _output(sections.get("output"), model.name, values, errors)
-    if source is None:
+    output = _output(sections.get("output"), model.name if model else "model", values, errors)
+    if source is None or model is None:
         return None
     return BuildSpec(
         path=spec.path,
@@ -310,7 +412,7 @@ def _build(spec: ast.SpecFile, collected: _Collected, values: _Values,
 
 
 def _file_start(spec: ast.SpecFile) -> SourceLocation:
-    first = spec.text.splitlines()[0] if spec.text else ""
+    first = spec.text.split("\n")[0].rstrip("\r")
     return SourceLocation(spec.path, 1, 1, 1, first)
 
 
@@ -321,25 +423,40 @@ def _model_source(model: ast.ModelSection, inputs: ast.InputsSection | None, val
     valid = True
     if model.kind not in KINDS:
         errors.append(Diagnostic(
-            f"unknown model source {model.kind!r}{did_you_mean(model.kind, KINDS)};"
-            f" sources: {', '.join(KINDS)}", model.kind_loc))
+            _unknown("model source kind", model.kind, KINDS, "kinds"), model.kind_loc))
         valid = False
     reference = values.get(model.reference)
-    if not isinstance(reference, str) or not reference:
-        errors.append(Diagnostic(f"the {model.kind} source is named by a string",
-                                 model.reference.loc))
+    if reference is UNDEFINED:
+        valid = False
+    elif not isinstance(reference, str) or not reference:
+        what = {"config": "a config name", "directory": "a folder", "factory": "module:function",
+                "onnx": "a .onnx file"}.get(model.kind, "a name")
+        errors.append(Diagnostic(
+            f"the model source must be a non-empty string ({what}),"
+            f" not {_describe(reference) if reference != '' else 'an empty one'}",
+            model.reference.loc))
         valid = False
     if valid and model.kind in ("directory", "onnx") and model.loc.source != "<spec>":
         reference = os.path.join(os.path.dirname(os.path.abspath(model.loc.source)), reference)
     overrides: dict[str, Any] = {}
+    seen: dict[str, SourceLocation] = {}
     for assign in model.config or []:
         if model.kind in KINDS and model.kind != "config":
             errors.append(Diagnostic(
-                f"config overrides apply to config sources, not {model.kind}", assign.loc))
+                "a config block overrides a config source's settings;"
+                f" {'an' if model.kind[0] in 'aeiou' else 'a'} {model.kind} source has none",
+                assign.loc))
             break
-        if assign.key in overrides:
-            errors.append(Diagnostic(f"config option {assign.key!r} is set twice", assign.loc))
-        overrides[assign.key] = values.get(assign.value)
+        if assign.key in seen:
+            errors.append(Diagnostic(
+                f"{assign.key!r} is set twice in config"
+                f" (first at {_at(seen[assign.key], assign.loc)})",
+                assign.loc))
+            continue
+        seen[assign.key] = assign.loc
+        value = values.get(assign.value)
+        if value is not UNDEFINED:
+            overrides[assign.key] = value
     declared, text = _inputs(inputs, values, errors)
     if not valid:
         return None
@@ -361,33 +478,42 @@ def _inputs(section: ast.InputsSection | None, values: _Values,
         names.add(decl.name)
         if decl.dtype not in _DTYPES:
             errors.append(Diagnostic(
-                f"unknown dtype {decl.dtype!r}{did_you_mean(decl.dtype, _DTYPES)};"
-                f" dtypes: {', '.join(_DTYPES)}", decl.dtype_loc))
+                _unknown("dtype", decl.dtype, _DTYPES, "dtypes"), decl.dtype_loc))
         dims: list[int | str] = []
+        dims_known = True
         for dim in decl.dims:
             value = values.get(dim)
+            if value is UNDEFINED:
+                dims_known = False
+                continue
             if isinstance(value, bool) or not (
                 (isinstance(value, int) and value >= 0) or
                 (isinstance(value, str) and isinstance(dim, ast.Literal) and dim.word)
             ):
                 errors.append(Diagnostic(
-                    f"bad dimension {_show(dim)}: a dimension is an integer >= 0 or a name",
-                    dim.loc))
+                    f"bad dimension {_show(dim)}: a dimension is a size (an integer >= 0)"
+                    " or a name like batch", dim.loc))
+                dims_known = False
                 continue
             dims.append(value)
         sizes = None
         if decl.sizes is not None:
             sizes = values.get(decl.sizes)
-            if not (isinstance(sizes, list) and all(
+            if sizes is UNDEFINED:
+                sizes = None
+            elif not (isinstance(sizes, list) and all(
                     isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes)):
                 errors.append(Diagnostic(
-                    "example sizes are a list of positive integers, e.g. [2, 16]",
-                    decl.sizes.loc))
+                    "example sizes are a list of positive integers, one per dimension,"
+                    f" e.g. [2, 16], not {_show(decl.sizes)}", decl.sizes.loc))
                 sizes = None
             elif len(sizes) != len(decl.dims):
+                plural = "s" if len(sizes) != 1 else ""
                 errors.append(Diagnostic(
-                    f"{len(sizes)} example sizes for {len(decl.dims)} dimensions",
-                    decl.sizes.loc))
+                    f"input {decl.name!r} has {len(decl.dims)} dimensions but {len(sizes)}"
+                    f" example size{plural}", decl.sizes.loc))
+                sizes = None
+            elif not dims_known:
                 sizes = None
             else:
                 for dim, size in zip(dims, sizes):
@@ -397,16 +523,17 @@ def _inputs(section: ast.InputsSection | None, values: _Values,
                             decl.sizes.loc))
         declared.append(InputSpec(decl.name, decl.dtype, dims, sizes))
     if text and declared:
-        errors.append(Diagnostic("give example text or declared inputs, not both", section.loc))
+        text_loc = next(a.loc for a in section.options if a.key == "text")
+        errors.append(Diagnostic(
+            "give example text or declared inputs, not both", text_loc))
     return (declared or None), text
 
 
 def _show(value: ast.Value) -> str:
-    if isinstance(value, ast.Literal):
-        return repr(value.value) if not value.word else value.value
-    if isinstance(value, ast.Ref):
-        return f"${value.name}"
-    return "[...]"
+    """A value as written in the spec, for messages."""
+    from .format import format_value
+
+    return format_value(value)
 
 
 def _pipeline(section: ast.PipelineSection | None, values: _Values,
@@ -417,19 +544,26 @@ def _pipeline(section: ast.PipelineSection | None, values: _Values,
     for call in section.passes:
         options: dict[str, Any] = {}
         locations: dict[str, SourceLocation] = {}
+        keys: dict[str, SourceLocation] = {}
+        complete = True
         for arg in call.args:
-            if arg.key in options:
-                errors.append(Diagnostic(f"option {arg.key!r} is given twice", arg.loc))
+            if arg.key in keys:
+                errors.append(Diagnostic(
+                    f"option {arg.key!r} of pass {call.name!r} is given twice"
+                    f" (first at {_at(keys[arg.key], arg.loc)})", arg.loc))
                 continue
+            keys[arg.key] = arg.loc
             value = values.get(arg.value)
-            if value is None:
+            if value is UNDEFINED:
+                complete = False
                 continue
             options[arg.key] = value
             locations[arg.key] = arg.value.loc
         spec = PassSpec(call.name, options, call.loc, locations)
         try:
             info = get_pass(call.name, call.loc)
-            info.create(options, call.loc, option_locations=locations)
+            if complete:  # else a required option may look missing: reported already
+                info.create(options, call.loc, option_locations=locations)
         except PipelineError as error:
             errors.append(Diagnostic(error.message, error.source_location or call.loc))
             continue
@@ -442,13 +576,20 @@ def _output(section: ast.OutputSection | None, model_name: str, values: _Values,
     if section is None:
         return OutputSettings(os.path.join("build", model_name), model_name)
     directory = values.get(section.path)
-    if not isinstance(directory, str) or not directory:
-        errors.append(Diagnostic("the output folder is a non-empty string", section.path.loc))
+    if directory is UNDEFINED:
+        directory = os.path.join("build", model_name)
+    elif not isinstance(directory, str) or not directory:
+        errors.append(Diagnostic(
+            f'the output folder must be a non-empty string, e.g. output "build/{model_name}",'
+            f" not {_describe(directory) if directory != '' else 'an empty one'}",
+            section.path.loc))
         directory = os.path.join("build", model_name)
     options = _options(section.options, OUTPUT_OPTIONS, "output", values, errors)
     name = options["name"] or model_name
     if "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
         loc = next((a.value.loc for a in section.options if a.key == "name"), section.loc)
-        errors.append(Diagnostic(f"output name {name!r} must be a plain file name", loc))
+        errors.append(Diagnostic(
+            f"output name {name!r} must be a plain file name (no folders, not starting"
+            " with '.')", loc))
     return OutputSettings(directory, name, options["external_data_threshold"],
                           list(options["reports"]))

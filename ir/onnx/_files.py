@@ -64,8 +64,9 @@ def load(path, *, load_external_data: bool = True):
     try:
         proto.ParseFromString(data)
     except Exception as error:  # DecodeError, and anything else the parser may raise
+        detail = _one_line(error).rsplit("': ", 1)[-1]  # drop protobuf's "Error parsing..."
         raise LoadError(
-            f"not a valid ONNX model (corrupt or truncated protobuf: {_one_line(error)})",
+            f"not a valid ONNX model: corrupt, truncated or not an ONNX file ({detail})",
             location=path,
         ) from None
     del data
@@ -233,6 +234,18 @@ class _DataWriter:
                 _remove_quietly(entry[1])
 
 
+class _EmbedAll:
+    """The exporter's writer when saving without external data: every tensor goes inline
+    (without a writer, external tensors would stay references to their old files)."""
+
+    @staticmethod
+    def wants(tensor: Tensor, initializer: bool) -> bool:
+        return False
+
+
+_EMBED_ALL = _EmbedAll()
+
+
 def _pwrite_all(fd: int, data, offset: int) -> None:
     view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
     written_total = 0
@@ -340,7 +353,7 @@ def save(
         writer.forbidden = set(reading)
     model_temp = None
     try:
-        proto = Exporter(writer).model(model)
+        proto = Exporter(writer if writer is not None else _EMBED_ALL).model(model)
         size = proto.ByteSize()
         if size > PROTOBUF_LIMIT:
             hint = (

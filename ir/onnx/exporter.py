@@ -94,6 +94,8 @@ class Exporter:
             return name
         if not value._uses and value._producer is not None:
             return ""  # an omitted optional output
+        if value.proto_extras.get("empty_name"):
+            return ""
         return self._fresh_name(value)
 
     def _fresh_name(self, value: Value) -> str:
@@ -157,6 +159,9 @@ class Exporter:
         if attr.doc_string or "doc_string" in extras.get("present", ()):
             dst.doc_string = attr.doc_string
         value = attr.value
+        if value is None and kind == AttrType.TYPE_PROTO and "type" in extras:
+            self.types.write(None, dst.tp, extras["type"])  # an empty TypeProto
+            return
         if value is None or (kind in SINGULAR_KINDS and "value" in absent):
             return
         if kind == AttrType.INT:

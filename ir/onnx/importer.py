@@ -372,7 +372,7 @@ class Importer:
         extras = graph.proto_extras
         inputs_by_name: dict[str, Value] = {}
         for i, info in enumerate(proto.input):
-            value = Value(info.name)
+            value = _named(info.name)
             self.describe(value, info, graph, "input", i)
             value.meta["_graph"] = graph
             graph.inputs.append(value)
@@ -386,7 +386,7 @@ class Importer:
             tensor = self.tensor(tensor_proto)
             value = inputs_by_name.get(name)
             if value is None or value.const_value is not None:
-                value = Value(name)
+                value = _named(name)
             value.const_value = tensor
             value.meta["_graph"] = graph
             if not name or name in graph.initializers:
@@ -420,12 +420,12 @@ class Importer:
             value = names.get(info.name)
             if value is None:
                 # value_info about a name this graph does not define: keep it as a loose Value.
-                value = Value(info.name)
+                value = _named(info.name)
             self.describe(value, info, graph, "value_info", i)
             graph.value_info.append(value)
 
         for i, info in enumerate(proto.output):
-            value = self.resolve(info.name) if info.name else Value("")
+            value = self.resolve(info.name) if info.name else _named("")
             self.describe(value, info, graph, "output", i)
             graph.outputs.append(value)
 
@@ -444,7 +444,7 @@ class Importer:
         saved, self.scopes = self.scopes, [scope]  # a function body sees only its own names
         try:
             for name in proto.input:
-                value = Value(name)
+                value = _named(name)
                 value.meta["_graph"] = graph
                 graph.inputs.append(value)
                 if name:
@@ -452,11 +452,11 @@ class Importer:
             for node_proto in proto.node:
                 graph.append(self.node(node_proto))
             for i, info in enumerate(proto.value_info):
-                value = scope.names.get(info.name) or Value(info.name)
+                value = scope.names.get(info.name) or _named(info.name)
                 self.describe(value, info, graph, "value_info", i)
                 graph.value_info.append(value)
             for name in proto.output:
-                graph.outputs.append(self.resolve(name) if name else Value(""))
+                graph.outputs.append(self.resolve(name) if name else _named(""))
         finally:
             self.scopes = saved
         function = Function(
@@ -520,6 +520,14 @@ class Importer:
         if len(proto.configuration):
             extras["configuration"] = [c.SerializeToString() for c in proto.configuration]
         return model
+
+
+def _named(name: str) -> Value:
+    value = Value(name)
+    if not name:
+        # The file really has an empty name here: the exporter must not invent one.
+        value.proto_extras["empty_name"] = True
+    return value
 
 
 def _fingerprint(value: Value) -> tuple:

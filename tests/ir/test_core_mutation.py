@@ -114,9 +114,8 @@ def test_replace_all_uses_with_reaches_subgraph_readers_and_outputs():
     inner = op("Neg", outer)
     then_branch = Graph([], inner.outputs, [inner], name="then")
     else_branch = Graph([], [outer], [], name="else")
-    if_node = op(
-        "If", cond, attributes=[Attr.graph("then_branch", then_branch), Attr.graph("else_branch", else_branch)]
-    )
+    branches = [Attr.graph("then_branch", then_branch), Attr.graph("else_branch", else_branch)]
+    if_node = op("If", cond, attributes=branches)
     graph = Graph([x, cond], if_node.outputs, [relu, if_node])
 
     outer.replace_all_uses_with(x)
@@ -256,7 +255,8 @@ def test_initializers_are_named_and_removed_only_when_unused():
 
 
 def test_scope_setter_writes_and_removes_stored_tags():
-    layer = Scope.root("BertModel").child("encoder", "BertEncoder").child("encoder.layer.0", "BertLayer.0")
+    encoder = Scope.root("BertModel").child("encoder", "BertEncoder")
+    layer = encoder.child("encoder.layer.0", "BertLayer.0")
     node = op("Add", Value("x"))
     node.scope = layer
     assert node.metadata_props[TAG_KEY] == "/BertModel/BertEncoder/BertLayer.0"

@@ -56,13 +56,16 @@ def test_malformed_tags_are_refused(tag):
         Scope.from_tag(tag)
 
 
-def test_the_unknown_scope_has_no_children_and_segments_have_no_slash():
+def test_invalid_levels_are_refused():
     with pytest.raises(ValueError, match="unknown"):
         Scope.unknown().child("x", "X")
     with pytest.raises(ValueError, match="'/'"):
         Scope.root("A").child("b", "B/C")
     with pytest.raises(ValueError, match="root scope needs"):
         Scope.root("")
+    # Its tag would be "/A/", which from_tag cannot read back.
+    with pytest.raises(ValueError, match="needs a class segment"):
+        Scope.root("A").child("x", "")
 
 
 def test_ancestors_depth_and_root():

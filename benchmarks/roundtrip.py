@@ -1,0 +1,143 @@
+"""Load + save a model with hcc and with onnx; compare wall time and peak memory.
+
+    python benchmarks/roundtrip.py [model.onnx] [--repeat 3]
+
+Without a path, a 12-layer GPT-2 is exported with torch's dynamo exporter first (tests/_models.py).
+Each measurement runs in its own child process, which reports its own wall time and peak RSS
+(``ru_maxrss`` of itself), so the two tools never share a heap. Both write external data into a
+fresh folder: hcc with ``hcc.ir.save`` (data file name kept), onnx with
+``onnx.save(save_as_external_data=True, location=<same name>)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+_CHILD = r"""
+import json, os, resource, sys, time
+tool, src, dst, location = sys.argv[1:5]
+if tool == "hcc":
+    import hcc.ir as ir
+    start = time.perf_counter()
+    ir.save(ir.load(src), dst)
+else:
+    import onnx
+    start = time.perf_counter()
+    model = onnx.load(src)
+    onnx.save(model, dst, save_as_external_data=True, all_tensors_to_one_file=True,
+              location=location)
+seconds = time.perf_counter() - start
+peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": seconds, "peak_mb": peak_kb / 1024}))
+"""
+
+
+def _data_location(path: str) -> str:
+    import onnx
+
+    proto = onnx.load(path, load_external_data=False)
+    for tensor in proto.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                return entry.value
+    return os.path.basename(path) + ".data"
+
+
+def _measure(tool: str, src: str, work: str, location: str) -> dict:
+    folder = os.path.join(work, tool)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    dst = os.path.join(folder, os.path.basename(src))
+    result = subprocess.run(
+        [sys.executable, "-c", _CHILD, tool, src, dst, location],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _export_gpt2(folder: str) -> str:
+    here = os.path.dirname(os.path.abspath(__file__))
+    spec = importlib.util.spec_from_file_location(
+        "hcc_test_models", os.path.join(here, "..", "tests", "_models.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # Export in a child as well: torch would otherwise stay in this process' memory.
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('m', {spec.origin!r})\n"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+        f"print(m.export_gpt2({folder!r}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    )
+    return result.stdout.strip().splitlines()[-1]
+
+
+def _outputs_equal(work: str, name: str) -> tuple[bool, bool]:
+    import filecmp
+
+    import onnx
+
+    a = os.path.join(work, "hcc", name)
+    b = os.path.join(work, "onnx", name)
+    protos = onnx.load(a) == onnx.load(b)
+    files = sorted(os.listdir(os.path.dirname(a))) == sorted(os.listdir(os.path.dirname(b))) and all(
+        filecmp.cmp(os.path.join(work, "hcc", f), os.path.join(work, "onnx", f), shallow=False)
+        for f in os.listdir(os.path.dirname(a))
+    )
+    return protos, files
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", nargs="?", help="an .onnx file (default: export GPT-2)")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    work = tempfile.mkdtemp(prefix="hcc-bench-")
+    try:
+        src = args.model
+        if src is None:
+            print("exporting GPT-2 (12 layers) ...", flush=True)
+            src = _export_gpt2(os.path.join(work, "model"))
+        src = os.path.abspath(src)
+        location = _data_location(src)
+        runs: dict[str, list[dict]] = {"hcc": [], "onnx": []}
+        for _ in range(args.repeat):  # interleaved, so both see the same page cache state
+            for tool in runs:
+                runs[tool].append(_measure(tool, src, work, location))
+        summary = {}
+        for tool, results in runs.items():
+            summary[tool] = {
+                "seconds": statistics.median(r["seconds"] for r in results),
+                "peak_mb": statistics.median(r["peak_mb"] for r in results),
+            }
+            times = ", ".join(f"{r['seconds']:.3f}" for r in results)
+            peaks = ", ".join(f"{r['peak_mb']:.0f}" for r in results)
+            print(f"{tool:5s} load+save: median {summary[tool]['seconds']:.3f} s  [{times}]  "
+                  f"peak RSS median {summary[tool]['peak_mb']:.0f} MB  [{peaks}]")
+        time_ratio = summary["hcc"]["seconds"] / summary["onnx"]["seconds"]
+        memory_ratio = summary["hcc"]["peak_mb"] / summary["onnx"]["peak_mb"]
+        print(f"hcc/onnx: time {time_ratio:.2f}x (goal <= 1.5x), "
+              f"peak memory {memory_ratio:.2f}x (goal <= 1.2x)")
+        protos, files = _outputs_equal(work, os.path.basename(src))
+        print(f"outputs: protos equal {protos}, files byte-identical {files}")
+        return 0 if protos else 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

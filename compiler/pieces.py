@@ -1,0 +1,112 @@
+"""Writing a split model: one ONNX file per piece and ``manifest.json``.
+
+The manifest lists the pieces in execution order with their files, boundary tensors (name,
+dtype, shape) and scopes, plus the model's own inputs and outputs, so a runtime can chain the
+pieces without reading code. With ``shared_weights = share`` (the default of
+``internalize-constants``) all pieces keep their large tensors in one external-data file and a
+weight used by several pieces is stored once; with ``duplicate`` each piece has its own file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+import hcc.ir as ir
+from hcc.passes._pieces import boundary, extract_piece, pieces_of
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "hcc.pieces/1"
+SHARED_WEIGHTS_KEY = "hcc.shared_weights"
+
+
+def piece_file(index: int, name: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+    return f"{index:02d}-{safe}.onnx"
+
+
+def write_pieces(model: ir.Model, directory: str, *, name: str = "model",
+                 size_threshold: int = 1024, shared_weights: str | None = None) -> list[str]:
+    """Write every piece of a split model and the manifest; returns the paths written."""
+    pieces = pieces_of(model)
+    shared = shared_weights or model.meta.get(SHARED_WEIGHTS_KEY, "share")
+    os.makedirs(directory, exist_ok=True)
+    items = []
+    entries = []
+    for index, piece in enumerate(pieces):
+        piece_model = extract_piece(model, piece, pieces)
+        filename = piece_file(index, piece.name)
+        items.append((piece_model, filename))
+        edge = boundary(model, piece, pieces)
+        entries.append({
+            "name": piece.name,
+            "file": filename,
+            "inputs": [_describe(v) for v in edge.inputs],
+            "outputs": [_describe(v) for v in edge.outputs],
+            "scopes": [s.tag for s in piece.scopes]
+            or sorted({n.scope.tag for n in piece.nodes if not n.scope.is_unknown}),
+            "nodes": len(piece.nodes) + len(piece.copied),
+            "copied_nodes": len(piece.copied),
+        })
+    data_file = f"{name}.weights.data" if shared == "share" else None
+    written = ir.save_many(items, directory, external_data=data_file,
+                           size_threshold=size_threshold)
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "model": name,
+        "inputs": [_describe(v) for v in model.graph.inputs],
+        "outputs": [_describe(v) for v in model.graph.outputs],
+        "weights": data_file,
+        "pieces": entries,
+    }
+    path = os.path.join(directory, MANIFEST)
+    _write_json(path, manifest)
+    return [*written, path]
+
+
+def _describe(value: ir.Value) -> dict[str, Any]:
+    dtype = value.dtype
+    shape = value.shape
+    return {
+        "name": value.name,
+        "dtype": dtype.name.lower() if isinstance(dtype, ir.DataType) else dtype,
+        "shape": None if shape is None else list(shape),
+    }
+
+
+def read_manifest(path: str) -> dict[str, Any]:
+    """The manifest at ``path`` (a file or the folder holding it), checked for its format."""
+    if os.path.isdir(path):
+        path = os.path.join(path, MANIFEST)
+    try:
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except FileNotFoundError:
+        raise ir.HccError("manifest not found", location=path) from None
+    except (OSError, ValueError) as error:
+        raise ir.HccError(f"cannot read manifest: {error}", location=path) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise ir.HccError(f"not an hcc manifest (format {MANIFEST_FORMAT!r} expected)",
+                          location=path)
+    folder = os.path.dirname(os.path.abspath(path))
+    for entry in manifest.get("pieces", []):
+        file = entry.get("file", "")
+        if not file or os.path.isabs(file) or ".." in file.replace("\\", "/").split("/"):
+            raise ir.HccError(f"piece file {file!r} is not inside the manifest's folder",
+                              location=path)
+        entry["path"] = os.path.join(folder, file)
+    return manifest
+
+
+def _write_json(path: str, data: Any) -> None:
+    temporary = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(temporary, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
