@@ -105,6 +105,8 @@ def _run_opt(args: argparse.Namespace) -> int:
     # Everything that can be checked without the model is checked first: a typo in the
     # pipeline should not cost the load of a large model.
     passes = build_pipeline(args.pipeline)
+    if args.dump_dir and not args.dump_after:
+        raise ir.HccError("--dump-dir needs --dump-after PASS: it says where those dumps go")
     _check_dump_names(args.dump_after, passes)
     source, target = Path(args.input), Path(args.output)
     if _same_file(source, target):

@@ -76,7 +76,8 @@ def run(
     elif isinstance(model, Model):
         ir_model = model
     else:
-        raise TypeError(f"hcc.passes.run needs an hcc.ir.Model or onnx.ModelProto, not {type(model).__name__}")
+        kind = type(model).__name__
+        raise TypeError(f"hcc.passes.run needs an hcc.ir.Model or onnx.ModelProto, not {kind}")
     chosen = ([VerifyEach()] if verify_each else []) + list(instruments)
     result = PassManager(passes, chosen).run(ir_model)
     if is_proto:

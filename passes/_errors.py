@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from hcc.ir import HccError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceLocation:
     """A span of source text: ``source`` names where it came from (a file, ``pipeline``).
 

@@ -11,7 +11,7 @@ import inspect
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple, TextIO
@@ -25,7 +25,7 @@ from ._options import Option, format_value, validate_options
 # Passes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PassResult:
     """What a pass hands back: the model (usually the same object, changed in place) and
     whether anything in it changed."""
@@ -328,7 +328,7 @@ class PrintAfterChange(Instrument):
         stream.write(text if text.endswith("\n") else text + "\n")
 
 
-__all__: Sequence[str] = [
+__all__ = [
     "DumpAfter", "Instrument", "Pass", "PassInfo", "PassManager", "PassResult", "PassTiming",
     "PrintAfterChange", "Timings", "VerifyEach",
 ]

@@ -23,7 +23,7 @@ from ._options import format_value
 from ._registry import PassRegistry, get_pass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PassSpec:
     """One pass of a pipeline as written: its name, the options given, and where they are."""
 

@@ -139,6 +139,11 @@ def _collect(spec: ast.SpecFile, out: _Collected, errors: list[Diagnostic], root
 
 
 def _include(spec, item: ast.Include, out, errors, root_dir, stack) -> None:
+    if not item.path or any(ord(c) < 32 for c in item.path):
+        # The OS would refuse such a name anyway (a NUL even raises ValueError).
+        errors.append(Diagnostic(
+            f"include path {item.path!r} is not a file name", item.loc))
+        return
     if spec.path == "<spec>":
         target = os.path.normpath(os.path.join(root_dir, item.path))
     else:

@@ -143,7 +143,11 @@ class _DataWriter:
         fd, _, position = entry
         offset = position
         original = tensor.offset if isinstance(tensor, ExternalTensor) else None
-        if original is not None and 0 <= original - position <= _MAX_PAD:
+        if (
+            original is not None
+            and 0 <= original - position <= _MAX_PAD
+            and (self.align <= 1 or original % self.align == 0)
+        ):
             offset = original
         elif self.align > 1 and position % self.align:
             offset = position + self.align - position % self.align
@@ -296,6 +300,15 @@ def save(
     data if it had none; ``False`` embeds all data. ``align`` > 1 aligns each tensor's offset
     in the data file. The output may not be a file the model still reads from.
     """
+    try:
+        _save(model, path, external_data, size_threshold, all_tensors_to_one_file, align)
+    except SaveError as error:
+        if error.location is None:
+            raise SaveError(error.message, location=os.fspath(path)) from None
+        raise
+
+
+def _save(model, path, external_data, size_threshold, all_tensors_to_one_file, align) -> None:
     path = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(path)
     if os.path.isdir(path):
@@ -380,9 +393,11 @@ def save(
             writer.commit()
         os.replace(model_temp, path)
         model_temp = None
-    except BaseException:
+    except BaseException as error:
         if writer is not None:
             writer.discard()
         if model_temp is not None:
             _remove_quietly(model_temp)
+        if isinstance(error, OSError):
+            raise SaveError(f"cannot write the model: {_one_line(error)}", location=path) from error
         raise

@@ -220,10 +220,13 @@ class Importer:
         if field is not None:
             if field in fields:
                 value = self.attr_value(kind, fields[field], extras)
-            elif ref is None:
+            else:
+                # Lists default to [] (code iterates them); single values are absent.
                 value = self.attr_value(kind, None, extras)
                 if kind in SINGULAR_KINDS:
                     extras["absent"] = ("value",)
+                    if ref is not None:
+                        value = None  # refers to the caller's attribute: no value of its own
         attr = Attr(name, kind, value, doc_string=fields.get("doc_string", ""), ref_attr_name=ref)
         if "name" not in fields:
             extras.setdefault("absent", ())
@@ -330,7 +333,7 @@ class Importer:
             if attr.type == AttrType.GRAPH and attr.value is not None:
                 attr.value.parent = node
             elif attr.type == AttrType.GRAPHS:
-                for graph in attr.value:
+                for graph in attr.value or ():
                     graph.parent = node
         node.attributes = attr_map
         present = _present_defaults(proto, "name", "op_type", "domain", "overload", "doc_string")

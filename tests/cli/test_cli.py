@@ -20,7 +20,7 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
 
 def _assert_user_error(err: str, message: str) -> None:
     """One ``hcc: error:`` line (plus the source and caret lines of a located error)."""
-    assert err.startswith(f"hcc: error: "), err
+    assert err.startswith("hcc: error: "), err
     assert message in err.splitlines()[0], err
     assert "Traceback" not in err
 
@@ -147,6 +147,13 @@ def test_output_may_not_be_the_input(capsys, model_path, spelling):
     assert model_path.read_bytes() == before
 
 
+def test_dump_dir_needs_dump_after(capsys, model_path, tmp_path):
+    code, _, err = _run(capsys, "opt", str(model_path), "-o", str(tmp_path / "o.onnx"),
+                        "--dump-dir", str(tmp_path / "dumps"))
+    assert code == 2
+    _assert_user_error(err, "--dump-dir needs --dump-after PASS")
+
+
 def test_dump_after_must_name_a_pass_of_the_pipeline(capsys, model_path, tmp_path):
     code, _, err = _run(capsys, "opt", str(model_path), "-o", str(tmp_path / "o.onnx"),
                         "-p", "remove-dead-code", "--dump-after", "remove-dead-cod")
@@ -242,3 +249,26 @@ def test_print_missing_file(capsys, tmp_path):
     code, _, err = _run(capsys, "print", str(tmp_path / "nothing.onnx"))
     assert code == 2
     _assert_user_error(err, "nothing.onnx")
+
+
+def test_round_trip_with_external_data(capsys, tmp_path):
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = np.arange(64 * 64, dtype=np.float32).reshape(64, 64)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")],
+        "ext",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 64])],
+        [numpy_helper.from_array(weight, "w")],
+    )
+    model = helper.make_model(graph, ir_version=10, opset_imports=[helper.make_opsetid("", 18)])
+    source = tmp_path / "in" / "ext.onnx"
+    source.parent.mkdir()
+    onnx.save(model, source, save_as_external_data=True, location="ext.onnx.data", size_threshold=0)
+    output = tmp_path / "out" / "ext.onnx"
+    code, _, err = _run(capsys, "opt", str(source), "-o", str(output), "-p", "remove-dead-code")
+    assert code == 0, err
+    written = onnx.load(output)  # loads the external data beside it
+    assert np.array_equal(numpy_helper.to_array(written.graph.initializer[0]), weight)

@@ -730,12 +730,16 @@ def _attributes(draw):
         attr.strings.extend(draw(st.lists(st.binary(max_size=3), max_size=3)))
     elif field == "tp":
         attr.tp.CopyFrom(draw(_type_protos()))
-    type_choice = draw(st.sampled_from(["match", "absent", "zero"]))
+    if draw(st.integers(0, 9)) == 0:
+        attr.i = 1  # a second value field: the attribute is kept verbatim
+    type_choice = draw(st.sampled_from(["match", "absent", "zero", "other"]))
     kinds = {"f": 1, "i": 2, "s": 3, "floats": 6, "ints": 7, "strings": 8, "tp": 13, None: 0}
     if type_choice == "match":
         attr.type = kinds[field]
     elif type_choice == "zero":
         attr.type = 0
+    elif type_choice == "other":
+        attr.type = draw(st.integers(1, 14))
     for optional in ("doc_string", "ref_attr_name"):
         value = draw(st.one_of(st.none(), st.just(""), _names))
         if value is not None:

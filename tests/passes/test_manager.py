@@ -25,7 +25,7 @@ from hcc.passes import (
 REGISTRY = PassRegistry()
 
 
-@register_pass("touch", summary="Counts its runs in model.meta; reports a change if told to", registry=REGISTRY)
+@register_pass("touch", summary="log a run in model.meta; report a change if told to", registry=REGISTRY)
 class TouchPass(Pass):
     """Records its name in ``model.meta['log']``."""
 

@@ -13,7 +13,8 @@ def _tagged_model(graph_builder, scope: Scope):
     then.output(then.op("Identity", x, name="t", scope=scope))
     orelse.output(orelse.op("Identity", x, name="e", scope=scope))
     relu = b.op("Relu", x, name="relu", scope=scope)
-    b.output(relu, b.op("If", cond, name="if", scope=scope, subgraphs={"then_branch": then.graph, "else_branch": orelse.graph}))
+    branches = {"then_branch": then.graph, "else_branch": orelse.graph}
+    b.output(relu, b.op("If", cond, name="if", scope=scope, subgraphs=branches))
     body = graph_builder("body")
     body.output(body.op("Neg", body.input("a"), name="f", scope=scope))
     model = b.model()

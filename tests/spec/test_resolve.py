@@ -188,7 +188,7 @@ def test_a_dimension_and_sizes_may_come_from_parameters():
     assert spec.source.inputs == [InputSpec("x", "int64", [2, 8], [2, 8])]
 
 
-def test_an_undefined_parameter_is_reported_once_however_it_is_used():
+def test_each_use_of_an_undefined_parameter_is_reported_once_without_echoes():
     text = ('model m from config $src\ninputs { x: int64[$n] = [$n] }\n'
             'pipeline { strip-tags(keys = [$k]) }\noutput $out { name = "${nm}" }\n')
     with pytest.raises(SpecError) as caught:
@@ -205,9 +205,8 @@ def test_a_parameter_without_a_value_is_not_also_reported_where_used():
     assert len(caught.value.diagnostics) == 1
 
 
-def test_dollar_braces_in_a_bare_word_or_include_is_not_interpolated(tmp_path):
-    # Interpolation applies to quoted strings only; an include path is always literal, so a
-    # -D can never change which files a spec reads.
+def test_include_paths_are_never_interpolated(tmp_path):
+    # An include path is always literal, so a -D can never change which files a spec reads.
     _write(tmp_path, {"main.hx": 'param f: str = "x"\ninclude "${f}.hx"\nmodel m from config c\n'})
     with pytest.raises(SpecError) as caught:
         load_spec(str(tmp_path / "main.hx"), {"f": "other"})
