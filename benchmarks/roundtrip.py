@@ -12,7 +12,6 @@ fresh folder: hcc with ``hcc.ir.save`` (data file name kept), onnx with
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -66,16 +65,11 @@ def _measure(tool: str, src: str, work: str, location: str) -> dict:
 
 
 def _export_gpt2(folder: str) -> str:
-    here = os.path.dirname(os.path.abspath(__file__))
-    spec = importlib.util.spec_from_file_location(
-        "hcc_test_models", os.path.join(here, "..", "tests", "_models.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    # Export in a child as well: torch would otherwise stay in this process' memory.
+    """Export GPT-2 in a child process, so torch does not stay in this process' memory."""
+    models = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "_models.py")
     code = (
-        "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('m', {spec.origin!r})\n"
+        "import importlib.util\n"
+        f"spec = importlib.util.spec_from_file_location('hcc_test_models', {models!r})\n"
         "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
         f"print(m.export_gpt2({folder!r}))\n"
     )

@@ -169,10 +169,17 @@ def _run_print(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------
 # Entry point
 
+def _more_commands():
+    from .cli_build import COMMANDS
+
+    return COMMANDS
+
+
 _COMMANDS: list[tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]]] = [
     (_add_passes, _run_passes),
     (_add_opt, _run_opt),
     (_add_print, _run_print),
+    *_more_commands(),
 ]
 
 

@@ -38,6 +38,7 @@ class BuildResult:
     outputs: list[str] = field(default_factory=list)
     timings: list[PassTiming] = field(default_factory=list)
     model: ir.Model | None = None
+    deviations: list = field(default_factory=list)  # per model output, when validated
 
 
 def read_spec(path_or_text: str, defines: dict[str, str] | None = None) -> BuildSpec:
@@ -90,12 +91,36 @@ def build(
     result.timings = list(timings.records)
     with step(f"writing {spec.output.directory}", enabled=progress):
         result.outputs = write_outputs(model, spec)
+    if spec.output.validate:
+        result.deviations = _validate(model, spec, progress)
     return result
+
+
+def _validate(model: ir.Model, spec: BuildSpec, progress: bool) -> list:
+    from hcc.passes._pieces import PIECES_KEY
+
+    from .pieces import MANIFEST
+    from .validate import validate_pieces
+
+    if not model.meta.get(PIECES_KEY):
+        raise ir.HccError("output validate = true needs a split in the pipeline")
+    out = spec.output
+    with step("validating the pieces", enabled=progress):
+        deviations = validate_pieces(os.path.join(out.directory, MANIFEST),
+                                     os.path.join(out.directory, f"{out.name}.onnx"),
+                                     seed=spec.source.seed)
+    worst = max((d.max_abs for d in deviations), default=0.0)
+    if worst > out.tolerance:
+        raise ir.HccError(f"the pieces deviate from the whole model by {worst:.3g} "
+                          f"(tolerance {out.tolerance:g})", location=out.directory)
+    return deviations
 
 
 def planned_outputs(spec: BuildSpec) -> list[str]:
     out = spec.output
     paths = [os.path.join(out.directory, f"{out.name}.onnx")]
+    if any(p.name == "split" for p in spec.pipeline):
+        paths.append(os.path.join(out.directory, "manifest.json"))
     for report in out.reports:
         paths.append(os.path.join(out.directory, _REPORT_FILES[report].format(name=out.name)))
     return paths
@@ -105,12 +130,21 @@ _REPORT_FILES = {"hierarchy": "{name}.hierarchy.json", "ir": "{name}.ir.txt"}
 
 
 def write_outputs(model: ir.Model, spec: BuildSpec) -> list[str]:
+    """The model (and, after a split, its pieces and manifest) plus the asked-for reports."""
+    from hcc.passes._pieces import PIECES_KEY
+
     out = spec.output
     os.makedirs(out.directory, exist_ok=True)
-    model_path = os.path.join(out.directory, f"{out.name}.onnx")
-    ir.save(model, model_path, external_data=f"{out.name}.onnx.data",
-            size_threshold=out.external_data_threshold)
-    written = [model_path]
+    if model.meta.get(PIECES_KEY):
+        from .pieces import write_pieces
+
+        written = write_pieces(model, out.directory, name=out.name,
+                               size_threshold=out.external_data_threshold)
+    else:
+        model_path = os.path.join(out.directory, f"{out.name}.onnx")
+        ir.save(model, model_path, external_data=f"{out.name}.onnx.data",
+                size_threshold=out.external_data_threshold)
+        written = [model_path]
     for report in out.reports:
         path = os.path.join(out.directory, _REPORT_FILES[report].format(name=out.name))
         _write_text(path, _report_text(report, model))

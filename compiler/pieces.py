@@ -51,6 +51,9 @@ def write_pieces(model: ir.Model, directory: str, *, name: str = "model",
             "copied_nodes": len(piece.copied),
         })
     data_file = f"{name}.weights.data" if shared == "share" else None
+    # The whole model is written beside its pieces (validation and combine compare with it);
+    # with shared weights it reads the same data file, so its weights cost no extra disk.
+    items.insert(0, (model, f"{name}.onnx"))
     written = ir.save_many(items, directory, external_data=data_file,
                            size_threshold=size_threshold)
     manifest = {
@@ -58,6 +61,7 @@ def write_pieces(model: ir.Model, directory: str, *, name: str = "model",
         "model": name,
         "inputs": [_describe(v) for v in model.graph.inputs],
         "outputs": [_describe(v) for v in model.graph.outputs],
+        "whole": f"{name}.onnx",
         "weights": data_file,
         "pieces": entries,
     }

@@ -48,6 +48,14 @@ def save(model: Model, path, **options) -> None:
     _save(model, path, **options)
 
 
+def save_many(items, folder, **options) -> list:
+    """Write ``(model, file name)`` pairs into ``folder`` sharing one external-data file; see
+    :func:`hcc.ir.onnx.save_many`."""
+    from .onnx import save_many as _save_many
+
+    return _save_many(items, folder, **options)
+
+
 def from_onnx(proto) -> Model:
     """Build the IR of an ``onnx.ModelProto``."""
     from .onnx import from_onnx as _from_onnx
@@ -66,7 +74,7 @@ __all__ = [
     "ArrayTensor", "Attr", "AttrType", "DataType", "ExternalTensor", "Function", "Graph",
     "HccError", "LoadError", "MODULE_KEY", "MapType", "NAMESPACE_KEY", "Model", "Node", "OpaqueType",
     "OptionalType", "SaveError", "Scope", "SequenceType", "SparseTensor", "SparseTensorType",
-    "TAG_KEY", "Tensor", "TensorType", "Type", "Value", "VerificationError", "common_scope", "namespace_of",
+    "TAG_KEY", "Tensor", "save_many", "TensorType", "Type", "Value", "VerificationError", "common_scope", "namespace_of",
     "from_onnx", "load", "save", "to_onnx",
     "format_graph", "format_model", "print_ir", "verify",
 ]

@@ -1,4 +1,4 @@
-# A small LLaMA-style decoder from its config, tagged per module.
+# A small LLaMA-style decoder from its config, split per decoder layer.
 param layers: int = 2
 
 model llama from config "llama" {
@@ -21,8 +21,11 @@ inputs {
 
 pipeline {
   remove-dead-code
+  split(by = "*/LlamaDecoderLayer.*")
+  internalize-constants
 }
 
 output "build/llama-${layers}-layers" {
   reports = [hierarchy]
+  validate = true
 }

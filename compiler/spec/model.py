@@ -15,6 +15,8 @@ class OutputSettings:
     name: str
     external_data_threshold: int = 1024
     reports: list[str] = field(default_factory=list)
+    validate: bool = False
+    tolerance: float = 0.0
 
 
 @dataclass

@@ -52,6 +52,9 @@ OUTPUT_OPTIONS = {
     "external_data_threshold": Option(
         int, 1024, "tensors of at least this many bytes go to the .data file", min=0),
     "reports": Option(list[str], [], "extra files to write", choices=list(REPORTS)),
+    "validate": Option(bool, False, "after a split, chain the pieces in onnxruntime and "
+                       "compare with the whole model"),
+    "tolerance": Option(float, 0.0, "largest max-abs deviation validation accepts", min=0.0),
 }
 
 
@@ -597,4 +600,4 @@ def _output(section: ast.OutputSection | None, model_name: str, values: _Values,
             f"output name {name!r} must be a plain file name (no folders, not starting"
             " with '.')", loc))
     return OutputSettings(directory, name, options["external_data_threshold"],
-                          list(options["reports"]))
+                          list(options["reports"]), options["validate"], options["tolerance"])

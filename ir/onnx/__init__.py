@@ -8,6 +8,7 @@ data is memory-mapped lazily on load and streamed into a fresh file on save.
 from __future__ import annotations
 
 from ._files import load, save
+from ._group import save_many
 from ._proto_tensor import ImportedExternalTensor, ProtoTensor
 from .exporter import to_onnx
 from .importer import Importer
@@ -24,4 +25,6 @@ def from_onnx(model_proto, *, base_dir=None):
     return Importer(None if base_dir is None else str(base_dir)).model(model_proto)
 
 
-__all__ = ["ImportedExternalTensor", "ProtoTensor", "from_onnx", "load", "save", "to_onnx"]
+__all__ = [
+    "ImportedExternalTensor", "ProtoTensor", "from_onnx", "load", "save", "save_many", "to_onnx",
+]

@@ -1,0 +1,243 @@
+"""Subcommands around specs and pieces: build, check, fmt, export, validate, combine.
+
+Same conventions as :mod:`hcc.cli`: ``_add_<name>`` declares arguments, ``_run_<name>`` works and
+returns the exit code; user errors are ``HccError`` and become one ``hcc: error:`` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+import hcc.ir as ir
+
+EXIT_OK = 0
+EXIT_CHANGED = 1
+
+
+def _defines(items: list[str]) -> dict[str, str]:
+    defines = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ir.HccError(f"-D {item!r}: write -D name=value")
+        defines[name] = value
+    return defines
+
+
+# -- hcc build ------------------------------------------------------------------------------
+
+
+def add_build(subparsers: Any) -> None:
+    parser = subparsers.add_parser("build", help="build a spec file (.hx)",
+                                   description="Export, run the pipeline and write the outputs "
+                                   "that a spec file describes.")
+    parser.add_argument("spec", metavar="SPEC.hx")
+    parser.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE",
+                        help="set a parameter of the spec (may be repeated)")
+    parser.add_argument("-o", "--output-dir", metavar="DIR", help="write outputs here instead")
+    parser.add_argument("--verify-each", action="store_true", help="verify the IR after every pass")
+    parser.add_argument("--timings", action="store_true", help="print each pass's time on stderr")
+    parser.add_argument("--dump-after", metavar="PASS", help="print the IR after each run of PASS")
+    parser.add_argument("--print-ir-after-change", action="store_true",
+                        help="print the IR after each pass that changed it")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check the spec and list the outputs without building")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from .driver import build
+
+    result = build(args.spec, _defines(args.defines), output_dir=args.output_dir,
+                   verify_each=args.verify_each, dump_after=args.dump_after,
+                   print_ir_after_change=args.print_ir_after_change, dry_run=args.dry_run,
+                   progress=not args.quiet and not args.dry_run)
+    verb = "would write" if args.dry_run else "wrote"
+    for path in result.outputs:
+        sys.stdout.write(f"{verb} {path}\n")
+    for deviation in result.deviations:
+        sys.stdout.write(f"max abs deviation of {deviation.output}: {deviation.max_abs:.3g}\n")
+    if args.timings and result.timings:
+        from hcc.passes import Timings
+
+        table = Timings()
+        table.records = list(result.timings)
+        sys.stderr.write(table.format_table() + "\n")
+    return EXIT_OK
+
+
+# -- hcc check / fmt ------------------------------------------------------------------------
+
+
+def add_check(subparsers: Any) -> None:
+    parser = subparsers.add_parser("check", help="parse and resolve a spec without building")
+    parser.add_argument("spec", metavar="SPEC.hx")
+    parser.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE")
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from .spec.resolve import load_spec
+
+    spec = load_spec(args.spec, _defines(args.defines))
+    sys.stdout.write(f"{args.spec}: ok ({len(spec.pipeline)} passes, "
+                     f"{len(spec.files)} file{'s' if len(spec.files) != 1 else ''})\n")
+    return EXIT_OK
+
+
+def add_fmt(subparsers: Any) -> None:
+    parser = subparsers.add_parser("fmt", help="print a spec in its canonical layout")
+    parser.add_argument("spec", metavar="SPEC.hx")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help="rewrite the file in place")
+    mode.add_argument("--check", action="store_true",
+                      help="exit with 1 if the file is not formatted (nothing written)")
+
+
+def run_fmt(args: argparse.Namespace) -> int:
+    from .spec.format import format_file
+
+    with open(args.spec, encoding="utf-8") as f:
+        original = f.read()
+    formatted = format_file(args.spec)
+    if args.check:
+        if formatted != original:
+            sys.stderr.write(f"{args.spec}: not formatted\n")
+            return EXIT_CHANGED
+        return EXIT_OK
+    if args.write:
+        if formatted != original:
+            temporary = f"{args.spec}.tmp-{os.getpid()}"
+            try:
+                with open(temporary, "w", encoding="utf-8") as f:
+                    f.write(formatted)
+                os.replace(temporary, args.spec)
+            finally:
+                if os.path.exists(temporary):
+                    os.remove(temporary)
+        return EXIT_OK
+    sys.stdout.write(formatted)
+    return EXIT_OK
+
+
+# -- hcc export -----------------------------------------------------------------------------
+
+
+def add_export(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "export", help="export a model with a scope on every node",
+        description="Export a model source to tagged ONNX. SOURCE is a transformers model type "
+        "(built from its config with random seeded weights), a local model folder, a factory "
+        "'package.module:function', or an .onnx file.")
+    parser.add_argument("source", metavar="SOURCE")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="config override (config sources)")
+    parser.add_argument("--task", default="base", help="model head, e.g. causal-lm")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--input-text", help="example text for the source's own tokenizer")
+    parser.add_argument("--exporter", default="dynamo", choices=["dynamo", "torchscript"])
+    parser.add_argument("--opset", type=int)
+    parser.add_argument("--tag-attributes", action="store_true",
+                        help="also write seed-002 style node attributes (non-standard ONNX)")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    import json
+
+    from .frontend.load import ExportOptions, load_model, source_from_path
+
+    source = source_from_path(args.source)
+    overrides = {}
+    for item in args.overrides:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ir.HccError(f"--set {item!r}: write --set key=value")
+        try:
+            overrides[key] = json.loads(text)
+        except ValueError:
+            overrides[key] = text
+    source.overrides = overrides
+    source.task = args.task
+    source.seed = args.seed
+    source.input_text = args.input_text
+    if os.path.abspath(args.output) == os.path.abspath(args.source):
+        raise ir.HccError("the output is the input file; write the result elsewhere")
+    model = load_model(source, ExportOptions(exporter=args.exporter, opset=args.opset))
+    if args.tag_attributes:
+        from hcc.passes import run
+
+        model = run(model, "tag-attributes")
+    folder = os.path.dirname(os.path.abspath(args.output))
+    os.makedirs(folder, exist_ok=True)
+    name = os.path.basename(args.output)
+    ir.save(model, args.output, external_data=f"{name}.data")
+    sys.stdout.write(f"wrote {args.output} ({len(model.graph)} nodes)\n")
+    return EXIT_OK
+
+
+# -- hcc validate / combine (pieces) --------------------------------------------------------
+
+
+def add_validate_pieces(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "validate-pieces", help="chain split pieces in onnxruntime and compare with the model")
+    parser.add_argument("manifest", metavar="MANIFEST", help="manifest.json or its folder")
+    parser.add_argument("model", metavar="WHOLE.onnx", help="the unsplit model")
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--seq", type=int, default=16)
+    parser.add_argument("--tolerance", type=float, default=0.0,
+                        help="fail (exit 1) when a deviation exceeds this")
+
+
+def run_validate_pieces(args: argparse.Namespace) -> int:
+    from .validate import validate_pieces
+
+    deviations = validate_pieces(args.manifest, args.model, batch=args.batch, seq=args.seq)
+    worst = 0.0
+    for deviation in deviations:
+        sys.stdout.write(f"{deviation.output}: max abs deviation {deviation.max_abs:.3g}\n")
+        worst = max(worst, deviation.max_abs)
+    return EXIT_OK if worst <= args.tolerance else EXIT_CHANGED
+
+
+def add_combine(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "combine", help="merge pieces (a manifest or ONNX files) into one model")
+    parser.add_argument("inputs", nargs="+", metavar="MANIFEST|PIECE.onnx")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
+
+
+def run_combine(args: argparse.Namespace) -> int:
+    from hcc.passes._combine import combine_models
+
+    from .pieces import read_manifest
+
+    model_inputs = model_outputs = None
+    paths = list(args.inputs)
+    if len(paths) == 1 and (paths[0].endswith(".json") or os.path.isdir(paths[0])):
+        manifest = read_manifest(paths[0])
+        paths = [entry["path"] for entry in manifest["pieces"]]
+        model_inputs = [v["name"] for v in manifest["inputs"]]
+        model_outputs = [v["name"] for v in manifest["outputs"]]
+    output = os.path.abspath(args.output)
+    if any(os.path.abspath(p) == output for p in paths):
+        raise ir.HccError("the output is one of the inputs; write the result elsewhere")
+    models = [ir.load(p) for p in paths]
+    combined = combine_models(models, model_inputs=model_inputs, model_outputs=model_outputs)
+    os.makedirs(os.path.dirname(output), exist_ok=True)
+    ir.save(combined, output, external_data=f"{os.path.basename(output)}.data")
+    sys.stdout.write(f"wrote {args.output} ({len(combined.graph)} nodes)\n")
+    return EXIT_OK
+
+
+COMMANDS = [
+    (add_build, run_build),
+    (add_check, run_check),
+    (add_fmt, run_fmt),
+    (add_export, run_export),
+    (add_validate_pieces, run_validate_pieces),
+    (add_combine, run_combine),
+]

@@ -1,0 +1,143 @@
+"""Saving several models that share one external-data file (the pieces of a split).
+
+A tensor object used by several of the models (a weight two pieces read, or the whole model
+and its pieces) is written once; every model points at the same bytes. All files appear
+together at the end (temporary files renamed), or none does.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+
+from .._tensors import Tensor
+from ..errors import SaveError
+from ._files import (
+    PROTOBUF_LIMIT,
+    _EMBED_ALL,
+    SOURCE_KEY,
+    _check_location,
+    _current_umask,
+    _DataWriter,
+    _pwrite_all,
+    _remove_quietly,
+    _same_file,
+    _valid_filename,
+)
+from ._proto_tensor import ProtoTensor, copy_header, patch_header, set_external_entries, write_header
+from .exporter import Exporter, iter_tensors
+
+
+class _SharedWriter(_DataWriter):
+    """A data writer that stores each tensor object once, however many models refer to it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._written: dict[int, tuple[str, int, int]] = {}
+        self._alive: list[Tensor] = []  # keeps ids unique while the writer lives
+
+    def write(self, tensor: Tensor, dst, name: str | None) -> None:
+        done = self._written.get(id(tensor))
+        if done is None:
+            super().write(tensor, dst, name)
+            entries = {e.key: e.value for e in dst.external_data}
+            self._written[id(tensor)] = (
+                entries["location"], int(entries.get("offset", 0)), int(entries["length"]))
+            self._alive.append(tensor)
+            return
+        proto = getattr(tensor, "proto", None)
+        if proto is not None:
+            if isinstance(tensor, ProtoTensor):
+                copy_header(proto, dst)
+            else:
+                dst.CopyFrom(proto)
+            patch_header(tensor, proto, dst, name)
+        else:
+            write_header(tensor, dst, name)
+        set_external_entries(dst, *done)
+
+
+def save_many(items: Sequence[tuple], folder, *, external_data: str | None = "weights.data",
+              size_threshold: int = 1024) -> list[str]:
+    """Write ``(model, file name)`` pairs into ``folder``; returns the paths written.
+
+    With ``external_data`` every model keeps its large tensors in that one shared file;
+    with ``None`` each model gets its own ``<file>.data``.
+    """
+    folder = os.path.abspath(os.fspath(folder))
+    if not os.path.isdir(folder):
+        raise SaveError("the folder does not exist", location=folder)
+    names = [name for _, name in items]
+    for name in names:
+        if not _valid_filename(name):
+            raise SaveError(f"{name!r} is not a plain file name", location=folder)
+    if len(set(names)) != len(names):
+        raise SaveError("two models would be written to the same file", location=folder)
+    reading = _files_read(model for model, _ in items)
+    targets = [os.path.join(folder, n) for n in names]
+    if external_data is not None:
+        targets.append(os.path.join(folder, _check_location(external_data)))
+    else:
+        targets += [f"{t}.data" for t in targets]
+    for target in targets:
+        for source in reading:
+            if _same_file(target, source):
+                raise SaveError(f"refusing to replace {os.path.basename(target)!r}: a model "
+                                "reads its tensors from it; write into another folder",
+                                location=folder)
+
+    shared = (_SharedWriter(folder, external_data, size_threshold, 0)
+              if external_data is not None else None)
+    writers = [shared] if shared is not None else []
+    temporaries: list[tuple[str, str]] = []
+    try:
+        for model, name in items:
+            writer = shared
+            if writer is None:
+                writer = _SharedWriter(folder, f"{name}.data", size_threshold, 0)
+                writers.append(writer)
+            proto = Exporter(writer).model(model)
+            if proto.ByteSize() > PROTOBUF_LIMIT:
+                raise SaveError(f"{name}: the model proto is over protobuf's 2 GB limit; "
+                                "lower the external-data size threshold", location=folder)
+            blob = proto.SerializeToString()
+            del proto
+            fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+            temporaries.append((temp, os.path.join(folder, name)))
+            try:
+                os.fchmod(fd, 0o666 & ~_current_umask())
+                _pwrite_all(fd, blob, 0)
+            finally:
+                os.close(fd)
+        for writer in writers:
+            writer.commit()
+        for temp, target in temporaries:
+            os.replace(temp, target)
+    except BaseException:
+        for writer in writers:
+            writer.discard()
+        for temp, _ in temporaries:
+            _remove_quietly(temp)
+        raise
+    written = [target for _, target in temporaries]
+    for writer in writers:
+        written += [os.path.join(folder, location) for location in writer.files]
+    return written
+
+
+def _files_read(models) -> set[str]:
+    from .._tensors import ExternalTensor
+
+    paths = set()
+    for model in models:
+        source = model.proto_extras.get(SOURCE_KEY)
+        if source:
+            paths.add(source)
+        for tensor in iter_tensors(model):
+            if isinstance(tensor, ExternalTensor):
+                paths.add(os.path.realpath(tensor.path))
+    return paths
+
+
+__all__ = ["save_many", "_EMBED_ALL"]
