@@ -87,9 +87,10 @@ def _outputs_equal(work: str, name: str) -> tuple[bool, bool]:
     a = os.path.join(work, "hcc", name)
     b = os.path.join(work, "onnx", name)
     protos = onnx.load(a) == onnx.load(b)
-    files = sorted(os.listdir(os.path.dirname(a))) == sorted(os.listdir(os.path.dirname(b))) and all(
+    names_a = sorted(os.listdir(os.path.dirname(a)))
+    files = names_a == sorted(os.listdir(os.path.dirname(b))) and all(
         filecmp.cmp(os.path.join(work, "hcc", f), os.path.join(work, "onnx", f), shallow=False)
-        for f in os.listdir(os.path.dirname(a))
+        for f in names_a
     )
     return protos, files
 

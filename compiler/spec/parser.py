@@ -78,7 +78,7 @@ def parse_text(text: str, source: str = "<spec>") -> ast.SpecFile:
     restart = 1
     while True:
         try:
-            tree = _parser().parse(remaining)
+            tree = _parser().parse(remaining, on_error=_keyword_as_name(remaining))
             break
         except lark.exceptions.UnexpectedInput as error:
             errors.append(_describe(error, text, loc))
@@ -92,6 +92,34 @@ def parse_text(text: str, source: str = "<spec>") -> ast.SpecFile:
     spec = _Builder(source, text, loc).build(tree)
     spec.comments = _comments(text)
     return spec
+
+
+_KEYWORDS = {*SECTION_KEYWORDS, "from", "config", "true", "false"}
+
+
+def _keyword_as_name(text: str):
+    """An error handler that reads a keyword as a name where it is a key or an input name.
+
+    After a value the lexer may take ``output`` for the keyword (the LALR state after a value
+    also ends sections, so keywords are possible there); ``output = 1`` or ``model: int64[2]``
+    then makes it a name, as it is everywhere else a name fits.
+    """
+
+    def handle(error: lark.exceptions.UnexpectedInput) -> bool:
+        if not isinstance(error, lark.exceptions.UnexpectedToken):
+            return False
+        token = error.token
+        if token.type == "$END" or str(token) not in _KEYWORDS:
+            return False
+        if not text[token.end_pos:].lstrip(" \t\r\n\f").startswith(("=", ":")):
+            return False
+        parser = error.interactive_parser
+        if "NAME" not in parser.accepts():
+            return False
+        parser.feed_token(Token.new_borrow_pos("NAME", str(token), token))
+        return True
+
+    return handle
 
 
 def _restart_line(lines: list[str], error: lark.exceptions.UnexpectedInput,

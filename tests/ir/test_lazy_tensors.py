@@ -131,7 +131,8 @@ def test_save_into_new_folder_is_identical(source, tmp_path):
     ir.save(model, out)
     assert _files_in(out.parent) == ["model.onnx", "weights.data"]
     # Same data file name, same offsets: the protos match exactly, data bytes too.
-    assert onnx.load(str(out), load_external_data=False) == onnx.load(source, load_external_data=False)
+    original = onnx.load(source, load_external_data=False)
+    assert onnx.load(str(out), load_external_data=False) == original
     src_data = os.path.join(os.path.dirname(source), "weights.data")
     assert (out.parent / "weights.data").read_bytes() == open(src_data, "rb").read()
     assert onnx.load(str(out)) == onnx.load(source)

@@ -1,0 +1,68 @@
+"""Every bundled spec builds offline; builds are deterministic; split pieces chain exactly."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+
+import onnx
+import pytest
+
+import hcc
+from hcc.cli import main
+
+SPECS = os.path.join(os.path.dirname(__file__), "..", "..", "specs")
+
+
+def _build(name: str, out_dir, **defines):
+    return hcc.build(os.path.join(SPECS, name), {k: str(v) for k, v in defines.items()},
+                     output_dir=str(out_dir))
+
+
+def _tagged(path: str) -> bool:
+    proto = onnx.load(path, load_external_data=False)
+    return all("hcc.tag" in {p.key for p in n.metadata_props} for n in proto.graph.node)
+
+
+def test_default_spec_builds_tagged_onnx_twice_byte_identical(tmp_path):
+    first = _build("bert-tiny.hx", tmp_path / "a")
+    second = _build("bert-tiny.hx", tmp_path / "b")
+    names = sorted(os.path.basename(p) for p in first.outputs)
+    assert names == sorted(os.path.basename(p) for p in second.outputs)
+    model = [p for p in first.outputs if p.endswith(".onnx")][0]
+    assert _tagged(model)
+    onnx.checker.check_model(model, full_check=True)
+    files = sorted(os.listdir(tmp_path / "a"))
+    match, mismatch, errors = filecmp.cmpfiles(tmp_path / "a", tmp_path / "b", files, shallow=False)
+    assert mismatch == [] and errors == []
+    assert first.timings and all(t.seconds >= 0 for t in first.timings)
+    assert first.model is not None and len(first.model.graph) > 0
+
+
+@pytest.mark.parametrize("spec", ["gpt2-layers.hx", "llama-layers.hx"])
+def test_layer_specs_split_and_chain_to_the_whole_model_exactly(spec, tmp_path):
+    result = _build(spec, tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert len(manifest["pieces"]) >= 2
+    assert [d.max_abs for d in result.deviations] == [0.0] * len(result.deviations)
+    for entry in manifest["pieces"]:
+        path = str(tmp_path / entry["file"])
+        onnx.checker.check_model(path, full_check=True)
+        assert _tagged(path)
+        assert entry["inputs"] and entry["outputs"] and entry["scopes"]
+
+
+def test_cli_build_dry_run_lists_outputs_without_writing(tmp_path, capsys):
+    code = main(["build", os.path.join(SPECS, "bert-tiny.hx"), "--dry-run", "-o", str(tmp_path / "x")])
+    assert code == 0
+    assert "would write" in capsys.readouterr().out
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_check_and_fmt_of_bundled_specs(capsys):
+    for name in sorted(os.listdir(SPECS)):
+        if name.endswith(".hx"):
+            path = os.path.join(SPECS, name)
+            assert main(["check", path]) == 0
+            assert main(["fmt", "--check", path]) == 0, name
