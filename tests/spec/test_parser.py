@@ -231,6 +231,25 @@ def test_keywords_may_name_passes_and_keys_where_only_a_name_fits():
     assert [p.name for p in spec.items[0].passes] == ["model", "output"]
 
 
+@pytest.mark.parametrize("text", [
+    'model m from config "c" { config { a = 1  output = 2  model = 3 } }',
+    'model m from config "c"\ninputs { a: int64[2] = [2]  model: int64[2] }',
+])
+def test_a_keyword_followed_by_equals_or_colon_is_a_key_anywhere(text):
+    # After a value the lexer offers keywords too (a value may end a section); a keyword
+    # followed by '=' or ':' is still read as the key or input name it can only be.
+    spec = parse_text(text)
+    names = [a.key for a in spec.items[0].config or spec.items[0].options] if len(
+        spec.items) == 1 else [d.name for d in spec.items[1].inputs]
+    assert names[-1] == "model"
+
+
+def test_a_keyword_starting_a_section_still_ends_an_open_block():
+    with pytest.raises(SpecError) as caught:
+        parse_text('model m from config "c" {\n  seed = 1\noutput "x"\n')
+    assert caught.value.diagnostics[0].message.endswith("(is a '}' missing before it?)")
+
+
 def test_windows_line_endings_keep_lines_and_columns():
     spec = parse_text('model m from config "c" {\r\n  seed = 1  # one\r\n}\r\n')
     seed = spec.items[0].options[0]
