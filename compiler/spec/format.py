@@ -1,9 +1,10 @@
 """``hcc fmt``: print a spec in its one canonical layout, comments kept.
 
 Layout: two-space indents, one entry per line, ``key = value`` with single spaces, a blank line
-between top-level sections (includes and parameters stay grouped), blocks left out when empty.
-Comments stay attached to the line they were on (trailing) or precede the next thing written
-after them (own line). Formatting formatted text changes nothing.
+between top-level sections (includes and parameters stay grouped), the braces of ``model`` and
+``output`` left out when empty. Entries keep the order they were written in. Comments stay
+attached to the line they were on (trailing) or precede the next thing written after them (own
+line). Formatting formatted text changes nothing, and the result means what the input meant.
 """
 
 from __future__ import annotations

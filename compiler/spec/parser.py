@@ -15,7 +15,7 @@ from importlib import resources
 import lark
 from lark import Token, Tree
 
-from ..diagnostics import Diagnostic, SpecError, did_you_mean, location_in
+from ..diagnostics import Diagnostic, SourceLocation, SpecError, did_you_mean
 from . import ast
 
 MAX_SYNTAX_ERRORS = 10
@@ -69,11 +69,13 @@ def parse_file(path: str) -> ast.SpecFile:
 def parse_text(text: str, source: str = "<spec>") -> ast.SpecFile:
     """Parse spec text; ``source`` names it in messages (a path, or ``<spec>``)."""
     errors: list[Diagnostic] = []
+    lines = text.split("\n")  # as lark counts lines: at '\n' only
 
-    def loc(line: int, column: int, length: int = 1):
-        return location_in(source, text, line, column, length)
+    def loc(line: int, column: int, length: int = 1) -> SourceLocation:
+        # location_in would split the text again for every node: slow on long specs.
+        line_text = lines[line - 1].rstrip("\r") if 0 < line <= len(lines) else ""
+        return SourceLocation(source, line, column, max(length, 1), line_text)
 
-    lines = text.split("\n")
     remaining = text
     restart = 1
     while True:

@@ -124,7 +124,8 @@ def _collect(spec: ast.SpecFile, out: _Collected, errors: list[Diagnostic], root
             if item.name in out.params:
                 first = out.params[item.name].loc
                 errors.append(Diagnostic(
-                    f"parameter {item.name!r} is already declared at {_at(first, item.loc)}", item.loc))
+                    f"parameter {item.name!r} is already declared at {_at(first, item.loc)}",
+                    item.loc))
             else:
                 out.params[item.name] = item
             if item.type not in PARAM_TYPES:
@@ -278,7 +279,8 @@ def _fits(value: Any, kind: type) -> bool:
     return isinstance(value, str)
 
 
-_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# ${name}: the same names as parameters (and $refs) may have, inner '-' included.
+_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*)\}")
 
 
 class _Undefined:

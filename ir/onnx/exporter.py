@@ -19,6 +19,8 @@ from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, ValueInfoPro
 from .._core import AttrType, Function, Graph, Model, Node, SparseTensor, Value
 from .._tensors import ExternalTensor, Tensor
 from ._proto_tensor import write_embedded, write_external_ref
+from ._legacy_tags import INLINE_FLAG, fold_into_model
+from ._legacy_tags import position as legacy_position
 from ._proto_types import TypeCodec
 from .importer import SINGULAR_KINDS, _fingerprint, same_attr
 
@@ -339,6 +341,8 @@ class Exporter:
             self.function(function, dst.functions.add())
         for raw in extras.get("configuration", ()):
             dst.configuration.add().ParseFromString(raw)
+        fold_into_model(dst, legacy_position(model),
+                        keep_inline=bool(extras.get(INLINE_FLAG)))
         return dst
 
 

@@ -35,6 +35,7 @@ from .._core import (
 )
 from .._scope import Scope
 from ._proto_tensor import EXTERNAL, ImportedExternalTensor, ProtoTensor
+from ._legacy_tags import INLINE_FLAG, had_inline_metadata, unfold_from_model
 from ._proto_types import TypeCodec
 
 # AttributeProto value field for each attribute kind, and back.
@@ -522,6 +523,9 @@ class Importer:
             extras["training_info"] = [t.SerializeToString() for t in proto.training_info]
         if len(proto.configuration):
             extras["configuration"] = [c.SerializeToString() for c in proto.configuration]
+        if had_inline_metadata(proto):
+            extras[INLINE_FLAG] = True
+        unfold_from_model(model)
         return model
 
 

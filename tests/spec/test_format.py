@@ -67,8 +67,9 @@ pipeline {
 }
 """,
     "everything on one line": 'model bert from config "bert" { seed = 1 config { a = 1 } } '
-                              'inputs { x: int64[2] } pipeline { remove-dead-code strip-tags(hierarchy = false) }'
-                              ' output "o"  # c\n',
+                              'inputs { x: int64[2] } '
+                              'pipeline { remove-dead-code strip-tags(hierarchy = false) } '
+                              'output "o"  # c\n',
     "no comments, odd spacing": '\n\n\nmodel   bert from config "bert"{seed=1}\n\n\n\n'
                                 'pipeline{remove-dead-code}\n\n\n',
     "options and inputs interleaved": """\

@@ -169,6 +169,12 @@ def test_an_int_define_must_be_written_as_an_integer(value):
         load_spec_text(PARAMS, {"layers": value})
 
 
+def test_a_parameter_name_with_a_dash_works_as_ref_and_in_strings():
+    spec = load_spec_text('param run-id: str = "a1"\nmodel m from config $run-id\n'
+                          'output "build/${run-id}"\n')
+    assert (spec.source.reference, spec.output.directory) == ("a1", "build/a1")
+
+
 def test_a_parameter_without_default_takes_its_value_from_a_define():
     text = 'param source: str\nmodel m from config $source\n'
     assert load_spec_text(text, {"source": "gpt2"}).source.reference == "gpt2"
@@ -177,7 +183,8 @@ def test_a_parameter_without_default_takes_its_value_from_a_define():
 def test_parameter_values_are_typed_where_they_are_used():
     # $layers is an int: fine for a config override, wrong for the output name (a str).
     with pytest.raises(SpecError) as caught:
-        load_spec_text('param layers: int = 2\nmodel m from config "c"\noutput "b" { name = $layers }')
+        load_spec_text('param layers: int = 2\nmodel m from config "c"\n'
+                       'output "b" { name = $layers }')
     assert caught.value.diagnostics[0].message == (
         "output option 'name' expects str, got int 2")
 
