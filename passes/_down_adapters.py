@@ -244,15 +244,19 @@ def shape_without_range(rw: Rewriter, node: Node, target: int) -> bool:
 
 @adapter("Reshape")
 def reshape_without_allowzero(rw: Rewriter, node: Node, target: int) -> bool:
-    """Opset 14 added ``allowzero``; with 0 (the default) the older form is the same."""
-    if target >= 14 or not node.attr("allowzero", 0):
-        node.attributes.pop("allowzero", None) if target < 14 else None
+    """Opset 14 added ``allowzero``. With 0 (the default) the older form is the same. With 1,
+    a 0 in the target shape means an empty dimension instead of "copy the input's": the same
+    as the older form when the shape is a constant without zeros, or when it is computed at
+    run time from the sizes of non-empty tensors (what exporters write). Constant shapes that
+    hold a 0 have no older form."""
+    if target >= 14:
         return True
-    shape = constant_array(node.inputs[1])
-    if shape is not None and not (shape == 0).any():
-        node.attributes.pop("allowzero")
-        return True
-    return False
+    if node.attr("allowzero", 0):
+        shape = constant_array(node.inputs[1])
+        if shape is not None and (shape == 0).any():
+            return False
+    node.attributes.pop("allowzero", None)
+    return True
 
 
 @adapter("Cast", "CastLike")
