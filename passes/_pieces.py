@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hcc.ir import Graph, Model, Node, Scope, Value
+from hcc.ir import Attr, Graph, Model, Node, Scope, Value
 from hcc.ir._clone import clone_nodes, clone_value
 
 PIECES_KEY = "hcc.pieces"
@@ -26,6 +26,8 @@ class Piece:
     # Inputs of copied nodes read from another value in this piece: node -> {index: value}.
     # (A copied Shape reads an available tensor of the same shape instead of its original.)
     rebased: dict[Node, dict[int, Value]] = field(default_factory=dict)
+    # Attributes a rebased copy needs (Shape's start/end when the tensor read has another rank).
+    rebased_attributes: dict[Node, dict[str, int]] = field(default_factory=dict)
 
     def reads(self, node: Node):
         """The values ``node`` reads in this piece (with rebased inputs), subgraphs included."""
@@ -133,6 +135,8 @@ def extract_piece(model: Model, piece: Piece, pieces: list[Piece]) -> Model:
     for original, copy in zip(originals, nodes):
         for index, value in piece.rebased.get(original, {}).items():
             copy.replace_input_with(index, value_map[value])
+        for name, number in piece.rebased_attributes.get(original, {}).items():
+            copy.attributes[name] = Attr.int(name, number)
     outputs = [value_map[v] for v in edge.outputs]
     new_graph = Graph(inputs, outputs, nodes, initializers=initializers,
                       name=f"{graph.name or 'graph'}_{piece.name}")

@@ -36,13 +36,15 @@ SHARED_WEIGHTS_KEY = "hcc.shared_weights"
                summary="copy constants and shape helpers into every piece that needs them")
 class InternalizeConstantsPass(Pass):
     max_nodes = Option(int, 64, "largest helper computation to copy into a piece", min=0)
-    max_bytes = Option(int, 1 << 20, "most initializer bytes one copied helper may add", min=0)
+    max_bytes = Option(int, 16 << 10, "most initializer bytes one copied helper may add", min=0)
     shared_weights = Option(str, "share", "large weights used by several pieces",
                             choices=["share", "duplicate", "error"])
 
     def call(self, model: Model) -> PassResult:
         pieces = pieces_of(model)
         graph = model.graph
+        # Shape's start/end (opset 15) let a copied Shape read a tensor of another rank.
+        self._shape_ranges = model.opset_imports.get("", 0) >= 15
         order = node_order(graph)
         changed = False
         for piece in pieces:
@@ -71,10 +73,12 @@ class InternalizeConstantsPass(Pass):
                 plan = self._plan(graph, value, piece, available - {value}, edge)
                 if plan is None:
                     continue
-                nodes, rebased = plan
+                nodes, rebased, ranges = plan
                 piece.copied = sorted(set(piece.copied) | set(nodes), key=order.__getitem__)
                 for node, substitutes in rebased.items():
                     piece.rebased.setdefault(node, {}).update(substitutes)
+                for node, attributes in ranges.items():
+                    piece.rebased_attributes.setdefault(node, {}).update(attributes)
                 progress = changed = True
                 break  # the boundary changed: recompute it
         return changed
@@ -85,6 +89,7 @@ class InternalizeConstantsPass(Pass):
         members = set(piece.nodes) | set(piece.copied)
         nodes: dict[Node, None] = {}
         rebased: dict[Node, dict[int, Value]] = {}
+        ranges: dict[Node, dict[str, int]] = {}
         added_bytes = 0
         have_inits = {v for n in members for v in piece.reads(n) if v.is_initializer}
         stack = [value]
@@ -114,13 +119,17 @@ class InternalizeConstantsPass(Pass):
             if producer.op_type == "Shape" and producer.domain == "":
                 source = producer.inputs[0]
                 if source not in available and not source.is_initializer:
-                    twin = _same_shape(source, available, producer, boundary_first)
-                    if twin is not None:
+                    found = _same_shape(source, available, producer, boundary_first,
+                                        self._shape_ranges)
+                    if found is not None:
+                        twin, attributes = found
                         rebased[producer] = {0: twin}
+                        if attributes:
+                            ranges[producer] = attributes
                         continue
             for read in _reads(producer):
                 stack.append(read)
-        return list(nodes), rebased
+        return list(nodes), rebased, ranges
 
 
 def boundary_inputs(graph: Graph, piece: Piece, pieces: list[Piece]) -> list[Value]:
@@ -136,24 +145,37 @@ def _available(graph: Graph, piece: Piece, edge: list[Value]) -> set[Value]:
 
 
 def _same_shape(value: Value, available: set[Value], shape_node: Node,
-                boundary_first: list[Value]) -> Value | None:
-    """An available value whose shape is known to equal ``value``'s on the dims Shape reads.
+                boundary_first: list[Value], ranges: bool):
+    """An available tensor whose dims read by ``shape_node`` are known to equal ``value``'s.
 
-    Only the piece's boundary inputs are candidates: they exist before any of its nodes run,
-    so reading one can never make a cycle. The first in boundary order wins (deterministic).
+    Returns ``(tensor, start/end attributes for the copied Shape)`` or None. Only the piece's
+    boundary inputs are candidates: they exist before any of its nodes run, so reading one can
+    never make a cycle. A tensor of the same rank is taken first; with ``ranges`` (opset 15 or
+    later) a tensor whose leading dims match may be read through Shape's start/end (the mask's
+    ``[batch, seq]`` from the hidden state's ``[batch, seq, hidden]``).
     """
     shape = value.shape
-    if shape is None or any(d is None for d in shape):
+    if shape is None:
         return None
+    rank = len(shape)
     start = shape_node.attr("start", 0)
     end = shape_node.attr("end", None)
+    start = start + rank if start < 0 else start
+    end = rank if end is None else (end + rank if end < 0 else end)
+    start, end = max(0, min(start, rank)), max(0, min(end, rank))
     wanted = tuple(shape[start:end])
-    for candidate in [v for v in boundary_first if v in available]:
+    if any(d is None for d in wanted):
+        return None
+    candidates = [v for v in boundary_first if v in available and v.shape is not None]
+    for candidate in candidates:
+        if len(candidate.shape) == rank and tuple(candidate.shape[start:end]) == wanted:
+            return candidate, {}
+    if not ranges:
+        return None
+    for candidate in candidates:
         other = candidate.shape
-        if other is None or len(other) != len(shape):
-            continue
-        if tuple(other[start:end]) == wanted:
-            return candidate
+        if len(other) >= end and tuple(other[start:end]) == wanted:
+            return candidate, {"start": start, "end": end}
     return None
 
 

@@ -32,17 +32,35 @@ from .exporter import Exporter, iter_tensors
 class _SharedWriter(_DataWriter):
     """A data writer that stores each tensor object once, however many models refer to it."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, content: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._written: dict[int, tuple[str, int, int]] = {}
+        self._written: dict[object, tuple[str, int, int]] = {}
         self._alive: list[Tensor] = []  # keeps ids unique while the writer lives
+        # With ``content``, equal bytes are stored once even when they are different tensor
+        # objects (the same weight exported twice, e.g. by the prefill and decode graphs).
+        self._content = content
+
+    def _key(self, tensor: Tensor) -> object:
+        if not self._content:
+            return id(tensor)
+        import hashlib
+
+        digest = hashlib.sha256()
+        view = tensor.raw_view()
+        try:
+            for start in range(0, view.nbytes, 1 << 24):
+                digest.update(view[start:start + (1 << 24)])
+        finally:
+            view.release()
+        return (int(tensor.dtype), tuple(tensor.shape), digest.hexdigest())
 
     def write(self, tensor: Tensor, dst, name: str | None) -> None:
-        done = self._written.get(id(tensor))
+        key = self._key(tensor)
+        done = self._written.get(key)
         if done is None:
             super().write(tensor, dst, name)
             entries = {e.key: e.value for e in dst.external_data}
-            self._written[id(tensor)] = (
+            self._written[key] = (
                 entries["location"], int(entries.get("offset", 0)), int(entries["length"]))
             self._alive.append(tensor)
             return
@@ -59,12 +77,15 @@ class _SharedWriter(_DataWriter):
 
 
 def save_many(items: Sequence[tuple], folder, *, external_data: str | None = "weights.data",
-              size_threshold: int = 1024) -> list[str]:
+              size_threshold: int = 1024, dedupe: str = "identity") -> list[str]:
     """Write ``(model, file name)`` pairs into ``folder``; returns the paths written.
 
     With ``external_data`` every model keeps its large tensors in that one shared file;
-    with ``None`` each model gets its own ``<file>.data``.
+    with ``None`` each model gets its own ``<file>.data``. ``dedupe`` is ``identity`` (a tensor
+    object shared by several models is stored once) or ``content`` (equal bytes are stored once).
     """
+    if dedupe not in ("identity", "content"):
+        raise SaveError(f"dedupe must be 'identity' or 'content', not {dedupe!r}")
     folder = os.path.abspath(os.fspath(folder))
     if not os.path.isdir(folder):
         raise SaveError("the folder does not exist", location=folder)
@@ -87,7 +108,8 @@ def save_many(items: Sequence[tuple], folder, *, external_data: str | None = "we
                                 "reads its tensors from it; write into another folder",
                                 location=folder)
 
-    shared = (_SharedWriter(folder, external_data, size_threshold, 0)
+    content = dedupe == "content"
+    shared = (_SharedWriter(folder, external_data, size_threshold, 0, content=content)
               if external_data is not None else None)
     writers = [shared] if shared is not None else []
     temporaries: list[tuple[str, str]] = []
@@ -95,7 +117,8 @@ def save_many(items: Sequence[tuple], folder, *, external_data: str | None = "we
         for model, name in items:
             writer = shared
             if writer is None:
-                writer = _SharedWriter(folder, f"{name}.data", size_threshold, 0)
+                writer = _SharedWriter(folder, f"{name}.data", size_threshold, 0,
+                                       content=content)
                 writers.append(writer)
             proto = Exporter(writer).model(model)
             if proto.ByteSize() > PROTOBUF_LIMIT:

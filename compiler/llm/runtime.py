@@ -1,0 +1,136 @@
+"""A reference runtime for the KV-cache pieces: prompt, then greedy decoding, in onnxruntime.
+
+It reads everything from ``manifest.json`` (names, shapes, options) and nothing from the
+model's code, so it doubles as the specification of how to drive the pieces:
+
+* prefill: embedding on the prompt, then ``block_i`` for every layer, each returning its keys
+  and values for the prompt positions; with static shapes the prompt is padded to ``max_len``
+  and the padding masked;
+* decode: for each new token, embedding on it, then ``block_cache_i`` with the history, the
+  token's position and a mask of the history slots in use; the returned new keys and values go
+  into the history at the token's position;
+* the head turns the last hidden state into the next token (top-1 of top-k, argmax, or the
+  argmax of the logits).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hcc.ir import HccError
+
+from .recipe import FORMAT, MANIFEST
+
+
+@dataclass
+class Generation:
+    tokens: list[int]  # the generated tokens (prompt excluded)
+    logits: list[np.ndarray] = field(default_factory=list)  # per step, when the head gives them
+
+
+class Runner:
+    def __init__(self, folder: str) -> None:
+        import onnxruntime as ort
+
+        path = os.path.join(folder, MANIFEST)
+        try:
+            with open(path, encoding="utf-8") as f:
+                self.manifest = json.load(f)
+        except (OSError, ValueError) as error:
+            raise HccError(f"cannot read the manifest: {error}", location=path) from None
+        if self.manifest.get("format") != FORMAT:
+            raise HccError(f"not a KV-cache manifest (format {FORMAT!r})", location=path)
+        options = self.manifest["options"]
+        self.max_len = int(options["max_len"])
+        self.static = bool(options["static"])
+        self.head = options["head"]
+        self.layers = int(self.manifest["layers"])
+        self.batch = int(options["batch"]) if self.static else None
+        self.sessions = {}
+        for name, entry in self.manifest["pieces"].items():
+            file = os.path.join(folder, entry["file"])
+            self.sessions[name] = ort.InferenceSession(file, providers=["CPUExecutionProvider"])
+
+    def _run(self, piece: str, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        session = self.sessions[piece]
+        feeds = {}
+        for meta in session.get_inputs():
+            if meta.name not in values:
+                raise HccError(f"{piece} needs {meta.name!r}, which the runtime does not have")
+            feeds[meta.name] = values[meta.name]
+        outputs = session.run(None, feeds)
+        return {meta.name: value for meta, value in zip(session.get_outputs(), outputs)}
+
+    def _next_token(self, hidden: np.ndarray) -> tuple[int, np.ndarray | None]:
+        out = self._run("lm_head", {f"hidden_states_{self.layers}": hidden})
+        if self.head == "logits":
+            logits = out["logits"][0, -1]
+            return int(np.argmax(logits)), logits
+        token = out["token"][0, -1]
+        return int(np.reshape(token, -1)[0]), None
+
+    def generate(self, prompt: list[int], max_new_tokens: int) -> Generation:
+        n = len(prompt)
+        if n == 0:
+            raise HccError("the prompt is empty")
+        if n > self.max_len:
+            raise HccError(f"the prompt has {n} tokens, more than max_len {self.max_len}")
+        if max_new_tokens < 0:
+            raise HccError("max_new_tokens must be >= 0")
+        if n + max_new_tokens > self.max_len:
+            raise HccError(f"prompt ({n}) plus new tokens ({max_new_tokens}) exceed max_len "
+                           f"{self.max_len}")
+        length = self.max_len if self.static else n
+        ids = np.zeros((1, length), np.int64)
+        ids[0, :n] = prompt
+        mask = np.zeros((1, length), np.int64)
+        mask[0, :n] = 1
+        positions = np.arange(length, dtype=np.int64)[None, :]
+        values = {"input_ids": ids, "attention_mask": mask, "position_ids": positions}
+        hidden = self._run("embedding", values)["hidden_states_0"]
+        history = []
+        for i in range(self.layers):
+            values[f"hidden_states_{i}"] = hidden
+            out = self._run(f"block_{i}", values)
+            hidden = out[f"hidden_states_{i + 1}"]
+            history.append([out[f"present_k_{i}"], out[f"present_v_{i}"]])
+        result = Generation([])
+        token, logits = self._next_token(hidden[:, n - 1:n])
+        for step in range(max_new_tokens):
+            result.tokens.append(token)
+            if logits is not None:
+                result.logits.append(logits)
+            if step == max_new_tokens - 1:
+                break
+            position = n + step
+            token, logits = self._decode(token, position, history)
+        return result
+
+    def _decode(self, token: int, position: int, history: list) -> tuple[int, np.ndarray | None]:
+        slots = history[0][0].shape[2]
+        mask = np.zeros((1, slots + 1), np.int64)
+        mask[0, :position] = 1
+        mask[0, -1] = 1
+        values = {"input_ids": np.array([[token]], np.int64),
+                  "position_ids": np.array([[position]], np.int64)}
+        # The embedding's mask covers its own input (one token), the blocks' the history too.
+        values["attention_mask"] = np.ones((1, 1), np.int64)
+        hidden = self._run("embedding", values)["hidden_states_0"]
+        values["attention_mask"] = mask
+        for i in range(self.layers):
+            values[f"hidden_states_{i}"] = hidden
+            values[f"history_k_{i}"], values[f"history_v_{i}"] = history[i]
+            out = self._run(f"block_cache_{i}", values)
+            hidden = out[f"hidden_states_{i + 1}"]
+            new_k, new_v = out[f"new_k_{i}"], out[f"new_v_{i}"]
+            if self.static:
+                history[i][0][:, :, position] = new_k[:, :, 0]
+                history[i][1][:, :, position] = new_v[:, :, 0]
+            else:
+                history[i][0] = np.concatenate([history[i][0], new_k], axis=2)
+                history[i][1] = np.concatenate([history[i][1], new_v], axis=2)
+        return self._next_token(hidden)
