@@ -72,6 +72,8 @@ def build(
     result = BuildResult(spec, planned_outputs(spec))
     if dry_run:
         return result
+    if spec.recipe is not None:
+        return _build_llm(spec, result, progress)
     with step(f"loading {spec.model_name} ({spec.source.kind} {spec.source.reference})",
               enabled=progress):
         model = load_model(spec.source, spec.export)
@@ -93,6 +95,26 @@ def build(
         result.outputs = write_outputs(model, spec)
     if spec.output.validate:
         result.deviations = _validate(model, spec, progress)
+    return result
+
+
+def _build_llm(spec: BuildSpec, result: BuildResult, progress: bool) -> BuildResult:
+    """The kv-cache recipe: the module is exported in its prefill and decode forms and cut
+    into embedding, block_i, block_cache_i and lm_head (see hcc.llm.recipe)."""
+    from .frontend.load import load_module
+    from .llm.recipe import LLMOptions, build_pieces
+
+    source = spec.source
+    if source.kind == "onnx":
+        raise ir.HccError("the kv-cache recipe needs a PyTorch source, not an ONNX file")
+    if source.task == "base":
+        source.task = "causal-lm"
+    with step(f"loading {spec.model_name} ({source.kind} {source.reference})", enabled=progress):
+        loaded = load_module(source)
+    options = LLMOptions(**spec.recipe)
+    with step(f"exporting and cutting {spec.model_name}", enabled=progress):
+        result.outputs = build_pieces(loaded.module, spec.output.directory, options,
+                                      name=spec.output.name)
     return result
 
 

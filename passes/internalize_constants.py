@@ -39,6 +39,7 @@ class InternalizeConstantsPass(Pass):
     max_bytes = Option(int, 16 << 10, "most initializer bytes one copied helper may add", min=0)
     shared_weights = Option(str, "share", "large weights used by several pieces",
                             choices=["share", "duplicate", "error"])
+    keep = Option(list[str], [], "tensors that stay on the boundary even when cheap to copy")
 
     def call(self, model: Model) -> PassResult:
         pieces = pieces_of(model)
@@ -68,8 +69,8 @@ class InternalizeConstantsPass(Pass):
             edge = boundary_inputs(graph, piece, pieces)
             available = _available(graph, piece, edge)
             for value in edge:
-                if value.producer is None:
-                    continue  # a model input: stays an input
+                if value.producer is None or value.name in self.keep:
+                    continue  # a model input, or a tensor asked to stay on the boundary
                 plan = self._plan(graph, value, piece, available - {value}, edge)
                 if plan is None:
                     continue

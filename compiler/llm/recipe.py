@@ -300,8 +300,14 @@ def _cut(model: ir.Model, mode: str, shape: Shape,
     from hcc.passes import run
     from hcc.passes._pieces import boundary, extract_piece, pieces_of
 
-    model = run(model, f"split(by='{shape.layer_list}.*', embeddings=own, head=own),"
-                       "internalize-constants(max_bytes=4096)")
+    model = run(model, f"split(by='{shape.layer_list}.*', embeddings=own, head=own)")
+    pieces = pieces_of(model)
+    # The hidden state must cross every boundary even when it would be cheap to recompute
+    # (small test models): it is the float tensor of shape [..., hidden] passed between pieces.
+    keep = sorted({v.name for piece in pieces[:-1] for v in boundary(model, piece, pieces).outputs
+                   if _is_hidden_state(v, shape)})
+    keep_text = ",".join(repr(name) for name in keep)
+    model = run(model, f"internalize-constants(max_bytes={1 << 22},keep=[{keep_text}])")
     pieces = pieces_of(model)
     if len(pieces) != shape.layers + 2:
         raise LLMError(f"expected embedding, {shape.layers} layers and a head, got "
@@ -329,6 +335,14 @@ def _cut(model: ir.Model, mode: str, shape: Shape,
         piece_model.metadata_props["hcc.piece"] = name
         result.append((name, piece_model, _interface(piece_model)))
     return result
+
+
+def _is_hidden_state(value: ir.Value, shape: Shape) -> bool:
+    dims = value.shape
+    dtype = value.dtype
+    floating = isinstance(dtype, ir.DataType) and dtype in (
+        ir.DataType.FLOAT, ir.DataType.FLOAT16, ir.DataType.BFLOAT16, ir.DataType.DOUBLE)
+    return floating and dims is not None and len(dims) == 3 and dims[-1] == shape.hidden
 
 
 def _interface(model: ir.Model) -> dict[str, Any]:

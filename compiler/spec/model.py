@@ -32,3 +32,4 @@ class BuildSpec:
     output: OutputSettings
     params: dict[str, Any]
     files: list[str]  # the spec and every file it includes, in reading order
+    recipe: dict[str, Any] | None = None  # the kv-cache recipe's settings, when asked for

@@ -46,6 +46,16 @@ EXPORT_OPTIONS = {
     "exporter": Option(str, "dynamo", "torch exporter", choices=["dynamo", "torchscript"]),
     "opset": Option(int, 0, "opset of the export (0: the exporter's default)", min=0, max=28),
     "tagging": Option(bool, True, "run recover-scopes, tag-auxiliary, propagate-tags first"),
+    "recipe": Option(str, "none", "kv-cache: a decoder LLM as embedding, prefill and decode "
+                     "blocks and a head (replaces the pipeline)", choices=["none", "kv-cache"]),
+    "max_len": Option(int, 128, "kv-cache: longest prompt plus generated tokens", min=1),
+    "shapes": Option(str, "dynamic", "kv-cache: fixed (max_len) or dynamic block shapes",
+                     choices=["static", "dynamic"]),
+    "head": Option(str, "topk", "kv-cache: what lm_head returns",
+                   choices=["topk", "argmax", "logits"]),
+    "top_k": Option(int, 1, "kv-cache: k of a topk head", min=1),
+    "dtype": Option(str, "float32", "kv-cache: weights and activations",
+                    choices=["float32", "float16", "bfloat16"]),
 }
 OUTPUT_OPTIONS = {
     "name": Option(str, "", "file name of the model, without .onnx (default: the model's name)"),
@@ -414,6 +424,7 @@ def _build(spec: ast.SpecFile, collected: _Collected, values: _Values,
                              opset=export_options["opset"] or None,
                              pipeline=None if export_options["tagging"] else ""),
         tagging=export_options["tagging"],
+        recipe=_recipe(export_options, sections.get("pipeline"), errors),
         pipeline=pipeline,
         output=output,
         params=dict(values.params),
@@ -603,3 +614,16 @@ def _output(section: ast.OutputSection | None, model_name: str, values: _Values,
             " with '.')", loc))
     return OutputSettings(directory, name, options["external_data_threshold"],
                           list(options["reports"]), options["validate"], options["tolerance"])
+
+
+def _recipe(options: dict[str, Any], pipeline: ast.PipelineSection | None,
+            errors: list[Diagnostic]) -> dict[str, Any] | None:
+    """The kv-cache recipe's settings, or None when the export is a plain one."""
+    if options["recipe"] == "none":
+        return None
+    if pipeline is not None and pipeline.passes:
+        errors.append(Diagnostic("the kv-cache recipe runs its own passes; leave the pipeline "
+                                 "section out", pipeline.loc))
+    return {"max_len": options["max_len"], "static": options["shapes"] == "static",
+            "head": options["head"], "top_k": options["top_k"], "dtype": options["dtype"],
+            "opset": options["opset"] or 15}
