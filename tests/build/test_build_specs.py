@@ -66,3 +66,13 @@ def test_cli_check_and_fmt_of_bundled_specs(capsys):
             path = os.path.join(SPECS, name)
             assert main(["check", path]) == 0
             assert main(["fmt", "--check", path]) == 0, name
+
+
+def test_kv_cache_spec_builds_pieces_that_decode(tmp_path):
+    from hcc.llm.runtime import Runner
+
+    result = _build("llama-kv-cache.hx", tmp_path, max_len=16)
+    names = sorted(os.path.basename(p) for p in result.outputs)
+    assert "manifest.json" in names and "embedding.onnx" in names and "lm_head.onnx" in names
+    generation = Runner(str(tmp_path)).generate([3, 1, 4, 1, 5], 5)
+    assert len(generation.tokens) == 5
