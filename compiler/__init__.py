@@ -22,3 +22,12 @@ def build(path_or_text, defines=None, **options):
     from .driver import build as _build
 
     return _build(path_or_text, defines, **options)
+
+
+def __getattr__(name):
+    # ``hcc.interop`` imports the passes; load it on first use so ``import hcc`` stays light.
+    if name == "interop":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.interop")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

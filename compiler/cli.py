@@ -171,8 +171,9 @@ def _run_print(args: argparse.Namespace) -> int:
 
 def _more_commands():
     from .cli_build import COMMANDS
+    from .cli_inspect import COMMANDS as INSPECT_COMMANDS
 
-    return COMMANDS
+    return COMMANDS + INSPECT_COMMANDS
 
 
 _COMMANDS: list[tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]]] = [

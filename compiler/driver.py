@@ -78,6 +78,7 @@ def build(
               enabled=progress):
         model = load_model(spec.source, spec.export)
     timings = Timings()
+    changes = None
     instruments: list[Any] = []
     if verify_each:
         instruments.append(VerifyEach())
@@ -87,6 +88,11 @@ def build(
         instruments.append(PrintAfterChange(stream or sys.stdout))
     if progress and passes:
         instruments.append(Progress(len(passes)))
+    if "report" in spec.output.reports:
+        from .inspect.report import ChangeLog
+
+        changes = ChangeLog()
+        instruments.append(changes)  # before Timings: its counting is not timed
     instruments.append(timings)  # last: closest to the pass, so verification is not timed
     model = PassManager(passes, instruments).run(model).model
     result.model = model
@@ -95,7 +101,22 @@ def build(
         result.outputs = write_outputs(model, spec)
     if spec.output.validate:
         result.deviations = _validate(model, spec, progress)
+    if "report" in spec.output.reports:
+        # Written last, so it can list the validation and every other file.
+        result.outputs.append(_write_build_report(result, changes))
     return result
+
+
+def _write_build_report(result: BuildResult, changes) -> str:
+    from .inspect.report import build_report
+
+    out = result.spec.output
+    path = os.path.join(out.directory, _REPORT_FILES["report"].format(name=out.name))
+    files = [*result.outputs, path]
+    _write_text(path, build_report(result.spec, result.model, timings=result.timings,
+                                   changes=changes.records if changes else (), outputs=files,
+                                   deviations=result.deviations))
+    return path
 
 
 def _build_llm(spec: BuildSpec, result: BuildResult, progress: bool) -> BuildResult:
@@ -145,10 +166,19 @@ def planned_outputs(spec: BuildSpec) -> list[str]:
         paths.append(os.path.join(out.directory, "manifest.json"))
     for report in out.reports:
         paths.append(os.path.join(out.directory, _REPORT_FILES[report].format(name=out.name)))
+        if report == "graphml":
+            paths.append(os.path.join(out.directory, f"{out.name}.onnxdata"))
     return paths
 
 
-_REPORT_FILES = {"hierarchy": "{name}.hierarchy.json", "ir": "{name}.ir.txt"}
+_REPORT_FILES = {
+    "hierarchy": "{name}.hierarchy.json",
+    "ir": "{name}.ir.txt",
+    "dag": "{name}.dag.json",
+    "op-metadata": "{name}.op-metadata.json",
+    "graphml": "{name}.graphml",  # and its weights, {name}.onnxdata
+    "report": "{name}.report.md",  # written by build() after validation
+}
 
 
 def write_outputs(model: ir.Model, spec: BuildSpec) -> list[str]:
@@ -169,6 +199,13 @@ def write_outputs(model: ir.Model, spec: BuildSpec) -> list[str]:
         written = [model_path]
     for report in out.reports:
         path = os.path.join(out.directory, _REPORT_FILES[report].format(name=out.name))
+        if report == "report":
+            continue  # needs the whole build: see build()
+        if report == "graphml":
+            from .inspect.graphml import write_graphml
+
+            written.extend(write_graphml(model, path))
+            continue
         _write_text(path, _report_text(report, model))
         written.append(path)
     return written
@@ -178,6 +215,11 @@ def _report_text(report: str, model: ir.Model) -> str:
     if report == "hierarchy":
         tree = json.loads(model.metadata_props.get(HIERARCHY_KEY, "{}"))
         return json.dumps(tree, indent=2) + "\n"
+    if report in ("dag", "op-metadata"):
+        from .inspect._common import dump_json
+        from .inspect.dag import dag_data, op_metadata
+
+        return dump_json(dag_data(model) if report == "dag" else op_metadata(model))
     from hcc.ir.printer import format_model
 
     return format_model(model)

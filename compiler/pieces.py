@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 import hcc.ir as ir
-from hcc.passes._pieces import boundary, extract_piece, pieces_of
+from hcc.passes._pieces import boundaries, extract_piece, pieces_of
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "hcc.pieces/1"
@@ -29,31 +29,41 @@ def piece_file(index: int, name: str) -> str:
 
 def write_pieces(model: ir.Model, directory: str, *, name: str = "model",
                  size_threshold: int = 1024, shared_weights: str | None = None) -> list[str]:
-    """Write every piece of a split model and the manifest; returns the paths written."""
+    """Write every piece of a split model and the manifest; returns the paths written.
+
+    Every piece is extracted before anything is written: an error leaves the folder as it was
+    (not even created). Weights are never read here: the writer copies their bytes from the
+    model's external-data file to the new one, so memory stays small whatever the model's size.
+    """
     pieces = pieces_of(model)
     shared = shared_weights or model.meta.get(SHARED_WEIGHTS_KEY, "share")
-    os.makedirs(directory, exist_ok=True)
+    if shared not in ("share", "duplicate", "error"):
+        raise ir.HccError(f"shared_weights must be share, duplicate or error, not {shared!r}")
     items = []
     entries = []
-    for index, piece in enumerate(pieces):
-        piece_model = extract_piece(model, piece, pieces)
+    edges = boundaries(model, pieces)
+    # A piece left with nothing to compute (every helper it held is copied where it is used)
+    # is not written.
+    kept = [(piece, edge) for piece, edge in zip(pieces, edges) if edge.nodes]
+    for index, (piece, edge) in enumerate(kept):
+        piece_model = extract_piece(model, piece, pieces, edge)
         filename = piece_file(index, piece.name)
         items.append((piece_model, filename))
-        edge = boundary(model, piece, pieces)
         entries.append({
             "name": piece.name,
             "file": filename,
             "inputs": [_describe(v) for v in edge.inputs],
             "outputs": [_describe(v) for v in edge.outputs],
-            "scopes": [s.tag for s in piece.scopes]
-            or sorted({n.scope.tag for n in piece.nodes if not n.scope.is_unknown}),
-            "nodes": len(piece.nodes) + len(piece.copied),
-            "copied_nodes": len(piece.copied),
+            "scopes": _scopes(piece, edge),
+            "joined": list(piece.joined),
+            "nodes": len(edge.nodes),
+            "copied_nodes": len(set(edge.nodes) & set(piece.copied)),
         })
     data_file = f"{name}.weights.data" if shared == "share" else None
     # The whole model is written beside its pieces (validation and combine compare with it);
     # with shared weights it reads the same data file, so its weights cost no extra disk.
     items.insert(0, (model, f"{name}.onnx"))
+    os.makedirs(directory, exist_ok=True)
     written = ir.save_many(items, directory, external_data=data_file,
                            size_threshold=size_threshold)
     manifest = {
@@ -68,6 +78,20 @@ def write_pieces(model: ir.Model, directory: str, *, name: str = "model",
     path = os.path.join(directory, MANIFEST)
     _write_json(path, manifest)
     return [*written, path]
+
+
+def _scopes(piece, edge) -> list[str]:
+    """The scopes a piece was chosen for, then those of the embeddings/head nodes it holds
+    (helpers copied from other pieces are not listed: they belong where they came from)."""
+    tags = {s.tag: None for s in piece.scopes}
+    chosen = list(piece.scopes)
+    copied = set(piece.copied)
+    for node in edge.nodes:
+        scope = node.scope
+        if node in copied or scope.is_unknown or any(scope.is_within(s) for s in chosen):
+            continue
+        tags.setdefault(scope.tag, None)
+    return list(tags)
 
 
 def _describe(value: ir.Value) -> dict[str, Any]:
@@ -95,13 +119,20 @@ def read_manifest(path: str) -> dict[str, Any]:
         raise ir.HccError(f"not an hcc manifest (format {MANIFEST_FORMAT!r} expected)",
                           location=path)
     folder = os.path.dirname(os.path.abspath(path))
+    manifest["folder"] = folder
     for entry in manifest.get("pieces", []):
         file = entry.get("file", "")
-        if not file or os.path.isabs(file) or ".." in file.replace("\\", "/").split("/"):
-            raise ir.HccError(f"piece file {file!r} is not inside the manifest's folder",
-                              location=path)
+        _check_inside(file, path)
         entry["path"] = os.path.join(folder, file)
+    if manifest.get("whole"):
+        _check_inside(manifest["whole"], path)
     return manifest
+
+
+def _check_inside(file: str, manifest_path: str) -> None:
+    if not file or os.path.isabs(file) or ".." in file.replace("\\", "/").split("/"):
+        raise ir.HccError(f"piece file {file!r} is not inside the manifest's folder",
+                          location=manifest_path)
 
 
 def _write_json(path: str, data: Any) -> None:

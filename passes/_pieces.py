@@ -5,19 +5,33 @@
 copies of cheap helper nodes to pieces; writers turn each piece into a standalone model with
 :func:`extract_piece`. Nodes are referred to by identity, so passes that run in between must
 keep the nodes they do not remove.
+
+A piece writes only the nodes something needs: its boundary outputs, the model outputs it makes,
+or another node it writes. A node whose every reader copied it (a RoPE table that each layer now
+computes for itself) is left out of its own piece; the copies stand in for it.
 """
 
 from __future__ import annotations
 
+import heapq
+import json
 from dataclasses import dataclass, field
 
-from hcc.ir import Attr, Graph, Model, Node, Scope, Value
+from hcc.ir import Attr, Graph, HccError, Model, Node, Scope, Value
 from hcc.ir._clone import clone_nodes, clone_value
 
 PIECES_KEY = "hcc.pieces"
+# metadata_props of a written piece
+PIECE_KEY = "hcc.piece"
+MODEL_INPUTS_KEY = "hcc.model_inputs"
+MODEL_OUTPUTS_KEY = "hcc.model_outputs"
+
+# Operators of these domains are pure functions of their inputs: one nobody reads does nothing.
+# A custom-domain node may have effects we cannot see, so its piece always writes it.
+_PURE_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
 
 
-@dataclass
+@dataclass(eq=False)
 class Piece:
     name: str
     nodes: list[Node]  # in graph order
@@ -28,6 +42,8 @@ class Piece:
     rebased: dict[Node, dict[int, Value]] = field(default_factory=dict)
     # Attributes a rebased copy needs (Shape's start/end when the tensor read has another rank).
     rebased_attributes: dict[Node, dict[str, int]] = field(default_factory=dict)
+    # What the piece holds besides its chosen scopes: "embeddings" and/or "head".
+    joined: list[str] = field(default_factory=list)
 
     def reads(self, node: Node):
         """The values ``node`` reads in this piece (with rebased inputs), subgraphs included."""
@@ -50,8 +66,6 @@ class Piece:
 def pieces_of(model: Model) -> list[Piece]:
     pieces = model.meta.get(PIECES_KEY)
     if not pieces:
-        from hcc.ir import HccError
-
         raise HccError("the model has not been split; run the split pass first")
     return pieces
 
@@ -65,44 +79,84 @@ class Boundary:
     inputs: list[Value]  # graph inputs and values made by other pieces, in order of first use
     outputs: list[Value]  # values read by other pieces or listed as model outputs
     initializers: list[Value]
+    nodes: list[Node] = field(default_factory=list)  # what the piece writes, in graph order
 
 
-def boundary(model: Model | Graph, piece: Piece, pieces: list[Piece]) -> Boundary:
-    graph = model.graph if isinstance(model, Model) else model
-    order = node_order(graph)
+def piece_inputs(graph: Graph, piece: Piece, nodes: list[Node] | None = None,
+                 order: dict[Node, int] | None = None) -> tuple[list[Value], list[Value]]:
+    """What ``nodes`` (default: all the piece's nodes) read from outside the piece:
+    ``(inputs, initializers)``, each in order of first use. Costs only the piece's size."""
+    if nodes is None:
+        nodes = piece.all_nodes(order if order is not None else node_order(graph))
     members = set(piece.nodes) | set(piece.copied)
     inputs: dict[Value, None] = {}
     initializers: dict[Value, None] = {}
-    for node in piece.all_nodes(order):
+    graph_inputs = set(graph.inputs)
+    for node in nodes:
         for value in piece.reads(node):
             producer = _top(value.producer, graph) if value.producer is not None else None
             if producer is not None and producer in members:
                 continue
             if value.is_initializer and value.graph is graph:
                 initializers[value] = None
-            elif producer is None and value.const_value is None and value not in graph.inputs:
+            elif producer is None and value.const_value is None and value not in graph_inputs:
                 continue  # a subgraph's own value; not a boundary
             else:
                 inputs[value] = None
-    # Outputs: values of this piece's own nodes that the model returns or that another piece
-    # reads without computing them itself (a piece that copied the producer has its own).
-    own = set(piece.nodes)
-    outputs: dict[Value, None] = {v: None for n in piece.nodes for v in n.outputs
-                                  if v in set(graph.outputs)}
-    for other in pieces:
-        if other is piece:
-            continue
-        copied = set(other.copied)
-        for node in other.all_nodes(order):
-            for value in other.reads(node):
-                producer = value.producer
-                if producer is None:
-                    continue
-                top = _top(producer, graph)
-                if top in own and top not in copied:
-                    outputs[value] = None
-    ordered = [v for n in piece.all_nodes(order) for v in n.outputs if v in outputs]
-    return Boundary(list(inputs), ordered, list(initializers))
+    return list(inputs), list(initializers)
+
+
+def boundaries(model: Model | Graph, pieces: list[Piece]) -> list[Boundary]:
+    """The boundary of every piece, in one sweep over the model (linear in its size).
+
+    Pieces run in order and read only from earlier ones, so walking them from the last to the
+    first, each piece knows what the later pieces need from it before it decides what to write.
+    """
+    graph = model.graph if isinstance(model, Model) else model
+    order = node_order(graph)
+    model_outputs = set(graph.outputs)
+    owner = {node: index for index, piece in enumerate(pieces) for node in piece.nodes}
+    # needed[i]: values of piece i's own nodes that a later piece reads (and did not copy).
+    needed: list[set[Value]] = [set() for _ in pieces]
+    result: list[Boundary | None] = [None] * len(pieces)
+    for index in range(len(pieces) - 1, -1, -1):
+        piece = pieces[index]
+        nodes = piece.all_nodes(order)
+        outputs = {v for n in piece.nodes for v in n.outputs if v in model_outputs}
+        outputs |= needed[index]
+        written = _live(nodes, piece, outputs, graph)
+        inputs, initializers = piece_inputs(graph, piece, written)
+        for value in inputs:
+            if value.producer is not None:
+                source = owner.get(_top(value.producer, graph))
+                if source is not None and source != index:
+                    needed[source].add(value)
+        ordered = [v for n in written for v in n.outputs if v in outputs]
+        result[index] = Boundary(inputs, ordered, initializers, written)
+    return result  # type: ignore[return-value]
+
+
+def boundary(model: Model | Graph, piece: Piece, pieces: list[Piece]) -> Boundary:
+    """The boundary of one piece (computes all of them: prefer :func:`boundaries` in loops)."""
+    for candidate, edge in zip(pieces, boundaries(model, pieces)):
+        if candidate is piece:
+            return edge
+    raise HccError(f"piece {piece.name!r} is not one of the model's pieces")
+
+
+def _live(nodes: list[Node], piece: Piece, outputs: set[Value], graph: Graph) -> list[Node]:
+    """The nodes of ``nodes`` that make ``outputs``, directly or through each other."""
+    members = set(nodes)
+    live: set[Node] = set()
+    wanted = set(outputs)
+    for node in reversed(nodes):
+        if (node in live or node.domain not in _PURE_DOMAINS or not node.outputs
+                or any(v in wanted for v in node.outputs)):
+            live.add(node)
+            for value in piece.reads(node):
+                if value.producer is not None and _top(value.producer, graph) in members:
+                    wanted.add(value)
+    return [n for n in nodes if n in live]
 
 
 def _top(node: Node, graph: Graph) -> Node:
@@ -111,14 +165,16 @@ def _top(node: Node, graph: Graph) -> Node:
     return node
 
 
-def extract_piece(model: Model, piece: Piece, pieces: list[Piece]) -> Model:
+def extract_piece(model: Model, piece: Piece, pieces: list[Piece],
+                  edge: Boundary | None = None) -> Model:
     """A standalone model for ``piece``: its nodes, boundary inputs and outputs, initializers.
 
     Tensors are shared with ``model`` (no bytes are copied); names are kept, so the boundary
-    tensors of consecutive pieces match by name.
+    tensors of consecutive pieces match by name. Pass ``edge`` when it is already known.
     """
     graph = model.graph
-    edge = boundary(model, piece, pieces)
+    if edge is None:
+        edge = boundary(model, piece, pieces)
     value_map: dict[Value, Value] = {}
     inputs = []
     for value in edge.inputs:
@@ -130,7 +186,7 @@ def extract_piece(model: Model, piece: Piece, pieces: list[Piece]) -> Model:
     for value in edge.initializers:
         value_map[value] = clone_value(value)
         initializers.append(value_map[value])
-    originals = _topological(piece.all_nodes(node_order(graph)), piece)
+    originals = _topological(edge.nodes, piece)
     nodes = clone_nodes(originals, value_map)
     for original, copy in zip(originals, nodes):
         for index, value in piece.rebased.get(original, {}).items():
@@ -140,9 +196,8 @@ def extract_piece(model: Model, piece: Piece, pieces: list[Piece]) -> Model:
     outputs = [value_map[v] for v in edge.outputs]
     new_graph = Graph(inputs, outputs, nodes, initializers=initializers,
                       name=f"{graph.name or 'graph'}_{piece.name}")
-    known = {v.name: v for v in value_map.values()}
     for value in graph.value_info:
-        if value.name in known and value in value_map:
+        if value in value_map:
             new_graph.value_info.append(value_map[value])
     functions = [f for f in model.functions.values()
                  if any((n.domain, n.op_type) == (f.domain, f.name) for n in nodes)]
@@ -151,7 +206,11 @@ def extract_piece(model: Model, piece: Piece, pieces: list[Piece]) -> Model:
                         producer_version=model.producer_version, domain=model.domain,
                         model_version=model.model_version, doc_string=model.doc_string,
                         metadata_props=model.metadata_props, functions=functions)
-    piece_model.metadata_props["hcc.piece"] = piece.name
+    piece_model.metadata_props[PIECE_KEY] = piece.name
+    # The whole model's interface, so pieces combined without a manifest still know which
+    # tensors the model takes and returns (a model output may also feed a later piece).
+    piece_model.metadata_props[MODEL_INPUTS_KEY] = json.dumps([v.name for v in graph.inputs])
+    piece_model.metadata_props[MODEL_OUTPUTS_KEY] = json.dumps([v.name for v in graph.outputs])
     return piece_model
 
 
@@ -174,8 +233,6 @@ def _topological(nodes: list[Node], piece: Piece) -> list[Node]:
         waiting[node] = len(producers)
         for producer in producers:
             dependents[producer].append(node)
-    import heapq
-
     ready = [position[n] for n in nodes if waiting[n] == 0]
     heapq.heapify(ready)
     ordered = []
@@ -187,7 +244,5 @@ def _topological(nodes: list[Node], piece: Piece) -> list[Node]:
             if waiting[dependent] == 0:
                 heapq.heappush(ready, position[dependent])
     if len(ordered) != len(nodes):
-        from hcc.ir import HccError
-
         raise HccError(f"piece {piece.name!r} has a cycle; its nodes cannot be ordered")
     return ordered

@@ -8,7 +8,9 @@ piece that reads it, when that is cheap:
 * the copy needs at most ``max_nodes`` nodes, and
 * the initializers it adds weigh at most ``max_bytes`` in all;
 * what the copy reads must be available in the piece: the model's inputs, initializers, or a
-  tensor the piece already has. A ``Shape`` of a tensor the piece does not have may read
+  tensor the piece already has. The data of a floating-point model input is not: it is the
+  activation stream (pixels, a hidden state fed in), and recomputing from it would redo the
+  work of earlier pieces (only its shape may be read). A ``Shape`` of a tensor the piece does not have may read
   instead a tensor the piece does have whose shape is known to be the same (the hidden state of
   the next layer has the shape of the previous one's).
 
@@ -22,11 +24,11 @@ piece reads (one external-data file for all pieces); ``duplicate`` gives each pi
 
 from __future__ import annotations
 
-from hcc.ir import Graph, HccError, Model, Node, Value
+from hcc.ir import DataType, Graph, HccError, Model, Node, Value
 
 from ._infra import Pass, PassResult
 from ._options import Option
-from ._pieces import Piece, boundary, node_order, pieces_of
+from ._pieces import Piece, boundaries, node_order, piece_inputs, pieces_of
 from ._registry import register_pass
 
 SHARED_WEIGHTS_KEY = "hcc.shared_weights"
@@ -66,7 +68,7 @@ class InternalizeConstantsPass(Pass):
         progress = True
         while progress:
             progress = False
-            edge = boundary_inputs(graph, piece, pieces)
+            edge = piece_inputs(graph, piece, order=order)[0]
             available = _available(graph, piece, edge)
             for value in edge:
                 if value.producer is None or value.name in self.keep:
@@ -93,11 +95,17 @@ class InternalizeConstantsPass(Pass):
         ranges: dict[Node, dict[str, int]] = {}
         added_bytes = 0
         have_inits = {v for n in members for v in piece.reads(n) if v.is_initializer}
-        stack = [value]
+        stack: list[tuple[Value, Node | None]] = [(value, None)]  # (value, the node reading it)
         seen: set[Value] = set()
         while stack:
-            current = stack.pop()
-            if current in seen or current in available:
+            current, reader = stack.pop()
+            if current in available:
+                continue
+            if current in graph.inputs and _is_float(current) and not _reads_shape_only(reader):
+                # The data of a floating-point model input is the activation stream (pixels,
+                # a hidden state fed in): recomputing from it would redo earlier pieces' work.
+                return None
+            if current in seen:
                 continue
             seen.add(current)
             if current.is_initializer:
@@ -129,12 +137,8 @@ class InternalizeConstantsPass(Pass):
                             ranges[producer] = attributes
                         continue
             for read in _reads(producer):
-                stack.append(read)
+                stack.append((read, producer))
         return list(nodes), rebased, ranges
-
-
-def boundary_inputs(graph: Graph, piece: Piece, pieces: list[Piece]) -> list[Value]:
-    return boundary(graph, piece, pieces).inputs
 
 
 def _available(graph: Graph, piece: Piece, edge: list[Value]) -> set[Value]:
@@ -180,6 +184,17 @@ def _same_shape(value: Value, available: set[Value], shape_node: Node,
     return None
 
 
+_FLOATS = frozenset({DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16, DataType.DOUBLE})
+
+
+def _is_float(value: Value) -> bool:
+    return value.dtype in _FLOATS
+
+
+def _reads_shape_only(node: Node | None) -> bool:
+    return node is not None and node.domain == "" and node.op_type in ("Shape", "Size")
+
+
 def _reads(node: Node):
     for value in node.inputs:
         if value is not None:
@@ -200,7 +215,7 @@ def _top(node: Node, graph: Graph) -> Node:
 def shared_initializers(model: Model, pieces: list[Piece]) -> list[Value]:
     """Initializers read by more than one piece, in graph order."""
     count: dict[Value, int] = {}
-    for piece in pieces:
-        for value in boundary(model, piece, pieces).initializers:
+    for edge in boundaries(model, pieces):
+        for value in edge.initializers:
             count[value] = count.get(value, 0) + 1
     return [v for v in model.graph.initializers.values() if count.get(v, 0) > 1]

@@ -4,8 +4,9 @@ Sources, tried in order for every node that has no scope yet:
 
 ``metadata``
     torch's dynamo exporter writes, per node, the stack of modules that ran it
-    (``pkg.torch.onnx.class_hierarchy`` with ``pkg.torch.onnx.name_scopes``; ``namespace`` as a
-    fallback). The stack is mapped to a scope by the tag rules in :mod:`hcc.passes._tag_rules`.
+    (``pkg.torch.onnx.class_hierarchy`` with ``pkg.torch.onnx.name_scopes``; torch's
+    ``namespace`` as a fallback, unless the node has an ``hcc.tag``: then the namespace is the
+    one hcc wrote). The stack is mapped to a scope by the tag rules in :mod:`hcc.passes._tag_rules`.
 ``node-names``
     the TorchScript exporter names nodes after the module path (``/encoder/layer.0/attention/
     self/MatMul``); with the module tree in the model's ``hcc.hierarchy`` metadata the longest
@@ -20,7 +21,7 @@ from __future__ import annotations
 import ast
 import json
 
-from hcc.ir import Model, Node, Scope
+from hcc.ir import TAG_KEY, Model, Node, Scope
 
 from ._infra import Pass, PassResult
 from ._options import Option
@@ -81,8 +82,11 @@ def module_stack(node: Node) -> list[tuple[str, str]] | None:
     if classes and paths and len(classes) == len(paths):
         # The last entry is the op itself (aten op, FX node name), not a module.
         stack = list(zip(paths[:-1], classes[:-1]))
-    else:
+    elif TAG_KEY not in props:
+        # With hcc.tag present the namespace is hcc's own (it ends at the module, not at an op).
         stack = _stack_from_namespace(props.get(NAMESPACE_KEY, ""))
+    else:
+        stack = None
     if not stack or stack[0][1] == EMPTY_STACK_MARK or stack[0][0] == EMPTY_STACK_MARK:
         return None
     return stack

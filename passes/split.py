@@ -7,10 +7,12 @@ Pieces are chosen by one of:
 ``depth``    every scope at that depth of the tree;
 ``scopes``   an explicit list of class paths.
 
-``group`` puts that many consecutive chosen scopes into one piece. Nodes outside the chosen
-scopes are placed by a fixed rule: those that do not depend on any chosen scope's output are the
-*embeddings* (the start of the model), the others the *head*; a node that depends on nothing
-chosen but is read only by the head (a transposed tied weight, say) goes with the head.
+``group`` puts that many consecutive chosen scopes into one piece. Every other node runs after
+the latest group it depends on: nodes that depend on no chosen scope are the *embeddings* (the
+start of the model), nodes that depend on the last group are the *head*, and a node that only
+the head reads (a transposed tied weight) goes with the head. Code between two groups (the
+parent module's glue between its layers) goes with the group it follows; a module of its own
+there means the choice is incomplete, which is an error (``scopes = [Block.0, Block.2]``).
 ``embeddings = first`` joins the embeddings to the first piece (``own``: a piece of its own),
 ``head = last`` the head to the last piece.
 
@@ -108,61 +110,122 @@ def _near(text: str, scopes: list[Scope]) -> str:
 def partition(graph: Graph, chosen: list[Scope], *, group: int = 1, embeddings: str = "first",
               head: str = "last") -> list[Piece]:
     order = node_order(graph)
-    anchor_of: dict[Node, int] = {}
+    anchor_of = _anchors(graph, chosen)
     first_seen: dict[int, int] = {}
-    for node in graph.nodes:
-        for index, scope in enumerate(chosen):
-            if node.scope.is_within(scope):
-                anchor_of[node] = index
-                first_seen.setdefault(index, order[node])
-                break
+    for node, index in anchor_of.items():
+        first_seen[index] = min(first_seen.get(index, len(order)), order[node])
     empty = [s.tag for i, s in enumerate(chosen) if i not in first_seen]
     if empty:
         raise SplitError(f"chosen scopes hold no nodes: {', '.join(empty)}")
     # Execution order of the chosen scopes: where their first node sits.
     ranked = sorted(range(len(chosen)), key=first_seen.__getitem__)
-    rank = {index: position for position, index in enumerate(ranked)}
     groups = [ranked[i:i + group] for i in range(0, len(ranked), group)]
+    group_of = {index: g for g, members in enumerate(groups) for index in members}
+    last = len(groups) - 1
 
-    # Nodes outside the chosen scopes: after (they depend on a chosen scope) or before.
-    after: set[Node] = set()
+    # Every other node runs after the latest group it depends on (-1: none, the embeddings).
+    level: dict[Node, int] = {}
     for node in graph.nodes:
         if node in anchor_of:
             continue
+        deepest = -1
         for value in _inputs(node):
             producer = value.producer
-            if producer is not None and (producer in anchor_of or producer in after):
-                after.add(node)
-                break
-    # A "before" node read only by "after" nodes belongs with them (visit consumers first).
+            if producer is None:
+                continue
+            producer = _top(producer, graph)
+            if producer in anchor_of:
+                deepest = max(deepest, group_of[anchor_of[producer]])
+            elif producer in level:
+                deepest = max(deepest, level[producer])
+        level[node] = deepest
+    # The head: what depends on the last group, and what only the head reads (a transposed tied
+    # weight, a mask used by the output layer): consumers are visited before their producers.
+    outputs = set(graph.outputs)
+    after: set[Node] = {n for n, lv in level.items() if lv == last}
     for node in reversed(graph.nodes):
         if node in anchor_of or node in after:
             continue
         users = {_top(u, graph) for v in node.outputs for u, _ in v.uses}
-        if users and all(u in after for u in users) and not any(v in graph.outputs for v in node.outputs):
+        if users and users <= after and not any(v in outputs for v in node.outputs):
             after.add(node)
-    before = [n for n in graph.nodes if n not in anchor_of and n not in after]
+    between = [n for n, lv in level.items() if 0 <= lv < last and n not in after]
+    _check_between(between, level, chosen, groups)
 
     pieces: list[Piece] = []
-    for members in groups:
-        scopes = [chosen[i] for i in members]
-        names = [s.class_name for s in scopes]
-        name = names[0] if len(names) == 1 else f"{names[0]}-{names[-1].rsplit('.', 1)[-1]}"
-        nodes = [n for n in graph.nodes if n in anchor_of and anchor_of[n] in members]
-        pieces.append(Piece(name, nodes, scopes))
+    members_of: list[list[Node]] = [[] for _ in groups]
+    for node in graph.nodes:
+        if node in anchor_of:
+            members_of[group_of[anchor_of[node]]].append(node)
+        elif node not in after and level[node] >= 0:
+            members_of[level[node]].append(node)  # glue between layers: with the layer it follows
+    scopes_of = [[chosen[i] for i in members] for members in groups]
+    names = _names(scopes_of, lambda s: s.class_name)
+    if len(set(names)) < len(names):
+        # Class segments repeat below the layers (every layer has a BertAttention): module
+        # paths are unique.
+        names = _names(scopes_of, lambda s: s.module_path or s.class_name)
+    for g, scopes in enumerate(scopes_of):
+        pieces.append(Piece(names[g], members_of[g], scopes))
+    before = [n for n in graph.nodes if n in level and level[n] < 0 and n not in after]
     if before:
         if embeddings == "own":
             pieces.insert(0, Piece("embeddings", before, []))
         else:
             pieces[0].nodes = sorted(set(pieces[0].nodes) | set(before), key=order.__getitem__)
+            pieces[0].joined.append("embeddings")
     tail = [n for n in graph.nodes if n in after]
     if tail:
         if head == "own":
             pieces.append(Piece("head", tail, []))
         else:
             pieces[-1].nodes = sorted(set(pieces[-1].nodes) | set(tail), key=order.__getitem__)
+            pieces[-1].joined.append("head")
     _check_order(graph, pieces)
     return pieces
+
+
+def _names(scopes_of: list[list[Scope]], label) -> list[str]:
+    """One name per group: its scope's label, or ``first-last`` (the last one's final segment)."""
+    names = []
+    for scopes in scopes_of:
+        first, last = label(scopes[0]), label(scopes[-1])
+        names.append(first if len(scopes) == 1 else f"{first}-{last.rsplit('.', 1)[-1]}")
+    return names
+
+
+def _anchors(graph: Graph, chosen: list[Scope]) -> dict[Node, int]:
+    """Each node inside a chosen scope, mapped to that scope's index in ``chosen``."""
+    index_of = {scope: i for i, scope in enumerate(chosen)}
+    anchor_of: dict[Node, int] = {}
+    found: dict[Scope, int | None] = {}  # memo: a node's scope -> the chosen scope it lies in
+    for node in graph.nodes:
+        scope = node.scope
+        if scope not in found:
+            found[scope] = next((index_of[s] for s in scope.ancestors(include_self=True)
+                                 if s in index_of), None)
+        if found[scope] is not None:
+            anchor_of[node] = found[scope]
+    return anchor_of
+
+
+def _check_between(between: list[Node], level: dict[Node, int], chosen: list[Scope],
+                   groups: list[list[int]]) -> None:
+    """Nodes between two chosen groups are glue (the parent module's code between its layers);
+    a module of its own there means the choice left a piece out."""
+    ancestors = {a for s in chosen for a in s.ancestors()}
+    for node in between:
+        scope = node.scope
+        if scope.is_unknown or scope in ancestors:
+            continue
+        k = level[node]
+        left = chosen[groups[k][-1]].tag
+        right = chosen[groups[k + 1][0]].tag
+        outer = next((s for s in reversed(list(scope.ancestors(include_self=True)))
+                      if s not in ancestors), scope)
+        raise SplitError(f"the choice is incomplete: {outer.tag!r} runs between {left!r} and "
+                         f"{right!r} but is not chosen; choose it too, a pattern that covers "
+                         "it, or every scope at one depth (depth=)")
 
 
 def _inputs(node: Node):

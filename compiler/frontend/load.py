@@ -73,6 +73,12 @@ def load_module(source: ModelSource):
     from . import sources
 
     tokenizer = None
+    if source.input_text is not None and source.inputs:
+        raise SourceError("give example text or declared inputs, not both")
+    if source.input_text is not None and source.kind == "config":
+        # Refuse before building: a config never brings a tokenizer.
+        raise SourceError("example text needs a tokenizer, and a model built from a config "
+                          "has none; declare the inputs instead")
     if source.kind == "config":
         module = sources.from_config(source.reference, source.overrides, task=source.task,
                                      seed=source.seed)
@@ -80,16 +86,17 @@ def load_module(source: ModelSource):
         if source.overrides:
             raise SourceError("a pretrained folder takes no config overrides")
         module = sources.from_directory(source.reference, task=source.task)
-        tokenizer = sources.tokenizer_for(source.reference)
+        if source.input_text is not None:  # a broken tokenizer matters only when text needs it
+            tokenizer = sources.tokenizer_for(source.reference)
     else:
         if source.overrides:
             raise SourceError("a factory takes no config overrides")
         loaded = sources.from_factory(source.reference)
         if loaded.args or loaded.kwargs:
-            if source.inputs or source.input_text:
+            if source.inputs or source.input_text is not None:
                 raise SourceError("the factory returned example inputs; do not declare others")
             return loaded
-        module = loaded.module
+        module, tokenizer = loaded.module, loaded.tokenizer
     if source.input_text is not None:
         kwargs, shapes = _inputs_from_text(module, tokenizer, source)
     else:
@@ -103,9 +110,16 @@ def _inputs_from_text(module, tokenizer, source: ModelSource):
     import torch
 
     if tokenizer is None:
-        where = source.reference if source.kind == "directory" else f"a {source.kind} source"
-        raise SourceError(f"example text needs a tokenizer, and {where} ships none")
+        where = {"directory": f"the folder {source.reference}",
+                 "factory": f"the factory {source.reference} (return a dict with 'tokenizer')"}
+        raise SourceError(f"example text needs a tokenizer, and {where[source.kind]} has none; "
+                          "declare the inputs instead")
     encoded = tokenizer([source.input_text] * 2, return_tensors="pt")
+    length = encoded["input_ids"].shape[-1] if "input_ids" in encoded else 2
+    if length < 2:
+        # A dim of size 1 is specialised by the exporter: the sequence would not stay dynamic.
+        raise SourceError(f"example text {source.input_text!r} gives {length} token; "
+                          "use a text of at least two tokens")
     parameters = set(_parameters(module))
     kwargs = {k: v for k, v in encoded.items() if not parameters or k in parameters}
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq")

@@ -109,20 +109,41 @@ def from_config(
     if hasattr(config, "use_cache"):
         # The cache object is not an exportable output; KV-cache export builds its own.
         config.use_cache = False
-    cls = _auto_class(task)
+    cls = _auto_class(task, config, model_type)
     _seed(seed)
-    model = cls.from_config(config)
+    try:
+        model = cls.from_config(config)
+    except Exception as error:  # a bad override value surfaces as any error inside the model
+        raise SourceError(
+            f"cannot build {model_type} from its config: {type(error).__name__}: "
+            f"{_first_line(error)}"
+        ) from error
     if distinct_weights:
         _distinct_weights(model, seed)
     return model.eval()
 
 
-def _auto_class(task: str):
+def _auto_class(task: str, config=None, what: str = ""):
+    """The Auto class for ``task``; with a config, check the task exists for that model."""
     import transformers
 
     if task not in TASKS:
-        raise SourceError(f"unknown task {task!r}{_suggest(task, TASKS)}; tasks: {', '.join(TASKS)}")
-    return getattr(transformers, TASKS[task])
+        raise SourceError(
+            f"unknown task {task!r}{_suggest(task, TASKS) or ';'} tasks: {', '.join(TASKS)}")
+    cls = getattr(transformers, TASKS[task])
+    if config is not None and type(config) not in cls._model_mapping:
+        supported = [t for t, name in TASKS.items()
+                     if type(config) in getattr(transformers, name)._model_mapping]
+        raise SourceError(
+            f"{what or type(config).__name__} has no {task!r} model; its tasks: "
+            f"{', '.join(supported) or 'none'}"
+        )
+    return cls
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
 
 
 def from_directory(path: str, *, task: str = "base"):
@@ -131,7 +152,14 @@ def from_directory(path: str, *, task: str = "base"):
         raise SourceError(f"model folder not found: {path}")
     if not os.path.isfile(os.path.join(path, "config.json")):
         raise SourceError(f"{path} has no config.json; is it a transformers model folder?")
-    cls = _auto_class(task)
+    import transformers
+
+    try:
+        config = transformers.AutoConfig.from_pretrained(
+            path, local_files_only=True, trust_remote_code=False)
+    except (OSError, ValueError) as error:
+        raise SourceError(f"cannot read the config in {path}: {_first_line(error)}") from None
+    cls = _auto_class(task, config, path)
     try:
         model = cls.from_pretrained(
             path, local_files_only=True, trust_remote_code=False, use_safetensors=True
@@ -141,19 +169,28 @@ def from_directory(path: str, *, task: str = "base"):
     return model.eval()
 
 
+# What ``save_pretrained`` of any transformers tokenizer writes. Without one of these, AutoTokenizer
+# would build an empty tokenizer from the model type alone, and example text would become [UNK]s.
+TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json")
+
+
 def tokenizer_for(path: str):
     """The tokenizer that ships in a local model folder, or None."""
     import transformers
 
-    try:
-        return transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
-    except (OSError, ValueError):
+    if not any(os.path.isfile(os.path.join(path, name)) for name in TOKENIZER_FILES):
         return None
+    try:
+        return transformers.AutoTokenizer.from_pretrained(
+            path, local_files_only=True, trust_remote_code=False)
+    except (OSError, ValueError) as error:
+        raise SourceError(f"cannot load the tokenizer in {path}: {_first_line(error)}") from None
 
 
 def from_factory(reference: str) -> LoadedModule:
     """Call ``package.module:function``; it returns a module, ``(module, args[, kwargs])`` or a
-    dict with keys ``module``, ``args``, ``kwargs``, ``dynamic_shapes``."""
+    dict with keys ``module`` and optionally ``args``, ``kwargs``, ``dynamic_shapes`` and
+    ``tokenizer`` (used for example text)."""
     import torch
 
     module_name, sep, attr = reference.partition(":")
@@ -163,30 +200,47 @@ def from_factory(reference: str) -> LoadedModule:
         owner = importlib.import_module(module_name)
     except ImportError as error:
         raise SourceError(f"cannot import factory module {module_name!r}: {error}") from None
-    function = getattr(owner, attr, None)
-    if function is None or not callable(function):
+    if not hasattr(owner, attr):
         names = [n for n in dir(owner) if callable(getattr(owner, n)) and not n.startswith("_")]
+        raise SourceError(f"{module_name!r} has no function {attr!r}{_suggest(attr, names)}")
+    function = getattr(owner, attr)
+    if not callable(function):
         raise SourceError(
-            f"{module_name!r} has no function {attr!r}{_suggest(attr, names)}"
-        )
-    made = function()
+            f"factory {reference!r} is a {type(function).__name__}, not a function to call")
+    try:
+        made = function()
+    except Exception as error:
+        raise SourceError(
+            f"factory {reference!r} raised {type(error).__name__}: {_first_line(error)}"
+        ) from error
     if isinstance(made, torch.nn.Module):
         return LoadedModule(made)
-    if isinstance(made, dict) and "module" in made:
+    if isinstance(made, dict) and isinstance(made.get("module"), torch.nn.Module):
+        unknown = set(made) - FACTORY_KEYS
+        if unknown:
+            raise SourceError(
+                f"factory {reference!r} returned unknown keys {sorted(unknown)}; "
+                f"known: {', '.join(sorted(FACTORY_KEYS))}"
+            )
         return LoadedModule(
             made["module"],
             tuple(made.get("args", ())),
             dict(made.get("kwargs") or {}),
             made.get("dynamic_shapes"),
+            made.get("tokenizer"),
         )
-    if isinstance(made, tuple) and made and isinstance(made[0], torch.nn.Module):
+    if (isinstance(made, tuple) and 1 <= len(made) <= 3
+            and isinstance(made[0], torch.nn.Module)):
         args = tuple(made[1]) if len(made) > 1 else ()
         kwargs = dict(made[2]) if len(made) > 2 else {}
         return LoadedModule(made[0], args, kwargs)
     raise SourceError(
         f"factory {reference!r} returned {type(made).__name__}; expected a torch.nn.Module, "
-        "(module, args[, kwargs]) or a dict with 'module'"
+        "(module, args[, kwargs]) or a dict with a 'module'"
     )
+
+
+FACTORY_KEYS = {"module", "args", "kwargs", "dynamic_shapes", "tokenizer"}
 
 
 _DTYPES = {
@@ -256,6 +310,11 @@ def _default_inputs(module, config, parameters, batch: int, seq: int) -> list[In
         specs = [InputSpec("input_ids", "int64", ["batch", "seq"], [batch, seq])]
         if parameters and "attention_mask" in parameters:
             specs.append(InputSpec("attention_mask", "int64", ["batch", "seq"], [batch, seq]))
+        if parameters and "decoder_input_ids" in parameters and getattr(
+                config, "is_encoder_decoder", False):
+            # Encoder-decoder models need the decoder's tokens too; their length is its own.
+            specs.append(InputSpec("decoder_input_ids", "int64", ["batch", "decoder_seq"],
+                                   [batch, max(seq // 2, 2)]))
         return specs
     if main == "pixel_values" and config is not None:
         channels = getattr(config, "num_channels", 3)

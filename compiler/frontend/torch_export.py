@@ -27,6 +27,7 @@ HIERARCHY_KEY = "hcc.hierarchy"
 EXPORTERS = ("dynamo", "torchscript")
 # Run after every export: scopes from the exporter's records, then helpers, then the rest.
 DEFAULT_PIPELINE = "recover-scopes,tag-auxiliary,propagate-tags"
+MIN_IR_VERSION = 10
 
 
 class ExportError(HccError):
@@ -65,12 +66,22 @@ def export(
 
     workdir = tempfile.TemporaryDirectory(prefix="hcc-export-")
     path = os.path.join(workdir.name, "model.onnx")
+    traced_names: list[str] = []
     with _quiet():
         if exporter == "dynamo":
             _export_dynamo(module, args, kwargs, path, dynamic_shapes, opset, input_names)
         else:
-            _export_torchscript(module, args, kwargs, path, dynamic_shapes, opset, input_names)
+            traced_names = _export_torchscript(module, args, kwargs, path, dynamic_shapes, opset,
+                                               input_names)
     model = ir.load(path)
+    if exporter == "torchscript":
+        from .torchscript import strip_prefix
+
+        strip_prefix(model)
+        # Node metadata_props (where the tags live) arrived with IR 10.
+        model.ir_version = max(model.ir_version or 0, MIN_IR_VERSION)
+        if not output_names and len(traced_names) == len(model.graph.outputs):
+            output_names = traced_names
     # The folder holds the memory-mapped weights: keep it alive with the model.
     model.meta["_export_workdir"] = workdir
     model.metadata_props[HIERARCHY_KEY] = hierarchy_json(module)
@@ -98,42 +109,20 @@ def _export_dynamo(module, args, kwargs, path, dynamic_shapes, opset, input_name
             verbose=False,
         )
     except Exception as error:  # torch raises many types; the user needs the first line
-        raise ExportError(f"torch.onnx.export (dynamo) failed: {_first_line(error)}") from error
+        raise ExportError(f"torch.onnx.export (dynamo) failed: {_cause(error)}") from error
     program.save(path, external_data=True)
 
 
-def _export_torchscript(module, args, kwargs, path, dynamic_shapes, opset, input_names) -> None:
-    import torch
+def _export_torchscript(module, args, kwargs, path, dynamic_shapes, opset, input_names) -> list[str]:
+    from .torchscript import export_torchscript
+    from .torchscript import input_names as tensor_input_names
 
-    names = list(input_names or [])
-    if not names:
-        names = _positional_names(module, len(args)) + list(kwargs)
-    dynamic_axes = _dynamic_axes(dynamic_shapes, names)
-    call_args = args + ((kwargs,) if kwargs else ())
+    names = list(input_names or tensor_input_names(module, args, kwargs))
     try:
-        torch.onnx.export(
-            module,
-            call_args,
-            path,
-            dynamo=False,
-            input_names=names,
-            dynamic_axes=dynamic_axes or None,
-            opset_version=opset,
-            verbose=False,
-        )
+        return export_torchscript(module, args, kwargs, path, names=names, opset=opset,
+                                  dynamic_axes=_dynamic_axes(dynamic_shapes, names))
     except Exception as error:
-        raise ExportError(f"torch.onnx.export (torchscript) failed: {_first_line(error)}") from error
-
-
-def _positional_names(module, count: int) -> list[str]:
-    import inspect
-
-    params = [
-        p.name
-        for p in inspect.signature(module.forward).parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
-    return params[:count]
+        raise ExportError(f"torch.onnx.export (torchscript) failed: {_cause(error)}") from error
 
 
 def _dynamic_axes(dynamic_shapes, names: list[str]) -> dict[str, dict[int, str]]:
@@ -188,9 +177,14 @@ def rename_outputs(model: ir.Model, names: Sequence[str]) -> None:
         value.name = name
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
+def _cause(error: BaseException) -> str:
+    """The first line of the innermost cause: torch wraps the real problem (a model's own
+    ValueError, say) in errors whose first line only says which export step failed."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
 @contextlib.contextmanager

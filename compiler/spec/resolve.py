@@ -30,7 +30,7 @@ from .model import BuildSpec, OutputSettings
 from .parser import parse_file, parse_text
 
 PARAM_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
-REPORTS = ("hierarchy", "ir")
+REPORTS = ("hierarchy", "ir", "dag", "op-metadata", "graphml", "report")
 SECTIONS = ("model", "inputs", "export", "pipeline", "output")
 
 # Options each section accepts, typed and documented (docs/spec-language.md lists them).

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 import onnx
 import onnx.defs
+import onnx.inliner
+import onnx.numpy_helper
+import onnx.shape_inference
 
 
 @dataclass(frozen=True)
@@ -96,3 +99,156 @@ def ir_version_for_opset(opset: int) -> int:
 
 def check_model(model_proto, *, full_check: bool = True) -> None:
     onnx.checker.check_model(model_proto, full_check=full_check)
+
+
+# -- type inference and function bodies, for nodes of the IR ------------------------------------
+#
+# Both build a throw-away NodeProto for one IR node: inputs are named i0, i1, ... and outputs
+# o0, o1, ... so nothing depends on the node's real value names.
+
+_SMALL_CONSTANT = 4096  # constant inputs up to this many elements are shown to shape inference
+
+
+def _node_proto(node, attributes=None):
+    from .exporter import Exporter
+
+    proto = onnx.NodeProto()
+    proto.op_type = node.op_type
+    proto.domain = node.domain
+    proto.input.extend("" if v is None else f"i{k}" for k, v in enumerate(node.inputs))
+    proto.output.extend(f"o{k}" for k in range(len(node.outputs)))
+    exporter = Exporter()
+    for attr in (node.attributes.values() if attributes is None else attributes):
+        exporter.attr(attr, proto.attribute.add())
+    return proto
+
+
+def _type_proto(ir_type):
+    from ._proto_types import type_to_proto
+
+    proto = onnx.TypeProto()
+    if ir_type is not None:
+        type_to_proto(ir_type, proto)
+    return proto
+
+
+def infer_output_types(node, opset: int, input_types, constants=None) -> list:
+    """The IR types onnx's inference gives ``node``'s outputs at ``opset`` (None where unknown).
+
+    ``input_types`` holds one IR type (or None) per input; ``constants`` optionally maps input
+    positions to numpy arrays those inputs always hold, which sharpens inferred shapes.
+    """
+    from ._proto_types import type_from_proto
+
+    unknown = [None] * len(node.outputs)
+    try:
+        schema = onnx.defs.get_schema(node.op_type, opset, node.domain)
+    except onnx.defs.SchemaError:
+        return unknown
+    types = {}
+    for index, (value, ir_type) in enumerate(zip(node.inputs, input_types)):
+        if value is not None and ir_type is not None:
+            types[f"i{index}"] = _type_proto(ir_type)
+    if any(v is not None and f"i{k}" not in types for k, v in enumerate(node.inputs)):
+        return unknown  # onnx's per-node inference needs every present input's type
+    data = {}
+    for index, array in (constants or {}).items():
+        if array is not None and array.size <= _SMALL_CONSTANT:
+            data[f"i{index}"] = onnx.numpy_helper.from_array(array)
+    try:
+        inferred = onnx.shape_inference.infer_node_outputs(
+            schema, _node_proto(node), types, data,
+            opset_imports=[onnx.helper.make_opsetid(node.domain, opset)])
+    except Exception:  # noqa: BLE001 - inference is best effort; callers treat None as unknown
+        return unknown
+    return [type_from_proto(inferred[f"o{k}"]) if f"o{k}" in inferred else None
+            for k in range(len(node.outputs))]
+
+
+@dataclass
+class Expansion:
+    """A node replaced by its schema's function body.
+
+    ``graph`` is an IR graph whose inputs stand for the node's present inputs (in order) and
+    whose outputs stand for the node's outputs; its nodes are valid at ``opset`` (default domain).
+    """
+
+    graph: object
+    opset: int
+
+
+def expand_function(node, opset: int, input_types) -> Expansion | None:
+    """``node`` (an op of the default domain, read at ``opset``) as the nodes of the function
+    body its schema defines, or None when the schema has no body for this node.
+
+    Attribute references in the body are resolved against the node's attributes, completed
+    with the schema's defaults; absent optional inputs and outputs are left out.
+    """
+    try:
+        schema = onnx.defs.get_schema(node.op_type, opset, node.domain)
+    except onnx.defs.SchemaError:
+        return None
+    attributes = list(node.attributes.values())
+    given = {a.name for a in attributes}
+    proto = _node_proto(node, attributes)
+    for name, attr in schema.attributes.items():
+        if name not in given and attr.default_value is not None and attr.default_value.type:
+            proto.attribute.add().CopyFrom(attr.default_value)
+            proto.attribute[-1].name = name
+    function = None
+    try:
+        if schema.has_function and schema.function_opset_versions:
+            version = min(schema.function_opset_versions)
+            function = schema.get_function_with_opset_version(version)
+            if isinstance(function, bytes):
+                function = onnx.FunctionProto.FromString(function) if function else None
+        elif (schema.has_context_dependent_function
+              and schema.context_dependent_function_opset_versions):
+            version = min(schema.context_dependent_function_opset_versions)
+            types = [_type_proto(t).SerializeToString() for t in input_types]
+            raw = schema.get_context_dependent_function_with_opset_version(
+                version, proto.SerializeToString(), types)
+            function = onnx.FunctionProto.FromString(raw) if raw else None
+    except Exception:  # noqa: BLE001 - a builder that cannot handle this node: no expansion
+        return None
+    if function is None or not len(function.node):
+        return None
+    return _inline(node, proto, function, input_types)
+
+
+_CALL_DOMAIN = "hcc.expand"
+
+
+def _inline(node, call, function, input_types) -> Expansion | None:
+    """Inline ``function`` called by ``call`` with onnx's inliner and import the result."""
+    from onnx import helper
+
+    from . import from_onnx
+
+    function = onnx.FunctionProto.FromString(function.SerializeToString())
+    function.domain = _CALL_DOMAIN
+    function.name = node.op_type
+    call.domain = _CALL_DOMAIN
+    opsets = {entry.domain or "": entry.version for entry in function.opset_import}
+    body_opset = opsets.get("", opsets.get("ai.onnx"))
+    if body_opset is None:
+        return None
+    inputs = []
+    for index, (value, ir_type) in enumerate(zip(node.inputs, input_types)):
+        if value is not None:
+            info = onnx.ValueInfoProto(name=f"i{index}")
+            info.type.CopyFrom(_type_proto(ir_type))
+            inputs.append(info)
+    outputs = [onnx.ValueInfoProto(name=f"o{k}") for k in range(len(node.outputs))]
+    graph = helper.make_graph([call], "expansion", inputs, outputs)
+    model = helper.make_model(
+        graph, functions=[function], ir_version=10,
+        opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()]
+        + [helper.make_opsetid(_CALL_DOMAIN, 1)])
+    try:
+        inlined = onnx.inliner.inline_local_functions(model, convert_version=False)
+    except Exception:  # noqa: BLE001
+        return None
+    if any(n.domain == _CALL_DOMAIN for n in inlined.graph.node):
+        return None
+    return Expansion(from_onnx(inlined).graph, body_opset)

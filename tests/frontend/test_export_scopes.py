@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import ast
 
-import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 
@@ -47,31 +45,9 @@ def test_every_node_carries_a_tag(exported):
     assert "hcc.hierarchy" in {p.key for p in proto.metadata_props}
 
 
-def test_tags_name_existing_non_builtin_modules(exported):
+def test_tags_name_existing_non_builtin_modules(exported, checks):
     module, model, _ = exported
-    modules = dict(module.named_modules())
-    for node in model.graph:
-        scope = node.scope
-        assert scope.module_path in modules, node
-        owner = modules[scope.module_path]
-        assert scope.class_name.split(".")[0] == type(owner).__name__, node
-        if scope.depth > 0:
-            assert not type(owner).__module__.startswith("torch.nn"), node
-        # The tag's chain is the chain of non-built-in ancestors of the module.
-        expected = ["" if p == "" else p for p in _non_builtin_chain(scope.module_path, modules)]
-        assert [s.module_path for s in reversed(list(scope.ancestors(include_self=True)))] == expected
-        assert node.metadata_props["hcc.module"] == scope.module_path
-        assert node.metadata_props["hcc.tag"] == scope.tag
-
-
-def _non_builtin_chain(path: str, modules) -> list[str]:
-    tokens = path.split(".") if path else []
-    chain = [""]
-    for i in range(1, len(tokens) + 1):
-        prefix = ".".join(tokens[:i])
-        if prefix in modules and not type(modules[prefix]).__module__.startswith("torch.nn"):
-            chain.append(prefix)
-    return chain
+    checks.tags_follow_modules(module, model)
 
 
 def test_recorded_nodes_get_the_most_specific_non_builtin_module(exported):
@@ -91,35 +67,9 @@ def test_recorded_nodes_get_the_most_specific_non_builtin_module(exported):
 
 
 @pytest.mark.parametrize("batch,seq", [(1, 8), (2, 16), (3, 33)])
-def test_onnxruntime_matches_torch(exported, batch, seq):
+def test_onnxruntime_matches_torch(exported, checks, batch, seq):
     module, _, path = exported
-    declared = [sources.InputSpec(s.name, s.dtype, s.dims, [batch, seq])
-                for s in sources._default_inputs(module, module.config,
-                                                 sources._forward_parameters(module), batch, seq)]
-    kwargs, _ = sources.example_inputs(module, declared, seed=batch * 100 + seq)
-    with torch.no_grad():
-        expected = [t for t in _flatten(module(**kwargs))]
-    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    feeds = {i.name: kwargs[i.name].numpy() for i in session.get_inputs()}
-    actual = session.run(None, feeds)
-    assert len(actual) == len(expected)
-    for got, want in zip(actual, expected):
-        assert got.shape == tuple(want.shape)
-        assert np.max(np.abs(got - want.numpy())) <= 1e-5
-
-
-def _flatten(output):
-    if isinstance(output, torch.Tensor):
-        return [output]
-    if hasattr(output, "to_tuple"):
-        output = output.to_tuple()
-    if isinstance(output, dict):
-        output = list(output.values())
-    flat = []
-    for item in output:
-        if item is not None:
-            flat.extend(_flatten(item))
-    return flat
+    assert checks.max_diff(module, path, batch, seq, seed=batch * 100 + seq) <= 1e-5
 
 
 def test_checker_accepts_the_file(exported):
@@ -153,3 +103,20 @@ def test_inputs_that_do_not_match_forward_name_the_signature():
         hcc.export(module, (torch.ones(1, 2), torch.ones(1, 2)))
     with pytest.raises(SourceError, match="not a parameter"):
         sources.example_inputs(module, [sources.InputSpec("x", "float32", [1, 2])])
+
+
+class _Refuses(torch.nn.Module):
+    def forward(self, x):
+        raise ValueError("You must specify decoder inputs")
+
+
+@pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])
+def test_export_failure_reports_the_models_own_error(exporter):
+    with pytest.raises(ExportError, match=f"\\({exporter}\\) failed: ValueError: You must specify"):
+        hcc.export(_Refuses(), (torch.ones(2, 2),), exporter=exporter)
+
+
+def test_unknown_exporter_lists_the_exporters():
+    with pytest.raises(ExportError, match="unknown exporter 'script'; choose one of dynamo, "
+                                          "torchscript"):
+        hcc.export(torch.nn.Linear(2, 2), (torch.ones(1, 2),), exporter="script")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import hcc.ir as ir
@@ -11,6 +12,7 @@ from hcc.ir import Attr, Graph, Model, Node, Scope, Value
 from hcc.passes._tag_rules import class_segment, scope_from_stack, scopes_by_module_path
 from hcc.passes.propagate_tags import PropagateTagsPass
 from hcc.passes.recover_scopes import RecoverScopesPass, module_stack, scope_from_node_name
+from hcc.passes.tag_attributes import ATTRIBUTES, TagAttributesPass
 from hcc.passes.tag_auxiliary import TagAuxiliaryPass
 
 T = "transformers.models.bert.modeling_bert."
@@ -88,6 +90,14 @@ def test_recover_scopes_leaves_the_empty_stack_hook_unknown():
         "pkg.torch.onnx.name_scopes": "['_empty_nn_module_stack_from_metadata_hook', 'sym_size_int_14']",
     }
     node = Node("", "Shape", [Value("x")], metadata_props=record)
+    assert module_stack(node) is None
+
+
+def test_recover_scopes_does_not_read_hcc_namespace_as_a_torch_record():
+    """hcc's namespace ends at the module, torch's at the op: reading ours as theirs would drop
+    the innermost module."""
+    node = Node("", "Add", [Value("x")], scope=LAYER0)
+    assert "namespace" in node.metadata_props
     assert module_stack(node) is None
 
 
@@ -215,8 +225,105 @@ def test_tagging_is_deterministic_and_idempotent():
     assert [n.metadata_props for n in graph] == before
 
 
-@pytest.mark.parametrize("name", ["recover-scopes", "tag-auxiliary", "propagate-tags"])
+@pytest.mark.parametrize("name", ["recover-scopes", "tag-auxiliary", "propagate-tags",
+                                  "tag-attributes"])
 def test_tagging_passes_are_registered(name):
     from hcc.passes._registry import registered_passes
 
     assert name in registered_passes()
+
+
+# -- tag-attributes (non-standard, off by default) ---------------------------------------------
+
+
+def _recorded_and_helper():
+    """A node whose scope the exporter recorded, fed by a Constant that tagging inferred."""
+    x = Value("x")
+    one = ir.ArrayTensor(np.ones(1, dtype=np.float32))
+    const = Node("", "Constant", [], attributes=[Attr.tensor("value", one)], name="c",
+                 scope=LAYER0)
+    stack = [("", T + "BertModel"), ("encoder", T + "BertEncoder"),
+             ("encoder.layer.0", T + "BertLayer")]
+    add = Node("", "Add", [x, const.outputs[0]], name="add", metadata_props=torch_record(stack))
+    add.scope = LAYER0
+    graph = Graph([x], [add.outputs[0]], [const, add])
+    return model_of(graph), const, add
+
+
+def _attribute_values(node: Node) -> dict:
+    return {name: a.value for name, a in node.attributes.items() if name.startswith("hierarchy_")}
+
+
+def test_tag_attributes_copy_the_tag_into_seed_002_attributes():
+    model, const, add = _recorded_and_helper()
+    assert TagAttributesPass().run(model).changed
+    assert _attribute_values(add) == {
+        "hierarchy_tag": LAYER0.tag,
+        "hierarchy_path": LAYER0.tag,
+        "hierarchy_tags": [LAYER0.tag],
+        "hierarchy_count": 1,
+        "hierarchy_method": "recorded",
+        "hierarchy_module": "encoder.layer.0",
+    }
+    assert _attribute_values(const)["hierarchy_method"] == "inferred"
+    assert const.attributes["value"].type == ir.AttrType.TENSOR  # the op's own attribute stays
+
+
+def test_tag_attributes_call_torchscript_names_recorded_through_the_module_tree():
+    x = Value("x")
+    node = Node("", "Relu", [x], name="/encoder/Relu_1", scope=ENCODER)
+    model = model_of(Graph([x], [node.outputs[0]], [node]))
+    model.metadata_props["hcc.hierarchy"] = json.dumps(
+        {"path": "", "qualified_class": T + "BertModel", "children": [
+            {"path": "encoder", "qualified_class": T + "BertEncoder", "children": []}]})
+    TagAttributesPass().run(model)
+    assert node.attributes["hierarchy_method"].value == "recorded"
+
+
+def test_tag_attributes_skip_nodes_without_scope_and_drop_stale_ones():
+    x = Value("x")
+    node = Node("", "Relu", [x], attributes=[Attr.string("hierarchy_tag", "/Old")])
+    TagAttributesPass().run(model_of(Graph([x], [node.outputs[0]], [node])))
+    assert "hierarchy_tag" not in node.attributes
+
+
+def test_tag_attributes_can_be_limited_and_removed_and_run_twice_unchanged():
+    model, const, add = _recorded_and_helper()
+    TagAttributesPass(attributes=["hierarchy_tag"]).run(model)
+    assert set(_attribute_values(add)) == {"hierarchy_tag"}
+    assert not TagAttributesPass(attributes=["hierarchy_tag"]).run(model).changed
+    assert TagAttributesPass(remove=True).run(model).changed
+    assert _attribute_values(add) == {} and "value" in const.attributes
+
+
+def test_tag_attribute_names_are_checked_when_the_pass_is_built():
+    from hcc.passes import PipelineError, build_pipeline
+
+    with pytest.raises(PipelineError, match="hierarchy_tag"):
+        build_pipeline("tag-attributes(attributes=[hierarchy_tga])")
+
+
+def test_tag_attributes_are_non_standard_so_the_checker_refuses_them():
+    """The documented trade-off: standard storage (metadata_props) passes the checker; the
+    attributes do not, and removing them restores a valid file."""
+    import onnx
+
+    model, const, add = _recorded_and_helper()
+    model.ir_version = 10
+    model.graph.name = "g"
+    const.outputs[0].name, add.outputs[0].name = "one", "y"
+    for value in (model.graph.inputs[0], add.outputs[0]):
+        value.type = ir.TensorType(ir.DataType.FLOAT, (1,))
+    onnx.checker.check_model(ir.to_onnx(model), full_check=True)
+    TagAttributesPass().run(model)
+    with pytest.raises(onnx.checker.ValidationError, match="Unrecognized attribute: hierarchy_"):
+        onnx.checker.check_model(ir.to_onnx(model), full_check=True)
+    TagAttributesPass(remove=True).run(model)
+    onnx.checker.check_model(ir.to_onnx(model), full_check=True)
+
+
+def test_tag_attributes_are_off_by_default():
+    from hcc.frontend.torch_export import DEFAULT_PIPELINE
+
+    assert "tag-attributes" not in DEFAULT_PIPELINE
+    assert TagAttributesPass.info().options["attributes"].default == list(ATTRIBUTES)

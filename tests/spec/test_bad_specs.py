@@ -59,7 +59,8 @@ BAD_SPECS = [
         " 'image-classification', got str 'causal'; did you mean 'causal-lm'?", 2, 10),
     Bad("misspelt report",
         MODEL + 'output "build/x" {\n  reports = [hierachy]\n}\n',
-        "output option 'reports' expects list of 'hierarchy', 'ir', got list ['hierachy'];"
+        "output option 'reports' expects list of 'hierarchy', 'ir', 'dag', 'op-metadata', "
+        "'graphml', 'report', got list ['hierachy'];"
         " did you mean 'hierarchy'?", 3, 13),
     # -- sections --------------------------------------------------------------------------------
     Bad("missing model section",

@@ -1,0 +1,260 @@
+"""Subcommands that look at what hcc built: analyze, validate, compare, json, graphml,
+import-graphml.
+
+Same conventions as :mod:`hcc.cli`: ``add_<name>`` declares arguments, ``run_<name>`` works and
+returns the exit code (0 ok, 1 the check found problems); user errors are ``HccError``. Commands
+that print a document write it to ``-o FILE`` instead when given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+import hcc.ir as ir
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output:
+        from .inspect._common import write_text
+
+        write_text(output, text)
+        sys.stdout.write(f"wrote {output}\n")
+    else:
+        sys.stdout.write(text)
+
+
+# -- hcc analyze ----------------------------------------------------------------------------
+
+
+def add_analyze(subparsers: Any) -> None:
+    from .inspect.analyze import FORMATS
+
+    parser = subparsers.add_parser(
+        "analyze", help="per-module node counts, op histograms, weights and tag coverage",
+        description="Show the module tree of a tagged model: nodes, ops and weight bytes per "
+        "scope, and how many nodes and modules are covered by tags.")
+    parser.add_argument("model", metavar="MODEL.onnx")
+    parser.add_argument("--format", default="summary", choices=FORMATS)
+    parser.add_argument("--filter-tag", metavar="GLOB",
+                        help="only scopes whose tag matches GLOB; a plain tag keeps its subtree")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the analysis here")
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    from .inspect._common import load_model
+    from .inspect.analyze import analyze, render
+
+    analysis = analyze(load_model(args.model))
+    _emit(render(analysis, args.format, pattern=args.filter_tag, source=args.model), args.output)
+    return EXIT_OK
+
+
+# -- hcc validate ---------------------------------------------------------------------------
+
+
+def add_validate(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "validate", help="check a model's validity and tags, or chain split pieces",
+        description="hcc validate MODEL.onnx: the onnx checker, hcc's IR invariants, tag "
+        "coverage and agreement of the tags with the stored module tree. "
+        "hcc validate MANIFEST WHOLE.onnx: chain the pieces of a split in onnxruntime and "
+        "compare with the whole model (as validate-pieces).")
+    parser.add_argument("target", metavar="MODEL.onnx|MANIFEST")
+    parser.add_argument("whole", nargs="?", metavar="WHOLE.onnx",
+                        help="with a manifest: the unsplit model")
+    parser.add_argument("--check-consistency", action="store_true",
+                        help="also check namespaces, initializer scopes and module coverage")
+    parser.add_argument("--repair", action="store_true",
+                        help="re-run the tagging passes and write the result to -o")
+    parser.add_argument("-o", "--output", metavar="OUT.onnx", help="where --repair writes")
+    parser.add_argument("--json", action="store_true", help="print the findings as JSON")
+    parser.add_argument("--batch", type=int, default=2, help="pieces: generated batch size")
+    parser.add_argument("--seq", type=int, default=16, help="pieces: generated sequence length")
+    parser.add_argument("--tolerance", type=float, default=0.0,
+                        help="pieces: largest max-abs deviation accepted")
+
+
+def _is_manifest(path: str) -> bool:
+    return os.path.isdir(path) or path.endswith(".json")
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    if _is_manifest(args.target):
+        if args.whole is None:
+            raise ir.HccError("a manifest is validated against the whole model: "
+                              "hcc validate MANIFEST WHOLE.onnx")
+        if args.repair or args.check_consistency or args.output:
+            raise ir.HccError("--repair, --check-consistency and -o apply to one model, "
+                              "not to a manifest of pieces")
+        from .cli_build import run_validate_pieces
+
+        return run_validate_pieces(argparse.Namespace(
+            manifest=args.target, model=args.whole, batch=args.batch, seq=args.seq,
+            tolerance=args.tolerance))
+    if args.whole is not None:
+        raise ir.HccError(f"a second model ({args.whole}) is only taken with a manifest; to "
+                          "compare two models use hcc compare")
+    from .inspect._common import dump_json
+    from .inspect.consistency import validate_file
+
+    if args.repair:
+        return _repair(args)
+    if args.output:
+        raise ir.HccError("-o is where --repair writes; add --repair")
+    report = validate_file(args.target, consistency=args.check_consistency)
+    sys.stdout.write(dump_json(report.as_dict()) if args.json else report.format())
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def _repair(args: argparse.Namespace) -> int:
+    from .inspect._common import dump_json, load_model, same_path
+    from .inspect.consistency import repair, validate_file
+
+    if not args.output:
+        raise ir.HccError("--repair writes a new file and never the input: give -o OUT.onnx")
+    if same_path(args.target, args.output):
+        raise ir.HccError(f"output {args.output!r} is the input file; --repair never "
+                          "overwrites its input")
+    model = load_model(args.target)
+    changes = repair(model)
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    ir.save(model, args.output, external_data=f"{os.path.basename(args.output)}.data")
+    report = validate_file(args.output, consistency=args.check_consistency)
+    if args.json:
+        sys.stdout.write(dump_json({"repaired": args.output, "changes": changes,
+                                    **report.as_dict()}))
+    else:
+        sys.stdout.write(f"wrote {args.output}\n" + "".join(f"  {c}\n" for c in changes))
+        sys.stdout.write(report.format())
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+# -- hcc compare ----------------------------------------------------------------------------
+
+
+def add_compare(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "compare", help="differences per module scope, output deviations, and --bisect",
+        description="Compare two models: per-scope nodes, ops and weights; onnxruntime outputs "
+        "on generated inputs; with --bisect, the first module scope whose outputs diverge.")
+    parser.add_argument("a", metavar="A.onnx")
+    parser.add_argument("b", metavar="B.onnx")
+    parser.add_argument("--bisect", action="store_true",
+                        help="name the first module scope whose outputs diverge")
+    parser.add_argument("--no-run", action="store_true",
+                        help="structure only: do not run the models")
+    parser.add_argument("--atol", type=float, default=1e-5, help="bisect: absolute tolerance")
+    parser.add_argument("--rtol", type=float, default=1e-4,
+                        help="bisect: tolerance relative to the first model's values")
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--seq", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the generated inputs")
+    parser.add_argument("--format", default="text", choices=["text", "json"])
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the comparison here")
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from .inspect.compare import compare, render
+
+    if args.no_run and args.bisect:
+        raise ir.HccError("--bisect runs the models; it cannot be combined with --no-run")
+    result = compare(args.a, args.b, run=not args.no_run, bisect=args.bisect, atol=args.atol,
+                     rtol=args.rtol, batch=args.batch, seq=args.seq, seed=args.seed)
+    _emit(render(result, args.format), args.output)
+    return EXIT_OK
+
+
+# -- hcc json -------------------------------------------------------------------------------
+
+
+JSON_KINDS = ("hierarchy", "dag", "op-metadata")
+
+
+def add_json(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "json", help="the module tree, per-module DAGs or per-op metadata as JSON",
+        description="hierarchy: the module tree; dag: {tag: {nodes, edges}} for every module "
+        "scope (its ops and its submodules' ops); op-metadata: {name: {op_type, inputs, "
+        "outputs, tags}} for every node and initializer.")
+    parser.add_argument("kind", choices=JSON_KINDS)
+    parser.add_argument("model", metavar="MODEL.onnx")
+    parser.add_argument("--own-only", action="store_true",
+                        help="dag: only the ops tagged with exactly the module's scope")
+    parser.add_argument("--key", choices=["tag", "module"], default="tag",
+                        help="dag: key the DAGs by tag (seed 003) or by module path")
+    parser.add_argument("-o", "--output", metavar="FILE.json")
+
+
+def run_json(args: argparse.Namespace) -> int:
+    from .inspect._common import dump_json, load_model
+    from .inspect.dag import dag_data, hierarchy_data, op_metadata
+
+    model = load_model(args.model)
+    if args.kind == "hierarchy":
+        data = hierarchy_data(model)
+    elif args.kind == "dag":
+        data = dag_data(model, own_only=args.own_only, key=args.key)
+    else:
+        data = op_metadata(model)
+    _emit(dump_json(data), args.output)
+    return EXIT_OK
+
+
+# -- hcc graphml / import-graphml -----------------------------------------------------------
+
+
+def add_graphml(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "graphml", help="write GraphML for yEd (one group per module) and its .onnxdata",
+        description="Write the model as GraphML with one collapsible group per module scope; "
+        "the weights go to OUT.onnxdata beside it. hcc import-graphml turns both back into "
+        "ONNX.")
+    parser.add_argument("model", metavar="MODEL.onnx")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.graphml")
+
+
+def run_graphml(args: argparse.Namespace) -> int:
+    from .inspect._common import load_model
+    from .inspect.graphml import write_graphml
+
+    if not args.output.endswith(".graphml"):
+        raise ir.HccError(f"the output {args.output!r} should end in .graphml")
+    paths = write_graphml(load_model(args.model), args.output)
+    sys.stdout.write("".join(f"wrote {p}\n" for p in paths))
+    return EXIT_OK
+
+
+def add_import_graphml(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "import-graphml", help="rebuild the ONNX model from hcc's GraphML and its .onnxdata")
+    parser.add_argument("graphml", metavar="FILE.graphml")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
+
+
+def run_import_graphml(args: argparse.Namespace) -> int:
+    from .inspect._common import same_path
+    from .inspect.graphml import sidecar_path
+    from .inspect.graphml_import import import_graphml
+
+    if same_path(args.graphml, args.output) or same_path(sidecar_path(args.graphml),
+                                                         args.output):
+        raise ir.HccError("the output is one of the input files; write the model elsewhere")
+    model = import_graphml(args.graphml, args.output)
+    sys.stdout.write(f"wrote {args.output} ({len(model.graph)} nodes)\n")
+    return EXIT_OK
+
+
+COMMANDS = [
+    (add_analyze, run_analyze),
+    (add_validate, run_validate),
+    (add_compare, run_compare),
+    (add_json, run_json),
+    (add_graphml, run_graphml),
+    (add_import_graphml, run_import_graphml),
+]

@@ -1,0 +1,520 @@
+"""``outline-functions``: turn module scopes into model-local functions, one per structure.
+
+Every chosen scope of the main graph becomes one call of a function in ``domain``. Scopes are
+chosen as in ``split``: ``by`` is a glob over class paths or module paths (``'|'`` separates
+alternatives), ``depth`` takes every scope at that depth. The outermost matches are outlined;
+with ``nested`` the matches inside other matches are outlined too, innermost first, so a block's
+function calls its attention's function.
+
+What crosses the scope's boundary becomes the interface: values read inside but defined
+outside are the inputs (in order of first use), values defined inside and read outside (or
+graph outputs) the outputs. Initializers read inside are inputs too (``constants=inputs``), so
+the layers of a model, which differ only in their weights, share one definition: scopes whose
+bodies have the same structural key (see ``_function_keys``) call the same function. With
+``constants=inside`` initializers are copied into the body as Constant nodes instead (only
+those up to ``inside_limit`` elements, when it is set), which shares a body only between scopes
+with equal tensors.
+
+Exporters share computations between layers: the mask or shape a first layer computes from
+the model's inputs is read again by every later layer. A node whose result its own scope reads
+and another scope being outlined reads too stays in the calling graph (with what it needs from
+its scope) and is passed in; that keeps the first layer's body equal to the others'. A layer's
+result read by the next layer is not affected: its own layer does not read it.
+
+Scopes, names and metadata: see ``_functions`` for the relative tags of body nodes and the
+record (``record=all|names|none``) a call site keeps so that ``inline-functions`` restores the
+instance exactly. Function names come from the class of the scope without its index
+(``GPT2Block``); a second structure with the same class name gets ``GPT2Block_2``.
+
+Errors: a pattern matching no scope; a scope that cannot be one call because nodes outside it
+run between its nodes, read from it and feed it again (for two chosen scopes, that is an
+overlap without nesting); a scope whose results nothing reads.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from dataclasses import dataclass, field
+
+from hcc.ir import (
+    NAMESPACE_KEY,
+    Attr,
+    Function,
+    Graph,
+    HccError,
+    Model,
+    Node,
+    Scope,
+    Value,
+)
+from hcc.ir._clone import clone_nodes, clone_value
+
+from ._function_keys import function_key
+from ._functions import (
+    INITIALIZER_KEY,
+    RECORD_KEY,
+    ROOT_KEY,
+    SCOPE_KEYS,
+    encode_record,
+    inlined_scope,
+    metadata_diff,
+    namespace_prefix,
+    node_names,
+    reads,
+    relative_namespace,
+    relative_root,
+    relative_scope,
+    set_scope_and_metadata,
+    stable_topological_sort,
+    strip_index,
+    top_level,
+    unique_name,
+    walk,
+)
+from ._infra import Pass, PassResult
+from ._options import Option
+from ._registry import register_pass
+
+# Domains whose operators ONNX defines: a function there would shadow a standard operator.
+_RESERVED_DOMAINS = ("", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview.training")
+# Functions came with IR version 8.
+_FUNCTIONS_IR_VERSION = 8
+
+
+class OutlineError(HccError):
+    """The chosen scopes cannot be outlined as asked."""
+
+
+@register_pass("outline-functions",
+               summary="turn module scopes into model-local functions, one definition per structure")
+class OutlineFunctionsPass(Pass):
+    """Each chosen scope becomes a call of a model-local function; structurally identical scopes
+    (the layers of a model) share one definition. Scopes survive: body nodes carry tags relative
+    to the function, the call node the scope's own tag, and `inline-functions` undoes the pass
+    node for node. Only nodes of the main graph are outlined (a node's subgraphs go with it)."""
+
+    by = Option(str, "", "glob over class paths or module paths of scopes; '|' separates globs")
+    depth = Option(int, 0, "outline every scope at this depth (0: not used)", min=0)
+    nested = Option(bool, False, "also outline chosen scopes inside other chosen scopes")
+    domain = Option(str, "hcc.functions", "domain of the functions made")
+    constants = Option(str, "inputs", "initializers read by a scope: passed in, or copied inside",
+                       choices=["inputs", "inside"])
+    inside_limit = Option(int, 0, "with constants=inside, copy only tensors of at most this many "
+                          "elements (0: all)", min=0)
+    record = Option(str, "all", "what each call keeps for inline-functions: names, metadata "
+                    "and order (all), names and order (names), nothing (none)",
+                    choices=["all", "names", "none"])
+
+    def call(self, model: Model) -> PassResult:
+        if self.domain in _RESERVED_DOMAINS:
+            raise OutlineError(f"domain {self.domain!r} belongs to ONNX; choose another domain")
+        chosen = self._choose(model.graph)
+        outliner = _Outliner(model, self)
+        changed = False
+        # Innermost first: an outer body then calls the inner functions.
+        for depth in sorted({s.depth for s in chosen}, reverse=True):
+            changed |= outliner.outline([s for s in chosen if s.depth == depth])
+        return PassResult(model, changed)
+
+    def _choose(self, graph: Graph) -> list[Scope]:
+        if bool(self.by) == bool(self.depth):
+            raise OutlineError("give exactly one of by= or depth= to choose the scopes")
+        every = all_scopes(graph)
+        if self.by:
+            globs = [p.strip() for p in self.by.split("|") if p.strip()]
+            matches = [s for s in every if any(
+                fnmatch.fnmatchcase(s.tag, p)
+                or (s.module_path and fnmatch.fnmatchcase(s.module_path, p)) for p in globs)]
+            if not matches:
+                raise OutlineError(f"pattern {self.by!r} matches no scope; {near(self.by, every)}")
+        else:
+            matches = [s for s in every if s.depth == self.depth]
+            if not matches:
+                deepest = max((s.depth for s in every), default=0)
+                raise OutlineError(f"no scope at depth {self.depth}; the deepest is {deepest}")
+        return matches if self.nested else outermost(matches)
+
+
+def all_scopes(graph: Graph) -> list[Scope]:
+    """Every scope of the graph's nodes and their ancestors, in order of first appearance."""
+    seen: dict[Scope, None] = {}
+    for node in graph.nodes:
+        for scope in reversed(list(node.scope.ancestors(include_self=True))):
+            if not scope.is_unknown:
+                seen[scope] = None
+    return list(seen)
+
+
+def outermost(scopes: list[Scope]) -> list[Scope]:
+    return [s for s in scopes if not any(o != s and s.is_within(o) for o in scopes)]
+
+
+def near(text: str, scopes: list[Scope]) -> str:
+    """A hint listing the scopes whose tag or module path looks like ``text``."""
+    names = list(dict.fromkeys([s.tag for s in scopes] + [s.module_path for s in scopes
+                                                          if s.module_path]))
+    close = difflib.get_close_matches(text, names, n=6, cutoff=0.3)
+    if not close:
+        close = [s.tag for s in scopes if s.depth <= 2][:8]
+    return "scopes near it: " + ", ".join(close) if close else "the graph has no scopes"
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Instance:
+    """One chosen scope of the graph and everything worked out about it."""
+
+    scope: Scope
+    nodes: list[Node]  # its nodes in graph order, before shared computations are taken out
+    members: list[Node] = field(default_factory=list)  # what goes into the function
+    inputs: list[Value] = field(default_factory=list)  # values passed in, in order of first use
+    inside: list[Value] = field(default_factory=list)  # initializers copied into the body
+    outputs: list[Value] = field(default_factory=list)
+    moved: list[tuple[str, int]] = field(default_factory=list)  # outside nodes between members
+    body: Function | None = None  # the body made from this instance
+    key: tuple = ()
+
+
+class _Outliner:
+    def __init__(self, model: Model, options: OutlineFunctionsPass) -> None:
+        self.model = model
+        self.graph = model.graph
+        self.domain = options.domain
+        self.inside = options.constants == "inside"
+        self.inside_limit = options.inside_limit
+        self.record = options.record
+        self._known: dict[tuple, Function] | None = None
+        self._renamed: dict[int, Value] = {}
+
+    @property
+    def known(self) -> dict[tuple, Function]:
+        """Functions already in the domain by structural key, so later runs reuse them."""
+        if self._known is None:
+            self._known = {}
+            for function in self.model.functions.values():
+                if function.domain == self.domain and ROOT_KEY in function.metadata_props:
+                    self._known.setdefault(function_key(function), function)
+        return self._known
+
+    # -- one depth of chosen scopes (they are disjoint) --------------------------------------
+
+    def outline(self, scopes: list[Scope]) -> bool:
+        graph = self.graph
+        position = {id(n): i for i, n in enumerate(graph.nodes)}
+        instances = []
+        for scope in scopes:
+            nodes = [n for n in graph.nodes if n.scope.is_within(scope)]
+            if nodes:
+                instances.append(_Instance(scope, nodes))
+        owner = {id(n): inst for inst in instances for n in inst.nodes}
+        for inst in instances:
+            shared = self._shared_computations(inst, owner)
+            inst.members = [n for n in inst.nodes if id(n) not in shared]
+        instances = [i for i in instances if i.members and not self._already_outlined(i)]
+        if not instances:
+            return False
+        member_of = {id(n): inst for inst in instances for n in inst.members}
+        for inst in instances:
+            self._check_contiguous(inst, position, member_of)
+            self._interface(inst)
+            inst.moved = self._between(inst, position)
+            inst.body = self._make_body(inst)
+            inst.key = function_key(inst.body)
+
+        groups: dict[tuple, list[_Instance]] = {}
+        for inst in instances:
+            groups.setdefault(inst.key, []).append(inst)
+        embedded: dict[int, Value] = {}
+        self._renamed: dict[int, Value] = {}  # results of scopes replaced so far -> call outputs
+        for key, members in groups.items():
+            function = self.known.get(key)
+            if function is None:
+                function = self._adopt(members)
+                self.known[key] = function
+            for inst in members:
+                self._replace(inst, function)
+                embedded.update((id(v), v) for v in inst.inside)
+        self._drop_unused_initializers(list(embedded.values()))
+        stable_topological_sort(graph)
+        self.model.opset_imports.setdefault(self.domain, 1)
+        self.model.ir_version = max(self.model.ir_version, _FUNCTIONS_IR_VERSION)
+        return True
+
+    def _shared_computations(self, inst: _Instance, owner: dict[int, _Instance]) -> set[int]:
+        """Nodes of ``inst`` whose results it reads itself and another chosen scope reads too,
+        with everything of ``inst`` they need: they stay outside, passed in to every caller.
+
+        This is how exporters share work between layers (one shape or mask computed in the
+        first layer, read by all). A layer's result read by the next layer is not such a node:
+        the layer that computes it does not read it.
+        """
+        graph = self.graph
+        mine = {id(n) for n in inst.nodes}
+
+        def read_by(value: Value) -> set[int]:
+            return {id(owner.get(id(top_level(user, graph)), inst)) for user, _ in value.uses
+                    if id(top_level(user, graph)) in owner}
+
+        stack = [n for n in inst.nodes
+                 if any(id(inst) in readers and len(readers) > 1
+                        for readers in map(read_by, n.outputs))]
+        shared: set[int] = set()
+        while stack:
+            node = stack.pop()
+            if id(node) in shared:
+                continue
+            shared.add(id(node))
+            for value in reads(node):
+                if value.producer is not None:
+                    producer = top_level(value.producer, graph)
+                    if id(producer) in mine:
+                        stack.append(producer)
+        return shared
+
+    def _already_outlined(self, inst: _Instance) -> bool:
+        """A scope that is already one call of this domain (the pass ran before)."""
+        if len(inst.members) != 1:
+            return False
+        node = inst.members[0]
+        return (node.domain == self.domain and node.scope == inst.scope
+                and (node.domain, node.op_type, node.overload) in self.model.functions)
+
+    def _check_contiguous(self, inst: _Instance, position: dict[int, int],
+                          member_of: dict[int, _Instance]) -> None:
+        """Refuse a scope that a path leaves and re-enters: one call cannot stand for it."""
+        graph = self.graph
+        mine = {id(n) for n in inst.members}
+        first = position[id(inst.members[0])]
+        last = position[id(inst.members[-1])]
+        downstream: set[int] = set()  # outside nodes in the span that depend on the scope
+        for node in graph.nodes[first:last + 1]:
+            producers = [id(top_level(v.producer, graph)) for v in reads(node)
+                         if v.producer is not None]
+            if id(node) in mine:
+                for p in producers:
+                    if p in downstream:
+                        culprit = next(n for n in graph.nodes[first:last + 1] if id(n) == p)
+                        raise self._not_contiguous(inst, culprit, member_of)
+            elif any(p in mine or p in downstream for p in producers):
+                downstream.add(id(node))
+
+    @staticmethod
+    def _not_contiguous(inst: _Instance, culprit: Node,
+                        member_of: dict[int, _Instance]) -> OutlineError:
+        other = member_of.get(id(culprit))
+        what = f"node {culprit.name or culprit.op_type!r}"
+        if other is not None:
+            return OutlineError(
+                f"scopes {inst.scope.tag!r} and {other.scope.tag!r} overlap without nesting: "
+                f"{inst.scope.tag!r} feeds {what} of {other.scope.tag!r}, which feeds "
+                f"{inst.scope.tag!r} again; choose one of them, or a scope that holds both")
+        where = culprit.scope.tag or "no scope"
+        return OutlineError(
+            f"scope {inst.scope.tag!r} cannot become one call: {what} ({where}) runs between "
+            "its nodes, reads from it and feeds it again (a module called more than once?); "
+            "choose a narrower or a wider scope")
+
+    def _interface(self, inst: _Instance) -> None:
+        graph = self.graph
+        mine = {id(n) for n in inst.members}
+        entering: dict[int, Value] = {}
+        for node in inst.members:
+            for value in reads(node):
+                producer = value.producer
+                if producer is None or id(top_level(producer, graph)) not in mine:
+                    entering.setdefault(id(value), value)
+        graph_inputs = {id(v) for v in graph.inputs}
+        for value in entering.values():
+            if self._goes_inside(value, graph_inputs):
+                inst.inside.append(value)
+            else:
+                inst.inputs.append(value)
+        graph_outputs = {id(v) for v in graph.outputs}
+        inst.outputs = [
+            value for node in inst.members for value in node.outputs
+            if id(value) in graph_outputs
+            or any(id(top_level(user, graph)) not in mine for user, _ in value.uses)
+        ]
+        if not inst.outputs:
+            raise OutlineError(f"nothing outside scope {inst.scope.tag!r} reads what it computes; "
+                               "run remove-dead-code first")
+
+    def _goes_inside(self, value: Value, graph_inputs: set[int]) -> bool:
+        if not self.inside or not value.is_initializer or id(value) in graph_inputs:
+            return False
+        if self.graph.initializers.get(value.name) is not value:
+            return False  # an initializer of an enclosing graph, not this one
+        return not self.inside_limit or value.const_value.size <= self.inside_limit
+
+    def _between(self, inst: _Instance, position: dict[int, int]) -> list[tuple[str, int]]:
+        """Named outside nodes that ran between the members, with the member they preceded."""
+        offset = len(inst.inside)  # the body starts with the copied constants
+        mine = {id(n): k for k, n in enumerate(inst.members)}
+        nodes = self.graph.nodes
+        first, last = position[id(inst.members[0])], position[id(inst.members[-1])]
+        moved, pending = [], []
+        for node in nodes[first:last + 1]:
+            k = mine.get(id(node))
+            if k is None:
+                if node.name:
+                    pending.append(node.name)
+                continue
+            moved.extend((name, offset + k) for name in pending)
+            pending = []
+        return moved
+
+    # -- bodies ----------------------------------------------------------------------------------
+
+    def _make_body(self, inst: _Instance) -> Function:
+        scope = inst.scope
+        root = relative_root(scope)
+        value_map: dict[Value, Value] = {}
+        _, defined = walk(inst.members)
+        taken = {v.name for v in defined if v.name}
+        inputs = []
+        for k, value in enumerate(inst.inputs):
+            local = _local_name(value.name, scope.module_path) or f"input_{k}"
+            copy = Value(unique_name(local, taken), value.type)
+            value_map[value] = copy
+            inputs.append(copy)
+        constants = []
+        for value in inst.inside:
+            output = Value(value.name, value.type)
+            node = Node("", "Constant", [], attributes=[Attr.tensor("value", value.const_value)],
+                        outputs=[output], scope=root)
+            node.metadata_props[INITIALIZER_KEY] = "1"
+            value_map[value] = output
+            constants.append(node)
+        copies = clone_nodes(inst.members, value_map)
+        for original, copy in zip(walk(inst.members)[0], walk(copies)[0]):
+            relative = relative_scope(original.scope, scope, root) or root
+            metadata = {k: v for k, v in original.metadata_props.items()}
+            text = original.metadata_props.get(NAMESPACE_KEY)
+            namespace = None if text is None else relative_namespace(text, original.scope, scope)
+            if namespace is None:
+                metadata.pop(NAMESPACE_KEY, None)
+            else:
+                metadata[NAMESPACE_KEY] = namespace
+            set_scope_and_metadata(copy, relative, metadata)
+        body = Graph(inputs, [value_map[v] for v in inst.outputs], constants + copies)
+        # value_info: the types the caller recorded for values that are now inside the body.
+        leaving = {id(v) for v in inst.outputs}
+        inner = {id(v) for v in [*inst.inside, *defined] if id(v) not in leaving}
+        body.value_info.extend(value_map[v] for v in self.graph.value_info if id(v) in inner)
+        function = Function(self.domain, "", body, opset_imports=self._imports(body))
+        function.metadata_props[ROOT_KEY] = root.tag
+        return function
+
+    def _imports(self, body: Graph) -> dict[str, int]:
+        used = {n.domain for n in walk(body.nodes)[0]}
+        imports = {d: v for d, v in self.model.opset_imports.items() if d in used}
+        for domain in sorted(used - set(imports)):
+            imports[domain] = 1 if domain == self.domain else self.model.opset_imports.get(domain, 1)
+        return imports
+
+    def _adopt(self, group: list[_Instance]) -> Function:
+        """Make the first instance's body the group's function, keeping only the node metadata
+        every instance agrees on (the rest goes to the call sites' records)."""
+        function = group[0].body
+        walks = [walk(inst.body.graph.nodes)[0] for inst in group]
+        for position, node in enumerate(walks[0]):
+            others = [w[position].metadata_props for w in walks[1:]]
+            for key in list(node.metadata_props):
+                if key in SCOPE_KEYS:
+                    continue
+                value = node.metadata_props[key]
+                if any(o.get(key) != value for o in others):
+                    del node.metadata_props[key]
+        taken = {f.name for f in self.model.functions.values() if f.domain == self.domain}
+        function.name = unique_name(strip_index(group[0].scope.class_name) or "Function", taken)
+        self.model.functions[function.identifier] = function
+        return function
+
+    # -- call sites ------------------------------------------------------------------------------
+
+    def _replace(self, inst: _Instance, function: Function) -> None:
+        graph = self.graph
+        scope = inst.scope
+        outputs = [clone_value(v) for v in inst.outputs]
+        taken = {n.name for n in graph.nodes if n.name}
+        name = unique_name(scope.module_path or strip_index(scope.class_name), taken)
+        # An input may be the result of a scope outlined just before: read the call's output.
+        inputs = [self._renamed.get(id(v), v) for v in inst.inputs]
+        call = Node(function.domain, function.name, inputs, outputs=outputs, name=name,
+                    overload=function.overload, scope=scope)
+        namespace = next((p for p in (namespace_prefix(n.metadata_props.get(NAMESPACE_KEY),
+                                                       n.scope, scope.depth)
+                                      for n in inst.members) if p is not None), None)
+        if namespace is not None:
+            call.metadata_props[NAMESPACE_KEY] = namespace
+        record = self._record(inst, function, call)
+        if record is not None:
+            call.metadata_props[RECORD_KEY] = encode_record(record)
+
+        graph.insert_before(inst.members[0], call)
+        replaced = {}
+        for old, new in zip(inst.outputs, outputs):
+            old.replace_all_uses_with(new)
+            replaced[id(old)] = new
+        self._renamed.update(replaced)
+        _, defined = walk(inst.members)
+        gone = {id(v) for v in defined}
+        graph.value_info[:] = [replaced.get(id(v), v) for v in graph.value_info
+                               if id(v) in replaced or id(v) not in gone]
+        graph.remove(inst.members)
+
+    def _record(self, inst: _Instance, function: Function, call: Node) -> dict | None:
+        """What inlining needs to restore this instance; empty when the body's names are its
+        own; None with record=none."""
+        if self.record == "none":
+            return None
+        body_nodes, body_values = walk(function.graph.nodes)
+        own_nodes, own_values = walk(inst.members)
+        pad = len(inst.inside)
+        pairs = list(zip(body_nodes, [None] * pad + own_nodes))
+        record: dict = {}
+        names = [own.name if own is not None else body.name for body, own in pairs]
+        if names != [body.name for body in body_nodes]:
+            record["nodes"] = names
+        values = [v.name for v in inst.inside] + [v.name for v in own_values]
+        if values != [v.name for v in body_values]:
+            record["values"] = values
+        if inst.moved:
+            record["moved"] = [list(m) for m in inst.moved]
+        root_tag = function.metadata_props.get(ROOT_KEY)
+        call_namespace = call.metadata_props.get(NAMESPACE_KEY)
+        changes = {}
+        for i, (body, own) in enumerate(pairs):
+            if own is None:
+                continue
+            _, rebuilt = inlined_scope(body, inst.scope, call_namespace, root_tag)
+            diff = metadata_diff(own.metadata_props, rebuilt)
+            if self.record == "names":
+                diff = {k: v for k, v in diff.items() if k == RECORD_KEY}
+            if diff:
+                changes[str(i)] = diff
+        if changes:
+            record["meta"] = changes
+        return record
+
+    def _drop_unused_initializers(self, values: list[Value]) -> None:
+        """Initializers copied into bodies that nothing outside reads any more."""
+        graph = self.graph
+        outputs = {id(v) for v in graph.outputs}
+        dropped = set()
+        for value in values:
+            if not value.has_uses() and id(value) not in outputs:
+                graph.remove_initializer(value.name)
+                dropped.add(id(value))
+        if dropped:
+            graph.value_info[:] = [v for v in graph.value_info if id(v) not in dropped]
+
+
+def _local_name(name: str, module_path: str) -> str:
+    """A weight's name seen from its module: ``h.3.attn.c_attn.weight`` -> ``attn.c_attn.weight``."""
+    if module_path and name.startswith(module_path + "."):
+        return name[len(module_path) + 1:]
+    return name

@@ -1,0 +1,139 @@
+"""Where split puts the nodes outside the chosen scopes, pinned on a small hand-made model.
+
+The model, by scope::
+
+    /Toy          s = Shape(x)                      a helper only block 1 reads
+    Block.0       h = Relu(x); a = Add(h, c)        a is also a model output
+    /Toy          g = Neg(a)                        glue between the blocks
+    Block.1       i = If(flag) {Identity(g)} {Neg(g)};  b = Reshape(i, s)
+    /Toy/Head     t = Transpose(w)                  read only by the head
+    /Toy/Head     y = MatMul(b, t)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import hcc.ir as ir
+from hcc.passes import run
+from hcc.passes._combine import combine_models
+from hcc.passes._pieces import boundaries, pieces_of
+from hcc.pieces import read_manifest, write_pieces
+from hcc.validate import run_pieces, session
+
+
+def _tag(node: onnx.NodeProto, tag: str, module: str) -> onnx.NodeProto:
+    for key, value in (("hcc.tag", tag), ("hcc.module", module)):
+        entry = node.metadata_props.add()
+        entry.key, entry.value = key, value
+    return node
+
+
+def toy() -> ir.Model:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])
+    then_branch = helper.make_graph(
+        [helper.make_node("Identity", ["g"], ["then_out"])], "then", [],
+        [helper.make_tensor_value_info("then_out", TensorProto.FLOAT, None)])
+    else_branch = helper.make_graph(
+        [helper.make_node("Neg", ["g"], ["else_out"])], "else", [],
+        [helper.make_tensor_value_info("else_out", TensorProto.FLOAT, None)])
+    nodes = [
+        _tag(helper.make_node("Shape", ["x"], ["s"], name="shape"), "/Toy", ""),
+        _tag(helper.make_node("Relu", ["x"], ["h"], name="relu"), "/Toy/Block.0", "blocks.0"),
+        _tag(helper.make_node("Add", ["h", "c"], ["a"], name="add"), "/Toy/Block.0", "blocks.0"),
+        _tag(helper.make_node("Neg", ["a"], ["g"], name="glue"), "/Toy", ""),
+        _tag(helper.make_node("If", ["flag"], ["i"], name="if", then_branch=then_branch,
+                              else_branch=else_branch), "/Toy/Block.1", "blocks.1"),
+        _tag(helper.make_node("Reshape", ["i", "s"], ["b"], name="reshape"),
+             "/Toy/Block.1", "blocks.1"),
+        _tag(helper.make_node("Transpose", ["w"], ["t"], name="transpose"), "/Toy/Head", "head"),
+        _tag(helper.make_node("MatMul", ["b", "t"], ["y"], name="matmul"), "/Toy/Head", "head"),
+    ]
+    rng = np.random.default_rng(0)
+    initializers = [
+        numpy_helper.from_array(rng.standard_normal(4).astype(np.float32), "c"),
+        numpy_helper.from_array(np.array(False), "flag"),
+        numpy_helper.from_array(rng.standard_normal((3, 4)).astype(np.float32), "w"),
+    ]
+    graph = helper.make_graph(
+        nodes, "toy", [x],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("a", TensorProto.FLOAT, ["batch", 4])],
+        initializers,
+        value_info=[helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", 4])
+                    for n in ("h", "g", "i", "b")])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
+    onnx.checker.check_model(proto, full_check=True)
+    return ir.from_onnx(proto)
+
+
+def _names(piece) -> list[str]:
+    return [n.name for n in piece.nodes]
+
+
+def test_glue_goes_with_the_layer_before_and_the_head_takes_what_only_it_reads():
+    model = run(toy(), "split(by='*/Block.*')")
+    first, last = pieces_of(model)
+    assert _names(first) == ["shape", "relu", "add", "glue"]
+    assert _names(last) == ["if", "reshape", "transpose", "matmul"]
+    assert (first.joined, last.joined) == (["embeddings"], ["head"])
+
+
+def test_own_embeddings_and_head_are_pieces_of_their_own():
+    model = run(toy(), "split(by='*/Block.*', embeddings=own, head=own)")
+    assert [(p.name, _names(p)) for p in pieces_of(model)] == [
+        ("embeddings", ["shape"]), ("Block.0", ["relu", "add", "glue"]),
+        ("Block.1", ["if", "reshape"]), ("head", ["transpose", "matmul"])]
+
+
+def test_a_helper_copied_into_every_reader_is_not_written_where_it_was():
+    # (The activation g is not recomputed from x in Block.1, cheap as it is: x is the model's
+    # floating-point input, whose data only the first pieces read.)
+    model = run(toy(), "split(by='*/Block.*', embeddings=own, head=own),internalize-constants")
+    pieces = pieces_of(model)
+    edges = boundaries(model, pieces)
+    # Block.1 computes the shape itself, from the hidden state it receives (Shape rebased).
+    assert [n.name for n in pieces[2].copied] == ["shape"]
+    assert [v.name for v in edges[2].inputs] == ["g"]
+    assert edges[0].nodes == [] and edges[0].outputs == []
+
+
+def test_outputs_made_before_the_last_piece_and_subgraph_reads_cross_the_boundary(tmp_path):
+    model = run(toy(), "split(by='*/Block.*', embeddings=own, head=own),internalize-constants")
+    write_pieces(model, str(tmp_path))
+    manifest = read_manifest(str(tmp_path))
+    # The empty embeddings piece is not written; numbering follows the written pieces.
+    assert [e["file"] for e in manifest["pieces"]] == [
+        "00-Block.0.onnx", "01-Block.1.onnx", "02-head.onnx"]
+    assert [v["name"] for v in manifest["pieces"][0]["outputs"]] == ["a", "g"]
+    assert [v["name"] for v in manifest["pieces"][1]["inputs"]] == ["g"]  # read inside If
+    feeds = {"x": np.arange(12, dtype=np.float32).reshape(3, 4) - 5}
+    whole = session(str(tmp_path / "model.onnx"))
+    expected = dict(zip(["y", "a"], whole.run(None, feeds)))
+    values = run_pieces(str(tmp_path), feeds)
+    for name, want in expected.items():
+        assert np.array_equal(values[name], want)
+    for entry in manifest["pieces"]:
+        onnx.checker.check_model(entry["path"], full_check=True)
+    combined = combine_models([ir.load(e["path"]) for e in manifest["pieces"]])
+    assert len(combined.graph) == len(model.graph)
+    assert [v.name for v in combined.graph.outputs] == ["y", "a"]
+
+
+def test_groups_of_two_make_one_piece():
+    model = run(toy(), "split(by='*/Block.*', group=2)")
+    (piece,) = pieces_of(model)
+    assert piece.name == "Block.0-1" and len(piece.nodes) == 8
+
+
+def test_pieces_follow_execution_order_and_a_skipped_block_is_incomplete():
+    model = toy()
+    # The order of a list does not matter: pieces follow execution order ...
+    run(model, "split(scopes=['/Toy/Block.1', '/Toy/Block.0'])")
+    assert [p.name for p in pieces_of(model)] == ["Block.0", "Block.1"]
+    # ... but a module left out between two chosen ones is an error.
+    with pytest.raises(ir.HccError, match="incomplete"):
+        run(model, "split(scopes=['/Toy/Block.0', '/Toy/Head'])")
