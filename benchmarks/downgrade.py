@@ -40,9 +40,11 @@ def run(opset: int, corpus, stride: int, top: int) -> dict:
         "onnx.version_converter": lambda m: corpus.stock_convert(m, opset),
     }
     results = {}
+    categories: dict[str, collections.Counter] = {}
     for name, convert in tools.items():
         began = time.perf_counter()
         reasons: collections.Counter = collections.Counter()
+        kinds: collections.Counter = collections.Counter()
         passed = 0
         for case in runnable:
             outcome = corpus.evaluate(case, convert)
@@ -50,13 +52,20 @@ def run(opset: int, corpus, stride: int, top: int) -> dict:
                 passed += 1
             else:
                 reasons[corpus.reason_group(outcome)] += 1
+                kinds[corpus.category(outcome)] += 1
         results[name] = (passed, reasons, time.perf_counter() - began)
+        categories[name] = kinds
     print(f"\n== to opset {opset}: {len(cases)} cases above it, {len(runnable)} that onnxruntime "
           f"runs correctly as given ({time.perf_counter() - started:.0f} s)")
     width = max(len(n) for n in tools)
     for name, (passed, _, seconds) in results.items():
         print(f"  {name:<{width}}  {passed:5d} / {len(runnable)}  "
               f"{100.0 * passed / max(1, len(runnable)):5.1f} %   ({seconds:.0f} s)")
+    print("  failures by kind:")
+    kinds = sorted({k for counter in categories.values() for k in counter})
+    print(f"    {'':<36}" + "".join(f"{n:>26}" for n in tools))
+    for kind in kinds:
+        print(f"    {kind:<36}" + "".join(f"{categories[n][kind]:>26}" for n in tools))
     for name, (passed, reasons, _) in results.items():
         failed = len(runnable) - passed
         print(f"  failures of {name} ({failed}), by reason:")

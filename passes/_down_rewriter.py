@@ -331,6 +331,8 @@ def _complete(ir_type) -> bool:
 def _join(types):
     """The type of a value that is one of ``types`` (an If's output)."""
     first = types[0]
+    if all(t == first for t in types):
+        return first
     if not all(isinstance(t, TensorType) and t.dtype == first.dtype for t in types):
         return None
     return first if all(t.shape == first.shape for t in types) else TensorType(first.dtype)

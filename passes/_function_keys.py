@@ -8,7 +8,8 @@ key does cover is everything a shared body must get right for every caller:
 * per node: domain, op type, overload, doc string, attributes (tensor attributes by content
   digest, graph attributes by their own key), which values it reads, how many it writes;
 * per node, its scope *relative to the function* (tag, module path and ``namespace`` text), so
-  inlining at any call site rebuilds the same scope tree below that site;
+  inlining at any call site rebuilds the same scope tree below that site, and whether it is a
+  Constant made of the caller's initializer;
 * per value defined in the body: type, doc string and metadata; the body's value_info list;
 * the function's inputs (their count), outputs (by position) and declared attributes.
 
@@ -23,8 +24,22 @@ import itertools
 from collections.abc import Hashable
 from typing import Any
 
-from hcc.ir import MODULE_KEY, NAMESPACE_KEY, TAG_KEY, Attr, AttrType, DataType, Function, Graph, Node
-from hcc.ir import SparseTensor, Tensor, Value
+from hcc.ir import (
+    MODULE_KEY,
+    NAMESPACE_KEY,
+    TAG_KEY,
+    Attr,
+    AttrType,
+    DataType,
+    Function,
+    Graph,
+    Node,
+    SparseTensor,
+    Tensor,
+    Value,
+)
+
+from ._functions import INITIALIZER_KEY
 
 
 def function_key(function: Function) -> tuple:
@@ -66,9 +81,14 @@ def _graph_key(graph: Graph, refs: dict[int, Hashable], counter, *, top: bool = 
     return (tuple(inputs), tuple(initializers), tuple(nodes), outputs, value_info)
 
 
+# Node metadata that is part of a body's meaning: the relative scope, and the mark of a
+# Constant that stands for one of the caller's initializers (it turns back into one).
+_STRUCTURAL_METADATA = (TAG_KEY, MODULE_KEY, NAMESPACE_KEY, INITIALIZER_KEY)
+
+
 def _node_key(node: Node, refs: dict[int, Hashable], counter) -> tuple:
     metadata = node.metadata_props
-    scope = (metadata.get(TAG_KEY), metadata.get(MODULE_KEY), metadata.get(NAMESPACE_KEY))
+    scope = tuple(metadata.get(key) for key in _STRUCTURAL_METADATA)
     inputs = tuple(None if value is None else _ref(value, refs) for value in node.inputs)
     # Attributes may hold subgraphs that read this node's inputs' neighbours: key them before
     # this node's outputs are numbered, as the file format scopes them.

@@ -79,7 +79,8 @@ def relative_scope(scope: Scope, base: Scope, root: Scope) -> Scope | None:
 
 
 def absolute_scope(relative: Scope, base: Scope) -> Scope:
-    """The inverse of :func:`relative_scope`: ``relative``'s levels below its root, under ``base``."""
+    """The inverse of :func:`relative_scope`: ``relative``'s levels below its root, put under
+    ``base``."""
     levels = list(relative.ancestors(include_self=True))[: relative.depth]
     result = base
     for level in reversed(levels):
@@ -149,7 +150,8 @@ def inlined_scope(body_node: Node, call_scope: Scope, call_namespace: str | None
     the call site's record is applied. ``root_tag`` is the function's ``hcc.scope_root``."""
     metadata = dict(body_node.metadata_props)
     body_scope = body_node.scope
-    relative = bool(root_tag) and not body_scope.is_unknown and body_scope.root_scope.tag == root_tag
+    relative = (bool(root_tag) and not body_scope.is_unknown
+                and body_scope.root_scope.tag == root_tag)
     namespace: str | None
     if relative and call_scope.is_unknown:
         # A relative tag is no tag of this model: better none than a wrong one.

@@ -32,3 +32,6 @@ class CombinePass(Pass):
         combined.metadata_props = dict(model.metadata_props)
         combined.meta = {k: v for k, v in model.meta.items() if k != PIECES_KEY}
         return PassResult(combined, True)
+
+
+CombinePass.__doc__ = __doc__  # `hcc passes` shows the whole description

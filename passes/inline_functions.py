@@ -134,12 +134,14 @@ class _Inliner:
         while True:  # copies may hold calls again: repeat until none is left
             calls = [(g, n) for g in self.root.subgraphs(include_self=True) for n in g.nodes
                      if (n.domain, n.op_type, n.overload) in self.functions]
-            if not calls:
-                return changed
+            done = 0
             for graph, node in calls:
                 # A call inside a graph attribute of a call inlined just now went with it.
                 if node.graph is graph and graph.root() is self.root:
                     self.inline(graph, node)
+                    done += 1
+            if not done:
+                return changed
             changed = True
 
     def inline(self, graph: Graph, call: Node) -> None:
@@ -272,7 +274,9 @@ class _Inliner:
         tensor = constant.attr("value")
         existing = graph.initializers.get(output.name)
         if existing is None or tensor_digest(existing.const_value) != tensor_digest(tensor):
-            name = output.name if output.name not in self.values else unique_name(output.name, self.values)
+            name = output.name
+            if name in self.values:
+                name = unique_name(name, self.values)
             self.values.add(name)
             existing = graph.add_initializer(Value(name, output.type, const_value=tensor))
         output.replace_all_uses_with(existing)
@@ -297,7 +301,8 @@ class _Inliner:
                 # An output that is an input, or a second name for a value: an Identity keeps it.
                 target = Value(out.name or unique_name(f"{call.name}/out{k}", self.values))
                 identity = Node("", "Identity", [source], outputs=[target],
-                                name=unique_name(f"{call.name or call.op_type}/Identity", self.nodes),
+                                name=unique_name(f"{call.name or call.op_type}/Identity",
+                                                 self.nodes),
                                 scope=call.scope)
                 graph.insert_before(call, identity)
             # The caller's value is the one to restore: name, type and metadata as it had them.
@@ -313,8 +318,8 @@ class _Inliner:
         """Types the body recorded for its values go back into the caller's value_info, each
         where values made at its point of the graph are listed (in node order)."""
         listed = {id(v) for v in graph.value_info}
-        new = [value_map[v] for v in body.value_info
-               if v in value_map and id(value_map[v]) not in listed and _defined_in(value_map[v], graph)]
+        new = [value_map[v] for v in body.value_info if v in value_map
+               and id(value_map[v]) not in listed and _defined_in(value_map[v], graph)]
         if not new:
             return
         position = {id(n): i for i, n in enumerate(graph.nodes)}

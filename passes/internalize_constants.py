@@ -141,6 +141,9 @@ class InternalizeConstantsPass(Pass):
         return list(nodes), rebased, ranges
 
 
+InternalizeConstantsPass.__doc__ = __doc__  # `hcc passes` shows the whole description
+
+
 def _available(graph: Graph, piece: Piece, edge: list[Value]) -> set[Value]:
     """Values the piece has without help: its own results and what crosses its boundary."""
     have = set(edge)

@@ -60,7 +60,6 @@ from ._functions import (
     inlined_scope,
     metadata_diff,
     namespace_prefix,
-    node_names,
     reads,
     relative_namespace,
     relative_root,
@@ -86,8 +85,9 @@ class OutlineError(HccError):
     """The chosen scopes cannot be outlined as asked."""
 
 
-@register_pass("outline-functions",
-               summary="turn module scopes into model-local functions, one definition per structure")
+@register_pass(
+    "outline-functions",
+    summary="turn module scopes into model-local functions, one definition per structure")
 class OutlineFunctionsPass(Pass):
     """Each chosen scope becomes a call of a model-local function; structurally identical scopes
     (the layers of a model) share one definition. Scopes survive: body nodes carry tags relative
@@ -228,7 +228,7 @@ class _Outliner:
         for inst in instances:
             groups.setdefault(inst.key, []).append(inst)
         embedded: dict[int, Value] = {}
-        self._renamed: dict[int, Value] = {}  # results of scopes replaced so far -> call outputs
+        self._renamed = {}  # results of scopes replaced so far -> the calls' outputs
         for key, members in groups.items():
             function = self.known.get(key)
             if function is None:
@@ -412,7 +412,7 @@ class _Outliner:
         used = {n.domain for n in walk(body.nodes)[0]}
         imports = {d: v for d, v in self.model.opset_imports.items() if d in used}
         for domain in sorted(used - set(imports)):
-            imports[domain] = 1 if domain == self.domain else self.model.opset_imports.get(domain, 1)
+            imports[domain] = 1  # this pass's own domain, for calls nested in the body
         return imports
 
     def _adopt(self, group: list[_Instance]) -> Function:
@@ -514,7 +514,8 @@ class _Outliner:
 
 
 def _local_name(name: str, module_path: str) -> str:
-    """A weight's name seen from its module: ``h.3.attn.c_attn.weight`` -> ``attn.c_attn.weight``."""
+    """A weight's name seen from its module: ``h.3.attn.c_attn.weight`` -> ``attn.c_attn.weight``.
+    """
     if module_path and name.startswith(module_path + "."):
         return name[len(module_path) + 1:]
     return name

@@ -17,7 +17,8 @@ there means the choice is incomplete, which is an error (``scopes = [Block.0, Bl
 ``head = last`` the head to the last piece.
 
 The pass cuts nothing: it records the pieces (``model.meta["hcc.pieces"]``) for
-``internalize-constants`` and the writers. Every node belongs to exactly one piece.
+``internalize-constants`` and the writers. Every node belongs to exactly one piece (which
+does not write a helper that every reader copied; see :mod:`hcc.passes._pieces`).
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ class SplitPass(Pass):
         return chosen
 
 
+SplitPass.__doc__ = __doc__  # `hcc passes split` shows the whole description
+
+
 def all_scopes(graph: Graph) -> list[Scope]:
     """Every scope of the graph's nodes and their ancestors, in order of first appearance."""
     seen: dict[Scope, None] = {}
@@ -139,15 +143,22 @@ def partition(graph: Graph, chosen: list[Scope], *, group: int = 1, embeddings: 
             elif producer in level:
                 deepest = max(deepest, level[producer])
         level[node] = deepest
-    # The head: what depends on the last group, and what only the head reads (a transposed tied
-    # weight, a mask used by the output layer): consumers are visited before their producers.
+    # The head: what depends on the last group, unless the last group itself reads it (an
+    # untagged node inside the last layer), and what only the head reads (a transposed tied
+    # weight, a mask used by the output layer). Consumers are visited before their producers.
     outputs = set(graph.outputs)
-    after: set[Node] = {n for n, lv in level.items() if lv == last}
+    after: set[Node] = set()
+    inside_last: set[Node] = set()
     for node in reversed(graph.nodes):
-        if node in anchor_of or node in after:
+        if node in anchor_of:
             continue
         users = {_top(u, graph) for v in node.outputs for u, _ in v.uses}
-        if users and users <= after and not any(v in outputs for v in node.outputs):
+        if level[node] == last:
+            if any(u in anchor_of or u in inside_last for u in users):
+                inside_last.add(node)
+            else:
+                after.add(node)
+        elif users and users <= after and not any(v in outputs for v in node.outputs):
             after.add(node)
     between = [n for n, lv in level.items() if 0 <= lv < last and n not in after]
     _check_between(between, level, chosen, groups)

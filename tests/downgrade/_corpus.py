@@ -176,15 +176,32 @@ def stock_convert(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
 def reason_group(outcome: Outcome) -> str:
     """A failure reason with the details that differ per case (versions, names) left out."""
     text = outcome.reason
-    match = re.search(r"no down-conversion for (\w+)", text, re.IGNORECASE)
-    if match:
-        return f"{outcome.stage}: no down-conversion for {match.group(1)}"
-    match = re.search(r"adapter\w*[^\w]+(?:to version \$?\d+ )?for (\w+)", text, re.IGNORECASE)
-    if match:
-        return f"{outcome.stage}: no adapter for {match.group(1)}"
-    text = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", text)
+    patterns = [
+        (r"no down-conversion for (\w+)", "no down-conversion for {}"),
+        (r"No Adapter (?:To|From) Version \$?\d+ for (\w+)", "no adapter for {}"),
+        (r"No Previous Version of (\w+)", "no previous version of {}"),
+        (r"No initializer or constant input to \W*(\w+)", "axes of {} not constant"),
+        (r"type_restriction.*isUnallowed", "a type the target lacks"),
+    ]
+    for pattern, label in patterns:
+        match = re.search(pattern, text, re.IGNORECASE)
+        if match:
+            return f"{outcome.stage}: {label.format(*match.groups())}"
+    text = text.split("failed: ", 1)[-1]  # onnx's C++ assertions: keep the message
+    text = re.sub(r"'[^']*'|\"[^\"]*\"|`[^`]*`", "'…'", text)
     text = re.sub(r"\d+", "N", text)
     return f"{outcome.stage}: {text[:90]}"
+
+
+def category(outcome: Outcome) -> str:
+    """One of a few kinds of failure, comparable between tools."""
+    group = reason_group(outcome)
+    if outcome.stage == "convert":
+        if re.search(r"no (down-conversion|adapter|previous version)", group):
+            return "refused: no conversion for an op"
+        return "refused or crashed: other"
+    return {"check": "invalid result (checker)", "run": "onnxruntime cannot run the result",
+            "compare": "wrong outputs"}[outcome.stage]
 
 
 def subset(cases: list[Case], per_op: int = 2) -> list[Case]:

@@ -133,7 +133,8 @@ def assert_same_model(a: Model, b: Model, *, initializer_order: bool = True) -> 
     """Node for node (in order), graph interface, value_info, initializers, opsets."""
     assert [describe(n) for n in a.graph.nodes] == [describe(n) for n in b.graph.nodes]
     assert [v.name for v in a.graph.inputs] == [v.name for v in b.graph.inputs]
-    assert [(v.name, v.type) for v in a.graph.outputs] == [(v.name, v.type) for v in b.graph.outputs]
+    assert [(v.name, v.type) for v in a.graph.outputs] == \
+        [(v.name, v.type) for v in b.graph.outputs]
     assert [(v.name, v.type) for v in a.graph.value_info] == \
         [(v.name, v.type) for v in b.graph.value_info]
     names_a, names_b = list(a.graph.initializers), list(b.graph.initializers)

@@ -5,7 +5,8 @@ The model, by scope::
     /Toy          s = Shape(x)                      a helper only block 1 reads
     Block.0       h = Relu(x); a = Add(h, c)        a is also a model output
     /Toy          g = Neg(a)                        glue between the blocks
-    Block.1       i = If(flag) {Identity(g)} {Neg(g)};  b = Reshape(i, s)
+    Block.1       i = If(flag) {Identity(g)} {Neg(g)};  b = Reshape(n, s)
+    (no scope)    n = Neg(i)                        untagged, inside block 1
     /Toy/Head     t = Transpose(w)                  read only by the head
     /Toy/Head     y = MatMul(b, t)
 """
@@ -47,7 +48,8 @@ def toy() -> ir.Model:
         _tag(helper.make_node("Neg", ["a"], ["g"], name="glue"), "/Toy", ""),
         _tag(helper.make_node("If", ["flag"], ["i"], name="if", then_branch=then_branch,
                               else_branch=else_branch), "/Toy/Block.1", "blocks.1"),
-        _tag(helper.make_node("Reshape", ["i", "s"], ["b"], name="reshape"),
+        helper.make_node("Neg", ["i"], ["n"], name="untagged"),
+        _tag(helper.make_node("Reshape", ["n", "s"], ["b"], name="reshape"),
              "/Toy/Block.1", "blocks.1"),
         _tag(helper.make_node("Transpose", ["w"], ["t"], name="transpose"), "/Toy/Head", "head"),
         _tag(helper.make_node("MatMul", ["b", "t"], ["y"], name="matmul"), "/Toy/Head", "head"),
@@ -64,7 +66,7 @@ def toy() -> ir.Model:
          helper.make_tensor_value_info("a", TensorProto.FLOAT, ["batch", 4])],
         initializers,
         value_info=[helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", 4])
-                    for n in ("h", "g", "i", "b")])
+                    for n in ("h", "g", "i", "n", "b")])
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
     onnx.checker.check_model(proto, full_check=True)
     return ir.from_onnx(proto)
@@ -78,7 +80,7 @@ def test_glue_goes_with_the_layer_before_and_the_head_takes_what_only_it_reads()
     model = run(toy(), "split(by='*/Block.*')")
     first, last = pieces_of(model)
     assert _names(first) == ["shape", "relu", "add", "glue"]
-    assert _names(last) == ["if", "reshape", "transpose", "matmul"]
+    assert _names(last) == ["if", "untagged", "reshape", "transpose", "matmul"]
     assert (first.joined, last.joined) == (["embeddings"], ["head"])
 
 
@@ -86,7 +88,7 @@ def test_own_embeddings_and_head_are_pieces_of_their_own():
     model = run(toy(), "split(by='*/Block.*', embeddings=own, head=own)")
     assert [(p.name, _names(p)) for p in pieces_of(model)] == [
         ("embeddings", ["shape"]), ("Block.0", ["relu", "add", "glue"]),
-        ("Block.1", ["if", "reshape"]), ("head", ["transpose", "matmul"])]
+        ("Block.1", ["if", "untagged", "reshape"]), ("head", ["transpose", "matmul"])]
 
 
 def test_a_helper_copied_into_every_reader_is_not_written_where_it_was():
@@ -126,7 +128,7 @@ def test_outputs_made_before_the_last_piece_and_subgraph_reads_cross_the_boundar
 def test_groups_of_two_make_one_piece():
     model = run(toy(), "split(by='*/Block.*', group=2)")
     (piece,) = pieces_of(model)
-    assert piece.name == "Block.0-1" and len(piece.nodes) == 8
+    assert piece.name == "Block.0-1" and len(piece.nodes) == 9
 
 
 def test_pieces_follow_execution_order_and_a_skipped_block_is_incomplete():
