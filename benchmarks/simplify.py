@@ -132,8 +132,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{statistics.median(r['peak_mb'] for r in runs[tool]):8.0f} {last['nodes']:6d} "
               f"{last['coverage']:7.1%} {unmatched:>9}")
     ratio = medians["hcc"] / medians["onnxsim"]
+    # On a shared machine the fastest run is the best estimate of the work itself.
+    fastest = min(r["seconds"] for r in runs["hcc"]) / min(r["seconds"] for r in runs["onnxsim"])
     fewer = runs["hcc"][-1]["nodes"] <= runs["onnxsim"][-1]["nodes"]
-    print(f"\nhcc / onnxsim time: {ratio:.2f}x (goal <= 1.2x: {'met' if ratio <= 1.2 else 'missed'});"
+    print(f"\nhcc / onnxsim time: {ratio:.2f}x by median, {fastest:.2f}x by fastest run "
+          f"(goal <= 1.2x: {'met' if ratio <= 1.2 else 'missed'});"
           f" nodes no higher than onnxsim: {'yes' if fewer else 'no'}")
     return 0
 

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from hcc.ir import Attr, AttrType, DataType, Node, TensorType, Value
+from hcc.ir import Attr, AttrType, DataType, Node, Value
 
 from ._down_rewriter import ADAPTERS, INT64_MAX, Refuse, Rewriter, adapter, constant_array
 
@@ -25,10 +25,6 @@ _NARROW_FLOATS = frozenset({
     DataType.FLOAT8E4M3FN, DataType.FLOAT8E4M3FNUZ, DataType.FLOAT8E5M2, DataType.FLOAT8E5M2FNUZ,
     DataType.FLOAT4E2M1, DataType.FLOAT8E8M0, DataType.FLOAT6E2M3, DataType.FLOAT6E3M2,
 })
-
-
-def _since(rw: Rewriter, node: Node) -> int:
-    return rw.opset_of(node)
 
 
 # -- Split --------------------------------------------------------------------------------------
@@ -131,10 +127,12 @@ def trilu_as_mask(rw: Rewriter, node: Node) -> bool:
     k = node.inputs[1] if len(node.inputs) > 1 and node.inputs[1] is not None else None
     shape = rw.op(node, "Shape", x)
     start, step = rw.constant(node, np.array(0, np.int64)), rw.constant(node, np.array(1, np.int64))
-    rows = rw.op(node, "Range", start, rw.op(node, "Gather", shape,
-                                             rw.constant(node, np.array(-2, np.int64)), axis=0), step)
-    cols = rw.op(node, "Range", start, rw.op(node, "Gather", shape,
-                                             rw.constant(node, np.array(-1, np.int64)), axis=0), step)
+
+    def count_along(axis: int) -> Value:
+        size = rw.op(node, "Gather", shape, rw.constant(node, np.array(axis, np.int64)), axis=0)
+        return rw.op(node, "Range", start, size, step)
+
+    rows, cols = count_along(-2), count_along(-1)
     diagonal = rw.op(node, "Sub", rw.op(node, "Unsqueeze", cols, rw.ints(node, [0])),
                      rw.op(node, "Unsqueeze", rows, rw.ints(node, [1])))
     offset = k if k is not None else rw.constant(node, np.array(0, np.int64))
@@ -197,7 +195,8 @@ def reshape_without_allowzero(rw: Rewriter, node: Node) -> bool:
         empty = rw.node(node, "ConstantOfShape", [shape], [fill]).outputs[0]
         rw.replace(node, [empty])
         return True
-    zeros = rw.op(node, "Cast", rw.op(node, "Equal", shape, rw.ints(node, [0])), to=int(DataType.INT64))
+    zeros = rw.op(node, "Cast", rw.op(node, "Equal", shape, rw.ints(node, [0])),
+                  to=int(DataType.INT64))
     has_zero = rw.op(node, "Greater", rw.op(node, "ReduceSum", zeros, keepdims=0),
                      rw.constant(node, np.array(0, np.int64)))
     then = rw.branch(node, lambda op: op("ConstantOfShape", shape, value=fill))
@@ -236,7 +235,8 @@ def _drop_narrow_float_attrs(rw: Rewriter, node: Node, to) -> bool:
 
     sig = schemas.signature("", node.op_type, rw.target)
     extra = [name for name in node.attributes if name not in sig.attributes]
-    if not extra or to is None or to in _NARROW_FLOATS or rw.dtype(node.inputs[0]) in _NARROW_FLOATS:
+    narrow = to in _NARROW_FLOATS or rw.dtype(node.inputs[0]) in _NARROW_FLOATS
+    if not extra or to is None or narrow:
         return False
     for name in extra:
         del node.attributes[name]
@@ -286,8 +286,8 @@ def pad_without_axes(rw: Rewriter, node: Node) -> bool:
 
 
 def _pad_wrap(rw: Rewriter, node: Node) -> bool:
-    """Opset 19's ``wrap`` padding: each axis becomes its last ``begin`` elements, itself and
-    its first ``end`` elements (negative pads crop), for pads up to the axis length."""
+    """Opset 19's ``wrap`` padding: each axis, once cropped by its negative pads, becomes its
+    last ``begin`` elements, itself and its first ``end`` elements (pads up to its length)."""
     x, pads = node.inputs[0], node.inputs[1]
     rank = rw.rank(x)
     axes_value = node.inputs[3] if len(node.inputs) > 3 else None
@@ -299,16 +299,21 @@ def _pad_wrap(rw: Rewriter, node: Node) -> bool:
         begin = rw.op(node, "Slice", pads, rw.ints(node, [axis]), rw.ints(node, [axis + 1]))
         end = rw.op(node, "Slice", pads, rw.ints(node, [rank + axis]),
                     rw.ints(node, [rank + axis + 1]))
-        length = rw.op(node, "Slice", rw.op(node, "Shape", current), rw.ints(node, [axis]),
-                       rw.ints(node, [axis + 1]))
         along = rw.ints(node, [axis])
+
+        def length_of(value: Value, along=along, axis=axis) -> Value:
+            return rw.op(node, "Slice", rw.op(node, "Shape", value), along,
+                         rw.ints(node, [axis + 1]))
+
         grow_begin, grow_end = rw.op(node, "Max", begin, zero), rw.op(node, "Max", end, zero)
         crop_begin = rw.op(node, "Max", rw.op(node, "Neg", begin), zero)
         crop_end = rw.op(node, "Max", rw.op(node, "Neg", end), zero)
-        head = rw.op(node, "Slice", current, rw.op(node, "Sub", length, grow_begin), length, along)
-        core = rw.op(node, "Slice", current, crop_begin, rw.op(node, "Sub", length, crop_end),
-                     along)
-        tail = rw.op(node, "Slice", current, zero, grow_end, along)
+        # Crop first, then wrap what is left (as onnxruntime does).
+        core = rw.op(node, "Slice", current, crop_begin,
+                     rw.op(node, "Sub", length_of(current), crop_end), along)
+        length = length_of(core)
+        head = rw.op(node, "Slice", core, rw.op(node, "Sub", length, grow_begin), length, along)
+        tail = rw.op(node, "Slice", core, zero, grow_end, along)
         current = rw.op(node, "Concat", head, core, tail, axis=axis)
     rw.replace(node, [current])
     return True
@@ -376,7 +381,8 @@ def batch_norm_training(rw: Rewriter, node: Node) -> bool:
     batch_var = rw.op(node, "ReduceMean", rw.op(node, "Mul", centred, centred), axes=axes,
                       keepdims=1)
     epsilon = rw.constant(node, np.array(node.attr("epsilon", 1e-5), dtype))
-    normal = rw.op(node, "Div", centred, rw.op(node, "Sqrt", rw.op(node, "Add", batch_var, epsilon)))
+    spread = rw.op(node, "Sqrt", rw.op(node, "Add", batch_var, epsilon))
+    normal = rw.op(node, "Div", centred, spread)
     y = rw.op(node, "Add", rw.op(node, "Mul", normal, channel(scale)), channel(bias))
     momentum = node.attr("momentum", 0.9)
     keep = rw.constant(node, np.array(momentum, dtype))
@@ -492,4 +498,6 @@ def _choose(rw: Rewriter, node: Node, selector: Value, choices: list[int], build
 
 
 # Register the adapters kept in sibling modules.
-from . import _down_bitcast, _down_bits, _down_grid, _down_pool, _down_reduce, _down_resize, _down_scatter  # noqa: E402,F401,I001
+from . import (  # noqa: E402,F401,I001
+    _down_bitcast, _down_bits, _down_grid, _down_pool, _down_reduce, _down_resize, _down_scatter,
+)

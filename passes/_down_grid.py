@@ -12,7 +12,6 @@ flattened input. Spatial sizes must be known.
 from __future__ import annotations
 
 import itertools
-import math
 
 import numpy as np
 
@@ -48,7 +47,8 @@ def grid_sample_older(rw: Rewriter, node: Node) -> bool:
         raise Refuse(f"unknown padding mode {padding!r}")
     if rw.dtype(x) not in (DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16):
         return False
-    sampler = _Sampler(rw, node, list(shape[2:]), mode, padding, bool(node.attr("align_corners", 0)))
+    align = bool(node.attr("align_corners", 0))
+    sampler = _Sampler(rw, node, list(shape[2:]), mode, padding, align)
     rw.replace(node, [sampler.output(x, grid)])
     return True
 

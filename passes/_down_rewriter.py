@@ -78,8 +78,9 @@ class Rewriter:
 
     # -- making nodes -------------------------------------------------------------------------
 
-    def node(self, anchor: Node, op: str, inputs: Sequence[Value | None], attrs: Sequence[Attr] = (),
-             *, outputs: int | list[Value] = 1, suffix: str = "") -> Node:
+    def node(self, anchor: Node, op: str, inputs: Sequence[Value | None],
+             attrs: Sequence[Attr] = (), *, outputs: int | list[Value] = 1,
+             suffix: str = "") -> Node:
         """A new node of the default domain placed before ``anchor``, with its scope."""
         base = f"{anchor.name or anchor.op_type}_{suffix or op}"
         if isinstance(outputs, int):
@@ -349,7 +350,8 @@ def _merge(recorded, inferred):
 
 def _maybe_constant(value: Value) -> bool:
     producer = value.producer
-    return value.const_value is not None or (producer is not None and producer.op_type == "Constant")
+    return value.const_value is not None or (producer is not None
+                                             and producer.op_type == "Constant")
 
 
 def _is_graph_output(value: Value) -> bool:

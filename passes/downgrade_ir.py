@@ -247,7 +247,10 @@ def _ir_needs(model: Model, graphs: list[Graph]):
     for top in graphs:
         for graph in top.subgraphs(include_self=True):
             for value in graph.values():
-                yield from _type_needs(value.type, repr(value.name))
+                ir_type = value.type
+                if ir_type is None and value.dtype is not None:  # an initializer, untyped
+                    ir_type = TensorType(value.dtype)
+                yield from _type_needs(ir_type, repr(value.name))
             for node in graph.nodes:
                 if node.overload:
                     yield OVERLOADS_IR, f"the overload of node {node.name!r}"

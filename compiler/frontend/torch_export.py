@@ -81,7 +81,10 @@ def export(
         # Node metadata_props (where the tags live) arrived with IR 10.
         model.ir_version = max(model.ir_version or 0, MIN_IR_VERSION)
         if not output_names and len(traced_names) == len(model.graph.outputs):
-            output_names = traced_names
+            try:
+                rename_outputs(model, traced_names)
+            except ExportError:
+                pass  # names from the output structure are a courtesy; keep torch's on a clash
     # The folder holds the memory-mapped weights: keep it alive with the model.
     model.meta["_export_workdir"] = workdir
     model.metadata_props[HIERARCHY_KEY] = hierarchy_json(module)

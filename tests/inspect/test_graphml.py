@@ -206,3 +206,64 @@ def test_tiny_model_round_trips_through_python(tiny_mlp, tmp_path, run_ort):
     ir.save(read_graphml(graphml), str(rebuilt), external_data="t.onnx.data")
     x = {"x": np.arange(16, dtype=np.float32).reshape(2, 8)}
     assert run_ort(tiny_mlp, x)[0].tobytes() == run_ort(rebuilt, x)[0].tobytes()
+
+
+def test_subgraphs_functions_and_constant_attributes_round_trip(tmp_path, run_ort):
+    # Written with onnx itself: an If with two bodies reading an outer value, a Constant with
+    # a tensor attribute, a string attribute, and a call of a model-local function.
+    from onnx import TensorProto, helper
+
+    f32 = TensorProto.FLOAT
+    scale = helper.make_tensor("scale", f32, [2], [2.0, 3.0])
+    then_body = helper.make_graph([helper.make_node("Mul", ["x", "scale"], ["t"])], "then", [],
+                                  [helper.make_tensor_value_info("t", f32, [2])])
+    else_body = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [],
+                                  [helper.make_tensor_value_info("e", f32, [2])])
+    square = helper.make_function("local", "Square", ["a"], ["b"],
+                                  [helper.make_node("Mul", ["a", "a"], ["b"])],
+                                  [helper.make_opsetid("", 18)])
+    nodes = [
+        helper.make_node("Constant", [], ["c"], name="const",
+                         value=helper.make_tensor("v", f32, [2], [1.0, -1.0])),
+        helper.make_node("If", ["cond"], ["y0"], name="branch", then_branch=then_body,
+                         else_branch=else_body),
+        helper.make_node("Add", ["y0", "c"], ["y1"], name="add"),
+        helper.make_node("Square", ["y1"], ["y"], name="square", domain="local"),
+    ]
+    for node, tag, module in zip(nodes, ["/M", "/M/B.0", "/M/B.0", "/M/B.1"],
+                                 ["", "b.0", "b.0", "b.1"]):
+        node.metadata_props.add(key="hcc.tag", value=tag)
+        node.metadata_props.add(key="hcc.module", value=module)
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", f32, [2]),
+                     helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("y", f32, [2])], initializer=[scale])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18),
+                                                    helper.make_opsetid("local", 1)],
+                              functions=[square], ir_version=10)
+    onnx.checker.check_model(proto)
+    source = tmp_path / "sub.onnx"
+    onnx.save(proto, str(source))
+
+    graphml, _ = write_graphml(ir.load(str(source)), str(tmp_path / "sub.graphml"))
+    rebuilt = tmp_path / "rebuilt.onnx"
+    ir.save(read_graphml(graphml), str(rebuilt), external_data="rebuilt.onnx.data")
+    again = onnx.load(str(rebuilt))
+    assert [_plain(n) for n in again.graph.node] == [_plain(n) for n in proto.graph.node]
+    assert list(again.functions) == list(proto.functions)
+    for cond in (True, False):
+        feeds = {"x": np.array([1.5, -2.0], np.float32), "cond": np.array(cond)}
+        assert run_ort(source, feeds)[0].tobytes() == run_ort(rebuilt, feeds)[0].tobytes()
+
+
+def _plain(node: onnx.NodeProto) -> tuple:
+    """A node with tensor attributes as values: float_data and raw_data hold the same tensor."""
+    attributes = []
+    for attr in node.attribute:
+        if attr.type == onnx.AttributeProto.TENSOR:
+            array = numpy_helper.to_array(attr.t)
+            attributes.append((attr.name, attr.t.name, array.dtype.str, array.tobytes()))
+        else:
+            attributes.append((attr.name, attr.SerializeToString()))
+    return (node.name, node.op_type, node.domain, list(node.input), list(node.output),
+            attributes, _meta(node.metadata_props))
