@@ -20,7 +20,8 @@ that needs only names, so the record survives whatever the tool does to the mode
    ends up tagged.
 
 A node that kept its op and matched one old node also gets back the old node's other metadata
-(the exporter's records), and model metadata keys the tool dropped are restored.
+(the exporter's records); ``namespace`` keeps the full class names the old model stored; model
+metadata keys the tool dropped are restored.
 """
 
 from __future__ import annotations
@@ -201,7 +202,9 @@ def reattach(model: Model, origins: Origins, *, fallback: bool = True) -> Reatta
     for key, nodes in _new_sections(model):
         section = origins.sections.get(key)
         if section is None:  # a function the tool made: nothing to match against
-            report.unmatched.extend(_label(n, i) for i, n in enumerate(nodes) if n.scope.is_unknown)
+            report.unmatched.extend(
+                _label(n, i) for i, n in enumerate(nodes) if n.scope.is_unknown
+            )
             continue
         _Matcher(section, nodes, report).run()
     if fallback and origins.has_scopes and any(n.scope.is_unknown for n in model.all_nodes()):
@@ -211,7 +214,8 @@ def reattach(model: Model, origins: Origins, *, fallback: bool = True) -> Reatta
     if origins.namespaces:
         for node in model.all_nodes():
             rich = origins.namespaces.get(node.scope)
-            if rich is not None and node.metadata_props.get(NAMESPACE_KEY) == namespace_of(node.scope):
+            plain = node.metadata_props.get(NAMESPACE_KEY) == namespace_of(node.scope)
+            if rich is not None and plain:
                 node.metadata_props[NAMESPACE_KEY] = rich
     if origins.initializer_scopes:
         for graph in model.graphs():

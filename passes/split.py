@@ -11,8 +11,9 @@ Pieces are chosen by one of:
 the latest group it depends on: nodes that depend on no chosen scope are the *embeddings* (the
 start of the model), nodes that depend on the last group are the *head*, and a node that only
 the head reads (a transposed tied weight) goes with the head. Code between two groups (the
-parent module's glue between its layers) goes with the group it follows; a module of its own
-there means the choice is incomplete, which is an error (``scopes = [Block.0, Block.2]``).
+parent module's glue between its layers, an encoder's final norm before the decoder's layers)
+goes with the group it follows. Leaving out an element of a module list whose other elements
+are chosen (``scopes = [Block.0, Block.2]``) is an error: the choice is incomplete.
 ``embeddings = first`` joins the embeddings to the first piece (``own``: a piece of its own),
 ``head = last`` the head to the last piece.
 
@@ -121,6 +122,7 @@ def partition(graph: Graph, chosen: list[Scope], *, group: int = 1, embeddings: 
     empty = [s.tag for i, s in enumerate(chosen) if i not in first_seen]
     if empty:
         raise SplitError(f"chosen scopes hold no nodes: {', '.join(empty)}")
+    _check_complete(graph, anchor_of, chosen)
     # Execution order of the chosen scopes: where their first node sits.
     ranked = sorted(range(len(chosen)), key=first_seen.__getitem__)
     groups = [ranked[i:i + group] for i in range(0, len(ranked), group)]
@@ -160,8 +162,6 @@ def partition(graph: Graph, chosen: list[Scope], *, group: int = 1, embeddings: 
                 after.add(node)
         elif users and users <= after and not any(v in outputs for v in node.outputs):
             after.add(node)
-    between = [n for n, lv in level.items() if 0 <= lv < last and n not in after]
-    _check_between(between, level, chosen, groups)
 
     pieces: list[Piece] = []
     members_of: list[list[Node]] = [[] for _ in groups]
@@ -220,23 +220,33 @@ def _anchors(graph: Graph, chosen: list[Scope]) -> dict[Node, int]:
     return anchor_of
 
 
-def _check_between(between: list[Node], level: dict[Node, int], chosen: list[Scope],
-                   groups: list[list[int]]) -> None:
-    """Nodes between two chosen groups are glue (the parent module's code between its layers);
-    a module of its own there means the choice left a piece out."""
-    ancestors = {a for s in chosen for a in s.ancestors()}
-    for node in between:
-        scope = node.scope
-        if scope.is_unknown or scope in ancestors:
+def _check_complete(graph: Graph, anchor_of: dict[Node, int], chosen: list[Scope]) -> None:
+    """Refuse a choice that leaves out an element of a module list whose other elements are
+    chosen (``scopes = [Block.0, Block.2]``, a pattern matching only some layers): its nodes
+    would silently join a neighbouring piece, or the embeddings or head."""
+    families = {(s.parent, _family(s.class_name)): s for s in chosen if s.parent is not None}
+    checked: dict[Scope, Scope | None] = {}
+    for node in graph.nodes:
+        if node in anchor_of or node.scope in checked and checked[node.scope] is None:
             continue
-        k = level[node]
-        left = chosen[groups[k][-1]].tag
-        right = chosen[groups[k + 1][0]].tag
-        outer = next((s for s in reversed(list(scope.ancestors(include_self=True)))
-                      if s not in ancestors), scope)
-        raise SplitError(f"the choice is incomplete: {outer.tag!r} runs between {left!r} and "
-                         f"{right!r} but is not chosen; choose it too, a pattern that covers "
-                         "it, or every scope at one depth (depth=)")
+        scope = node.scope
+        if scope not in checked:
+            checked[scope] = next(
+                (s for s in scope.ancestors(include_self=True) if s.parent is not None
+                 and _family(s.class_name) is not None
+                 and (s.parent, _family(s.class_name)) in families), None)
+        left_out = checked[scope]
+        if left_out is not None:
+            sibling = families[(left_out.parent, _family(left_out.class_name))]
+            raise SplitError(f"the choice is incomplete: {left_out.tag!r} is not chosen but "
+                             f"{sibling.tag!r} is; choose every element of the list (a pattern "
+                             f"like '*/{_family(left_out.class_name)}.*'), or group them")
+
+
+def _family(class_name: str) -> str | None:
+    """``GPT2Block`` for the list element ``GPT2Block.3``; None for a module of its own."""
+    head, dot, index = class_name.rpartition(".")
+    return head if dot and index.isdigit() else None
 
 
 def _inputs(node: Node):

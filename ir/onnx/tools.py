@@ -166,7 +166,9 @@ def import_graphsurgeon(proto: ModelProto):
         with _quiet():
             return gs.import_onnx(proto)
     except Exception as error:
-        raise ToolError(f"onnx-graphsurgeon cannot import the model: {_first_line(error)}") from error
+        raise ToolError(
+            f"onnx-graphsurgeon cannot import the model: {_first_line(error)}"
+        ) from error
 
 
 def export_graphsurgeon(graph) -> ModelProto:
@@ -176,7 +178,9 @@ def export_graphsurgeon(graph) -> ModelProto:
         with _quiet():
             return gs.export_onnx(graph)
     except Exception as error:
-        raise ToolError(f"onnx-graphsurgeon cannot export the graph: {_first_line(error)}") from error
+        raise ToolError(
+            f"onnx-graphsurgeon cannot export the graph: {_first_line(error)}"
+        ) from error
 
 
 def graphsurgeon_cleanup(proto: ModelProto, *, fold: bool = True) -> ModelProto:
@@ -194,6 +198,7 @@ def graphsurgeon_cleanup(proto: ModelProto, *, fold: bool = True) -> ModelProto:
 
 
 __all__ = [
-    "ToolError", "copy_node_metadata", "export_graphsurgeon", "graphsurgeon_cleanup", "import_graphsurgeon",
+    "ToolError", "copy_node_metadata", "export_graphsurgeon", "graphsurgeon_cleanup",
+    "import_graphsurgeon",
     "proto_with_data", "run_onnxsim", "run_onnxslim", "stage_for_tool",
 ]

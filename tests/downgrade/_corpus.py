@@ -180,7 +180,7 @@ def reason_group(outcome: Outcome) -> str:
         (r"no down-conversion for (\w+)", "no down-conversion for {}"),
         (r"No Adapter (?:To|From) Version \$?\d+ for (\w+)", "no adapter for {}"),
         (r"No Previous Version of (\w+)", "no previous version of {}"),
-        (r"No initializer or constant input to \W*(\w+)", "axes of {} not constant"),
+        (r"No initializer or constant input to", "axes not constant (no attribute form)"),
         (r"type_restriction.*isUnallowed", "a type the target lacks"),
     ]
     for pattern, label in patterns:
@@ -197,7 +197,7 @@ def category(outcome: Outcome) -> str:
     """One of a few kinds of failure, comparable between tools."""
     group = reason_group(outcome)
     if outcome.stage == "convert":
-        if re.search(r"no (down-conversion|adapter|previous version)", group):
+        if re.search(r"no (down-conversion|adapter|previous version)|not constant", group):
             return "refused: no conversion for an op"
         return "refused or crashed: other"
     return {"check": "invalid result (checker)", "run": "onnxruntime cannot run the result",

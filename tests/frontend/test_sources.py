@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import onnx
@@ -368,15 +369,19 @@ def stack_exports(tmp_path_factory):
     module = Stack().eval()
     x = torch.randn(2, 4)
     batch = torch.export.Dim("batch")
-    reference = hcc.export(module, (x,), dynamic_shapes=({0: batch},))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = hcc.export(module, (x,), dynamic_shapes=({0: batch},))
     hcc_path = folder / "hcc.onnx"
     ir.save(reference, str(hcc_path))
     dynamo_path = folder / "dynamo.onnx"
-    torch.onnx.export(module, (x,), str(dynamo_path), dynamo=True,
-                      dynamic_shapes=({0: batch},), verbose=False)
     script_path = folder / "script.onnx"
-    torch.onnx.export(module, (x,), str(script_path), dynamo=False, input_names=["x"],
-                      dynamic_axes={"x": {0: "batch"}})
+    with warnings.catch_warnings():  # torch's deprecation notes for the TorchScript exporter
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (x,), str(dynamo_path), dynamo=True,
+                          dynamic_shapes=({0: batch},), verbose=False)
+        torch.onnx.export(module, (x,), str(script_path), dynamo=False, input_names=["x"],
+                          dynamic_axes={"x": {0: "batch"}})
     return module, reference, {"hcc": hcc_path, "dynamo": dynamo_path, "script": script_path}
 
 

@@ -40,21 +40,29 @@ class Built:
 
 
 def build(name: str, **config_changes) -> Built:
+    model_type, overrides, task, layers = CONFIGS[name]
+    return build_from(model_type, {**overrides, **config_changes}, task, layers, name=name)
+
+
+def build_from(model_type: str, overrides: dict, task: str, layers: str, *,
+               declared=None, name: str | None = None) -> Built:
     from hcc.frontend.sources import example_inputs, from_config
 
-    model_type, overrides, task, layers = CONFIGS[name]
-    module = from_config(model_type, {**overrides, **config_changes}, task=task, seed=0)
-    kwargs, shapes = example_inputs(module)
+    module = from_config(model_type, overrides, task=task, seed=0)
+    kwargs, shapes = example_inputs(module, declared)
     model = hcc.export(module, (), kwargs, dynamic_shapes=shapes)
     run(model, "remove-dead-code")
-    return Built(name, module, model, layers, feeds(module.config, list(kwargs)))
+    examples = {k: v.numpy() for k, v in kwargs.items()}
+    made = feeds(module.config, [k for k, v in examples.items() if v.dtype == np.int64])
+    made.update({k: v for k, v in examples.items() if k not in made})  # pixels: the example
+    return Built(name or model_type, module, model, layers, made)
 
 
 def feeds(config, names: list[str], batch: int = 2, seq: int = 11) -> dict[str, np.ndarray]:
     """Another batch than the export's example (seq 11, not 16), with padding at the end of the
     second row, so the pieces are run with dynamic shapes and a mask that matters."""
     rng = np.random.default_rng(7)
-    vocab = min(int(config.vocab_size), 1000)
+    vocab = min(int(getattr(config, "vocab_size", 1000)), 1000)
     result = {}
     for name in names:
         if "mask" in name:
