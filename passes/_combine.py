@@ -3,10 +3,11 @@
 Pieces are merged in order. A piece's input that an earlier piece produces is wired to it (the
 types must agree, or the tensor is named in the error). With ``model_inputs`` (given by a
 manifest, or recorded in pieces that hcc wrote) every other input is an error naming the
-tensor; for pieces from elsewhere such inputs become model inputs. Nodes that a later piece copied from an earlier one (``internalize-constants``) are
-recognised by their output names and kept once. Initializers with the same content are kept
-once, whatever their names; two different initializers with the same name are an error. Scopes
-and all node metadata come along unchanged.
+tensor; for pieces from elsewhere such inputs become model inputs. Nodes that a later piece
+copied from an earlier one (``internalize-constants``) are recognised by their output names and
+kept once. Initializers with the same content are kept once, whatever their names; two
+different initializers with the same name are an error. Scopes and all node metadata come
+along unchanged.
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ def combine_models(pieces: Sequence[Model], *, model_inputs: Sequence[str] | Non
     for piece in pieces:
         for domain, version in piece.opset_imports.items():
             if opsets.setdefault(domain, version) != version:
-                raise CombineError(f"pieces import different versions of opset {domain or 'ai.onnx'!r}")
+                name = domain or "ai.onnx"
+                raise CombineError(f"pieces import different versions of opset {name!r}")
     functions = {}
     for piece in pieces:
         functions.update(piece.functions)

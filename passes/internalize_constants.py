@@ -10,9 +10,9 @@ piece that reads it, when that is cheap:
 * what the copy reads must be available in the piece: the model's inputs, initializers, or a
   tensor the piece already has. The data of a floating-point model input is not: it is the
   activation stream (pixels, a hidden state fed in), and recomputing from it would redo the
-  work of earlier pieces (only its shape may be read). A ``Shape`` of a tensor the piece does not have may read
-  instead a tensor the piece does have whose shape is known to be the same (the hidden state of
-  the next layer has the shape of the previous one's).
+  work of earlier pieces (only its shape may be read). A ``Shape`` of a tensor the piece does
+  not have may read instead a tensor the piece does have whose shape is known to be the same
+  (the hidden state of the next layer has the shape of the previous one's).
 
 Values that stay on the boundary are activations (and anything too large to recompute).
 

@@ -138,8 +138,7 @@ def test_folder_is_read_from_safetensors(pretrained):
 def test_example_text_goes_through_the_folders_tokenizer(pretrained, checks):
     folder, module, model, _ = pretrained
     names = [v.name for v in model.graph.inputs]
-    assert names == ["input_ids", "attention_mask", "token_type_ids"] or set(names) == {
-        "input_ids", "attention_mask", "token_type_ids"}
+    assert set(names) == {"input_ids", "attention_mask", "token_type_ids"}
     loaded = load_module(ModelSource("directory", str(folder), input_text="the quick brown fox"))
     ids = loaded.kwargs["input_ids"]
     assert ids.shape == (2, 6) and ids[0, 1].item() == 5 + WORDS.index("the")
@@ -266,7 +265,7 @@ def test_factory_module_and_inputs_export_with_scopes(factory_export, checks):
 def test_factory_dynamic_shapes_are_kept(factory_export):
     _, model = factory_export
     (x,) = model.graph.inputs
-    assert isinstance(x.shape[0], str) or not isinstance(x.shape[0], int)
+    assert isinstance(x.shape[0], str) and x.shape[1] == 4  # batch symbolic, features fixed
 
 
 def test_factory_returning_a_tuple_gives_its_inputs(factory_module):
@@ -435,8 +434,3 @@ def test_unknown_source_kind_lists_the_kinds():
     with pytest.raises(SourceError, match="unknown model source 'hub'; choose one of config, "
                                           "directory, factory, onnx"):
         load_model(ModelSource("hub", "bert-base-uncased"))
-
-
-def test_factory_path_on_sys_path_is_found_by_the_cli_rule(factory_module):
-    assert source_from_path(f"{factory_module}:make").kind == "factory"
-    assert os.sep not in factory_module

@@ -76,8 +76,8 @@ def feeds(config, names: list[str], batch: int = 2, seq: int = 11) -> dict[str, 
 
 def split(built: Built, folder, *, by: str | None = None, shared_weights: str = "share",
           **options) -> dict[str, Any]:
-    """Split ``built`` (per layer unless ``by``, ``depth`` or ``scopes`` choose), write the pieces into
-    ``folder`` and return the manifest (with each piece's ``path``)."""
+    """Split ``built`` (per layer unless ``by``, ``depth`` or ``scopes`` choose), write the
+    pieces into ``folder`` and return the manifest (with each piece's ``path``)."""
     choice = [] if "depth" in options or "scopes" in options else [f"by={by or built.layers!r}"]
     text = ",".join(choice + [f"{k}={v!r}" if isinstance(v, list) else f"{k}={v}"
                               for k, v in options.items()])

@@ -67,7 +67,8 @@ def check_pieces_against_modules(built: kit.Built, manifest: dict) -> list[float
         feeds = {}
         for described in entry["inputs"]:
             name = described["name"]
-            feeds[name] = built.feeds[name] if name in model_inputs else _match(described, arguments)
+            feeds[name] = (built.feeds[name] if name in model_inputs
+                           else _match(described, arguments))
         outputs = kit.session(entry["path"]).run(None, feeds)
         results = _float_tensors(seen["output"])
         compared = 0
