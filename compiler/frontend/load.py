@@ -144,4 +144,7 @@ def source_from_path(path: str) -> ModelSource:
         return ModelSource("directory", path)
     if ":" in path:
         return ModelSource("factory", path)
+    if "/" in path or os.sep in path:
+        # Model types never contain a separator: this was meant as a folder that is not there.
+        raise SourceError(f"no such file or folder: {path}")
     return ModelSource("config", path)

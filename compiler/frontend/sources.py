@@ -196,10 +196,18 @@ def from_factory(reference: str) -> LoadedModule:
     module_name, sep, attr = reference.partition(":")
     if not sep or not module_name or not attr:
         raise SourceError(f"factory {reference!r} must be written 'package.module:function'")
+    if not all(part.isidentifier() for part in module_name.split(".")):
+        raise SourceError(
+            f"factory module {module_name!r} is not a module name; write "
+            "'package.module:function' with the package's folder on PYTHONPATH")
     try:
         owner = importlib.import_module(module_name)
     except ImportError as error:
         raise SourceError(f"cannot import factory module {module_name!r}: {error}") from None
+    except Exception as error:  # the module itself fails while it is imported
+        raise SourceError(
+            f"importing factory module {module_name!r} raised {type(error).__name__}: "
+            f"{_first_line(error)}") from error
     if not hasattr(owner, attr):
         names = [n for n in dir(owner) if callable(getattr(owner, n)) and not n.startswith("_")]
         raise SourceError(f"{module_name!r} has no function {attr!r}{_suggest(attr, names)}")

@@ -116,7 +116,8 @@ def _export_dynamo(module, args, kwargs, path, dynamic_shapes, opset, input_name
     program.save(path, external_data=True)
 
 
-def _export_torchscript(module, args, kwargs, path, dynamic_shapes, opset, input_names) -> list[str]:
+def _export_torchscript(module, args, kwargs, path, dynamic_shapes, opset,
+                        input_names) -> list[str]:
     from .torchscript import export_torchscript
     from .torchscript import input_names as tensor_input_names
 

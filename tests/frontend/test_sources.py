@@ -287,6 +287,15 @@ def test_factory_that_is_not_importable_is_named():
         sources.from_factory("no_such_pkg.models:make")
     with pytest.raises(SourceError, match="'package.module:function'"):
         sources.from_factory("no_such_pkg.models")
+    with pytest.raises(SourceError, match="'./models' is not a module name"):
+        sources.from_factory("./models:make")
+
+
+def test_factory_module_that_fails_on_import_is_reported(tmp_path, monkeypatch):
+    (tmp_path / "hcc_test_broken_factory.py").write_text("raise RuntimeError('no GPU')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(SourceError, match="raised RuntimeError: no GPU"):
+        sources.from_factory("hcc_test_broken_factory:make")
 
 
 def test_factory_misspelt_suggests_the_functions_there(factory_module):
@@ -428,6 +437,8 @@ def test_source_kind_is_read_from_the_path(tmp_path):
     assert source_from_path(str(tmp_path)).kind == "directory"
     assert source_from_path("pkg.mod:make").kind == "factory"
     assert source_from_path("bert").kind == "config"
+    with pytest.raises(SourceError, match="no such file or folder: ./my-model"):
+        source_from_path("./my-model")
 
 
 def test_unknown_source_kind_lists_the_kinds():

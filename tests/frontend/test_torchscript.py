@@ -38,11 +38,13 @@ def test_node_names_read_as_paths_of_the_users_module(bert):
     assert "embeddings.word_embeddings.weight" in model.graph.initializers
 
 
-def test_most_nodes_get_their_scope_from_their_name(bert):
+def test_nodes_named_after_a_module_path_take_that_modules_scope(bert):
     _, model, _ = bert
     for node in model.graph:
-        path = node.name[1:].rsplit("/", 1)[0].replace("/", ".") if node.name.startswith("/") else None
-        if path and path.startswith("encoder.layer.1.attention.self"):
+        if not node.name.startswith("/"):
+            continue
+        path = node.name[1:].rsplit("/", 1)[0].replace("/", ".")
+        if path.startswith("encoder.layer.1.attention.self"):
             assert node.scope.module_path == "encoder.layer.1.attention.self", node
 
 
