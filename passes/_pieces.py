@@ -159,6 +159,18 @@ def _live(nodes: list[Node], piece: Piece, outputs: set[Value], graph: Graph) ->
     return [n for n in nodes if n in live]
 
 
+def node_reads(node: Node):
+    """Values ``node`` reads: its inputs, then the outer and inner values its subgraphs read."""
+    for value in node.inputs:
+        if value is not None:
+            yield value
+    for sub in node.subgraphs():
+        for inner in sub.all_nodes():
+            for value in inner.inputs:
+                if value is not None:
+                    yield value
+
+
 def _top(node: Node, graph: Graph) -> Node:
     while node.graph is not None and node.graph is not graph and node.graph.parent is not None:
         node = node.graph.parent

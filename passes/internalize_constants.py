@@ -28,7 +28,7 @@ from hcc.ir import DataType, Graph, HccError, Model, Node, Value
 
 from ._infra import Pass, PassResult
 from ._options import Option
-from ._pieces import Piece, boundaries, node_order, piece_inputs, pieces_of
+from ._pieces import _top, node_reads, Piece, boundaries, node_order, piece_inputs, pieces_of
 from ._registry import register_pass
 
 SHARED_WEIGHTS_KEY = "hcc.shared_weights"
@@ -136,7 +136,7 @@ class InternalizeConstantsPass(Pass):
                         if attributes:
                             ranges[producer] = attributes
                         continue
-            for read in _reads(producer):
+            for read in node_reads(producer):
                 stack.append((read, producer))
         return list(nodes), rebased, ranges
 
@@ -196,23 +196,6 @@ def _is_float(value: Value) -> bool:
 
 def _reads_shape_only(node: Node | None) -> bool:
     return node is not None and node.domain == "" and node.op_type in ("Shape", "Size")
-
-
-def _reads(node: Node):
-    for value in node.inputs:
-        if value is not None:
-            yield value
-    for sub in node.subgraphs():
-        for inner in sub.all_nodes():
-            for value in inner.inputs:
-                if value is not None:
-                    yield value
-
-
-def _top(node: Node, graph: Graph) -> Node:
-    while node.graph is not None and node.graph is not graph and node.graph.parent is not None:
-        node = node.graph.parent
-    return node
 
 
 def shared_initializers(model: Model, pieces: list[Piece]) -> list[Value]:

@@ -31,7 +31,7 @@ from hcc.ir import Graph, HccError, Model, Node, Scope
 
 from ._infra import Pass, PassResult
 from ._options import Option
-from ._pieces import PIECES_KEY, Piece, node_order
+from ._pieces import _top, node_reads, PIECES_KEY, Piece, node_order
 from ._registry import register_pass
 
 
@@ -135,7 +135,7 @@ def partition(graph: Graph, chosen: list[Scope], *, group: int = 1, embeddings: 
         if node in anchor_of:
             continue
         deepest = -1
-        for value in _inputs(node):
+        for value in node_reads(node):
             producer = value.producer
             if producer is None:
                 continue
@@ -249,29 +249,12 @@ def _family(class_name: str) -> str | None:
     return head if dot and index.isdigit() else None
 
 
-def _inputs(node: Node):
-    for value in node.inputs:
-        if value is not None:
-            yield value
-    for sub in node.subgraphs():
-        for inner in sub.all_nodes():
-            for value in inner.inputs:
-                if value is not None:
-                    yield value
-
-
-def _top(node: Node, graph: Graph) -> Node:
-    while node.graph is not None and node.graph is not graph and node.graph.parent is not None:
-        node = node.graph.parent
-    return node
-
-
 def _check_order(graph: Graph, pieces: list[Piece]) -> None:
     """Each piece may read only from earlier pieces: the pieces run one after another."""
     position = {node: i for i, piece in enumerate(pieces) for node in piece.nodes}
     for i, piece in enumerate(pieces):
         for node in piece.nodes:
-            for value in _inputs(node):
+            for value in node_reads(node):
                 producer = value.producer
                 if producer is None:
                     continue
