@@ -16,6 +16,8 @@ from ._core import (
     SparseTensor,
     Value,
     namespace_of,
+    node_reads,
+    owner_in,
 )
 from ._dtypes import DataType
 from ._scope import Scope, common_scope
@@ -74,7 +76,7 @@ __all__ = [
     "ArrayTensor", "Attr", "AttrType", "DataType", "ExternalTensor", "Function", "Graph",
     "HccError", "LoadError", "MODULE_KEY", "MapType", "NAMESPACE_KEY", "Model", "Node", "OpaqueType",
     "OptionalType", "SaveError", "Scope", "SequenceType", "SparseTensor", "SparseTensorType",
-    "TAG_KEY", "Tensor", "save_many", "TensorType", "Type", "Value", "VerificationError", "common_scope", "namespace_of",
+    "TAG_KEY", "Tensor", "save_many", "TensorType", "Type", "Value", "VerificationError", "common_scope", "namespace_of", "node_reads", "owner_in",
     "from_onnx", "load", "save", "to_onnx",
     "format_graph", "format_model", "print_ir", "verify",
 ]

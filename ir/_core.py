@@ -682,11 +682,27 @@ def _detach_captures(node: Node) -> None:
                     value._uses.pop((inner, i), None)
 
 
-def _top_level_owner(node: Node, graph: Graph) -> Node:
-    """The node of ``graph`` that is ``node`` or contains it in a subgraph."""
+def owner_in(node: Node, graph: Graph) -> Node:
+    """The node of ``graph`` that is ``node`` or holds it in one of its subgraphs."""
     while node._graph is not None and node._graph is not graph and node._graph.parent is not None:
         node = node._graph.parent
     return node
+
+
+_top_level_owner = owner_in
+
+
+def node_reads(node: Node) -> Iterator[Value]:
+    """Every value ``node`` reads: its inputs, then what the nodes of its subgraphs read
+    (outer values and the subgraphs' own)."""
+    for value in node._inputs:
+        if value is not None:
+            yield value
+    for sub in node.subgraphs():
+        for inner in sub.all_nodes():
+            for value in inner._inputs:
+                if value is not None:
+                    yield value
 
 
 def _is_inside(node: Node, owners: set[int]) -> bool:

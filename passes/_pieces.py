@@ -18,6 +18,8 @@ import json
 from dataclasses import dataclass, field
 
 from hcc.ir import Attr, Graph, HccError, Model, Node, Scope, Value
+from hcc.ir import node_reads
+from hcc.ir import owner_in as _top
 from hcc.ir._clone import clone_nodes, clone_value
 
 PIECES_KEY = "hcc.pieces"
@@ -157,24 +159,6 @@ def _live(nodes: list[Node], piece: Piece, outputs: set[Value], graph: Graph) ->
                 if value.producer is not None and _top(value.producer, graph) in members:
                     wanted.add(value)
     return [n for n in nodes if n in live]
-
-
-def node_reads(node: Node):
-    """Values ``node`` reads: its inputs, then the outer and inner values its subgraphs read."""
-    for value in node.inputs:
-        if value is not None:
-            yield value
-    for sub in node.subgraphs():
-        for inner in sub.all_nodes():
-            for value in inner.inputs:
-                if value is not None:
-                    yield value
-
-
-def _top(node: Node, graph: Graph) -> Node:
-    while node.graph is not None and node.graph is not graph and node.graph.parent is not None:
-        node = node.graph.parent
-    return node
 
 
 def extract_piece(model: Model, piece: Piece, pieces: list[Piece],

@@ -14,6 +14,7 @@ consumers through the node that owns the subgraph.
 from __future__ import annotations
 
 from hcc.ir import Graph, Model, Node, Scope, common_scope
+from hcc.ir import owner_in as _owner_in
 
 from ._infra import Pass, PassResult
 from ._registry import register_pass
@@ -56,8 +57,3 @@ def consumer_scopes(node: Node, graph: Graph) -> list[Scope]:
     return list(scopes)
 
 
-def _owner_in(node: Node, graph: Graph) -> Node:
-    """``node`` itself, or the node of ``graph`` whose subgraph contains it."""
-    while node.graph is not None and node.graph is not graph and node.graph.parent is not None:
-        node = node.graph.parent
-    return node

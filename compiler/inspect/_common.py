@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 import hcc.ir as ir
 from hcc.ir import Graph, Model, Node, Scope
+from hcc.ir import owner_in as _owner_in
 
 HIERARCHY_KEY = "hcc.hierarchy"
 SCOPES_KEY = "hcc.scopes"
@@ -130,12 +131,6 @@ def users_scopes(value: ir.Value, graph: Graph) -> list[Scope]:
     for user, _ in value.uses:
         scopes[_owner_in(user, graph).scope] = None
     return list(scopes)
-
-
-def _owner_in(node: Node, graph: Graph) -> Node:
-    while node.graph is not None and node.graph is not graph and node.graph.parent is not None:
-        node = node.graph.parent
-    return node
 
 
 def write_text(path: str, text: str) -> None:

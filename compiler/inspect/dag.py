@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 from hcc.ir import Model, Node, Scope
+from hcc.ir import node_reads as _reads
 
 from ._common import hierarchy_tree, node_names, scope_tree, users_scopes
 
@@ -76,17 +77,6 @@ def _edges(model: Model) -> list[tuple[Node, Node]]:
             if producer is not None and producer.graph is graph and producer is not node:
                 pairs[(producer, node)] = None
     return list(pairs)
-
-
-def _reads(node: Node):
-    for value in node.inputs:
-        if value is not None:
-            yield value
-    for sub in node.subgraphs():
-        for inner in sub.all_nodes():
-            for value in inner.inputs:
-                if value is not None:
-                    yield value
 
 
 def op_metadata(model: Model) -> dict[str, dict]:

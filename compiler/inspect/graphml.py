@@ -25,6 +25,8 @@ import re
 import xml.etree.ElementTree as ET
 
 from hcc.ir import Model, Node, Scope, Value
+from hcc.ir import node_reads as _reads
+from hcc.ir import owner_in as _top_owner
 
 from ._serial import Encoder, Sidecar
 
@@ -258,24 +260,6 @@ class _Writer:
             source = source_of(value)
             if source is not None:
                 edge(source, self.ids[f"out:{index}"], value)
-
-
-def _reads(node: Node):
-    """The values a node reads, its subgraphs' reads of outer values included."""
-    for value in node.inputs:
-        if value is not None:
-            yield value
-    for sub in node.subgraphs():
-        for inner in sub.all_nodes():
-            for value in inner.inputs:
-                if value is not None:
-                    yield value
-
-
-def _top_owner(node: Node, graph) -> Node:
-    while node.graph is not None and node.graph is not graph and node.graph.parent is not None:
-        node = node.graph.parent
-    return node
 
 
 # -- yEd graphics ---------------------------------------------------------------------------------
