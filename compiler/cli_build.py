@@ -59,7 +59,7 @@ def run_build(args: argparse.Namespace) -> int:
     for path in result.outputs:
         sys.stdout.write(f"{verb} {path}\n")
     for deviation in result.deviations:
-        sys.stdout.write(f"max abs deviation of {deviation.output}: {deviation.max_abs:.3g}\n")
+        sys.stdout.write(f"max abs deviation of {deviation.name}: {deviation.max_abs:.3g}\n")
     if args.timings and result.timings:
         from hcc.passes import Timings
 
@@ -189,18 +189,29 @@ def add_validate_pieces(subparsers: Any) -> None:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--seq", type=int, default=16)
     parser.add_argument("--tolerance", type=float, default=0.0,
-                        help="fail (exit 1) when a deviation exceeds this")
+                        help="fail (exit 1) when a deviation exceeds this (a NaN or an "
+                        "infinity on one side only fails with exit 2 whatever the tolerance)")
 
 
 def run_validate_pieces(args: argparse.Namespace) -> int:
+    from .deviation import check_tolerance
     from .validate import validate_pieces
 
+    tolerance = check_tolerance(args.tolerance, "--tolerance")
     deviations = validate_pieces(args.manifest, args.model, batch=args.batch, seq=args.seq)
-    worst = 0.0
     for deviation in deviations:
-        sys.stdout.write(f"{deviation.output}: max abs deviation {deviation.max_abs:.3g}\n")
-        worst = max(worst, deviation.max_abs)
-    return EXIT_OK if worst <= args.tolerance else EXIT_CHANGED
+        if deviation.problem:
+            sys.stdout.write(f"{deviation.name}: FAIL: {deviation.problem}\n")
+        else:
+            sys.stdout.write(f"{deviation.name}: max abs deviation {deviation.max_abs:.3g}\n")
+    # A result that cannot be compared (NaN or infinity on one side, another shape or dtype)
+    # is broken whatever the tolerance: an error, not a deviation.
+    broken = [d for d in deviations if d.problem]
+    if broken:
+        more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
+        raise ir.HccError(f"output {broken[0].name!r} of the pieces is broken: "
+                          f"{broken[0].problem}{more}", location=args.manifest)
+    return EXIT_OK if all(d.within(tolerance) for d in deviations) else EXIT_CHANGED
 
 
 def add_combine(subparsers: Any) -> None:

@@ -162,12 +162,25 @@ def add_compare(subparsers: Any) -> None:
 def run_compare(args: argparse.Namespace) -> int:
     from .inspect.compare import compare, render
 
+    from .deviation import check_tolerance
+
     if args.no_run and args.bisect:
         raise ir.HccError("--bisect runs the models; it cannot be combined with --no-run")
+    check_tolerance(args.atol, "--atol")
+    check_tolerance(args.rtol, "--rtol")
     result = compare(args.a, args.b, run=not args.no_run, bisect=args.bisect, atol=args.atol,
                      rtol=args.rtol, batch=args.batch, seq=args.seq, seed=args.seed)
     _emit(render(result, args.format), args.output)
+    # Outputs that cannot be compared (a NaN on one side, other shapes or dtypes) are shown in
+    # the comparison and make the command fail: a script must not read them as "close".
+    _fail_on(result.problems)
     return EXIT_OK
+
+
+def _fail_on(problems: list[str]) -> None:
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ir.HccError(problems[0] + more)
 
 
 # -- hcc json -------------------------------------------------------------------------------

@@ -142,6 +142,7 @@ def _build_llm(spec: BuildSpec, result: BuildResult, progress: bool) -> BuildRes
 def _validate(model: ir.Model, spec: BuildSpec, progress: bool) -> list:
     from hcc.passes._pieces import PIECES_KEY
 
+    from .deviation import failures
     from .pieces import MANIFEST
     from .validate import validate_pieces
 
@@ -152,10 +153,10 @@ def _validate(model: ir.Model, spec: BuildSpec, progress: bool) -> list:
         deviations = validate_pieces(os.path.join(out.directory, MANIFEST),
                                      os.path.join(out.directory, f"{out.name}.onnx"),
                                      seed=spec.source.seed)
-    worst = max((d.max_abs for d in deviations), default=0.0)
-    if worst > out.tolerance:
-        raise ir.HccError(f"the pieces deviate from the whole model by {worst:.3g} "
-                          f"(tolerance {out.tolerance:g})", location=out.directory)
+    problems = failures(deviations, out.tolerance)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ir.HccError(f"validation failed: {problems[0]}{more}", location=out.directory)
     return deviations
 
 

@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 import hcc.ir as ir
-from hcc.passes._pieces import boundaries, extract_piece, pieces_of
+from hcc.passes._pieces import boundaries, boundary_types, extract_piece, pieces_of
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "hcc.pieces/1"
@@ -45,15 +45,17 @@ def write_pieces(model: ir.Model, directory: str, *, name: str = "model",
     # A piece left with nothing to compute (every helper it held is copied where it is used)
     # is not written.
     kept = [(piece, edge) for piece, edge in zip(pieces, edges) if edge.nodes]
+    # Boundary tensors the model leaves untyped get their types by inference, once for all.
+    types = boundary_types(model, [edge for _, edge in kept])
     for index, (piece, edge) in enumerate(kept):
-        piece_model = extract_piece(model, piece, pieces, edge)
+        piece_model = extract_piece(model, piece, pieces, edge, types)
         filename = piece_file(index, piece.name)
         items.append((piece_model, filename))
         entries.append({
             "name": piece.name,
             "file": filename,
-            "inputs": [_describe(v) for v in edge.inputs],
-            "outputs": [_describe(v) for v in edge.outputs],
+            "inputs": [_describe(v) for v in piece_model.graph.inputs],
+            "outputs": [_describe(v) for v in piece_model.graph.outputs],
             "scopes": _scopes(piece, edge),
             "joined": list(piece.joined),
             "nodes": len(edge.nodes),

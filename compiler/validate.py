@@ -2,7 +2,8 @@
 
 ``validate_pieces(manifest, whole)`` feeds the same generated inputs to the whole model and to
 the pieces in order (each piece takes its inputs by name from the model inputs and the earlier
-pieces' outputs) and reports the largest absolute deviation per model output.
+pieces' outputs) and reports the deviation of every model output (:mod:`hcc.deviation`).
+Generated inputs stay within the model's tables (:func:`hcc.ort.generated_inputs`).
 
 Both sides run with onnxruntime's *basic* graph optimizations (constant folding and the like)
 by default. Its extended fusions depend on which tensors a graph exposes: ``Add`` followed by
@@ -14,65 +15,25 @@ own piece: 3e-6). With ``optimization="all"`` the comparison includes those effe
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import numpy as np
 
 import hcc.ir as ir
 
+from .deviation import Deviation, deviation
+from .ort import OPTIMIZATIONS, Session, generated_inputs
 from .pieces import read_manifest
 
+__all__ = ["OPTIMIZATIONS", "Deviation", "generated_inputs", "run_pieces", "session",
+           "validate_pieces"]
 
-@dataclass
-class Deviation:
-    output: str
-    max_abs: float
-
-
-def generated_inputs(session, *, batch: int = 2, seq: int = 16, seed: int = 0,
-                     vocab: int = 1000) -> dict[str, np.ndarray]:
-    """Inputs for an onnxruntime session: symbolic dims become ``batch`` (first) or ``seq``;
-    integer inputs get token ids below ``vocab`` (ones for masks), floats normal noise."""
-    rng = np.random.default_rng(seed)
-    feeds = {}
-    for meta in session.get_inputs():
-        shape = [d if isinstance(d, int) else (batch if i == 0 else seq)
-                 for i, d in enumerate(meta.shape)]
-        kind = meta.type
-        if "int" in kind:
-            dtype = np.int64 if "int64" in kind else np.int32
-            if "mask" in meta.name:
-                feeds[meta.name] = np.ones(shape, dtype)
-            else:
-                feeds[meta.name] = rng.integers(0, vocab, shape).astype(dtype)
-        elif "bool" in kind:
-            feeds[meta.name] = np.ones(shape, bool)
-        else:
-            dtype = np.float16 if "float16" in kind else np.float32
-            feeds[meta.name] = rng.standard_normal(shape).astype(dtype)
-    return feeds
-
-
-OPTIMIZATIONS = ("disabled", "basic", "extended", "all")
+LABELS = ("the whole model", "the pieces")
 
 
 def session(path: str, optimization: str = "basic"):
-    """A CPU onnxruntime session at the given graph optimization level."""
-    import onnxruntime as ort
-
-    levels = {
-        "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-    }
-    if optimization not in levels:
-        raise ir.HccError(f"optimization must be one of {', '.join(OPTIMIZATIONS)}, "
-                          f"not {optimization!r}")
-    options = ort.SessionOptions()
-    options.graph_optimization_level = levels[optimization]
-    options.log_severity_level = 3
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    """An onnxruntime CPU session at the given graph optimization level (a model onnxruntime
+    refuses is an HccError naming the file)."""
+    return Session(path, optimization=optimization).session
 
 
 def run_pieces(manifest_path: str, feeds: dict[str, np.ndarray], *,
@@ -81,37 +42,33 @@ def run_pieces(manifest_path: str, feeds: dict[str, np.ndarray], *,
     manifest = read_manifest(manifest_path)
     values = dict(feeds)
     for entry in manifest["pieces"]:
-        piece = session(entry["path"], optimization)
-        missing = [i.name for i in piece.get_inputs() if i.name not in values]
+        piece = Session(entry["path"], optimization=optimization,
+                        what=f"piece {entry['name']!r}")
+        missing = [name for name in piece.input_names if name not in values]
         if missing:
             raise ir.HccError(f"piece {entry['name']!r} needs {missing[0]!r}, which no model "
                               "input or earlier piece provides", location=entry["path"])
-        outputs = piece.run(None, {i.name: values[i.name] for i in piece.get_inputs()})
-        values.update({o.name: v for o, v in zip(piece.get_outputs(), outputs)})
+        values.update(piece.run({name: values[name] for name in piece.input_names}))
     return values
 
 
 def validate_pieces(manifest_path: str, whole_path: str | None = None, *, seed: int = 0,
                     batch: int = 2, seq: int = 16,
                     optimization: str = "basic") -> list[Deviation]:
-    """Largest absolute deviation of the chained pieces from the whole model, per output.
+    """The deviation of the chained pieces from the whole model, per model output (see
+    :mod:`hcc.deviation`: a NaN, a shape or a dtype that differ is a problem, not a number).
     ``whole_path`` defaults to the whole model written beside the pieces."""
+    manifest = read_manifest(manifest_path)
     if whole_path is None:
-        manifest = read_manifest(manifest_path)
         whole_path = os.path.join(manifest["folder"], manifest["whole"])
-    whole = session(whole_path, optimization)
-    feeds = generated_inputs(whole, batch=batch, seq=seq, seed=seed)
-    expected = whole.run(None, feeds)
+    whole = Session(whole_path, optimization=optimization, what="the whole model")
+    feeds = generated_inputs(whole, ir.load(whole_path), batch=batch, seq=seq, seed=seed)
+    expected = whole.run(feeds)
     values = run_pieces(manifest_path, feeds, optimization=optimization)
     deviations = []
-    for meta, want in zip(whole.get_outputs(), expected):
-        if meta.name not in values:
-            raise ir.HccError(f"no piece computes the model output {meta.name!r}",
+    for name, want in expected.items():
+        if name not in values:
+            raise ir.HccError(f"no piece computes the model output {name!r}",
                               location=manifest_path)
-        got = values[meta.name]
-        if got.shape != want.shape:
-            raise ir.HccError(f"output {meta.name!r}: pieces give shape {got.shape}, "
-                              f"the whole model {want.shape}", location=manifest_path)
-        diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
-        deviations.append(Deviation(meta.name, float(diff.max()) if diff.size else 0.0))
+        deviations.append(deviation(name, want, values[name], LABELS))
     return deviations

@@ -12,6 +12,7 @@ out of range are the same everywhere.
 
 from __future__ import annotations
 
+import math
 import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -134,6 +135,9 @@ class Option:
         converted = _convert_to(element, item)
         if converted is None:
             raise OptionValueError(self.type_name, whole)
+        if element is float and not math.isfinite(converted):
+            # A NaN passes every bound check (all comparisons are false): refuse it by name.
+            raise OptionValueError(self.type_name, whole, " (a finite number is needed)")
         if self.choices is not None and converted not in self.choices:
             hint = did_you_mean(str(item), [str(c) for c in self.choices])
             raise OptionValueError(self.type_name, whole, hint)

@@ -17,7 +17,7 @@ import heapq
 import json
 from dataclasses import dataclass, field
 
-from hcc.ir import Attr, Graph, HccError, Model, Node, Scope, Value
+from hcc.ir import Attr, Graph, HccError, Model, Node, Scope, TensorType, Type, Value
 from hcc.ir import node_reads
 from hcc.ir import owner_in as _top
 from hcc.ir._clone import clone_nodes, clone_value
@@ -161,21 +161,53 @@ def _live(nodes: list[Node], piece: Piece, outputs: set[Value], graph: Graph) ->
     return [n for n in nodes if n in live]
 
 
+def boundary_types(model: Model, edges: list[Boundary]) -> dict[Value, Type]:
+    """Types for the boundary values of ``edges`` that the model leaves untyped (or without a
+    shape), from shape inference over the whole model (run only when some value needs it).
+
+    A piece's inputs and outputs must carry a type to be valid ONNX; a model written without
+    value_info records none for the tensors between its nodes.
+    """
+    missing = list(dict.fromkeys(v for edge in edges for v in (*edge.inputs, *edge.outputs)
+                                 if _untyped(v)))
+    if not missing:
+        return {}
+    from hcc.ir.onnx.inference import infer_types
+
+    return infer_types(model, missing)
+
+
+def _untyped(value: Value) -> bool:
+    if value.type is None:
+        return value.const_value is None
+    return isinstance(value.type, TensorType) and value.type.shape is None
+
+
 def extract_piece(model: Model, piece: Piece, pieces: list[Piece],
-                  edge: Boundary | None = None) -> Model:
+                  edge: Boundary | None = None,
+                  types: dict[Value, Type] | None = None) -> Model:
     """A standalone model for ``piece``: its nodes, boundary inputs and outputs, initializers.
 
     Tensors are shared with ``model`` (no bytes are copied); names are kept, so the boundary
-    tensors of consecutive pieces match by name. Pass ``edge`` when it is already known.
+    tensors of consecutive pieces match by name. Pass ``edge`` when it is already known, and
+    ``types`` (:func:`boundary_types` of all edges) to infer missing types once for all pieces.
+    Every input and output of the piece carries a type, or this raises.
     """
     graph = model.graph
     if edge is None:
         edge = boundary(model, piece, pieces)
+    if types is None:
+        types = boundary_types(model, [edge])
     value_map: dict[Value, Value] = {}
     inputs = []
     for value in edge.inputs:
         copy = clone_value(value)
         copy.const_value = None
+        if value in types:
+            copy.type = types[value]
+        elif copy.type is None and value.const_value is not None:
+            # A constant made by a node and read across the boundary: its tensor's type.
+            copy.type = TensorType(value.const_value.dtype, tuple(value.const_value.shape))
         value_map[value] = copy
         inputs.append(copy)
     initializers = []
@@ -190,6 +222,14 @@ def extract_piece(model: Model, piece: Piece, pieces: list[Piece],
         for name, number in piece.rebased_attributes.get(original, {}).items():
             copy.attributes[name] = Attr.int(name, number)
     outputs = [value_map[v] for v in edge.outputs]
+    for original, copy in zip(edge.outputs, outputs):
+        if original in types:
+            copy.type = types[original]
+    for value in (*inputs, *outputs):
+        if value.type is None:
+            raise HccError(f"piece {piece.name!r}: the tensor {value.name!r} crosses its "
+                           "boundary, but the model records no type for it and shape inference "
+                           "finds none (add value_info to the model)")
     new_graph = Graph(inputs, outputs, nodes, initializers=initializers,
                       name=f"{graph.name or 'graph'}_{piece.name}")
     for value in graph.value_info:

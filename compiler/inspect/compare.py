@@ -6,7 +6,9 @@ differ (a difference shows once, at the scope that holds it). Weights present in
 under one name are compared byte for byte and reported with the scopes that read them.
 
 Numbers: both models run in onnxruntime on the same generated inputs; every output (paired by
-name, else by position) gets its max-abs, mean-abs and max-relative deviation.
+name, else by position) gets its max-abs, mean-abs and max-relative deviation; a NaN or an
+infinity on one side only, or a shape or dtype that differ, is a problem (``hcc compare`` prints
+the comparison and fails).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import hcc.ir as ir
 from hcc.ir import Model, Scope
 
 from ._common import dump_json, scope_label, users_scopes
-from ._ort import Deviation, Session, deviation, feeds_for, generated_feeds
+from ..deviation import compare_outputs as compare_arrays
+from ._ort import Deviation, Session, feeds_for, generated_feeds
 from .analyze import ScopeStats, analyze
 
 
@@ -44,6 +47,11 @@ class Comparison:
     changed_weights: dict[str, list[str]]  # name -> scope labels reading it (in A)
     outputs: list[Deviation] = field(default_factory=list)
     bisect: object | None = None  # a BisectResult when asked for
+
+    @property
+    def problems(self) -> list[str]:
+        """Outputs that cannot be compared numerically (NaN, shapes, dtypes): a failure."""
+        return [f"output {d.name!r}: {d.problem}" for d in self.outputs if d.problem]
 
     @property
     def same_structure(self) -> bool:
@@ -84,9 +92,8 @@ class Comparison:
             lines += ["", "outputs (max abs / mean abs / max rel deviation):"]
             width = max(len(d.name) for d in self.outputs)
             for d in self.outputs:
-                if d.shape_a != d.shape_b:
-                    lines.append(f"  {d.name:<{width}}  shapes differ: {list(d.shape_a)} vs "
-                                 f"{list(d.shape_b)}")
+                if d.problem:
+                    lines.append(f"  {d.name:<{width}}  FAIL: {d.problem}")
                 else:
                     lines.append(f"  {d.name:<{width}}  {d.max_abs:.3g} / {d.mean_abs:.3g} / "
                                  f"{d.max_rel:.3g}")
@@ -137,18 +144,13 @@ def _same_tensor(x: ir.Tensor, y: ir.Tensor) -> bool:
 
 def compare_outputs(path_a: str, path_b: str, model_a: Model, *, batch: int = 2, seq: int = 16,
                     seed: int = 0) -> list[Deviation]:
-    session_a, session_b = Session(path_a), Session(path_b)
+    # onnxruntime's default optimization level: the models as a user would run them.
+    session_a = Session(path_a, optimization="all", what="model A")
+    session_b = Session(path_b, optimization="all", what="model B")
     feeds = generated_feeds(session_a, model_a, batch=batch, seq=seq, seed=seed)
     out_a = session_a.run(feeds)
     out_b = session_b.run(feeds_for(session_b, feeds))
-    if set(out_a) == set(out_b):
-        pairs = [(name, name) for name in out_a]
-    elif len(out_a) == len(out_b):
-        pairs = list(zip(out_a, out_b))
-    else:
-        raise ir.HccError(f"the models have different outputs ({', '.join(out_a)} vs "
-                          f"{', '.join(out_b)})")
-    return [deviation(x if x == y else f"{x} / {y}", out_a[x], out_b[y]) for x, y in pairs]
+    return compare_arrays(out_a, out_b, ("A", "B"))
 
 
 def compare(path_a: str, path_b: str, *, run: bool = True, bisect: bool = False,

@@ -176,5 +176,5 @@ def _validation(deviations: list, tolerance: float) -> list[str]:
     lines = ["## Validation", "",
              f"Pieces chained in onnxruntime against the whole model (tolerance {tolerance:g}):",
              "", "| output | max abs deviation |", "|---|---:|"]
-    lines += [f"| `{d.output}` | {d.max_abs:.3g} |" for d in deviations]
+    lines += [f"| `{d.name}` | {d.max_abs:.3g} |" for d in deviations]
     return lines + [""]

@@ -34,7 +34,7 @@ class Generation:
 
 class Runner:
     def __init__(self, folder: str) -> None:
-        import onnxruntime as ort
+        from hcc.ort import Session
 
         path = os.path.join(folder, MANIFEST)
         try:
@@ -53,22 +53,26 @@ class Runner:
         self.sessions = {}
         for name, entry in self.manifest["pieces"].items():
             file = os.path.join(folder, entry["file"])
-            self.sessions[name] = ort.InferenceSession(file, providers=["CPUExecutionProvider"])
+            # onnxruntime's default optimization level: the pieces as a deployment runs them.
+            self.sessions[name] = Session(file, optimization="all", what=f"piece {name!r}")
 
     def _run(self, piece: str, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         session = self.sessions[piece]
         feeds = {}
-        for meta in session.get_inputs():
-            if meta.name not in values:
-                raise HccError(f"{piece} needs {meta.name!r}, which the runtime does not have")
-            feeds[meta.name] = values[meta.name]
-        outputs = session.run(None, feeds)
-        return {meta.name: value for meta, value in zip(session.get_outputs(), outputs)}
+        for name in session.input_names:
+            if name not in values:
+                raise HccError(f"{piece} needs {name!r}, which the runtime does not have")
+            feeds[name] = values[name]
+        return session.run(feeds)
 
     def _next_token(self, hidden: np.ndarray) -> tuple[int, np.ndarray | None]:
+        # A NaN still gives a token (argmax over NaN is 0): refuse to decode from one. Only the
+        # state the token is read from is checked: padded positions may hold anything.
+        _refuse_nan(hidden, f"hidden_states_{self.layers}", "the last block")
         out = self._run("lm_head", {f"hidden_states_{self.layers}": hidden})
         if self.head == "logits":
             logits = out["logits"][0, -1]
+            _refuse_nan(logits, "logits", "lm_head")
             return int(np.argmax(logits)), logits
         token = out["token"][0, -1]
         return int(np.reshape(token, -1)[0]), None
@@ -134,3 +138,9 @@ class Runner:
                 history[i][0] = np.concatenate([history[i][0], new_k], axis=2)
                 history[i][1] = np.concatenate([history[i][1], new_v], axis=2)
         return self._next_token(hidden)
+
+
+def _refuse_nan(array: np.ndarray, name: str, piece: str) -> None:
+    floating = array.dtype.kind == "f" or array.dtype.name == "bfloat16"
+    if floating and np.isnan(array.astype(np.float32)).any():
+        raise HccError(f"{piece} computed NaN in {name!r}; the pieces are broken")

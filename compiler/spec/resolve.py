@@ -11,6 +11,7 @@ leave the folder of the top-level spec. The output folder is relative to the wor
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -228,7 +229,8 @@ def _param_values(params: dict[str, ast.Param], defines: Mapping[str, str],
                 values[name] = _from_text(defines[name], kind)
             except ValueError:
                 # Point at the declaration: it says which type the value must have.
-                accepted = " (true/false, yes/no or 1/0)" if kind is bool else ""
+                accepted = {bool: " (true/false, yes/no or 1/0)",
+                            float: " (a finite number)"}.get(kind, "")
                 errors.append(Diagnostic(
                     f"-D {name}={defines[name]}: parameter {name!r} is declared "
                     f"{param.type}, and {defines[name]!r} is not {_ARTICLES[param.type]}"
@@ -276,7 +278,10 @@ def _from_text(text: str, kind: type) -> Any:
         raise ValueError(text)
     if kind is int and not re.fullmatch(r"[+-]?[0-9]+", text.strip()):
         raise ValueError(text)  # int() would also take "1_000"
-    return kind(text)
+    value = kind(text)
+    if kind is float and not math.isfinite(value):
+        raise ValueError(text)  # "nan" and "inf" are no literal a spec could write
+    return value
 
 
 def _fits(value: Any, kind: type) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import hcc
 import hcc.ir as ir
 from hcc.inspect.dag import dag_data, op_metadata
@@ -70,10 +72,11 @@ def test_build_report_without_passes_says_so(tiny_mlp, tmp_path):
 def test_build_report_shows_validation_deviations(tiny_mlp):
     from hcc.inspect.report import build_report
     from hcc.spec.resolve import load_spec_text
-    from hcc.validate import Deviation
+    from hcc.deviation import deviation
 
     spec = load_spec_text(_spec(tiny_mlp, "report"))
-    text = build_report(spec, ir.load(str(tiny_mlp)), deviations=[Deviation("y", 0.0)])
+    same = np.ones((2, 4), np.float32)
+    text = build_report(spec, ir.load(str(tiny_mlp)), deviations=[deviation("y", same, same)])
     section = text.split("## Validation", 1)[1]
     assert "| `y` | 0 |" in section
     assert "tolerance 0" in section

@@ -139,3 +139,54 @@ def test_compare_with_a_non_onnx_file_is_a_clear_error(tiny_mlp, tmp_path, capsy
     bogus.write_text("{}")
     code, _, err = _run(capsys, "compare", tiny_mlp, bogus)
     assert code == 2 and "not a valid ONNX model" in err
+
+
+def _with_bias(source, target, index: int, value: float) -> None:
+    """``source`` with one element of layer 1's bias set to ``value``."""
+    model = ir.load(str(source))
+    bias = model.graph.initializers["layers.1.fc.bias"]
+    array = np.array(bias.const_value.numpy())
+    array[index] = value
+    bias.const_value = ir.ArrayTensor(array, name=bias.name)
+    ir.save(model, str(target))
+
+
+@pytest.mark.parametrize("value,kind", [(float("nan"), "NaN"), (float("inf"), "inf")])
+def test_a_non_finite_output_is_shown_and_fails_compare(tiny_mlp, tmp_path, capsys, value,
+                                                        kind):
+    _with_bias(tiny_mlp, tmp_path / "b.onnx", 3, value)
+    code, out, err = _run(capsys, "compare", tiny_mlp, tmp_path / "b.onnx", "--format", "json",
+                          "-o", tmp_path / "report.json")
+    assert code == 2
+    # (an infinite bias reaches the output through the head as +inf or -inf)
+    assert re.match(rf"hcc: error: output 'y': -?{kind} in B where A is finite", err)
+    assert len(err.splitlines()) == 1
+    # The comparison is still written, with the problem in it.
+    (output,) = json.loads((tmp_path / "report.json").read_text())["outputs"]
+    assert output["max_abs"] == "inf" and f"{kind} in B" in output["problem"]
+
+
+def test_bisect_finds_the_layer_that_makes_a_nan(tiny_mlp, tmp_path):
+    _with_bias(tiny_mlp, tmp_path / "b.onnx", 0, float("nan"))
+    result = bisect(str(tiny_mlp), str(tmp_path / "b.onnx"))
+    assert result.culprit is not None and result.culprit.module_path == "layers.1"
+
+
+@pytest.mark.parametrize("flag", ["--atol", "--rtol"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-1e-5"])
+def test_a_bad_tolerance_of_compare_is_exit_2(tiny_mlp, capsys, flag, value):
+    code, out, err = _run(capsys, "compare", tiny_mlp, tiny_mlp, "--bisect", f"{flag}={value}")
+    assert (code, out) == (2, "")
+    assert err == f"hcc: error: {flag} must be a finite number >= 0, not {float(value)}\n"
+
+
+def test_a_model_onnxruntime_cannot_load_is_a_clear_error(tiny_mlp, tmp_path, capsys):
+    import onnx
+
+    proto = onnx.load(str(tiny_mlp))
+    proto.graph.node[0].op_type = "NoSuchOperator"
+    onnx.save(proto, str(tmp_path / "b.onnx"))
+    code, _, err = _run(capsys, "compare", tiny_mlp, tmp_path / "b.onnx")
+    assert code == 2
+    assert err.startswith(f"hcc: error: {tmp_path / 'b.onnx'}: onnxruntime cannot load model B: ")
+    assert "NoSuchOperator" in err and len(err.splitlines()) == 1

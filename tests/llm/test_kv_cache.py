@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import numpy as np
 import onnx
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 import hcc.ir as ir
+from hcc.deviation import deviation
 from hcc.frontend import sources
 from hcc.ir import HccError
 from hcc.llm.recipe import LLMError, LLMOptions, build_pieces
@@ -62,9 +64,11 @@ def test_greedy_decoding_matches_transformers_token_for_token(built):
     generation = Runner(folder).generate(PROMPT, NEW_TOKENS)
     assert generation.tokens == tokens
     if head == "logits":
-        assert len(generation.logits) == NEW_TOKENS
-        worst = max(float(np.max(np.abs(a - b))) for a, b in zip(generation.logits, logits))
-        assert worst <= 1e-4
+        assert len(generation.logits) == len(logits) == NEW_TOKENS
+        for step, (ours, reference) in enumerate(zip(generation.logits, logits)):
+            # deviation() fails on a NaN, a shape or a dtype that differ, where max() would not.
+            gap = deviation(f"logits of step {step}", reference, ours)
+            assert gap.within(1e-4), gap.describe()
 
 
 def test_pieces_are_the_promised_set_at_opset_15_and_pass_the_checker(built):
@@ -119,6 +123,32 @@ def test_a_prompt_longer_than_max_len_is_refused(built):
         runner.generate(list(range(40)), 1)
     with pytest.raises(HccError, match="exceed max_len"):
         runner.generate(PROMPT, 30)
+
+
+def test_a_piece_onnxruntime_cannot_load_is_a_clear_error(built, tmp_path):
+    _, _, _, _, folder, _ = built
+    copy = tmp_path / "pieces"
+    shutil.copytree(folder, copy)
+    proto = onnx.load(str(copy / "lm_head.onnx"), load_external_data=False)
+    proto.graph.node[-1].op_type = "NoSuchOperator"
+    onnx.save(proto, str(copy / "lm_head.onnx"))
+    with pytest.raises(HccError, match="onnxruntime cannot load piece 'lm_head': .*NoSuchOperator"):
+        Runner(str(copy))
+
+
+def test_decoding_refuses_a_nan_hidden_state(built, monkeypatch):
+    _, _, _, _, folder, _ = built
+    runner = Runner(folder)
+    real = runner._run
+
+    def broken(piece, values):
+        out = real(piece, values)
+        return {name: np.full_like(v, np.nan) if name.startswith("hidden") else v
+                for name, v in out.items()}
+
+    monkeypatch.setattr(runner, "_run", broken)
+    with pytest.raises(HccError, match="computed NaN in 'hidden_states_"):
+        runner.generate(PROMPT, 2)
 
 
 def test_an_encoder_only_model_is_refused(tmp_path):

@@ -108,6 +108,13 @@ def test_out_of_range_names_the_range(options, expected):
     assert expected in _error(options)
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_float_option_takes_only_finite_numbers(value):
+    # NaN passes every bound check (its comparisons are all false): it is refused by name.
+    assert (f"expects float in [0.0, 1.0], got float {value!r} (a finite number is needed)"
+            in _error({"ratio": value}))
+
+
 def test_choices_suggest_the_closest():
     message = _error({"where": "frist"})
     assert "expects one of 'first', 'last', 'none', got str 'frist'; did you mean 'first'?" in message

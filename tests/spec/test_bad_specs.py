@@ -52,6 +52,21 @@ BAD_SPECS = [
     Bad("negative threshold",
         MODEL + 'output "build/x" {\n  external_data_threshold = -1\n}\n',
         "output option 'external_data_threshold' expects int >= 0, got int -1", 3, 29),
+    Bad("negative tolerance",
+        MODEL + 'output "build/x" {\n  tolerance = -1e-6\n}\n',
+        "output option 'tolerance' expects float >= 0.0, got float -1e-06", 3, 15),
+    Bad("infinite tolerance (a literal too large for a float)",
+        MODEL + 'output "build/x" {\n  tolerance = 1e999\n}\n',
+        "output option 'tolerance' expects float >= 0.0, got float inf (a finite number is "
+        "needed)", 3, 15),
+    Bad("nan given to a float parameter",
+        "param tol: float = 0.0\n" + MODEL + 'output "build/x" {\n  tolerance = $tol\n}\n',
+        "-D tol=nan: parameter 'tol' is declared float, and 'nan' is not a float (a finite "
+        "number)", 1, 12, defines={"tol": "nan"}),
+    Bad("inf given to a float parameter",
+        "param tol: float = 0.0\n" + MODEL + 'output "build/x" {\n  tolerance = $tol\n}\n',
+        "-D tol=inf: parameter 'tol' is declared float, and 'inf' is not a float (a finite "
+        "number)", 1, 12, defines={"tol": "inf"}),
     Bad("value not among the choices",
         'model bert from config "bert" {\n  task = "causal"\n}\n',
         "model option 'task' expects one of 'base', 'causal-lm', 'masked-lm', 'seq2seq-lm',"

@@ -102,11 +102,16 @@ def run_whole(folder, feeds: dict[str, np.ndarray], optimization: str = "basic")
 
 
 def max_deviation(expected: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> float:
+    """The largest deviation of ``got`` from ``expected`` over every expected output; a NaN,
+    a shape or a dtype that differ fail the test (see hcc.deviation)."""
+    from hcc.deviation import deviation
+
     worst = 0.0
     for name, want in expected.items():
-        assert got[name].shape == want.shape, name
-        diff = np.abs(got[name].astype(np.float64) - want.astype(np.float64))
-        worst = max(worst, float(diff.max()) if diff.size else 0.0)
+        assert name in got, name
+        gap = deviation(name, want, got[name])
+        assert gap.ok, gap.problem
+        worst = max(worst, gap.max_abs)
     return worst
 
 
