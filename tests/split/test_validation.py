@@ -17,7 +17,6 @@ import hcc
 import hcc.ir as ir
 from hcc.cli import main
 from hcc.ir import Scope, namespace_of
-from hcc.ort import generated_inputs, index_limits
 from hcc.validate import session, validate_pieces
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,6 +148,8 @@ def _embedding_model(path: Path) -> Path:
 
 
 def test_ids_stay_below_the_rows_of_the_tables_they_index(tmp_path):
+    from hcc.ort import generated_inputs, index_limits
+
     path = _embedding_model(tmp_path / "toy.onnx")
     assert index_limits(ir.load(str(path))) == {"input_ids": VOCAB, "position_ids": POSITIONS}
     feeds = generated_inputs(session(str(path)), ir.load(str(path)), seq=64, seed=3)
@@ -168,6 +169,8 @@ def test_a_model_with_a_50_token_vocabulary_validates(tmp_path, capsys):
 
 
 def test_integer_inputs_without_a_table_get_small_values(tmp_path):
+    from hcc.ort import generated_inputs
+
     graph = helper.make_graph([helper.make_node("Cast", ["n"], ["y"], to=TensorProto.FLOAT)],
                               "g", [_info("n", TensorProto.INT64, ["batch", "seq"])],
                               [_info("y", TensorProto.FLOAT, ["batch", "seq"])])
