@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx.shape_inference
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -37,16 +38,23 @@ def _split_spec(model: Path, folder: Path, by: str, extra: str = "") -> str:
 
 @pytest.fixture
 def mlp_pieces(tmp_path) -> Path:
-    """The bundled tiny MLP split per block (it has no value_info for inner tensors)."""
+    """The bundled tiny MLP, with the value_info onnx infers added (so these pieces do not
+    depend on hcc typing boundaries itself), split per block."""
+    typed = tmp_path / "typed_mlp.onnx"
+    onnx.save(onnx.shape_inference.infer_shapes(onnx.load(str(TINY_MLP))), str(typed))
     folder = tmp_path / "pieces"
-    hcc.build(_split_spec(TINY_MLP, folder, "*/MLPBlock.*"))
+    hcc.build(_split_spec(typed, folder, "*/MLPBlock.*"))
     return folder
 
 
 # -- pieces of a model without value_info -----------------------------------------------------
 
 
-def test_tiny_mlp_split_validates_and_its_pieces_pass_the_full_checker(mlp_pieces):
+def test_tiny_mlp_split_validates_and_its_pieces_pass_the_full_checker(tmp_path):
+    # The bundled file has no value_info for the tensors between its nodes.
+    assert not onnx.load(str(TINY_MLP)).graph.value_info
+    mlp_pieces = tmp_path / "pieces"
+    hcc.build(_split_spec(TINY_MLP, mlp_pieces, "*/MLPBlock.*"))
     manifest = hcc.pieces.read_manifest(str(mlp_pieces))
     assert [e["name"] for e in manifest["pieces"]] == ["MLPBlock.0", "MLPBlock.1"]
     for entry in manifest["pieces"]:
@@ -63,8 +71,10 @@ def test_tiny_mlp_split_validates_and_its_pieces_pass_the_full_checker(mlp_piece
     assert [d.max_abs for d in validate_pieces(str(mlp_pieces))] == [0.0]
 
 
-def test_the_whole_model_beside_the_pieces_stays_as_it_was(mlp_pieces):
+def test_the_whole_model_beside_the_pieces_stays_as_it_was(tmp_path):
     # Types found for the pieces are not written into the whole model's value_info.
+    mlp_pieces = tmp_path / "pieces"
+    hcc.build(_split_spec(TINY_MLP, mlp_pieces, "*/MLPBlock.*"))
     source = onnx.load(str(TINY_MLP), load_external_data=False)
     whole = onnx.load(str(mlp_pieces / "m.onnx"), load_external_data=False)
     assert len(whole.graph.value_info) == len(source.graph.value_info) == 0
@@ -142,6 +152,7 @@ def _embedding_model(path: Path) -> Path:
                     numpy_helper.from_array(np.array([-1], np.int64), "last")]
     graph = helper.make_graph(nodes, "toy", inputs, outputs, initializers)
     model = helper.make_model(graph, ir_version=10, opset_imports=[helper.make_opsetid("", 18)])
+    model = onnx.shape_inference.infer_shapes(model)  # value_info, as exporters write it
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, str(path))
     return path
@@ -232,8 +243,9 @@ def test_a_nan_deviation_fails_the_build(mlp_pieces, tmp_path, monkeypatch):
         return real(manifest, whole, **options)
 
     monkeypatch.setattr(hcc.validate, "validate_pieces", poisoned)
+    typed = mlp_pieces.parent / "typed_mlp.onnx"
     with pytest.raises(ir.HccError, match="validation failed: output 'y': NaN in the pieces"):
-        hcc.build(_split_spec(TINY_MLP, tmp_path / "again", "*/MLPBlock.*"))
+        hcc.build(_split_spec(typed, tmp_path / "again", "*/MLPBlock.*"))
 
 
 @pytest.mark.parametrize("tolerance", ["nan", "inf", "-1"])
