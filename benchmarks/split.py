@@ -121,7 +121,7 @@ from hcc.validate import validate_pieces
 start = time.perf_counter()
 deviations = validate_pieces(sys.argv[1])
 print(json.dumps({"seconds": time.perf_counter() - start,
-                  "deviations": {d.output: d.max_abs for d in deviations},
+                  "deviations": {d.name: d.max_abs for d in deviations},
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
