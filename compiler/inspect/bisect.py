@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import hcc.ir as ir
 from hcc.ir import Graph, Model, Scope, Value
 
+from ..deviation import check_tolerance
 from ._common import scope_label, scope_tree
 from ._ort import deviation, feeds_for, generated_feeds, magnitude, session_with_outputs
 
@@ -83,6 +84,8 @@ def _plain(x: float):
 
 def bisect(path_a: str, path_b: str, *, atol: float = 1e-5, rtol: float = 1e-4,
            batch: int = 2, seq: int = 16, seed: int = 0) -> BisectResult:
+    check_tolerance(atol, "atol")
+    check_tolerance(rtol, "rtol")
     model_a, model_b = ir.load(path_a), ir.load(path_b)
     order = _common_scopes(model_a, model_b)
     pairs: dict[Scope, list[tuple[Value, Value]]] = {}
@@ -143,7 +146,7 @@ def _pair(a: list[Value], b: list[Value]) -> list[tuple[Value, Value]] | None:
 
 def _judge(pairs, values_a, values_b, atol, rtol) -> tuple[float, str, bool]:
     """Worst max-abs deviation among ``pairs``, its value's name, and whether any pair is
-    beyond ``atol + rtol * |reference|``."""
+    beyond ``atol + rtol * |reference|`` (a NaN or an infinity in one model only always is)."""
     worst, worst_name, beyond = 0.0, "", False
     for a, b in pairs:
         if a.name not in values_a or b.name not in values_b:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import hcc.ir as ir
 from hcc.ir import Model, Scope
 
-from ._common import dump_json, scope_label, users_scopes
 from ..deviation import compare_outputs as compare_arrays
+from ._common import dump_json, scope_label, users_scopes
 from ._ort import Deviation, Session, feeds_for, generated_feeds
 from .analyze import ScopeStats, analyze
 
