@@ -85,6 +85,9 @@ def _is_manifest(path: str) -> bool:
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    from .deviation import check_tolerance
+
+    check_tolerance(args.tolerance, "--tolerance")  # refused even where it is not used
     if _is_manifest(args.target):
         if args.whole is None:
             raise ir.HccError("a manifest is validated against the whole model: "

@@ -257,6 +257,11 @@ def test_a_bad_tolerance_on_the_command_line_is_exit_2(mlp_pieces, capsys, comma
     assert err == f"hcc: error: --tolerance must be a finite number >= 0, not {float(tolerance)}\n"
 
 
+def test_validate_of_one_model_refuses_a_nan_tolerance_too(capsys):
+    code, _, err = _run(capsys, "validate", TINY_MLP, "--tolerance", "nan")
+    assert code == 2 and err == "hcc: error: --tolerance must be a finite number >= 0, not nan\n"
+
+
 # -- onnxruntime's refusals ---------------------------------------------------------------------
 
 
