@@ -8,7 +8,7 @@ onnxruntime and reproduces the expected outputs (rtol 1e-3, atol 1e-5). Cases wh
 model onnxruntime cannot run, or runs to other outputs, are left out for both tools. hcc
 converts to the lowest IR version the target and the model allow (7 for opsets 13-14, 8 from
 15); the version converter keeps the model's IR version, which only makes its checks easier.
-The corpus helpers live in tests/downgrade/_corpus.py.
+The corpus helpers live in tests/passes/downgrade/_corpus.py.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import time
 
 def _corpus_module():
     here = os.path.dirname(os.path.abspath(__file__))
-    path = os.path.join(here, "..", "tests", "downgrade", "_corpus.py")
+    path = os.path.join(here, "..", "tests", "passes", "downgrade", "_corpus.py")
     spec = importlib.util.spec_from_file_location("hcc_downgrade_corpus", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while being defined

@@ -14,7 +14,7 @@ import numpy as np
 
 from hcc.ir import DataType, Node, Value
 
-from ._down_rewriter import Refuse, Rewriter, adapter, constant_array
+from ..rewriter import Refuse, Rewriter, adapter, constant_array
 
 
 def _text(value) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 
 from hcc.ir import Attr, AttrType, DataType, Node, Value
 
-from ._down_rewriter import Refuse, Rewriter, adapter
+from ..rewriter import Refuse, Rewriter, adapter
 
 _CUBIC_A = -0.75
 

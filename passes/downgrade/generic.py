@@ -23,7 +23,7 @@ from hcc.ir import (
 )
 from hcc.ir.onnx import schemas
 
-from ._down_rewriter import Rewriter
+from .rewriter import Rewriter
 
 # -- fits ---------------------------------------------------------------------------------------
 

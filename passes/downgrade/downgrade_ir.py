@@ -3,12 +3,12 @@
 Deployment toolchains pin old ONNX. Every node of the default domain whose operator changed
 between the model's opset and the target is converted, trying in turn:
 
-1. a down-adapter of hcc's own for that operator (:mod:`._down_adapters`): e.g. Reduce* and
+1. a down-adapter of hcc's own for that operator (:mod:`.adapters`): e.g. Reduce* and
    Split take their older attribute forms, Gelu and LayerNormalization become their formulas;
 2. the node as it is, when it already fits the target's schema (the operator only gained types
    or attributes the node does not use, or uses at their default, which are then dropped);
 3. the same node computed in a wider type the target accepts, with Casts around it
-   (:mod:`._down_generic`): e.g. an int8 Add becomes an int32 Add;
+   (:mod:`.generic`): e.g. an int8 Add becomes an int32 Add;
 4. the function body onnx defines for the operator, whose nodes are converted the same way.
 
 Otherwise the pass fails with "no down-conversion for OP from N to M". The conversion runs on a
@@ -36,12 +36,12 @@ from hcc.ir import (
 from hcc.ir._clone import clone_graph
 from hcc.ir.onnx import schemas
 
-from ._down_adapters import ADAPTERS
-from ._down_generic import expand_into_body, fits, drop_defaulted, widen
-from ._down_rewriter import Refuse, Rewriter
-from ._infra import Pass, PassResult
-from ._options import Option
-from ._registry import register_pass
+from .adapters import ADAPTERS
+from .generic import expand_into_body, fits, drop_defaulted, widen
+from .rewriter import Refuse, Rewriter
+from .._infra import Pass, PassResult
+from .._options import Option
+from .._registry import register_pass
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 

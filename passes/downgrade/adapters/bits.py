@@ -13,7 +13,7 @@ import numpy as np
 
 from hcc.ir import DataType, Node, Value
 
-from ._down_rewriter import Rewriter, adapter, constant_array
+from ..rewriter import Rewriter, adapter, constant_array
 
 _UNSIGNED = {
     DataType.INT8: DataType.UINT8, DataType.INT16: DataType.UINT16,

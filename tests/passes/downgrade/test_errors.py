@@ -10,7 +10,7 @@ from onnx import TensorProto, helper
 import hcc.ir as ir
 import hcc.passes
 from hcc.passes import PipelineError
-from hcc.passes.downgrade_ir import DowngradeError, lowest_ir
+from hcc.passes.downgrade import DowngradeError, lowest_ir
 
 
 def _model(nodes, *, opset=20, ir_version=10, inputs=None, outputs=None, initializers=(),

@@ -17,7 +17,7 @@ import numpy as np
 
 from hcc.ir import ArrayTensor, Attr, AttrType, Node, Value
 
-from ._down_rewriter import Rewriter, adapter
+from ..rewriter import Rewriter, adapter
 
 _DILATIONS_SINCE = {"AveragePool": 19, "LpPool": 18, "MaxPool": 10}
 

@@ -15,8 +15,8 @@ import numpy as np
 from hcc.ir import DataType, Node, Value
 from hcc.ir.onnx import schemas
 
-from ._down_generic import type_string
-from ._down_rewriter import Rewriter, adapter, constant_array
+from ..generic import type_string
+from ..rewriter import Rewriter, adapter, constant_array
 
 ATTRIBUTE_AXES_UNTIL = {op: 18 for op in (
     "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum",
@@ -48,7 +48,7 @@ def reduce_axes_to_attribute(rw: Rewriter, node: Node) -> bool:
 
 
 def _ints(name: str, array: np.ndarray):
-    from ._down_rewriter import make_attr
+    from ..rewriter import make_attr
 
     return make_attr(name, [int(a) for a in array.reshape(-1)])
 

@@ -6,7 +6,7 @@ full checker, runs in onnxruntime and reproduces the expected outputs. Cases who
 onnxruntime cannot run, or runs to other outputs, say nothing about the converter and are left
 out of the count.
 
-Shared by tests/downgrade and benchmarks/downgrade.py (which loads this file by path).
+Shared by tests/passes/downgrade and benchmarks/downgrade.py (which loads this file by path).
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def hcc_convert(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
     import hcc.ir
     import hcc.passes
     from hcc.ir.onnx import schemas
-    from hcc.passes.downgrade_ir import lowest_ir
+    from hcc.passes.downgrade import lowest_ir
 
     ir_version = max(schemas.ir_version_for_opset(opset), lowest_ir(hcc.ir.from_onnx(model)))
     ir_version = min(ir_version, model.ir_version, 10)

@@ -13,7 +13,7 @@ import numpy as np
 
 from hcc.ir import DataType, Node, TensorType, Value
 
-from ._down_rewriter import Rewriter, adapter
+from ..rewriter import Rewriter, adapter
 
 _COMBINE = {"add": "Add", "mul": "Mul", "max": "Max", "min": "Min"}
 

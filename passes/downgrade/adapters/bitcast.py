@@ -15,7 +15,7 @@ import numpy as np
 
 from hcc.ir import DataType, Node, Value
 
-from ._down_rewriter import Rewriter, adapter
+from ..rewriter import Rewriter, adapter
 
 _INT_WIDTH = {DataType.INT8: 8, DataType.UINT8: 8, DataType.BOOL: 8, DataType.INT16: 16,
               DataType.UINT16: 16, DataType.INT32: 32, DataType.UINT32: 32, DataType.INT64: 64,
