@@ -25,6 +25,7 @@ def _tagged(path: str) -> bool:
     return all("hcc.tag" in {p.key for p in n.metadata_props} for n in proto.graph.node)
 
 
+@pytest.mark.slow
 def test_default_spec_builds_tagged_onnx_twice_byte_identical(tmp_path):
     first = _build("bert-tiny.hx", tmp_path / "a")
     second = _build("bert-tiny.hx", tmp_path / "b")
@@ -40,6 +41,7 @@ def test_default_spec_builds_tagged_onnx_twice_byte_identical(tmp_path):
     assert first.model is not None and len(first.model.graph) > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["gpt2-layers.hx", "llama-layers.hx"])
 def test_layer_specs_split_and_chain_to_the_whole_model_exactly(spec, tmp_path):
     result = _build(spec, tmp_path)
@@ -68,6 +70,7 @@ def test_cli_check_and_fmt_of_bundled_specs(capsys):
             assert main(["fmt", "--check", path]) == 0, name
 
 
+@pytest.mark.slow
 def test_kv_cache_spec_builds_pieces_that_decode(tmp_path):
     from hcc.llm.runtime import Runner
 
