@@ -19,7 +19,11 @@ from __future__ import annotations
 from hcc.ir import NAMESPACE_KEY, Attr, AttrType, Function, Graph, HccError, Model, Node, Value
 from hcc.ir._clone import clone_graph, clone_nodes
 
-from ._functions import (
+from .._infra import Pass, PassResult
+from .._options import Option
+from .._registry import register_pass
+from .keys import tensor_digest
+from .shared import (
     INITIALIZER_KEY,
     ROOT_KEY,
     apply_diff,
@@ -32,10 +36,6 @@ from ._functions import (
     value_names,
     walk,
 )
-from ._function_keys import tensor_digest
-from ._infra import Pass, PassResult
-from ._options import Option
-from ._registry import register_pass
 
 
 class InlineError(HccError):

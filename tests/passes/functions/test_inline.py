@@ -12,7 +12,7 @@ import hcc.ir as ir
 from hcc.ir import Scope
 from hcc.ir.verifier import verify
 from hcc.passes import run
-from hcc.passes.inline_functions import InlineError, InlineFunctionsPass
+from hcc.passes.functions import InlineError, InlineFunctionsPass
 
 LOCAL = "tool.functions"
 X = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])

@@ -14,7 +14,7 @@ key does cover is everything a shared body must get right for every caller:
 * the function's inputs (their count), outputs (by position) and declared attributes.
 
 Names and all other node metadata (stack traces, exporter notes) are left out on purpose: they
-differ from layer to layer, and the call sites record them (see ``_functions``).
+differ from layer to layer, and the call sites record them (see :mod:`.shared`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from hcc.ir import (
     Value,
 )
 
-from ._functions import INITIALIZER_KEY
+from .shared import INITIALIZER_KEY
 
 
 def function_key(function: Function) -> tuple:

@@ -10,7 +10,7 @@ import hcc.ir as ir
 from hcc.ir import Attr, Graph, Node, Scope, Value
 from hcc.ir.verifier import verify
 from hcc.passes import PipelineError, run
-from hcc.passes.outline_functions import OutlineError, OutlineFunctionsPass
+from hcc.passes.functions import OutlineError, OutlineFunctionsPass
 
 DOMAIN = "hcc.functions"
 LAYERS = "outline-functions(by='*/Layer.*')"
