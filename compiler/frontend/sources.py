@@ -89,23 +89,7 @@ def from_config(
     distinct_weights: bool = True,
 ):
     """Build a transformers model from its config class, with seeded random weights."""
-    import transformers
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-
-    if model_type not in CONFIG_MAPPING:
-        raise SourceError(
-            f"unknown model type {model_type!r}{_suggest(model_type, CONFIG_MAPPING.keys())}"
-        )
-    config = transformers.AutoConfig.for_model(model_type)
-    known = set(config.to_dict()) | set(getattr(config, "attribute_map", {}))
-    overrides = dict(overrides or {})
-    for key in overrides:
-        if key not in known:
-            raise SourceError(
-                f"{model_type} config has no option {key!r}{_suggest(key, known)}"
-            )
-    for key, value in overrides.items():
-        setattr(config, key, value)
+    config = build_config(model_type, overrides)
     if hasattr(config, "use_cache"):
         # The cache object is not an exportable output; KV-cache export builds its own.
         config.use_cache = False
@@ -121,6 +105,34 @@ def from_config(
     if distinct_weights:
         _distinct_weights(model, seed)
     return model.eval()
+
+
+def build_config(model_type: str, overrides: dict[str, Any] | None = None):
+    """The transformers config of ``model_type`` with ``overrides``, each checked by name."""
+    import transformers
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    if model_type not in CONFIG_MAPPING:
+        raise SourceError(
+            f"unknown model type {model_type!r}{_suggest(model_type, CONFIG_MAPPING.keys())}"
+        )
+    defaults = transformers.AutoConfig.for_model(model_type)
+    known = set(defaults.to_dict()) | set(getattr(defaults, "attribute_map", {}))
+    overrides = dict(overrides or {})
+    for key in overrides:
+        if key not in known:
+            raise SourceError(
+                f"{model_type} config has no option {key!r}{_suggest(key, known)}"
+            )
+    try:
+        # Overrides go to the constructor, not onto a built config: values derived from them
+        # (LLaMA's head_dim from hidden_size / num_attention_heads) are computed there.
+        config = transformers.AutoConfig.for_model(model_type, **overrides)
+    except Exception as error:  # the config class validates values with its own error types
+        raise SourceError(
+            f"cannot build {model_type} from its config: {_innermost(error)}"
+        ) from error
+    return config
 
 
 def _auto_class(task: str, config=None, what: str = ""):
@@ -139,6 +151,14 @@ def _auto_class(task: str, config=None, what: str = ""):
             f"{', '.join(supported) or 'none'}"
         )
     return cls
+
+
+def _innermost(error: BaseException) -> str:
+    """``ValueError: first line`` of the error that started a chain (config validators wrap
+    the useful message in one that only names the validator)."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return f"{type(error).__name__}: {_first_line(error)}"
 
 
 def _first_line(error: BaseException) -> str:
