@@ -34,6 +34,7 @@ from hcc.passes._options import format_value
 
 EXIT_OK = 0
 EXIT_USER_ERROR = 2
+EXIT_BROKEN_PIPE = 141  # as a shell reports a command killed by SIGPIPE
 
 
 # ------------------------------------------------------------------------------------------------
@@ -207,15 +208,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exit_.code or 0)
     try:
         return args.handler(args)
-    except ir.HccError as error:
-        return _fail(str(error))
-    except OSError as error:
-        # A path the user gave that cannot be read or written; hcc's own files are not at stake.
-        where = f": {error.filename}" if error.filename else ""
-        return _fail(f"{error.strerror or error}{where}")
+    except BrokenPipeError:
+        # The reader went away (`hcc passes | head -1`): nothing more is wanted, say nothing.
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         sys.stderr.write("hcc: interrupted\n")
         return 130
+    except SystemExit as exit_:
+        # hcc's own code never exits from inside a command: this came from user code (a
+        # factory, a model's forward), and must not pass for a success.
+        return _fail(f"user code called exit({exit_.code!r}) while hcc was running; "
+                     "the command did not finish")
+    except Exception as error:  # noqa: BLE001 - sorted into user errors and bugs below
+        message = user_error_message(error)
+        if message is None:
+            raise  # a bug in hcc: keep the traceback
+        return _fail(message)
+
+
+def user_error_message(error: BaseException) -> str | None:
+    """The one-line message for an error only the user's input can cause, or None (a bug).
+
+    Commands raise :class:`~hcc.ir.HccError` for what they check themselves; the other classes
+    here are what Python raises on input no check can fully foresee (a path with a NUL byte
+    read from a file, text that is not UTF-8, nesting deeper than Python's recursion limit).
+    """
+    if isinstance(error, ir.HccError):
+        return str(error)
+    if isinstance(error, OSError):
+        # A path the user gave that cannot be read or written; hcc's own files are not at stake.
+        where = f": {error.filename}" if error.filename else ""
+        return f"{error.strerror or error}{where}"
+    if isinstance(error, UnicodeDecodeError):
+        return (f"input is not UTF-8 text: byte {error.object[error.start]:#04x} at offset "
+                f"{error.start} ({error.reason})")
+    if isinstance(error, RecursionError):
+        return "input nested too deeply for hcc to read (Python's recursion limit)"
+    if isinstance(error, MemoryError):
+        detail = f": {error}" if str(error) else ""
+        return f"out of memory{detail}; the input asks for more than this machine has"
+    if isinstance(error, ValueError):
+        text = str(error)
+        if "null byte" in text or "null character" in text:
+            return "a path or name contains a NUL byte"
+        if "integer string conversion" in text:
+            return "a number has more digits than hcc reads (at most 4300)"
+    return None
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout again at exit and would complain about the closed pipe then.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout is not a real file (tests capture it): nothing will be flushed to it
 
 
 def _fail(message: str) -> int:

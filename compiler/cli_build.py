@@ -46,6 +46,8 @@ def add_build(subparsers: Any) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help="check the spec and list the outputs without building")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--allow-factory", action="store_true",
+                        help="let a spec's factory source import and run its Python code")
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -54,7 +56,8 @@ def run_build(args: argparse.Namespace) -> int:
     result = build(args.spec, _defines(args.defines), output_dir=args.output_dir,
                    verify_each=args.verify_each, dump_after=args.dump_after,
                    print_ir_after_change=args.print_ir_after_change, dry_run=args.dry_run,
-                   progress=not args.quiet and not args.dry_run)
+                   progress=not args.quiet and not args.dry_run,
+                   allow_factory=args.allow_factory)
     verb = "would write" if args.dry_run else "wrote"
     for path in result.outputs:
         sys.stdout.write(f"{verb} {path}\n")

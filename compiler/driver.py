@@ -24,6 +24,7 @@ from hcc.passes import (
     build_pipeline,
 )
 
+from .diagnostics import SpecError
 from .frontend.load import load_model
 from .progress import Progress, step
 from .spec.model import BuildSpec
@@ -59,11 +60,13 @@ def build(
     dry_run: bool = False,
     progress: bool = False,
     stream: TextIO | None = None,
+    allow_factory: bool = False,
 ) -> BuildResult:
     """Build a spec; returns the written paths, per-pass timings and the final IR.
 
     ``dry_run`` resolves and checks everything (including building the pipeline) and returns
-    the paths it would write, without exporting anything.
+    the paths it would write, without exporting anything. A spec whose model comes from a
+    ``factory`` runs that Python code, so it is built only with ``allow_factory=True``.
     """
     spec = read_spec(path_or_text, defines)
     if output_dir is not None:
@@ -71,7 +74,12 @@ def build(
     passes = build_pipeline(spec.pipeline)
     result = BuildResult(spec, planned_outputs(spec))
     if dry_run:
-        return result
+        return result  # nothing is imported or run: no opt-in needed to look
+    if spec.source.kind == "factory" and not allow_factory:
+        raise SpecError.one(
+            f"the model comes from factory {spec.source.reference!r}, which imports and runs "
+            "Python code; build it only if you trust this spec: hcc build --allow-factory "
+            "(hcc.build(..., allow_factory=True) from Python)", spec.source_location)
     if spec.recipe is not None:
         return _build_llm(spec, result, progress)
     with step(f"loading {spec.model_name} ({spec.source.kind} {spec.source.reference})",

@@ -166,6 +166,14 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else ""
 
 
+def _raised(error: BaseException) -> str:
+    """``SystemExit(0)``, ``ValueError: bad size``: what user code raised, in one line."""
+    if isinstance(error, SystemExit):
+        return f"SystemExit({error.code!r}) (the code called sys.exit)"
+    line = _first_line(error)
+    return f"{type(error).__name__}: {line}" if line else type(error).__name__
+
+
 def from_directory(path: str, *, task: str = "base"):
     """Load a pretrained model from a local folder (safetensors, local files only)."""
     if not os.path.isdir(path):
@@ -224,10 +232,9 @@ def from_factory(reference: str) -> LoadedModule:
         owner = importlib.import_module(module_name)
     except ImportError as error:
         raise SourceError(f"cannot import factory module {module_name!r}: {error}") from None
-    except Exception as error:  # the module itself fails while it is imported
+    except BaseException as error:  # noqa: BLE001 - even sys.exit() there is the module's failure
         raise SourceError(
-            f"importing factory module {module_name!r} raised {type(error).__name__}: "
-            f"{_first_line(error)}") from error
+            f"importing factory module {module_name!r} raised {_raised(error)}") from error
     if not hasattr(owner, attr):
         names = [n for n in dir(owner) if callable(getattr(owner, n)) and not n.startswith("_")]
         raise SourceError(f"{module_name!r} has no function {attr!r}{_suggest(attr, names)}")
@@ -237,10 +244,8 @@ def from_factory(reference: str) -> LoadedModule:
             f"factory {reference!r} is a {type(function).__name__}, not a function to call")
     try:
         made = function()
-    except Exception as error:
-        raise SourceError(
-            f"factory {reference!r} raised {type(error).__name__}: {_first_line(error)}"
-        ) from error
+    except BaseException as error:  # noqa: BLE001 - SystemExit(0) must not pass for a success
+        raise SourceError(f"factory {reference!r} raised {_raised(error)}") from error
     if isinstance(made, torch.nn.Module):
         return LoadedModule(made)
     if isinstance(made, dict) and isinstance(made.get("module"), torch.nn.Module):

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hcc.frontend.load import ExportOptions, ModelSource
+from hcc.passes._errors import SourceLocation
 from hcc.passes.pipeline import PassSpec
 
 
@@ -33,3 +34,5 @@ class BuildSpec:
     params: dict[str, Any]
     files: list[str]  # the spec and every file it includes, in reading order
     recipe: dict[str, Any] | None = None  # the kv-cache recipe's settings, when asked for
+    # Where the model section names its source (for messages; not part of what is built).
+    source_location: SourceLocation | None = field(default=None, compare=False)

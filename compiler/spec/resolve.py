@@ -434,6 +434,7 @@ def _build(spec: ast.SpecFile, collected: _Collected, values: _Values,
         output=output,
         params=dict(values.params),
         files=list(collected.files),
+        source_location=model.kind_loc,
     )
 
 
