@@ -3,24 +3,12 @@
 ``hcc.ir`` never imports torch. Only :mod:`hcc.ir.onnx` touches ONNX protobuf.
 """
 
-from ._core import (
-    MODULE_KEY,
-    NAMESPACE_KEY,
-    TAG_KEY,
-    Attr,
-    AttrType,
-    Function,
-    Graph,
-    Model,
-    Node,
-    SparseTensor,
-    Value,
-    namespace_of,
-    node_reads,
-    owner_in,
-)
+from ._attributes import Attr, AttrType, SparseTensor
 from ._dtypes import DataType
-from ._scope import Scope, common_scope
+from ._graph import Graph, node_reads, owner_in
+from ._model import Function, Model
+from ._nodes import Node, Value
+from ._scope import MODULE_KEY, NAMESPACE_KEY, TAG_KEY, Scope, common_scope, namespace_of
 from ._tensors import ArrayTensor, ExternalTensor, Tensor
 from ._types import (
     MapType,

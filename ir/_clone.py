@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ._core import Attr, AttrType, Graph, Node, Value
+from ._attributes import Attr, AttrType
+from ._graph import Graph
+from ._nodes import Node, Value
 
 
 def clone_value(value: Value, name: str | None = None) -> Value:

@@ -16,6 +16,19 @@ from collections.abc import Iterator
 
 _INDEXED = re.compile(r"^(?P<cls>.+)\.(?P<index>\d+)$")
 
+# How a node's scope is stored in its metadata_props (see ``Node.scope``).
+TAG_KEY = "hcc.tag"
+MODULE_KEY = "hcc.module"
+# Model Explorer groups nodes by this key: one "<module path>: <class>" entry per level, joined
+# by "/", the root with an empty path.
+NAMESPACE_KEY = "namespace"
+
+
+def namespace_of(scope: Scope) -> str:
+    """The ``namespace`` metadata string that shows ``scope`` as nested groups in viewers."""
+    levels = reversed(list(scope.ancestors(include_self=True)))
+    return "/".join(f"{s.module_path}: {s.qualified_class or s.class_name}" for s in levels)
+
 
 class Scope:
     """One level of the module tree, identified by its chain of (module path, class segment)."""

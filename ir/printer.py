@@ -32,7 +32,10 @@ import re
 import sys
 from typing import Any, TextIO
 
-from ._core import Attr, AttrType, Function, Graph, Model, Node, SparseTensor, Value
+from ._attributes import Attr, AttrType, SparseTensor
+from ._graph import Graph
+from ._model import Function, Model
+from ._nodes import Node, Value
 from ._tensors import ArrayTensor, ExternalTensor, Tensor
 from ._types import TensorType
 

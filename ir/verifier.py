@@ -22,8 +22,11 @@ What is checked:
 
 from __future__ import annotations
 
-from ._core import MODULE_KEY, TAG_KEY, AttrType, Function, Graph, Model, Node, Value
-from ._scope import Scope
+from ._attributes import AttrType
+from ._graph import Graph
+from ._model import Function, Model
+from ._nodes import Node, Value
+from ._scope import MODULE_KEY, TAG_KEY, Scope
 from .errors import VerificationError
 
 __all__ = ["check", "verify"]

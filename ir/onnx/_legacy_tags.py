@@ -97,8 +97,7 @@ def unfold_from_model(model) -> None:
         return  # not ours to understand; keep it as plain metadata
     if not isinstance(sections, dict):
         return
-    from .._scope import Scope
-    from .._core import MODULE_KEY, TAG_KEY
+    from .._scope import MODULE_KEY, TAG_KEY, Scope
 
     def restore(nodes, table) -> None:
         if not isinstance(table, dict):

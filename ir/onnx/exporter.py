@@ -14,71 +14,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, ValueInfoProto
+from onnx import GraphProto, ModelProto, NodeProto
 
-from .._core import AttrType, Function, Graph, Model, Node, SparseTensor, Value
+from .._attributes import AttrType, SparseTensor
+from .._graph import Graph
+from .._model import Function, Model
+from .._nodes import Node, Value
 from .._tensors import ExternalTensor, Tensor
-from ._proto_tensor import write_embedded, write_external_ref
 from ._legacy_tags import INLINE_FLAG, fold_into_model
 from ._legacy_tags import position as legacy_position
+from ._proto_attrs import AttrWriter
+from ._proto_tensor import write_embedded, write_external_ref
 from ._proto_types import TypeCodec
-from .importer import SINGULAR_KINDS, _fingerprint, same_attr
-
-_NO_EXTRAS: dict = {}
+from ._value_info import fingerprint, write_metadata, write_opsets, write_value_info
 
 
-def _encode(s) -> bytes:
-    return s if isinstance(s, bytes) else str(s).encode("utf-8")
-
-
-def write_metadata(metadata: dict[str, str], repeated, extras: dict) -> None:
-    kept = extras.get("metadata") if extras else None
-    if kept is not None and kept[0] == metadata:
-        for raw in kept[1]:
-            repeated.add().ParseFromString(raw)
-        return
-    for key, value in metadata.items():
-        repeated.add(key=key, value=value)
-
-
-def write_opsets(opsets: dict[str, int], repeated, extras: dict) -> None:
-    kept = extras.get("opset_import") if extras else None
-    if kept is not None and kept[0] == opsets:
-        for raw in kept[1]:
-            repeated.add().ParseFromString(raw)
-        return
-    for domain, version in opsets.items():
-        repeated.add(domain=domain, version=version)
-
-
-def write_value_info(value: Value, dst: ValueInfoProto, types: TypeCodec, name: str) -> None:
-    extras = value.proto_extras
-    if extras:
-        if "name" not in extras.get("absent", ()):
-            dst.name = name
-        kept_type = extras.get("type")
-        if value.type is not None or (kept_type is not None and kept_type[0] is None):
-            types.write(value.type, dst.type, kept_type)
-        if value.doc_string or "doc_string" in extras.get("present", ()):
-            dst.doc_string = value.doc_string
-    else:
-        dst.name = name
-        if value.type is not None:
-            types.write(value.type, dst.type, None)
-        if value.doc_string:
-            dst.doc_string = value.doc_string
-    if value.metadata_props:
-        write_metadata(value.metadata_props, dst.metadata_props, extras)
-
-
-def value_info_bytes(value: Value, types: TypeCodec) -> bytes:
-    """The canonical ValueInfoProto of ``value``, serialized (the importer compares with it)."""
-    proto = ValueInfoProto()
-    write_value_info(value, proto, types, value.name)
-    return proto.SerializeToString()
-
-
-class Exporter:
+class Exporter(AttrWriter):
     def __init__(self, writer=None) -> None:
         self.types = TypeCodec()
         self.writer = writer
@@ -137,77 +88,6 @@ class Exporter:
             self.tensor(sparse.indices, dst.indices, None, initializer)
         dst.dims.extend(sparse.dims)
 
-    # -- attributes -----------------------------------------------------------------------------
-
-    def attr(self, attr, dst: AttributeProto) -> None:
-        extras = attr.proto_extras or _NO_EXTRAS
-        if extras:
-            kept = extras.get("raw")
-            if kept is not None and same_attr(attr, kept[0]):
-                dst.ParseFromString(kept[1])
-                return
-        absent = extras.get("absent", ())
-        if "name" not in absent:
-            dst.name = attr.name
-        kind = attr.type
-        if "type_code" in extras:
-            code = extras["type_code"]
-        else:
-            code = int(kind) if kind != AttrType.UNDEFINED else None
-        if code is not None:
-            dst.type = code
-        if attr.ref_attr_name is not None:
-            dst.ref_attr_name = attr.ref_attr_name
-        if attr.doc_string or "doc_string" in extras.get("present", ()):
-            dst.doc_string = attr.doc_string
-        value = attr.value
-        if value is None and kind == AttrType.TYPE_PROTO and "type" in extras:
-            self.types.write(None, dst.tp, extras["type"])  # an empty TypeProto
-            return
-        if value is None or (kind in SINGULAR_KINDS and "value" in absent):
-            return
-        if kind == AttrType.INT:
-            dst.i = value
-        elif kind == AttrType.INTS:
-            dst.ints.extend(value)
-        elif kind == AttrType.FLOAT:
-            dst.f = value
-        elif kind == AttrType.FLOATS:
-            dst.floats.extend(value)
-        elif kind == AttrType.STRING:
-            dst.s = _encode(value)
-        elif kind == AttrType.STRINGS:
-            dst.strings.extend([_encode(s) for s in value])
-        elif kind == AttrType.TENSOR:
-            self.tensor(value, dst.t, None, False)
-        elif kind == AttrType.TENSORS:
-            for tensor in value:
-                self.tensor(tensor, dst.tensors.add(), None, False)
-        elif kind == AttrType.GRAPH:
-            self.graph(value, dst.g)
-        elif kind == AttrType.GRAPHS:
-            for graph in value:
-                self.graph(graph, dst.graphs.add())
-        elif kind == AttrType.SPARSE_TENSOR:
-            presence = extras.get("sparse_presence", [None])[0]
-            self.sparse(value, dst.sparse_tensor, presence, False)
-        elif kind == AttrType.SPARSE_TENSORS:
-            presences = extras.get("sparse_presence") or [None] * len(value)
-            if len(presences) != len(value):
-                presences = [None] * len(value)
-            for sparse, presence in zip(value, presences):
-                self.sparse(sparse, dst.sparse_tensors.add(), presence, False)
-        elif kind == AttrType.TYPE_PROTO:
-            self.types.write(value, dst.tp, extras.get("type"))
-        elif kind == AttrType.TYPE_PROTOS:
-            kept = extras.get("types")
-            if kept is None or len(kept) != len(value):
-                kept = [None] * len(value)
-            for ir_type, original in zip(value, kept):
-                self.types.write(ir_type, dst.type_protos.add(), original)
-        else:
-            raise TypeError(f"cannot export attribute {attr.name!r} of type {kind!r}")
-
     # -- nodes ----------------------------------------------------------------------------------
 
     def node(self, node: Node, dst: NodeProto) -> None:
@@ -242,7 +122,7 @@ class Exporter:
     def value_info(self, value: Value, dst, overrides, kind: str, index: int) -> None:
         if overrides:
             kept = overrides.get((kind, index))
-            if kept is not None and kept[0] is value and kept[1] == _fingerprint(value):
+            if kept is not None and kept[0] is value and kept[1] == fingerprint(value):
                 dst.ParseFromString(kept[2])
                 return
         write_value_info(value, dst, self.types, self.name_of(value))

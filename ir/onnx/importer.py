@@ -19,68 +19,18 @@ that the defining node then adopts as its output.
 
 from __future__ import annotations
 
-from onnx import AttributeProto, GraphProto, ModelProto, TensorProto
+from onnx import GraphProto, ModelProto, TensorProto
 
-from .._core import (
-    MODULE_KEY,
-    TAG_KEY,
-    Attr,
-    AttrType,
-    Function,
-    Graph,
-    Model,
-    Node,
-    SparseTensor,
-    Value,
-)
-from .._scope import Scope
-from ._proto_tensor import EXTERNAL, ImportedExternalTensor, ProtoTensor
+from .._attributes import AttrType, SparseTensor
+from .._graph import Graph
+from .._model import Function, Model
+from .._nodes import Node, Value
+from .._scope import MODULE_KEY, TAG_KEY, Scope
 from ._legacy_tags import INLINE_FLAG, had_inline_metadata, unfold_from_model
+from ._proto_attrs import AttrReader
+from ._proto_tensor import EXTERNAL, ImportedExternalTensor, ProtoTensor
 from ._proto_types import TypeCodec
-
-# AttributeProto value field for each attribute kind, and back.
-FIELD_OF_KIND = {
-    AttrType.FLOAT: "f",
-    AttrType.INT: "i",
-    AttrType.STRING: "s",
-    AttrType.TENSOR: "t",
-    AttrType.GRAPH: "g",
-    AttrType.SPARSE_TENSOR: "sparse_tensor",
-    AttrType.TYPE_PROTO: "tp",
-    AttrType.FLOATS: "floats",
-    AttrType.INTS: "ints",
-    AttrType.STRINGS: "strings",
-    AttrType.TENSORS: "tensors",
-    AttrType.GRAPHS: "graphs",
-    AttrType.SPARSE_TENSORS: "sparse_tensors",
-    AttrType.TYPE_PROTOS: "type_protos",
-}
-KIND_OF_FIELD = {field: kind for kind, field in FIELD_OF_KIND.items()}
-# Kinds held in a singular (presence-carrying) field rather than a repeated one.
-SINGULAR_KINDS = frozenset(
-    {
-        AttrType.FLOAT,
-        AttrType.INT,
-        AttrType.STRING,
-        AttrType.TENSOR,
-        AttrType.GRAPH,
-        AttrType.SPARSE_TENSOR,
-        AttrType.TYPE_PROTO,
-    }
-)
-_ATTR_DEFAULTS = {
-    AttrType.FLOAT: 0.0,
-    AttrType.INT: 0,
-    AttrType.STRING: "",
-}
-
-
-def decode_str(raw: bytes) -> str | bytes:
-    """ONNX strings are UTF-8 bytes; keep the bytes when they are not valid UTF-8."""
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw
+from ._value_info import fingerprint, value_info_bytes
 
 
 def _present_defaults(proto, *fields: str) -> tuple[str, ...]:
@@ -99,7 +49,7 @@ class _Scope:
         self.pending: dict[str, Value] = {}  # used before their defining node
 
 
-class Importer:
+class Importer(AttrReader):
     def __init__(self, base_dir: str | None) -> None:
         self.base_dir = base_dir
         self.types = TypeCodec()
@@ -170,12 +120,10 @@ class Importer:
     def describe(self, value: Value, info, graph: Graph, kind: str, index: int) -> None:
         """Apply a ValueInfoProto to ``value``; later, differing mentions are kept verbatim."""
         if id(value) in self.described:
-            from .exporter import value_info_bytes  # local: the exporter imports this module
-
             raw = info.SerializeToString()
             if value_info_bytes(value, self.types) != raw:
                 overrides = graph.proto_extras.setdefault("value_info_overrides", {})
-                overrides[(kind, index)] = (value, _fingerprint(value), raw)
+                overrides[(kind, index)] = (value, fingerprint(value), raw)
             return
         self.described.add(id(value))
         extras = value.proto_extras
@@ -193,104 +141,6 @@ class Importer:
             extras["absent"] = ("name",)
         if len(info.metadata_props):
             value.metadata_props = self.metadata(info.metadata_props, value)
-
-    # -- attributes -----------------------------------------------------------------------------
-
-    def attr(self, proto: AttributeProto) -> Attr:
-        fields = {fd.name: v for fd, v in proto.ListFields()}
-        name = fields.get("name", "")
-        type_code = fields.get("type", 0)
-        ref = fields.get("ref_attr_name")
-        value_fields = [f for f in fields if f in KIND_OF_FIELD]
-        odd = False  # needs the verbatim fallback
-        if type_code:
-            try:
-                kind = AttrType(type_code)
-            except ValueError:
-                kind, odd = type_code, True
-        elif len(value_fields) == 1:
-            kind = KIND_OF_FIELD[value_fields[0]]  # old models: no type, infer it
-        else:
-            kind = AttrType.UNDEFINED
-            odd = len(value_fields) > 1
-        field = FIELD_OF_KIND.get(kind)
-        if any(f != field for f in value_fields):
-            odd = True
-        extras: dict = {}
-        value = None
-        if field is not None:
-            if field in fields:
-                value = self.attr_value(kind, fields[field], extras)
-            else:
-                # Lists default to [] (code iterates them); single values are absent.
-                value = self.attr_value(kind, None, extras)
-                if kind in SINGULAR_KINDS:
-                    extras["absent"] = ("value",)
-                    if ref is not None:
-                        value = None  # refers to the caller's attribute: no value of its own
-        attr = Attr(name, kind, value, doc_string=fields.get("doc_string", ""), ref_attr_name=ref)
-        if "name" not in fields:
-            extras.setdefault("absent", ())
-            extras["absent"] += ("name",)
-        if "type" not in fields:
-            if kind != AttrType.UNDEFINED:
-                extras["type_code"] = None
-        elif type_code == 0:
-            extras["type_code"] = 0
-        if "doc_string" in fields and not attr.doc_string:
-            extras["present"] = ("doc_string",)
-        if odd:
-            extras["raw"] = (attr_snapshot(attr), proto.SerializeToString())
-        if extras:
-            attr.proto_extras.update(extras)
-        return attr
-
-    def attr_value(self, kind, raw, extras: dict):
-        if kind == AttrType.FLOAT or kind == AttrType.INT:
-            return _ATTR_DEFAULTS[kind] if raw is None else raw
-        if kind == AttrType.STRING:
-            return "" if raw is None else decode_str(raw)
-        if kind == AttrType.INTS or kind == AttrType.FLOATS:
-            return [] if raw is None else list(raw)
-        if kind == AttrType.STRINGS:
-            return [] if raw is None else [decode_str(s) for s in raw]
-        if kind == AttrType.TENSOR:
-            return None if raw is None else self.tensor(raw)
-        if kind == AttrType.TENSORS:
-            return [] if raw is None else [self.tensor(t) for t in raw]
-        if kind == AttrType.GRAPH:
-            return None if raw is None else self.graph(raw)
-        if kind == AttrType.GRAPHS:
-            return [] if raw is None else [self.graph(g) for g in raw]
-        if kind == AttrType.SPARSE_TENSOR:
-            if raw is None:
-                return None
-            sparse, presence = self.sparse(raw)
-            if presence != (True, True):
-                extras["sparse_presence"] = [presence]
-            return sparse
-        if kind == AttrType.SPARSE_TENSORS:
-            if raw is None:
-                return []
-            pairs = [self.sparse(s) for s in raw]
-            if any(p != (True, True) for _, p in pairs):
-                extras["sparse_presence"] = [p for _, p in pairs]
-            return [s for s, _ in pairs]
-        if kind == AttrType.TYPE_PROTO:
-            if raw is None:
-                return None
-            ir_type, raw_type = self.types.decode(raw)
-            if raw_type is not None:
-                extras["type"] = (ir_type, raw_type)
-            return ir_type
-        if kind == AttrType.TYPE_PROTOS:
-            if raw is None:
-                return []
-            decoded = [self.types.decode(t) for t in raw]
-            if any(r is not None for _, r in decoded):
-                extras["types"] = [(t, r) for t, r in decoded]
-            return [t for t, _ in decoded]
-        return None
 
     # -- nodes ----------------------------------------------------------------------------------
 
@@ -535,30 +385,6 @@ def _named(name: str) -> Value:
         # The file really has an empty name here: the exporter must not invent one.
         value.proto_extras["empty_name"] = True
     return value
-
-
-def _fingerprint(value: Value) -> tuple:
-    """What a ValueInfoProto is built from; a kept mention is valid while this is unchanged."""
-    return (value.name, value.type, value.doc_string, tuple(value.metadata_props.items()))
-
-
-def attr_snapshot(attr: Attr) -> tuple:
-    value = attr.value
-    if isinstance(value, list):
-        value = list(value)
-    return (attr.name, attr.type, value, attr.doc_string, attr.ref_attr_name)
-
-
-def same_attr(attr: Attr, snapshot: tuple) -> bool:
-    name, kind, value, doc, ref = snapshot
-    current = attr.value
-    return (
-        attr.name == name
-        and attr.type == kind
-        and attr.doc_string == doc
-        and attr.ref_attr_name == ref
-        and (current is value or current == value)
-    )
 
 
 def from_onnx(proto: ModelProto, *, base_dir: str | None = None) -> Model:

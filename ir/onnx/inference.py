@@ -13,7 +13,8 @@ from __future__ import annotations
 import onnx
 import onnx.shape_inference
 
-from .._core import Model, Value
+from .._model import Model
+from .._nodes import Value
 from .._types import Type
 from ._proto_tensor import ProtoTensor, set_external_entries, write_header
 from ._proto_types import type_from_proto
