@@ -17,6 +17,7 @@ from typing import Any
 
 import hcc
 import hcc.ir as ir
+from hcc.ir.files import Interrupted, stop_on_signals
 from hcc.passes import (
     DumpAfter,
     Pass,
@@ -207,7 +208,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # usage errors (code 2), --help and --version (code 0)
         return int(exit_.code or 0)
     try:
-        return args.handler(args)
+        # SIGINT and SIGTERM unwind like an error: every file being written is left as it was
+        # (its temporary removed) or complete.
+        with stop_on_signals():
+            return args.handler(args)
+    except Interrupted as interrupt:
+        sys.stderr.write(f"hcc: {interrupt}\n")
+        return interrupt.exit_code
     except BrokenPipeError:
         # The reader went away (`hcc passes | head -1`): nothing more is wanted, say nothing.
         _silence_stdout()

@@ -112,14 +112,10 @@ def run_fmt(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.write:
         if formatted != original:
-            temporary = f"{args.spec}.tmp-{os.getpid()}"
-            try:
-                with open(temporary, "w", encoding="utf-8") as f:
-                    f.write(formatted)
-                os.replace(temporary, args.spec)
-            finally:
-                if os.path.exists(temporary):
-                    os.remove(temporary)
+            from hcc.ir.files import write_text
+
+            # Through a link to the spec, not over the link: the file is rewritten in place.
+            write_text(os.path.realpath(args.spec), formatted)
         return EXIT_OK
     sys.stdout.write(formatted)
     return EXIT_OK

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import hcc.ir as ir
+from hcc.ir.files import write_text
 from hcc.passes import (
     DumpAfter,
     PassManager,
@@ -121,7 +122,7 @@ def _write_build_report(result: BuildResult, changes) -> str:
     out = result.spec.output
     path = os.path.join(out.directory, _REPORT_FILES["report"].format(name=out.name))
     files = [*result.outputs, path]
-    _write_text(path, build_report(result.spec, result.model, timings=result.timings,
+    write_text(path, build_report(result.spec, result.model, timings=result.timings,
                                    changes=changes.records if changes else (), outputs=files,
                                    deviations=result.deviations))
     return path
@@ -215,7 +216,7 @@ def write_outputs(model: ir.Model, spec: BuildSpec) -> list[str]:
 
             written.extend(write_graphml(model, path))
             continue
-        _write_text(path, _report_text(report, model))
+        write_text(path, _report_text(report, model))
         written.append(path)
     return written
 
@@ -234,12 +235,4 @@ def _report_text(report: str, model: ir.Model) -> str:
     return format_model(model)
 
 
-def _write_text(path: str, text: str) -> None:
-    temporary = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(temporary, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+

@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 import hcc.ir as ir
+from hcc.ir.files import write_text
 from hcc.passes._pieces import boundaries, boundary_types, extract_piece, pieces_of
 
 MANIFEST = "manifest.json"
@@ -138,12 +139,4 @@ def _check_inside(file: str, manifest_path: str) -> None:
 
 
 def _write_json(path: str, data: Any) -> None:
-    temporary = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(temporary, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    write_text(path, json.dumps(data, indent=2) + "\n")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar, NamedTuple, TextIO
 
 from hcc.ir import HccError, Model, VerificationError
+from hcc.ir.files import write_text
 
 from ._errors import SourceLocation
 from ._options import Option, format_value, validate_options
@@ -303,7 +304,7 @@ class DumpAfter(Instrument):
         directory = Path(self.target)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{self._position:02d}-{name}.txt"
-        path.write_text(text, encoding="utf-8")
+        write_text(path, text)
         self.written.append(path)
 
 

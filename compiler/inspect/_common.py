@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 import hcc.ir as ir
 from hcc.ir import Graph, Model, Node, Scope
+from hcc.ir import files
 from hcc.ir import owner_in as _owner_in
 
 HIERARCHY_KEY = "hcc.hierarchy"
@@ -134,17 +135,9 @@ def users_scopes(value: ir.Value, graph: Graph) -> list[Scope]:
 
 
 def write_text(path: str, text: str) -> None:
-    """Write a file atomically: a failure leaves either the old file or none."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    temporary = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(temporary, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    """Write a file atomically (creating its folder): a failure leaves the old file or none."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    files.write_text(path, text)
 
 
 def dump_json(data) -> str:

@@ -51,11 +51,11 @@ class GraphMLError(ir.HccError):
 
 
 class Sidecar:
-    """Appends raw tensor bytes to one file and hashes them on the way."""
+    """Appends raw tensor bytes to one file (an open descriptor, which stays open) and hashes
+    them on the way."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._file = open(path, "wb")
+    def __init__(self, fd: int) -> None:
+        self._file = os.fdopen(fd, "wb", closefd=False)
         self._hash = hashlib.sha256()
         self.size = 0
 
@@ -73,7 +73,7 @@ class Sidecar:
         self.size += len(data)
 
     def close(self) -> str:
-        """Close the file; returns the sha256 of its contents."""
+        """Flush the bytes to the descriptor; returns the sha256 of its contents."""
         self._file.close()
         return self._hash.hexdigest()
 

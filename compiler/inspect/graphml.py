@@ -19,6 +19,7 @@ Layout of the file (yEd's conventions, so yEd opens it with collapsible groups):
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -27,6 +28,7 @@ import xml.etree.ElementTree as ET
 from hcc.ir import Model, Node, Scope, Value
 from hcc.ir import node_reads as _reads
 from hcc.ir import owner_in as _top_owner
+from hcc.ir.files import FileGroup
 
 from ._serial import Encoder, Sidecar
 
@@ -78,10 +80,8 @@ def write_graphml(model: Model, path: str) -> tuple[str, str]:
     data_path = sidecar_path(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    temp_data = f"{data_path}.tmp-{os.getpid()}"
-    temp_xml = f"{path}.tmp-{os.getpid()}"
-    try:
-        sidecar = Sidecar(temp_data)
+    with FileGroup() as group:
+        sidecar = Sidecar(group.create(data_path))
         try:
             tree = _Writer(model, Encoder(sidecar)).document()
         finally:
@@ -91,13 +91,10 @@ def write_graphml(model: Model, path: str) -> tuple[str, str]:
         _data(graph, "g_sidecar_size", str(sidecar.size))
         _data(graph, "g_sidecar_sha256", digest)
         ET.indent(tree, space=" ")
-        tree.write(temp_xml, encoding="utf-8", xml_declaration=True)
-        os.replace(temp_data, data_path)
-        os.replace(temp_xml, path)
-    finally:
-        for temporary in (temp_data, temp_xml):
-            if os.path.exists(temporary):
-                os.remove(temporary)
+        document = io.BytesIO()
+        tree.write(document, encoding="utf-8", xml_declaration=True)
+        group.add_bytes(path, document.getbuffer())  # after its sidecar: renamed after it
+        group.commit()
     return path, data_path
 
 

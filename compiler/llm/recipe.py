@@ -27,6 +27,7 @@ from typing import Any
 
 import hcc.ir as ir
 from hcc.ir import HccError, Scope
+from hcc.ir.files import write_text
 
 from .wrappers import HEADS, Decode, Prefill
 
@@ -167,11 +168,7 @@ def build_pieces(model, out_dir: str, options: LLMOptions | None = None, *,
                            dedupe="content")
     manifest = _manifest(name, model, shape, options, pieces)
     path = os.path.join(out_dir, MANIFEST)
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with open(temporary, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=2)
-        f.write("\n")
-    os.replace(temporary, path)
+    write_text(path, json.dumps(manifest, indent=2) + "\n")
     return [*written, path]
 
 

@@ -2,21 +2,27 @@
 
 Loading parses only the model proto; external data stays on disk (ExternalTensor maps it when
 read). Saving builds the proto while streaming large tensors into a fresh temporary data file,
-then renames the temporary files into place, so a reader never sees a partial file and an
-existing data file is never appended to. onnx's external-data helpers are not used: they append
-to existing files and hold every tensor in memory.
+then renames the temporary files into place (:mod:`hcc.ir.files`), so a reader never sees a
+partial file and an existing data file is never appended to. onnx's external-data helpers are
+not used: they append to existing files and hold every tensor in memory.
+
+A saved model owns its data file, named after it (``out.onnx`` -> ``out.onnx.data``). When the
+model being replaced reads that very file, the new data goes to the alternate name
+(``out.onnx.data.alt``, and back again on the next save): the data is renamed into place first,
+then the model, then the old data is removed, so no interruption leaves a model that reads
+another save's data.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 
 from onnx import ModelProto
 
 from .._dtypes import DataType
 from .._tensors import ExternalTensor, Tensor
 from ..errors import LoadError, SaveError
+from ..files import FileGroup, remove_quietly, same_file, write_all
 from ._proto_tensor import (
     ProtoTensor,
     copy_header,
@@ -101,17 +107,19 @@ def _valid_filename(name: str) -> bool:
 
 
 class _DataWriter:
-    """Streams tensor bytes into temporary data files that :meth:`commit` renames into place."""
+    """Streams tensor bytes into temporary data files of ``group``, renamed into place when
+    the group commits."""
 
-    def __init__(self, folder: str, location: str | None, threshold: int, align: int) -> None:
+    def __init__(self, group: FileGroup, folder: str, location: str | None, threshold: int,
+                 align: int) -> None:
+        self.group = group
         self.folder = folder
         self.location = location  # None: one file per tensor
         self.threshold = threshold
         self.align = align
-        self.files: dict[str, list] = {}  # location -> [fd, temp path, position]
+        self.files: dict[str, list] = {}  # location -> [fd, position]
         self._sources: dict[str, int] = {}
         self._copy_range = hasattr(os, "copy_file_range")
-        self._umask = _current_umask()
         self.forbidden: set[str] = set()  # real paths of files the model reads from
 
     # The exporter asks this for every tensor.
@@ -140,7 +148,7 @@ class _DataWriter:
         entry = self.files.get(location)
         if entry is None:
             entry = self.files[location] = self._open(location)
-        fd, _, position = entry
+        fd, position = entry
         offset = position
         original = tensor.offset if isinstance(tensor, ExternalTensor) else None
         if (
@@ -152,9 +160,9 @@ class _DataWriter:
         elif self.align > 1 and position % self.align:
             offset = position + self.align - position % self.align
         if offset > position:
-            _pwrite_all(fd, b"\0" * (offset - position), position)
+            write_all(fd, b"\0" * (offset - position), position)
         length = self._write_data(tensor, fd, offset)
-        entry[2] = offset + length
+        entry[1] = offset + length
         set_external_entries(dst, location, offset, length)
 
     def _per_tensor_location(self, name: str) -> str:
@@ -170,14 +178,8 @@ class _DataWriter:
             raise SaveError(
                 f"refusing to replace {location!r}: the model reads its tensors from that file"
             )
-        directory = os.path.dirname(target)
-        os.makedirs(directory, exist_ok=True)
-        fd, temp = tempfile.mkstemp(
-            dir=directory, prefix=f".{os.path.basename(target)}.", suffix=".tmp"
-        )
-        entry = [fd, temp, 0]
-        os.fchmod(fd, 0o666 & ~self._umask)
-        return entry
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        return [self.group.create(target), 0]
 
     def _write_data(self, tensor: Tensor, fd: int, offset: int) -> int:
         if isinstance(tensor, ExternalTensor) and type(tensor).raw_view is ExternalTensor.raw_view:
@@ -185,7 +187,7 @@ class _DataWriter:
             return self._copy_external(tensor, fd, offset)
         view = tensor.raw_view()
         try:
-            _pwrite_all(fd, view, offset)
+            write_all(fd, view, offset)
             return view.nbytes
         finally:
             view.release()
@@ -206,7 +208,7 @@ class _DataWriter:
                 chunk = os.pread(source, min(remaining, _COPY_CHUNK), src_pos)
                 copied = len(chunk)
                 if copied:
-                    _pwrite_all(fd, chunk, dst_pos)
+                    write_all(fd, chunk, dst_pos)
             if copied <= 0:
                 raise SaveError(
                     f"external data of tensor {tensor.name!r} ends early in {tensor.location!r}"
@@ -217,25 +219,10 @@ class _DataWriter:
         return tensor.length
 
     def close(self) -> None:
+        """Close the files read from (the group owns the files written)."""
         for source in self._sources.values():
             os.close(source)
         self._sources.clear()
-        for entry in self.files.values():
-            if entry[0] is not None:
-                os.close(entry[0])
-                entry[0] = None
-
-    def commit(self) -> None:
-        self.close()
-        for location, entry in self.files.items():
-            os.replace(entry[1], os.path.join(self.folder, location))
-            entry[1] = None
-
-    def discard(self) -> None:
-        self.close()
-        for entry in self.files.values():
-            if entry[1] is not None:
-                _remove_quietly(entry[1])
 
 
 class _EmbedAll:
@@ -250,37 +237,79 @@ class _EmbedAll:
 _EMBED_ALL = _EmbedAll()
 
 
-def _pwrite_all(fd: int, data, offset: int) -> None:
-    view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
-    written_total = 0
-    total = view.nbytes
-    while written_total < total:
-        written = os.pwrite(fd, view[written_total:], offset + written_total)
-        if written <= 0:
-            raise OSError("short write")
-        written_total += written
+def external_locations(proto: ModelProto) -> set[str]:
+    """The external-data file names (as written in the model) of every tensor of ``proto``:
+    initializers, attributes, subgraphs and functions."""
+    found: set[str] = set()
+
+    def tensor(t) -> None:
+        if t.data_location == EXTERNAL_LOCATION:
+            for entry in t.external_data:
+                if entry.key == "location":
+                    found.add(entry.value)
+
+    def graph(g) -> None:
+        for t in g.initializer:
+            tensor(t)
+        for sparse in g.sparse_initializer:
+            tensor(sparse.values)
+            tensor(sparse.indices)
+        nodes(g.node)
+
+    def nodes(node_list) -> None:
+        for node in node_list:
+            for attr in node.attribute:
+                if attr.HasField("t"):
+                    tensor(attr.t)
+                for t in attr.tensors:
+                    tensor(t)
+                if attr.HasField("g"):
+                    graph(attr.g)
+                for g in attr.graphs:
+                    graph(g)
+
+    graph(proto.graph)
+    for function in proto.functions:
+        nodes(function.node)
+    return found
 
 
-def _remove_quietly(path: str) -> None:
+EXTERNAL_LOCATION = 1  # TensorProto.EXTERNAL
+
+
+def _locations_read_by(path: str) -> set[str]:
+    """The data file names the model now at ``path`` reads; empty when there is none or it is
+    not a readable model (it is then simply replaced)."""
+    if not os.path.isfile(path):
+        return set()
+    proto = ModelProto()
     try:
-        os.remove(path)
-    except OSError:
-        pass
+        with open(path, "rb") as f:
+            proto.ParseFromString(f.read())
+    except Exception:  # not a model (or unreadable): nothing of it to keep consistent
+        return set()
+    return {os.path.normpath(location) for location in external_locations(proto)}
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+ALTERNATE_SUFFIX = ".alt"
 
 
-def _same_file(a: str, b: str) -> bool:
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
+def fresh_location(path: str, location: str) -> tuple[str, list[str]]:
+    """The data file name to write for a model saved to ``path`` asking for ``location``, and
+    the old data files to remove once the model is in place.
+
+    When the model now at ``path`` reads ``location``, replacing that file first would leave
+    the old model reading new bytes (or the new model reading old ones) if the save were
+    interrupted between the two renames; the data goes to the alternate name instead."""
+    folder = os.path.dirname(path)
+    pair = [location, location + ALTERNATE_SUFFIX]
+    if location.endswith(ALTERNATE_SUFFIX):
+        pair = [location, location[: -len(ALTERNATE_SUFFIX)]]
+    read = _locations_read_by(path)
+    chosen = pair[1] if os.path.normpath(pair[0]) in read else pair[0]
+    stale = [os.path.join(folder, name) for name in pair
+             if name != chosen and os.path.normpath(name) in read]
+    return chosen, stale
 
 
 def save(
@@ -296,8 +325,10 @@ def save(
 
     ``external_data``: a file name (relative to the model's folder) that receives every
     initializer of at least ``size_threshold`` bytes and every tensor that was external already;
-    ``None`` (the default) keeps the data file name the model was loaded with, or embeds all
-    data if it had none; ``False`` embeds all data. ``align`` > 1 aligns each tensor's offset
+    ``None`` (the default) names it after the output (``out.onnx.data``) when the model has
+    external data, and embeds all data when it has none; ``False`` embeds all data. When the
+    model being replaced reads that file, the new data is written under the alternate name
+    ``<name>.alt`` (see the module's description). ``align`` > 1 aligns each tensor's offset
     in the data file. The output may not be a file the model still reads from.
     """
     try:
@@ -328,29 +359,32 @@ def _save(model, path, external_data, size_threshold, all_tensors_to_one_file, a
                 location=path,
             )
     source = model.proto_extras.get(SOURCE_KEY)
-    if source is not None and _same_file(path, source):
+    if source is not None and same_file(path, source):
         raise SaveError(
             "refusing to overwrite the file the model was loaded from (its tensors may still be "
             "read from it); save to another path",
             location=path,
         )
     for data_path in reading:
-        if _same_file(path, data_path):
+        if same_file(path, data_path):
             raise SaveError(
                 "refusing to overwrite an external data file the model reads from",
                 location=path,
             )
 
     if external_data is None:
-        external_data = next(iter(reading.values()), None) or False
+        external_data = f"{os.path.basename(path)}.data" if reading else False
     location = None
+    stale: list[str] = []
     if external_data is not False:
         location = _check_location(external_data)
+        if all_tensors_to_one_file:
+            location, stale = fresh_location(path, location)
         target = os.path.join(folder, location)
-        if _same_file(target, path):
+        if same_file(target, path):
             raise SaveError(f"external_data {location!r} is the model file itself", location=path)
         for data_path, original in reading.items():
-            if _same_file(target, data_path):
+            if same_file(target, data_path):
                 raise SaveError(
                     f"refusing to replace {original!r}: the model reads its tensors from that "
                     "file (it is memory-mapped); save into another folder or pass another "
@@ -358,46 +392,45 @@ def _save(model, path, external_data, size_threshold, all_tensors_to_one_file, a
                     location=path,
                 )
 
-    writer = None
-    if location is not None:
-        writer = _DataWriter(
-            folder, location if all_tensors_to_one_file else None, size_threshold, align
-        )
-        writer.forbidden = set(reading)
-    model_temp = None
-    try:
-        proto = Exporter(writer if writer is not None else _EMBED_ALL).model(model)
-        size = proto.ByteSize()
-        if size > PROTOBUF_LIMIT:
-            hint = (
-                "lower size_threshold"
-                if writer is not None
-                else "save with external_data='<name>.data'"
+    with FileGroup() as group:
+        writer = None
+        if location is not None:
+            writer = _DataWriter(
+                group, folder, location if all_tensors_to_one_file else None, size_threshold,
+                align,
             )
-            raise SaveError(
-                f"the model proto would be {size} bytes, over protobuf's 2 GB limit; {hint}",
-                location=path,
-            )
-        blob = proto.SerializeToString()
-        del proto
-        fd, model_temp = tempfile.mkstemp(
-            dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp"
-        )
+            writer.forbidden = set(reading)
         try:
-            os.fchmod(fd, 0o666 & ~_current_umask())
-            _pwrite_all(fd, blob, 0)
+            proto = Exporter(writer if writer is not None else _EMBED_ALL).model(model)
+            size = proto.ByteSize()
+            if size > PROTOBUF_LIMIT:
+                hint = (
+                    "lower size_threshold"
+                    if writer is not None
+                    else "save with external_data='<name>.data'"
+                )
+                raise SaveError(
+                    f"the model proto would be {size} bytes, over protobuf's 2 GB limit; {hint}",
+                    location=path,
+                )
+            blob = proto.SerializeToString()
+            del proto
+            # Added last, so renamed last: the data files it reads are in place before it.
+            group.add_bytes(path, blob)
+            del blob
+            for old in stale:
+                if not any(same_file(old, p) for p in reading):
+                    group.remove_after(old)
+            group.commit()
+        except BaseException as error:
+            if path not in group.committed and all_tensors_to_one_file:
+                # Data renamed under a fresh name that no model reads: take it back.
+                for written in group.committed:
+                    remove_quietly(written)
+            if isinstance(error, OSError):
+                raise SaveError(f"cannot write the model: {_one_line(error)}",
+                                location=path) from error
+            raise
         finally:
-            os.close(fd)
-        del blob
-        if writer is not None:
-            writer.commit()
-        os.replace(model_temp, path)
-        model_temp = None
-    except BaseException as error:
-        if writer is not None:
-            writer.discard()
-        if model_temp is not None:
-            _remove_quietly(model_temp)
-        if isinstance(error, OSError):
-            raise SaveError(f"cannot write the model: {_one_line(error)}", location=path) from error
-        raise
+            if writer is not None:
+                writer.close()

@@ -8,21 +8,17 @@ together at the end (temporary files renamed), or none does.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 
 from .._tensors import Tensor
 from ..errors import SaveError
+from ..files import FileGroup, same_file
 from ._files import (
     PROTOBUF_LIMIT,
     _EMBED_ALL,
     SOURCE_KEY,
     _check_location,
-    _current_umask,
     _DataWriter,
-    _pwrite_all,
-    _remove_quietly,
-    _same_file,
     _valid_filename,
 )
 from ._proto_tensor import ProtoTensor, copy_header, patch_header, set_external_entries, write_header
@@ -103,47 +99,39 @@ def save_many(items: Sequence[tuple], folder, *, external_data: str | None = "we
         targets += [f"{t}.data" for t in targets]
     for target in targets:
         for source in reading:
-            if _same_file(target, source):
+            if same_file(target, source):
                 raise SaveError(f"refusing to replace {os.path.basename(target)!r}: a model "
                                 "reads its tensors from it; write into another folder",
                                 location=folder)
 
     content = dedupe == "content"
-    shared = (_SharedWriter(folder, external_data, size_threshold, 0, content=content)
-              if external_data is not None else None)
-    writers = [shared] if shared is not None else []
-    temporaries: list[tuple[str, str]] = []
-    try:
-        for model, name in items:
-            writer = shared
-            if writer is None:
-                writer = _SharedWriter(folder, f"{name}.data", size_threshold, 0,
-                                       content=content)
-                writers.append(writer)
-            proto = Exporter(writer).model(model)
-            if proto.ByteSize() > PROTOBUF_LIMIT:
-                raise SaveError(f"{name}: the model proto is over protobuf's 2 GB limit; "
-                                "lower the external-data size threshold", location=folder)
-            blob = proto.SerializeToString()
-            del proto
-            fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-            temporaries.append((temp, os.path.join(folder, name)))
-            try:
-                os.fchmod(fd, 0o666 & ~_current_umask())
-                _pwrite_all(fd, blob, 0)
-            finally:
-                os.close(fd)
-        for writer in writers:
-            writer.commit()
-        for temp, target in temporaries:
-            os.replace(temp, target)
-    except BaseException:
-        for writer in writers:
-            writer.discard()
-        for temp, _ in temporaries:
-            _remove_quietly(temp)
-        raise
-    written = [target for _, target in temporaries]
+    with FileGroup() as group:
+        shared = (_SharedWriter(group, folder, external_data, size_threshold, 0, content=content)
+                  if external_data is not None else None)
+        writers = [shared] if shared is not None else []
+        blobs = []
+        try:
+            for model, name in items:
+                writer = shared
+                if writer is None:
+                    writer = _SharedWriter(group, folder, f"{name}.data", size_threshold, 0,
+                                           content=content)
+                    writers.append(writer)
+                proto = Exporter(writer).model(model)
+                if proto.ByteSize() > PROTOBUF_LIMIT:
+                    raise SaveError(f"{name}: the model proto is over protobuf's 2 GB limit; "
+                                    "lower the external-data size threshold", location=folder)
+                blobs.append((os.path.join(folder, name), proto.SerializeToString()))
+                del proto
+            # The models go last, so the data files they read are in place before them.
+            for path, blob in blobs:
+                group.add_bytes(path, blob)
+            del blobs
+            group.commit()
+        finally:
+            for writer in writers:
+                writer.close()
+    written = [os.path.join(folder, name) for _, name in items]
     for writer in writers:
         written += [os.path.join(folder, location) for location in writer.files]
     return written

@@ -128,7 +128,7 @@ def test_save_into_new_folder_is_identical(source, tmp_path):
     out = tmp_path / "out" / "model.onnx"
     out.parent.mkdir()
     model = ir.load(source)
-    ir.save(model, out)
+    ir.save(model, out, external_data="weights.data")
     assert _files_in(out.parent) == ["model.onnx", "weights.data"]
     # Same data file name, same offsets: the protos match exactly, data bytes too.
     original = onnx.load(source, load_external_data=False)
@@ -161,9 +161,10 @@ def test_saving_twice_gives_identical_files(source, tmp_path):
     model = ir.load(source)
     ir.save(model, out)
     first = {n: (out.parent / n).read_bytes() for n in _files_in(out.parent)}
-    ir.save(model, out)
-    second = {n: (out.parent / n).read_bytes() for n in _files_in(out.parent)}
-    assert first == second  # nothing appended
+    ir.save(model, out)  # replaces model.onnx.data under its alternate name
+    ir.save(model, out)  # and back
+    third = {n: (out.parent / n).read_bytes() for n in _files_in(out.parent)}
+    assert first == third  # nothing appended
 
 
 def test_refuses_to_overwrite_what_the_model_reads(source):
@@ -173,13 +174,13 @@ def test_refuses_to_overwrite_what_the_model_reads(source):
         ir.save(model, source)
     with pytest.raises(SaveError, match="reads from"):
         ir.save(model, os.path.join(folder, "weights.data"))
-    # Another model name in the same folder would replace weights.data: refused too.
+    # Naming the data file the model reads is refused too.
     with pytest.raises(SaveError, match="weights.data"):
-        ir.save(model, os.path.join(folder, "other.onnx"))
+        ir.save(model, os.path.join(folder, "other.onnx"), external_data="weights.data")
     assert _files_in(folder) == ["model.onnx", "weights.data"]
-    # With a different data file it is fine.
-    ir.save(model, os.path.join(folder, "other.onnx"), external_data="other.data")
-    assert _files_in(folder) == ["model.onnx", "other.data", "other.onnx", "weights.data"]
+    # Beside it, the new model gets its own data file.
+    ir.save(model, os.path.join(folder, "other.onnx"))
+    assert _files_in(folder) == ["model.onnx", "other.onnx", "other.onnx.data", "weights.data"]
 
 
 class _Exploding(ir.Tensor):
