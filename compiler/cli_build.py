@@ -128,13 +128,15 @@ def add_export(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "export", help="export a model with a scope on every node",
         description="Export a model source to tagged ONNX. SOURCE is a transformers model type "
-        "(built from its config with random seeded weights), a local model folder, a factory "
+        "(built from its config with random seeded weights), a hub id org/name (read from the "
+        "local Hugging Face cache, never downloaded), a local model folder, a factory "
         "'package.module:function', or an .onnx file.")
     parser.add_argument("source", metavar="SOURCE")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="config override (config sources)")
     parser.add_argument("--task", default="base", help="model head, e.g. causal-lm")
+    parser.add_argument("--revision", help="of a hub id: branch, tag or commit in the cache")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--input-text", help="example text for the source's own tokenizer")
     parser.add_argument("--exporter", default="dynamo", choices=["dynamo", "torchscript"])
@@ -162,6 +164,7 @@ def run_export(args: argparse.Namespace) -> int:
     source.task = args.task
     source.seed = args.seed
     source.input_text = args.input_text
+    source.revision = args.revision
     if os.path.abspath(args.output) == os.path.abspath(args.source):
         raise ir.HccError("the output is the input file; write the result elsewhere")
     model = load_model(source, ExportOptions(exporter=args.exporter, opset=args.opset))

@@ -16,7 +16,7 @@ import hcc.ir as ir
 
 from .sources import InputSpec, SourceError
 
-KINDS = ("config", "directory", "factory", "onnx")
+KINDS = ("config", "pretrained", "directory", "factory", "onnx")
 
 
 @dataclass
@@ -35,6 +35,7 @@ class ModelSource:
     seed: int = 0
     inputs: list[InputSpec] | None = None
     input_text: str | None = None
+    revision: str | None = None  # of a hub id (pretrained): a branch, tag or commit
 
 
 def load_model(source: ModelSource, options: ExportOptions | None = None) -> ir.Model:
@@ -73,6 +74,9 @@ def load_module(source: ModelSource):
     from . import sources
 
     tokenizer = None
+    if source.revision and source.kind != "pretrained":
+        raise SourceError(f"a revision names a version of a hub id (org/name), not of a "
+                          f"{source.kind} source")
     if source.input_text is not None and source.inputs:
         raise SourceError("give example text or declared inputs, not both")
     if source.input_text is not None and source.kind == "config":
@@ -82,12 +86,14 @@ def load_module(source: ModelSource):
     if source.kind == "config":
         module = sources.from_config(source.reference, source.overrides, task=source.task,
                                      seed=source.seed)
-    elif source.kind == "directory":
+    elif source.kind in ("directory", "pretrained"):
         if source.overrides:
-            raise SourceError("a pretrained folder takes no config overrides")
-        module = sources.from_directory(source.reference, task=source.task)
+            raise SourceError(f"a pretrained {'folder' if source.kind == 'directory' else 'model'}"
+                              " takes no config overrides")
+        folder = local_folder(source)
+        module = sources.from_directory(folder, task=source.task)
         if source.input_text is not None:  # a broken tokenizer matters only when text needs it
-            tokenizer = sources.tokenizer_for(source.reference)
+            tokenizer = sources.tokenizer_for(folder)
     else:
         if source.overrides:
             raise SourceError("a factory takes no config overrides")
@@ -111,6 +117,7 @@ def _inputs_from_text(module, tokenizer, source: ModelSource):
 
     if tokenizer is None:
         where = {"directory": f"the folder {source.reference}",
+                 "pretrained": f"the cached model {source.reference}",
                  "factory": f"the factory {source.reference} (return a dict with 'tokenizer')"}
         raise SourceError(f"example text needs a tokenizer, and {where[source.kind]} has none; "
                           "declare the inputs instead")
@@ -136,15 +143,31 @@ def _parameters(module) -> list[str]:
         return []
 
 
+def local_folder(source: ModelSource) -> str:
+    """The folder a directory or pretrained (hub id) source is read from."""
+    if source.kind == "pretrained":
+        from .hub import snapshot_folder
+
+        return snapshot_folder(source.reference, source.revision)
+    return source.reference
+
+
 def source_from_path(path: str) -> ModelSource:
-    """Guess the kind of a source written on the command line: a file, folder or factory."""
+    """Guess the kind of a source written on the command line: a file, a folder, a factory,
+    a hub id (``org/name``, read from the local cache) or a model type (built from its config).
+    """
+    from .hub import is_hub_id
+
     if path.endswith(".onnx") or os.path.isfile(path):
         return ModelSource("onnx", path)
     if os.path.isdir(path):
         return ModelSource("directory", path)
     if ":" in path:
         return ModelSource("factory", path)
+    if path.count("/") == 1 and is_hub_id(path):
+        # Model types never contain a '/': org/name is a hub id (or a folder not there; the
+        # cache error says both).
+        return ModelSource("pretrained", path)
     if "/" in path or os.sep in path:
-        # Model types never contain a separator: this was meant as a folder that is not there.
         raise SourceError(f"no such file or folder: {path}")
     return ModelSource("config", path)

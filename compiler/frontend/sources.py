@@ -180,6 +180,8 @@ def from_directory(path: str, *, task: str = "base"):
         raise SourceError(f"model folder not found: {path}")
     if not os.path.isfile(os.path.join(path, "config.json")):
         raise SourceError(f"{path} has no config.json; is it a transformers model folder?")
+    _refuse_remote_code(path)
+    _require_safetensors(path)
     import transformers
 
     try:
@@ -195,6 +197,38 @@ def from_directory(path: str, *, task: str = "base"):
     except (OSError, ValueError) as error:
         raise SourceError(f"cannot load model from {path}: {str(error).splitlines()[0]}") from None
     return model.eval()
+
+
+def _refuse_remote_code(path: str) -> None:
+    """A checkpoint whose config maps its classes to Python files in the checkpoint
+    (``auto_map``) needs ``trust_remote_code``: code from the checkpoint, which hcc never runs."""
+    import json
+
+    try:
+        with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, ValueError) as error:
+        raise SourceError(f"cannot read {os.path.join(path, 'config.json')}: "
+                          f"{_first_line(error)}") from None
+    if isinstance(config, dict) and config.get("auto_map"):
+        raise SourceError(
+            f"the model in {path} needs trust_remote_code (its config.json names code to run: "
+            f"{', '.join(sorted(config['auto_map']))}); hcc never runs a checkpoint's own code. "
+            "Wrap the model in a factory 'package.module:function' you have read instead")
+
+
+def _require_safetensors(path: str) -> None:
+    """Pickled weights (``pytorch_model.bin``) can run code when loaded: read safetensors only."""
+    names = os.listdir(path)
+    if any(name.endswith(".safetensors") or name.endswith(".safetensors.index.json")
+           for name in names):
+        return
+    pickled = [n for n in names if n.endswith((".bin", ".pt", ".pth", ".ckpt"))]
+    found = f" (it has {', '.join(sorted(pickled))})" if pickled else ""
+    raise SourceError(
+        f"{path} has no .safetensors weights{found}; hcc reads safetensors only, since pickled "
+        "weights can run code when loaded. Convert them where you trust the file: "
+        "model.save_pretrained(folder, safe_serialization=True)")
 
 
 # What ``save_pretrained`` of any transformers tokenizer writes. Without one of these, AutoTokenizer

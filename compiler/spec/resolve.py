@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from hcc.frontend.hub import is_hub_id
 from hcc.frontend.load import KINDS, ExportOptions, ModelSource
 from hcc.frontend.sources import TASKS, InputSpec, _DTYPES
 from hcc.passes._errors import PipelineError, SourceLocation
@@ -39,6 +40,8 @@ MODEL_OPTIONS = {
     "task": Option(str, "base", "which head to build (transformers Auto class)", choices=list(TASKS)),
     "seed": Option(int, 0, "seed of the random weights and example inputs", min=0),
     "distinct_weights": Option(bool, True, "perturb fresh weights so no two tensors are equal"),
+    "revision": Option(str, "", "pretrained: branch, tag or commit in the local hub cache "
+                       "(default main)"),
 }
 INPUTS_OPTIONS = {
     "text": Option(str, "", "example text, run through the source's own tokenizer"),
@@ -457,12 +460,23 @@ def _model_source(model: ast.ModelSection, inputs: ast.InputsSection | None, val
         valid = False
     elif not isinstance(reference, str) or not reference:
         what = {"config": "a config name", "directory": "a folder", "factory": "module:function",
-                "onnx": "a .onnx file"}.get(model.kind, "a name")
+                "onnx": "a .onnx file", "pretrained": "a hub id like org/name"}.get(
+                    model.kind, "a name")
         errors.append(Diagnostic(
             f"the model source must be a non-empty string ({what}),"
             f" not {_describe(reference) if reference != '' else 'an empty one'}",
             model.reference.loc))
         valid = False
+    if valid and model.kind == "pretrained" and not is_hub_id(reference):
+        errors.append(Diagnostic(
+            f"{reference!r} is not a hub id; write it as org/name (a local folder is "
+            "'from directory')", model.reference.loc))
+        valid = False
+    if options["revision"] and model.kind in KINDS and model.kind != "pretrained":
+        loc = next(a.loc for a in model.options if a.key == "revision")
+        errors.append(Diagnostic(
+            f"a revision names a version of a hub id ('from pretrained'), not of a {model.kind} "
+            "source", loc))
     if valid and model.kind in ("directory", "onnx") and model.loc.source != "<spec>":
         reference = os.path.join(os.path.dirname(os.path.abspath(model.loc.source)), reference)
     overrides: dict[str, Any] = {}
@@ -488,7 +502,8 @@ def _model_source(model: ast.ModelSection, inputs: ast.InputsSection | None, val
     if not valid:
         return None
     return ModelSource(model.kind, reference, overrides, task=options["task"],
-                       seed=options["seed"], inputs=declared, input_text=text)
+                       seed=options["seed"], inputs=declared, input_text=text,
+                       revision=options["revision"] or None)
 
 
 def _inputs(section: ast.InputsSection | None, values: _Values,

@@ -443,5 +443,5 @@ def test_source_kind_is_read_from_the_path(tmp_path):
 
 def test_unknown_source_kind_lists_the_kinds():
     with pytest.raises(SourceError, match="unknown model source 'hub'; choose one of config, "
-                                          "directory, factory, onnx"):
+                                          "pretrained, directory, factory, onnx"):
         load_model(ModelSource("hub", "bert-base-uncased"))

@@ -102,7 +102,7 @@ BAD_SPECS = [
     Bad("unknown model source kind",
         'model bert from confg "bert"\n',
         "unknown model source kind 'confg'; did you mean 'config'?"
-        " (kinds: config, directory, factory, onnx)", 1, 17),
+        " (kinds: config, pretrained, directory, factory, onnx)", 1, 17),
     Bad("model source that is not a string",
         "model bert from config 3\n",
         "the model source must be a non-empty string (a config name), not the int 3", 1, 24),
