@@ -72,7 +72,8 @@ class OutlineFunctionsPass(Pass):
         if self.domain in _RESERVED_DOMAINS:
             raise OutlineError(f"domain {self.domain!r} belongs to ONNX; choose another domain")
         chosen = self._choose(model.graph)
-        outliner = Outliner(model, self)
+        outliner = Outliner(model, domain=self.domain, inside=self.constants == "inside",
+                            inside_limit=self.inside_limit, record=self.record)
         changed = False
         # Innermost first: an outer body then calls the inner functions.
         for depth in sorted({s.depth for s in chosen}, reverse=True):

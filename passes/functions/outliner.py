@@ -9,7 +9,6 @@ with the record ``inline-functions`` needs. See :mod:`.outline_functions` for th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from hcc.ir import NAMESPACE_KEY, Attr, Function, Graph, HccError, Model, Node, Scope, Value
 from hcc.ir._clone import clone_nodes, clone_value
@@ -35,9 +34,6 @@ from .shared import (
     unique_name,
     walk,
 )
-
-if TYPE_CHECKING:
-    from .outline_functions import OutlineFunctionsPass
 
 # Functions came with IR version 8.
 _FUNCTIONS_IR_VERSION = 8
@@ -66,13 +62,14 @@ class Outliner:
     """Outlines chosen scopes of one model, one depth at a time; keeps the functions made so
     far by structural key so equal structures share one definition."""
 
-    def __init__(self, model: Model, options: OutlineFunctionsPass) -> None:
+    def __init__(self, model: Model, *, domain: str, inside: bool, inside_limit: int,
+                 record: str) -> None:
         self.model = model
         self.graph = model.graph
-        self.domain = options.domain
-        self.inside = options.constants == "inside"
-        self.inside_limit = options.inside_limit
-        self.record = options.record
+        self.domain = domain
+        self.inside = inside  # initializers are copied into bodies rather than passed in
+        self.inside_limit = inside_limit
+        self.record = record
         self._known: dict[tuple, Function] | None = None
         self._renamed: dict[int, Value] = {}
 
