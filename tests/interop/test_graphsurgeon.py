@@ -34,7 +34,7 @@ def test_folding_and_clean_up_in_graphsurgeon_keep_every_tag(source, run_ort):
     graph.cleanup().toposort()
     back = from_graphsurgeon(graph)
     assert all(src.is_real_scope(n.scope) for n in back.all_nodes())
-    for want, got in zip(run_ort(src.path), run_ort(back)):
+    for want, got in zip(run_ort(src.path), run_ort(back), strict=True):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
 
 

@@ -55,7 +55,7 @@ def test_wrapped_tool_keeps_every_tag(source, tool, coverage, run_ort):
     assert wrapped.last_report.unmatched == []
     model = ir.from_onnx(result)
     assert all(src.is_real_scope(n.scope) for n in model.all_nodes())
-    for want, got in zip(run_ort(src.path), run_ort(result)):
+    for want, got in zip(run_ort(src.path), run_ort(result), strict=True):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
 
 

@@ -33,7 +33,7 @@ def test_simplify_runs_inside_an_onnx_ir_pass_manager(bert, run_ort, tmp_path):
     assert _tagged(result.model) == len(result.model.graph)
     path = tmp_path / "out.onnx"
     onnx_ir.save(result.model, path, external_data="out.onnx.data")
-    for want, got in zip(run_ort(bert.path), run_ort(str(path))):
+    for want, got in zip(run_ort(bert.path), run_ort(str(path)), strict=True):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
 
 
@@ -51,7 +51,7 @@ def test_external_weights_stay_readable_in_the_result(bert):
     weights = [v.const_value for v in result.model.graph.initializers.values()]
     assert any(isinstance(t, onnx_ir.ExternalTensor) for t in weights)
     for before, after in zip(model.graph.initializers.values(),
-                             result.model.graph.initializers.values()):
+                             result.model.graph.initializers.values(), strict=True):
         np.testing.assert_array_equal(after.const_value.numpy(), before.const_value.numpy())
 
 

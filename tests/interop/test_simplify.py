@@ -64,7 +64,7 @@ def test_outputs_equal_the_source_in_onnxruntime(simplified, run_ort):
     expected = run_ort(source.path)
     actual = run_ort(result.model)
     assert len(actual) == len(expected)
-    for want, got in zip(expected, actual):
+    for want, got in zip(expected, actual, strict=True):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
 
 
@@ -114,7 +114,7 @@ def test_other_tools_also_keep_every_tag(exported, run_ort, options):
     assert result.changed
     assert all(not n.scope.is_unknown for n in result.model.all_nodes())
     assert all(source.is_real_scope(n.scope) for n in result.model.all_nodes())
-    for want, got in zip(run_ort(source.path), run_ort(result.model)):
+    for want, got in zip(run_ort(source.path), run_ort(result.model), strict=True):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
 
 

@@ -52,6 +52,7 @@ def test_twelve_pieces_combine_to_the_same_model(gpt2_12, tmp_path):
     want = kit.run_whole(folder, built.feeds, "all")
     session = kit.session(path, "all")
     got = session.run(None, {i.name: built.feeds[i.name] for i in session.get_inputs()})
+    assert len(got) == len(want)
     assert all(np.array_equal(w, g) for w, g in zip(want.values(), got))
     whole_bytes = os.path.getsize(whole_path) + os.path.getsize(
         os.path.join(str(folder), manifest["weights"]))

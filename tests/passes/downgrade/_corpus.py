@@ -112,7 +112,7 @@ def _same(got, expected) -> bool:
 
 
 def matches(outputs: list, expected: list) -> bool:
-    return len(outputs) >= len(expected) and all(_same(g, e) for g, e in zip(outputs, expected))
+    return len(outputs) == len(expected) and all(_same(g, e) for g, e in zip(outputs, expected))
 
 
 def original_runs(case: Case) -> bool:

@@ -59,7 +59,7 @@ def convert(node: onnx.NodeProto, feeds: dict, outputs: dict, opset: int, target
     converted = ir.to_onnx(model)
     onnx.checker.check_model(converted, full_check=True)
     assert all(n.scope == SCOPE for n in model.graph.all_nodes())
-    for got, want in zip(_run(converted, feeds), expected):
+    for got, want in zip(_run(converted, feeds), expected, strict=True):
         assert got.dtype == want.dtype and got.shape == want.shape
         np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64),
                                    rtol=1e-5, atol=1e-6, equal_nan=True)

@@ -87,7 +87,7 @@ def test_file_is_valid_at_the_target(exported, target):
 @pytest.mark.parametrize("target", TARGETS, ids=lambda t: f"ir{t[0]}-opset{t[1]}")
 def test_runs_like_the_source(exported, target):
     outputs = _run(exported.downgraded(target), exported.feeds)
-    for got, want in zip(outputs, exported.reference):
+    for got, want in zip(outputs, exported.reference, strict=True):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
 
 

@@ -167,7 +167,7 @@ def test_inlining_onnx_function_definitions_gives_equal_results():
         except Exception as error:  # noqa: BLE001 - collect every case, report them together
             failures.append(f"{name}: {type(error).__name__}: {str(error).splitlines()[0]}")
             continue
-        if not all(_same(a, e) for a, e in zip(actual, expected)):
+        if not _same(list(actual), list(expected)):
             failures.append(f"{name}: results differ")
         checked += 1
     assert failures == []

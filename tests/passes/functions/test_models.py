@@ -119,6 +119,7 @@ def test_onnxruntime_fusions_differ_only_within_rounding(exported, outlined, fee
     _, path = outlined
     level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     expected, actual = _outputs(original, feeds, level), _outputs(path, feeds, level)
+    assert len(actual) == len(expected)
     worst = max(float(np.abs(a - e).max()) for a, e in zip(actual, expected))
     record_property("max_abs_difference_all_optimizations", worst)
     for a, e in zip(actual, expected):
