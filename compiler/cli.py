@@ -18,6 +18,8 @@ from typing import Any
 import hcc
 import hcc.ir as ir
 from hcc.ir.files import Interrupted, stop_on_signals
+
+from .outputs import model_files, refuse_inputs
 from hcc.passes import (
     DumpAfter,
     Pass,
@@ -111,8 +113,7 @@ def _run_opt(args: argparse.Namespace) -> int:
         raise ir.HccError("--dump-dir needs --dump-after PASS: it says where those dumps go")
     _check_dump_names(args.dump_after, passes)
     source, target = Path(args.input), Path(args.output)
-    if _same_file(source, target):
-        raise ir.HccError(f"output {str(target)!r} is the input file; write the result elsewhere")
+    refuse_inputs(model_files(str(target)), [], readers=[str(source)])
 
     instruments: list[Any] = []
     if args.verify_each:
@@ -141,12 +142,6 @@ def _check_dump_names(names: Sequence[str], passes: Sequence[Pass]) -> None:
             raise ir.HccError(
                 f"--dump-after {name!r} names no pass of the pipeline{did_you_mean(name, known)}"
             )
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    if a.exists() and b.exists():
-        return os.path.samefile(a, b)
-    return a.resolve() == b.resolve()
 
 
 # ------------------------------------------------------------------------------------------------

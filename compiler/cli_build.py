@@ -165,8 +165,12 @@ def run_export(args: argparse.Namespace) -> int:
     source.seed = args.seed
     source.input_text = args.input_text
     source.revision = args.revision
-    if os.path.abspath(args.output) == os.path.abspath(args.source):
-        raise ir.HccError("the output is the input file; write the result elsewhere")
+    from .outputs import model_files, refuse_inputs
+
+    if os.path.exists(args.source):
+        refuse_inputs(model_files(args.output), [], readers=[args.source])
+    else:
+        refuse_inputs(model_files(args.output), [])  # a hub id: only the output's own checks
     model = load_model(source, ExportOptions(exporter=args.exporter, opset=args.opset))
     if args.tag_attributes:
         from hcc.passes import run
@@ -235,9 +239,10 @@ def run_combine(args: argparse.Namespace) -> int:
         paths = [entry["path"] for entry in manifest["pieces"]]
         model_inputs = [v["name"] for v in manifest["inputs"]]
         model_outputs = [v["name"] for v in manifest["outputs"]]
+    from .outputs import model_files, refuse_inputs
+
     output = os.path.abspath(args.output)
-    if any(os.path.abspath(p) == output for p in paths):
-        raise ir.HccError("the output is one of the inputs; write the result elsewhere")
+    refuse_inputs(model_files(output), args.inputs, readers=paths)
     models = [ir.load(p) for p in paths]
     combined = combine_models(models, model_inputs=model_inputs, model_outputs=model_outputs)
     os.makedirs(os.path.dirname(output), exist_ok=True)

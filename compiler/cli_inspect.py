@@ -19,6 +19,14 @@ EXIT_OK = 0
 EXIT_PROBLEMS = 1
 
 
+def _refuse(output: str | None, *models: str) -> None:
+    """Before any work: ``-o FILE`` may not replace one of the models read."""
+    if output:
+        from .outputs import refuse_inputs
+
+        refuse_inputs([output], [], readers=models)
+
+
 def _emit(text: str, output: str | None) -> None:
     if output:
         from .inspect._common import write_text
@@ -50,6 +58,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     from .inspect._common import load_model
     from .inspect.analyze import analyze, render
 
+    _refuse(args.output, args.model)
     analysis = analyze(load_model(args.model))
     _emit(render(analysis, args.format, pattern=args.filter_tag, source=args.model), args.output)
     return EXIT_OK
@@ -116,14 +125,14 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def _repair(args: argparse.Namespace) -> int:
-    from .inspect._common import dump_json, load_model, same_path
+    from .inspect._common import dump_json, load_model
     from .inspect.consistency import repair, validate_file
 
     if not args.output:
         raise ir.HccError("--repair writes a new file and never the input: give -o OUT.onnx")
-    if same_path(args.target, args.output):
-        raise ir.HccError(f"output {args.output!r} is the input file; --repair never "
-                          "overwrites its input")
+    from .outputs import model_files, refuse_inputs
+
+    refuse_inputs(model_files(args.output), [], readers=[args.target])
     model = load_model(args.target)
     changes = repair(model)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
@@ -171,6 +180,7 @@ def run_compare(args: argparse.Namespace) -> int:
         raise ir.HccError("--bisect runs the models; it cannot be combined with --no-run")
     check_tolerance(args.atol, "--atol")
     check_tolerance(args.rtol, "--rtol")
+    _refuse(args.output, args.a, args.b)
     result = compare(args.a, args.b, run=not args.no_run, bisect=args.bisect, atol=args.atol,
                      rtol=args.rtol, batch=args.batch, seq=args.seq, seed=args.seed)
     _emit(render(result, args.format), args.output)
@@ -211,6 +221,7 @@ def run_json(args: argparse.Namespace) -> int:
     from .inspect._common import dump_json, load_model
     from .inspect.dag import dag_data, hierarchy_data, op_metadata
 
+    _refuse(args.output, args.model)
     model = load_model(args.model)
     if args.kind == "hierarchy":
         data = hierarchy_data(model)
@@ -241,6 +252,9 @@ def run_graphml(args: argparse.Namespace) -> int:
 
     if not args.output.endswith(".graphml"):
         raise ir.HccError(f"the output {args.output!r} should end in .graphml")
+    from .outputs import graphml_files, refuse_inputs
+
+    refuse_inputs(graphml_files(args.output), [], readers=[args.model])
     paths = write_graphml(load_model(args.model), args.output)
     sys.stdout.write("".join(f"wrote {p}\n" for p in paths))
     return EXIT_OK
@@ -254,13 +268,10 @@ def add_import_graphml(subparsers: Any) -> None:
 
 
 def run_import_graphml(args: argparse.Namespace) -> int:
-    from .inspect._common import same_path
-    from .inspect.graphml import sidecar_path
     from .inspect.graphml_import import import_graphml
+    from .outputs import model_files, refuse_inputs
 
-    if same_path(args.graphml, args.output) or same_path(sidecar_path(args.graphml),
-                                                         args.output):
-        raise ir.HccError("the output is one of the input files; write the model elsewhere")
+    refuse_inputs(model_files(args.output), [], readers=[args.graphml])
     model = import_graphml(args.graphml, args.output)
     sys.stdout.write(f"wrote {args.output} ({len(model.graph)} nodes)\n")
     return EXIT_OK

@@ -74,6 +74,7 @@ def build(
         spec.output.directory = output_dir
     passes = build_pipeline(spec.pipeline)
     result = BuildResult(spec, planned_outputs(spec))
+    _refuse_inputs(spec)
     if dry_run:
         return result  # nothing is imported or run: no opt-in needed to look
     if spec.source.kind == "factory" and not allow_factory:
@@ -167,6 +168,26 @@ def _validate(model: ir.Model, spec: BuildSpec, progress: bool) -> list:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ir.HccError(f"validation failed: {problems[0]}{more}", location=out.directory)
     return deviations
+
+
+def _refuse_inputs(spec: BuildSpec) -> None:
+    """Before any work: no file the build may write is the spec, one of its includes, or the
+    source model (or a file it reads)."""
+    from .outputs import graphml_files, model_files, refuse_inputs
+
+    out = spec.output
+    written = []
+    for path in planned_outputs(spec):
+        if path.endswith(".onnx"):
+            written += model_files(path)
+        elif path.endswith(".graphml"):
+            written += graphml_files(path)
+        else:
+            written.append(path)
+    written.append(os.path.join(out.directory, f"{out.name}.weights.data"))  # pieces' data
+    source = spec.source.reference
+    readers = [source] if spec.source.kind in ("onnx", "directory") else []
+    refuse_inputs(written, spec.files, readers=readers)
 
 
 def planned_outputs(spec: BuildSpec) -> list[str]:

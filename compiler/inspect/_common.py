@@ -176,12 +176,6 @@ def human_bytes(count: int) -> str:
     return f"{count:.1f} TB"
 
 
-def same_path(a: str, b: str) -> bool:
-    if os.path.exists(a) and os.path.exists(b):
-        return os.path.samefile(a, b)
-    return os.path.abspath(a) == os.path.abspath(b)
-
-
 def histogram(ops: Iterable[str]) -> dict[str, int]:
     """Counts per op type, most frequent first (ties by name), as a plain dict for JSON."""
     counts: dict[str, int] = {}

@@ -7,7 +7,7 @@ data is memory-mapped lazily on load and streamed into a fresh file on save.
 
 from __future__ import annotations
 
-from ._files import load, save
+from ._files import data_files, load, save
 from ._group import save_many
 from ._proto_tensor import ImportedExternalTensor, ProtoTensor
 from .exporter import to_onnx
@@ -26,5 +26,5 @@ def from_onnx(model_proto, *, base_dir=None):
 
 
 __all__ = [
-    "ImportedExternalTensor", "ProtoTensor", "from_onnx", "load", "save", "save_many", "to_onnx",
+    "ImportedExternalTensor", "ProtoTensor", "data_files", "from_onnx", "load", "save", "save_many", "to_onnx",
 ]

@@ -277,10 +277,18 @@ def external_locations(proto: ModelProto) -> set[str]:
 EXTERNAL_LOCATION = 1  # TensorProto.EXTERNAL
 
 
+def data_files(path) -> list[str]:
+    """The external-data files the ONNX model at ``path`` reads, as paths beside it; empty
+    when it reads none or is not a readable model file."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    return [os.path.join(folder, location) for location in sorted(_locations_read_by(path))]
+
+
 def _locations_read_by(path: str) -> set[str]:
     """The data file names the model now at ``path`` reads; empty when there is none or it is
     not a readable model (it is then simply replaced)."""
-    if not os.path.isfile(path):
+    if not os.path.isfile(path):  # also keeps FIFOs and devices from being read
         return set()
     proto = ModelProto()
     try:
