@@ -143,7 +143,7 @@ def test_output_may_not_be_the_input(capsys, model_path, spelling):
         Path(output).symlink_to(model_path)
     code, _, err = _run(capsys, "opt", str(model_path), "-o", output, "-p", "remove-dead-code")
     assert code == 2
-    _assert_user_error(err, "is the input file")
+    _assert_user_error(err, "which this command reads")
     assert model_path.read_bytes() == before
 
 

@@ -87,4 +87,4 @@ def test_bad_input_fails_with_one_line(tmp_path, capsys, argv, message):
 
 def test_output_over_the_input_is_refused(exported, capsys):
     assert main(["export", str(exported), "-o", str(exported)]) == 2
-    assert "the output is the input file" in capsys.readouterr().err
+    assert "which this command reads" in capsys.readouterr().err
