@@ -228,7 +228,7 @@ def add_combine(subparsers: Any) -> None:
 
 
 def run_combine(args: argparse.Namespace) -> int:
-    from hcc.passes._combine import combine_models
+    from hcc.passes.pieces import combine_models
 
     from .pieces import read_manifest
 

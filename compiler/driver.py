@@ -150,7 +150,7 @@ def _build_llm(spec: BuildSpec, result: BuildResult, progress: bool) -> BuildRes
 
 
 def _validate(model: ir.Model, spec: BuildSpec, progress: bool) -> list:
-    from hcc.passes._pieces import PIECES_KEY
+    from hcc.passes.pieces import PIECES_KEY
 
     from .deviation import failures
     from .pieces import MANIFEST
@@ -214,7 +214,7 @@ _REPORT_FILES = {
 
 def write_outputs(model: ir.Model, spec: BuildSpec) -> list[str]:
     """The model (and, after a split, its pieces and manifest) plus the asked-for reports."""
-    from hcc.passes._pieces import PIECES_KEY
+    from hcc.passes.pieces import PIECES_KEY
 
     out = spec.output
     os.makedirs(out.directory, exist_ok=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 import hcc.ir as ir
 from hcc.ir.files import write_text
-from hcc.passes._pieces import boundaries, boundary_types, extract_piece, pieces_of
+from hcc.passes.pieces import boundaries, boundary_types, extract_piece, pieces_of
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "hcc.pieces/1"

@@ -295,7 +295,7 @@ def _cut(model: ir.Model, mode: str, shape: Shape,
          options: LLMOptions) -> list[tuple[str, ir.Model, dict]]:
     """Split one export at its layers and keep the pieces this mode provides."""
     from hcc.passes import run
-    from hcc.passes._pieces import boundary, extract_piece, pieces_of
+    from hcc.passes.pieces import boundary, extract_piece, pieces_of
 
     model = run(model, f"split(by='{shape.layer_list}.*', embeddings=own, head=own)")
     pieces = pieces_of(model)

@@ -15,7 +15,7 @@ import split_support as kit
 import hcc.ir as ir
 from hcc.cli import main
 from hcc.passes import run
-from hcc.passes._combine import CombineError, combine_models
+from hcc.passes.pieces import CombineError, combine_models
 from hcc.pieces import read_manifest
 
 

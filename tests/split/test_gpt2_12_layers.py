@@ -11,7 +11,7 @@ import pytest
 import split_support as kit
 
 import hcc.ir as ir
-from hcc.passes._combine import combine_models
+from hcc.passes.pieces import combine_models
 from hcc.pieces import read_manifest
 from hcc.validate import run_pieces
 

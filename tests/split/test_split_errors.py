@@ -10,7 +10,7 @@ import split_support as kit
 import hcc
 import hcc.ir as ir
 from hcc.passes import run
-from hcc.passes.split import SplitError
+from hcc.passes.pieces import SplitError
 
 BLOCKS = "/GPT2LMHeadModel/GPT2Model/GPT2Block"
 

@@ -20,8 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import hcc.ir as ir
 from hcc.passes import run
-from hcc.passes._combine import combine_models
-from hcc.passes._pieces import boundaries, pieces_of
+from hcc.passes.pieces import boundaries, combine_models, pieces_of
 from hcc.pieces import read_manifest, write_pieces
 from hcc.validate import run_pieces, session
 

@@ -9,7 +9,7 @@ import numpy as np
 import split_support as kit
 import torch
 
-from hcc.passes._pieces import pieces_of
+from hcc.passes.pieces import pieces_of
 
 
 def capture(module: torch.nn.Module, feeds: dict[str, np.ndarray], path: str) -> dict:

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 from hcc.ir import DataType, Graph, HccError, Model, Node, Value
 
-from ._infra import Pass, PassResult
-from ._options import Option
-from ._pieces import _top, node_reads, Piece, boundaries, node_order, piece_inputs, pieces_of
-from ._registry import register_pass
+from .._infra import Pass, PassResult
+from .._options import Option
+from .._registry import register_pass
+from .model import Piece, _top, boundaries, node_order, node_reads, piece_inputs, pieces_of
 
 SHARED_WEIGHTS_KEY = "hcc.shared_weights"
 

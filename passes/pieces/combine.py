@@ -1,21 +1,21 @@
 """``combine``: merge the pieces of a split model back into one model.
 
 The inverse of ``split`` (+ ``internalize-constants``): every piece is extracted as the writers
-would write it, and the pieces are merged by boundary names (:mod:`hcc.passes._combine`), so
+would write it, and the pieces are merged by boundary names (:mod:`.merge`), so
 helpers copied into several pieces appear once again. The result must compute what the model
 did with the same number of nodes; a pipeline ending in ``split, internalize-constants,
 combine`` checks, in memory, that the pieces fit together. To merge piece files, use
-``hcc combine manifest.json`` (or :func:`hcc.passes._combine.combine_models`).
+``hcc combine manifest.json`` (or :func:`hcc.passes.pieces.combine_models`).
 """
 
 from __future__ import annotations
 
 from hcc.ir import Model
 
-from ._combine import combine_models
-from ._infra import Pass, PassResult
-from ._pieces import PIECES_KEY, boundaries, extract_piece, pieces_of
-from ._registry import register_pass
+from .._infra import Pass, PassResult
+from .._registry import register_pass
+from .merge import combine_models
+from .model import PIECES_KEY, boundaries, extract_piece, pieces_of
 
 
 @register_pass("combine", summary="merge the pieces of a split model back into one model")

@@ -19,7 +19,7 @@ are chosen (``scopes = [Block.0, Block.2]``) is an error: the choice is incomple
 
 The pass cuts nothing: it records the pieces (``model.meta["hcc.pieces"]``) for
 ``internalize-constants`` and the writers. Every node belongs to exactly one piece (which
-does not write a helper that every reader copied; see :mod:`hcc.passes._pieces`).
+does not write a helper that every reader copied; see :mod:`.model`).
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ import fnmatch
 
 from hcc.ir import Graph, HccError, Model, Node, Scope
 
-from ._infra import Pass, PassResult
-from ._options import Option
-from ._pieces import _top, node_reads, PIECES_KEY, Piece, node_order
-from ._registry import register_pass
+from .._infra import Pass, PassResult
+from .._options import Option
+from .._registry import register_pass
+from .model import PIECES_KEY, Piece, _top, node_order, node_reads
 
 
 class SplitError(HccError):

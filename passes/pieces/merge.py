@@ -18,10 +18,10 @@ import os
 from collections.abc import Sequence
 
 from hcc.ir import Graph, HccError, Model, Node, Value
-from hcc.ir._tensors import ExternalTensor
 from hcc.ir._clone import clone_node, clone_value
+from hcc.ir._tensors import ExternalTensor
 
-from ._pieces import MODEL_INPUTS_KEY, MODEL_OUTPUTS_KEY, PIECE_KEY
+from .model import MODEL_INPUTS_KEY, MODEL_OUTPUTS_KEY, PIECE_KEY
 
 
 class CombineError(HccError):
