@@ -70,12 +70,33 @@ def test_cli_check_and_fmt_of_bundled_specs(capsys):
             assert main(["fmt", "--check", path]) == 0, name
 
 
+def _greedy_reference(spec_path: str, defines: dict, prompt: list[int], count: int) -> list[int]:
+    """The tokens transformers' own greedy generate picks for the spec's model (same source, same
+    seed), with its own KV cache."""
+    import torch
+
+    from hcc.frontend.load import load_module
+    from hcc.spec.resolve import load_spec
+
+    spec = load_spec(spec_path, {k: str(v) for k, v in defines.items()})
+    module = load_module(spec.source).module
+    module.config.use_cache = True
+    with torch.no_grad():
+        out = module.generate(torch.tensor([prompt]), max_new_tokens=count, min_new_tokens=count,
+                              do_sample=False, pad_token_id=0)
+    return out[0, len(prompt):].tolist()
+
+
 @pytest.mark.slow
-def test_kv_cache_spec_builds_pieces_that_decode(tmp_path):
+def test_kv_cache_spec_builds_pieces_that_decode_like_transformers(tmp_path):
     from hcc.llm.runtime import Runner
 
+    prompt, count = [3, 1, 4, 1, 5], 8
     result = _build("llama-kv-cache.hx", tmp_path, max_len=16)
     names = sorted(os.path.basename(p) for p in result.outputs)
     assert "manifest.json" in names and "embedding.onnx" in names and "lm_head.onnx" in names
-    generation = Runner(str(tmp_path)).generate([3, 1, 4, 1, 5], 5)
-    assert len(generation.tokens) == 5
+    generation = Runner(str(tmp_path)).generate(prompt, count)
+    want = _greedy_reference(os.path.join(SPECS, "llama-kv-cache.hx"), {"max_len": 16}, prompt,
+                             count)
+    assert len(want) == count
+    assert generation.tokens == want
