@@ -1,7 +1,7 @@
 """Looking at what hcc built: analysis, validation, comparison, JSON views, GraphML, reports.
 
 Everything here works on :mod:`hcc.ir` objects (files are read with ``hcc.ir.load``); only
-comparisons run onnxruntime. The command line is in :mod:`hcc.cli_inspect`; see
+comparisons run onnxruntime. The command line is in :mod:`hcc.cli.inspect`; see
 ``docs/inspect.md``.
 
 * :func:`analyze` — per-scope node counts, op histograms, weight bytes, tag coverage;

@@ -59,15 +59,14 @@ def _command_raising(error: BaseException):
 ])
 def test_errors_only_input_can_cause_are_one_line_with_exit_2(monkeypatch, capsys, error,
                                                               message):
-    monkeypatch.setattr(cli, "_run_passes", _command_raising(error))
-    monkeypatch.setattr(cli, "_COMMANDS", [(cli._add_passes, cli._run_passes)])
+    monkeypatch.setattr(cli, "_COMMANDS", [(cli.passes.add_passes, _command_raising(error))])
     assert cli.main(["passes"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("hcc: error: ") and message in err and err.count("\n") == 1
 
 
 def test_a_bug_keeps_its_traceback(monkeypatch):
-    monkeypatch.setattr(cli, "_run_passes", _command_raising(TypeError("a bug")))
-    monkeypatch.setattr(cli, "_COMMANDS", [(cli._add_passes, cli._run_passes)])
+    monkeypatch.setattr(cli, "_COMMANDS",
+                        [(cli.passes.add_passes, _command_raising(TypeError("a bug")))])
     with pytest.raises(TypeError, match="a bug"):
         cli.main(["passes"])

@@ -1,7 +1,7 @@
 """Subcommands around specs and pieces: build, check, fmt, export, validate, combine.
 
-Same conventions as :mod:`hcc.cli`: ``_add_<name>`` declares arguments, ``_run_<name>`` works and
-returns the exit code; user errors are ``HccError`` and become one ``hcc: error:`` line.
+Same conventions as :mod:`hcc.cli`: ``add_<name>`` declares arguments, ``run_<name>`` calls the
+library and returns the exit code; user errors are ``HccError`` and become one ``hcc: error:`` line.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def add_build(subparsers: Any) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from .driver import build
+    from ..driver import build
 
     result = build(args.spec, _defines(args.defines), output_dir=args.output_dir,
                    verify_each=args.verify_each, dump_after=args.dump_after,
@@ -82,7 +82,7 @@ def add_check(subparsers: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from .spec.resolve import load_spec
+    from ..spec.resolve import load_spec
 
     spec = load_spec(args.spec, _defines(args.defines))
     sys.stdout.write(f"{args.spec}: ok ({len(spec.pipeline)} passes, "
@@ -100,7 +100,7 @@ def add_fmt(subparsers: Any) -> None:
 
 
 def run_fmt(args: argparse.Namespace) -> int:
-    from .spec.format import format_file
+    from ..spec.format import format_file
 
     with open(args.spec, encoding="utf-8") as f:
         original = f.read()
@@ -148,7 +148,7 @@ def add_export(subparsers: Any) -> None:
 def run_export(args: argparse.Namespace) -> int:
     import json
 
-    from .frontend.load import ExportOptions, load_model, source_from_path
+    from ..frontend.load import ExportOptions, load_model, source_from_path
 
     source = source_from_path(args.source)
     overrides = {}
@@ -165,7 +165,7 @@ def run_export(args: argparse.Namespace) -> int:
     source.seed = args.seed
     source.input_text = args.input_text
     source.revision = args.revision
-    from .outputs import model_files, refuse_inputs
+    from ..outputs import model_files, refuse_inputs
 
     if os.path.exists(args.source):
         refuse_inputs(model_files(args.output), [], readers=[args.source])
@@ -200,8 +200,8 @@ def add_validate_pieces(subparsers: Any) -> None:
 
 
 def run_validate_pieces(args: argparse.Namespace) -> int:
-    from .deviation import check_tolerance
-    from .validate import validate_pieces
+    from ..deviation import check_tolerance
+    from ..validate import validate_pieces
 
     tolerance = check_tolerance(args.tolerance, "--tolerance")
     deviations = validate_pieces(args.manifest, args.model, batch=args.batch, seq=args.seq)
@@ -230,7 +230,7 @@ def add_combine(subparsers: Any) -> None:
 def run_combine(args: argparse.Namespace) -> int:
     from hcc.passes.pieces import combine_models
 
-    from .pieces import read_manifest
+    from ..pieces import read_manifest
 
     model_inputs = model_outputs = None
     paths = list(args.inputs)
@@ -239,7 +239,7 @@ def run_combine(args: argparse.Namespace) -> int:
         paths = [entry["path"] for entry in manifest["pieces"]]
         model_inputs = [v["name"] for v in manifest["inputs"]]
         model_outputs = [v["name"] for v in manifest["outputs"]]
-    from .outputs import model_files, refuse_inputs
+    from ..outputs import model_files, refuse_inputs
 
     output = os.path.abspath(args.output)
     refuse_inputs(model_files(output), args.inputs, readers=paths)

@@ -22,14 +22,14 @@ EXIT_PROBLEMS = 1
 def _refuse(output: str | None, *models: str) -> None:
     """Before any work: ``-o FILE`` may not replace one of the models read."""
     if output:
-        from .outputs import refuse_inputs
+        from ..outputs import refuse_inputs
 
         refuse_inputs([output], [], readers=models)
 
 
 def _emit(text: str, output: str | None) -> None:
     if output:
-        from .inspect._common import write_text
+        from ..inspect._common import write_text
 
         write_text(output, text)
         sys.stdout.write(f"wrote {output}\n")
@@ -41,7 +41,7 @@ def _emit(text: str, output: str | None) -> None:
 
 
 def add_analyze(subparsers: Any) -> None:
-    from .inspect.analyze import FORMATS
+    from ..inspect.analyze import FORMATS
 
     parser = subparsers.add_parser(
         "analyze", help="per-module node counts, op histograms, weights and tag coverage",
@@ -55,8 +55,8 @@ def add_analyze(subparsers: Any) -> None:
 
 
 def run_analyze(args: argparse.Namespace) -> int:
-    from .inspect._common import load_model
-    from .inspect.analyze import analyze, render
+    from ..inspect._common import load_model
+    from ..inspect.analyze import analyze, render
 
     _refuse(args.output, args.model)
     analysis = analyze(load_model(args.model))
@@ -94,7 +94,7 @@ def _is_manifest(path: str) -> bool:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from .deviation import check_tolerance
+    from ..deviation import check_tolerance
 
     check_tolerance(args.tolerance, "--tolerance")  # refused even where it is not used
     if _is_manifest(args.target):
@@ -104,7 +104,7 @@ def run_validate(args: argparse.Namespace) -> int:
         if args.repair or args.check_consistency or args.output:
             raise ir.HccError("--repair, --check-consistency and -o apply to one model, "
                               "not to a manifest of pieces")
-        from .cli_build import run_validate_pieces
+        from .build import run_validate_pieces
 
         return run_validate_pieces(argparse.Namespace(
             manifest=args.target, model=args.whole, batch=args.batch, seq=args.seq,
@@ -112,8 +112,8 @@ def run_validate(args: argparse.Namespace) -> int:
     if args.whole is not None:
         raise ir.HccError(f"a second model ({args.whole}) is only taken with a manifest; to "
                           "compare two models use hcc compare")
-    from .inspect._common import dump_json
-    from .inspect.consistency import validate_file
+    from ..inspect._common import dump_json
+    from ..inspect.consistency import validate_file
 
     if args.repair:
         return _repair(args)
@@ -125,12 +125,12 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def _repair(args: argparse.Namespace) -> int:
-    from .inspect._common import dump_json, load_model
-    from .inspect.consistency import repair, validate_file
+    from ..inspect._common import dump_json, load_model
+    from ..inspect.consistency import repair, validate_file
 
     if not args.output:
         raise ir.HccError("--repair writes a new file and never the input: give -o OUT.onnx")
-    from .outputs import model_files, refuse_inputs
+    from ..outputs import model_files, refuse_inputs
 
     refuse_inputs(model_files(args.output), [], readers=[args.target])
     model = load_model(args.target)
@@ -172,9 +172,8 @@ def add_compare(subparsers: Any) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from .inspect.compare import compare, render
-
-    from .deviation import check_tolerance
+    from ..deviation import check_tolerance
+    from ..inspect.compare import compare, render
 
     if args.no_run and args.bisect:
         raise ir.HccError("--bisect runs the models; it cannot be combined with --no-run")
@@ -218,8 +217,8 @@ def add_json(subparsers: Any) -> None:
 
 
 def run_json(args: argparse.Namespace) -> int:
-    from .inspect._common import dump_json, load_model
-    from .inspect.dag import dag_data, hierarchy_data, op_metadata
+    from ..inspect._common import dump_json, load_model
+    from ..inspect.dag import dag_data, hierarchy_data, op_metadata
 
     _refuse(args.output, args.model)
     model = load_model(args.model)
@@ -247,12 +246,12 @@ def add_graphml(subparsers: Any) -> None:
 
 
 def run_graphml(args: argparse.Namespace) -> int:
-    from .inspect._common import load_model
-    from .inspect.graphml import write_graphml
+    from ..inspect._common import load_model
+    from ..inspect.graphml import write_graphml
 
     if not args.output.endswith(".graphml"):
         raise ir.HccError(f"the output {args.output!r} should end in .graphml")
-    from .outputs import graphml_files, refuse_inputs
+    from ..outputs import graphml_files, refuse_inputs
 
     refuse_inputs(graphml_files(args.output), [], readers=[args.model])
     paths = write_graphml(load_model(args.model), args.output)
@@ -268,8 +267,8 @@ def add_import_graphml(subparsers: Any) -> None:
 
 
 def run_import_graphml(args: argparse.Namespace) -> int:
-    from .inspect.graphml_import import import_graphml
-    from .outputs import model_files, refuse_inputs
+    from ..inspect.graphml_import import import_graphml
+    from ..outputs import model_files, refuse_inputs
 
     refuse_inputs(model_files(args.output), [], readers=[args.graphml])
     model = import_graphml(args.graphml, args.output)
