@@ -13,6 +13,7 @@ all ones. A vocabulary of 50 tokens must validate as well as one of 50,000.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 import numpy as np
@@ -25,6 +26,9 @@ OPTIMIZATIONS = ("disabled", "basic", "extended", "all")
 # Integer inputs whose table is not found get values below this (and below the sequence
 # length): small enough for any real vocabulary, position table or type table.
 SMALL_BOUND = 16
+# A generated input holds at most this many values (1 GiB of float32): more is a typo in
+# --batch/--seq or a model whose fixed dims no machine runs.
+MAX_GENERATED_ELEMENTS = 2**28
 
 
 def _first_line(error: BaseException) -> str:
@@ -109,6 +113,11 @@ def generated_inputs(session, model: Model | None = None, *, batch: int = 2, seq
     for meta in ort_session.get_inputs():
         shape = [d if isinstance(d, int) and d >= 0 else (batch if i == 0 else seq)
                  for i, d in enumerate(meta.shape)]
+        count = math.prod(shape)
+        if count > MAX_GENERATED_ELEMENTS:
+            raise ir.HccError(f"input {meta.name!r} of shape {shape} would hold {count} "
+                              f"values; hcc generates at most {MAX_GENERATED_ELEMENTS} (lower "
+                              "--batch or --seq, or the model's fixed dims are absurd)")
         dtype = _input_dtype(meta.type)
         if dtype is None:
             raise ir.HccError(f"input {meta.name!r} is of type {meta.type}; hcc can only "

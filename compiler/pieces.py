@@ -16,6 +16,7 @@ from typing import Any
 
 import hcc.ir as ir
 from hcc.ir.files import write_text
+from hcc.ir.reading import read_bytes
 from hcc.passes.pieces import boundaries, boundary_types, extract_piece, pieces_of
 
 MANIFEST = "manifest.json"
@@ -108,28 +109,74 @@ def _describe(value: ir.Value) -> dict[str, Any]:
 
 
 def read_manifest(path: str) -> dict[str, Any]:
-    """The manifest at ``path`` (a file or the folder holding it), checked for its format."""
+    """The manifest at ``path`` (a file or the folder holding it), checked for its format and
+    for the type of every field hcc reads, so a damaged manifest is one clear error."""
     if os.path.isdir(path):
         path = os.path.join(path, MANIFEST)
     try:
-        with open(path, encoding="utf-8") as f:
-            manifest = json.load(f)
-    except FileNotFoundError:
-        raise ir.HccError("manifest not found", location=path) from None
-    except (OSError, ValueError) as error:
+        manifest = json.loads(read_bytes(path, what="manifest", error=ir.HccError))
+    except ir.HccError as error:
+        if error.message == "no such file":
+            raise ir.HccError("manifest not found", location=path) from None
+        raise
+    except ValueError as error:  # not JSON, or not UTF-8
         raise ir.HccError(f"cannot read manifest: {error}", location=path) from None
+    except RecursionError:
+        raise ir.HccError("cannot read manifest: nested too deeply", location=path) from None
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise ir.HccError(f"not an hcc manifest (format {MANIFEST_FORMAT!r} expected)",
                           location=path)
+    _check_fields(manifest, path)
     folder = os.path.dirname(os.path.abspath(path))
     manifest["folder"] = folder
-    for entry in manifest.get("pieces", []):
-        file = entry.get("file", "")
-        _check_inside(file, path)
-        entry["path"] = os.path.join(folder, file)
+    for entry in manifest["pieces"]:
+        _check_inside(entry["file"], path)
+        entry["path"] = os.path.join(folder, entry["file"])
     if manifest.get("whole"):
         _check_inside(manifest["whole"], path)
     return manifest
+
+
+def _check_fields(manifest: dict[str, Any], path: str) -> None:
+    def fail(where: str, wanted: str, found: Any = _MISSING) -> None:
+        problem = ("is missing" if found is _MISSING
+                   else f"must be {wanted}, not {type(found).__name__} {_short(found)}")
+        raise ir.HccError(f"damaged manifest: {where} {problem}", location=path)
+
+    def values(where: str, items: Any) -> None:
+        if not isinstance(items, list):
+            fail(where, "a list", items)
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                fail(f"{where}[{i}]", "an object with a string 'name'", item)
+
+    for key in ("inputs", "outputs", "pieces"):
+        if key not in manifest:
+            fail(key, "")
+    for key in ("inputs", "outputs"):
+        values(key, manifest[key])
+    for key in ("whole", "weights"):
+        if manifest.get(key) is not None and not isinstance(manifest[key], str):
+            fail(key, "a file name", manifest[key])
+    pieces = manifest["pieces"]
+    if not isinstance(pieces, list):
+        fail("pieces", "a list", pieces)
+    for i, entry in enumerate(pieces):
+        if not isinstance(entry, dict):
+            fail(f"pieces[{i}]", "an object", entry)
+        for key in ("name", "file"):
+            if not isinstance(entry.get(key), str):
+                fail(f"pieces[{i}].{key}", "a string", entry.get(key, _MISSING))
+        for key in ("inputs", "outputs"):
+            values(f"pieces[{i}].{key}", entry.get(key, []))
+
+
+_MISSING = object()
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _check_inside(file: str, manifest_path: str) -> None:

@@ -63,6 +63,28 @@ class Tensor:
             return len(self.tobytes())
         return (self.size * self._dtype.bitwidth + 7) // 8
 
+    def data_problem(self) -> str | None:
+        """What makes the stored data disagree with the element type and shape, found without
+        reading the data; None when they agree. (A damaged file loads, so that ``hcc validate``
+        can say what is wrong with it; this is how it says so.)"""
+        dtype = self._dtype
+        if not isinstance(dtype, DataType) or dtype == DataType.UNDEFINED:
+            return f"has an unknown element type ({_dtype_name(dtype)})"
+        if any(d < 0 for d in self._shape):
+            return f"has a negative dimension in its shape {list(self._shape)}"
+        stored = self._stored_nbytes()
+        if stored is None or dtype == DataType.STRING:
+            return None
+        expected = (self.size * dtype.bitwidth + 7) // 8
+        if stored != expected:
+            return (f"holds {stored} bytes of data, but {dtype.name.lower()}{list(self._shape)} "
+                    f"takes {expected}")
+        return None
+
+    def _stored_nbytes(self) -> int | None:
+        """The size of the stored data in raw-data bytes, when known without reading it."""
+        return None
+
     def numpy(self) -> np.ndarray:
         raise NotImplementedError
 
@@ -131,6 +153,9 @@ class ExternalTensor(Tensor):
     def path(self) -> str:
         return os.path.join(self.base_dir, self.location)
 
+    def _stored_nbytes(self) -> int | None:
+        return self.length
+
     def raw_view(self) -> memoryview:
         if self.length == 0:
             return memoryview(b"")
@@ -144,7 +169,7 @@ class ExternalTensor(Tensor):
         return bytes(self.raw_view())
 
     def numpy(self) -> np.ndarray:
-        return raw_to_array(self.raw_view(), self._dtype, self._shape)
+        return raw_to_array(self.raw_view(), self._dtype, self._shape, self.name)
 
     def release(self) -> None:
         """Drop the memory map (it is re-created if the bytes are needed again)."""
@@ -160,6 +185,10 @@ def safe_external_path(base_dir: str, location: str) -> str:
     """Resolve ``location`` under ``base_dir``, refusing anything that leaves that folder."""
     if not location:
         raise LoadError("external data with an empty location")
+    if not isinstance(location, str):
+        raise LoadError(f"external data location {location!r} is not UTF-8 text")
+    if "\0" in location:
+        raise LoadError(f"external data location {location!r} contains a NUL byte")
     if os.path.isabs(location) or location.startswith(("/", "\\")) or ":" in location[:3]:
         raise LoadError(f"external data location {location!r} is absolute; it must be relative")
     parts = location.replace("\\", "/").split("/")
@@ -174,6 +203,10 @@ def safe_external_path(base_dir: str, location: str) -> str:
     if not os.path.isfile(path):
         raise LoadError(f"external data file {location!r} not found in {base_dir!r}")
     return path
+
+
+def _dtype_name(dtype: DataType | int) -> str:
+    return dtype.name.lower() if isinstance(dtype, DataType) else f"code {dtype}"
 
 
 def _as_bytes(item) -> bytes:
@@ -211,14 +244,30 @@ def array_to_raw(array: np.ndarray, dtype: DataType | int) -> bytes:
     return arr.tobytes()
 
 
-def raw_to_array(raw, dtype: DataType | int, shape: tuple[int, ...]) -> np.ndarray:
-    """Unpack ONNX raw-data bytes into an array of ``shape`` (a view when possible)."""
-    if not isinstance(dtype, DataType):
-        raise ValueError(f"unknown element type {dtype}")
-    np_dtype = dtype.to_numpy()
+def raw_to_array(raw, dtype: DataType | int, shape: tuple[int, ...], name: str = "") -> np.ndarray:
+    """Unpack ONNX raw-data bytes into an array of ``shape`` (a view when possible).
+
+    Bytes that do not fit the dtype and shape (a damaged or hostile file) are a
+    :class:`LoadError` naming the tensor, never a numpy error or a huge allocation.
+    """
+    what = f"tensor {name!r}" if name else "a tensor"
+    if not isinstance(dtype, DataType) or dtype in (DataType.UNDEFINED, DataType.STRING):
+        raise LoadError(f"{what} has element type {_dtype_name(dtype)}, which has no raw form")
+    if any(d < 0 for d in shape):
+        raise LoadError(f"{what} has a negative dimension in its shape {list(shape)}")
+    try:
+        np_dtype = dtype.to_numpy()
+    except TypeError:
+        raise LoadError(f"{what} has element type {dtype.name.lower()}, which hcc cannot "
+                        "read") from None
     count = 1
     for d in shape:
         count *= d
+    expected = (count * dtype.bitwidth + 7) // 8
+    actual = raw.nbytes if isinstance(raw, memoryview) else len(raw)
+    if actual != expected:
+        raise LoadError(f"{what} holds {actual} bytes of data, but {dtype.name.lower()}"
+                        f"{list(shape)} takes {expected}")
     if _is_subbyte(dtype):
         bits = dtype.bitwidth
         per_byte = 8 // bits

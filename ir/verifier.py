@@ -18,6 +18,8 @@ What is checked:
 * Scopes: every node has a :class:`Scope`; stored ``hcc.tag``/``hcc.module`` metadata agree with
   it; with ``require_scopes`` no node has the unknown scope.
 * Unique names: nodes (when named) per graph, graph inputs, initializers, function identifiers.
+* Tensors (initializers and attribute values): a known element type, no negative dimension,
+  and stored data of the size the type and shape take. The model's ir_version is one hcc knows.
 """
 
 from __future__ import annotations
@@ -29,7 +31,12 @@ from ._nodes import Node, Value
 from ._scope import MODULE_KEY, TAG_KEY, Scope
 from .errors import VerificationError
 
-__all__ = ["check", "verify"]
+__all__ = ["MAX_IR_VERSION", "check", "verify"]
+
+# The IR versions hcc reads and writes: those of onnx 1.19 to 1.23 (pyproject pins onnx < 1.24).
+# A newer file may hold fields this hcc would drop without knowing.
+MIN_IR_VERSION = 1
+MAX_IR_VERSION = 14
 
 
 def verify(obj: Model | Graph | Function, *, require_scopes: bool = False) -> None:
@@ -95,6 +102,11 @@ class _Checker:
     # -- entry points ---------------------------------------------------------------------------
 
     def check_model(self, model: Model) -> None:
+        version = model.ir_version
+        if not (isinstance(version, int) and MIN_IR_VERSION <= version <= MAX_IR_VERSION):
+            self.problems.append(
+                f"model: ir_version {version!r} is not one hcc knows "
+                f"({MIN_IR_VERSION} to {MAX_IR_VERSION})")
         roots: list[tuple[Graph, str]] = [(model.graph, _graph_name(model.graph))]
         for key, function in model.functions.items():
             if key != function.identifier:
@@ -246,6 +258,10 @@ class _Checker:
                 )
             if value.const_value is None:
                 problems.append(f"{where}: initializer {self._value(value)} has no const_value")
+            else:
+                problem = value.const_value.data_problem()
+                if problem:
+                    problems.append(f"{where}: initializer {self._value(value)} {problem}")
             if value._producer is not None:
                 problems.append(
                     f"{where}: initializer {self._value(value)} is also the output of "
@@ -280,6 +296,10 @@ class _Checker:
                         f"#{position}"
                     )
             check_scope(node, where, require_scopes)
+            for name, tensor in _attribute_tensors(node):
+                problem = tensor.data_problem()
+                if problem:
+                    problems.append(f"{where}: {self._node(node)}: attribute {name} {problem}")
 
             for i, value in enumerate(node._inputs):
                 if value is None:
@@ -416,6 +436,7 @@ class _Checker:
 
 
 _GRAPH, _GRAPHS = int(AttrType.GRAPH), int(AttrType.GRAPHS)
+_TENSOR, _TENSORS = int(AttrType.TENSOR), int(AttrType.TENSORS)
 
 
 def _subgraphs(node: Node):
@@ -435,6 +456,17 @@ def _graph_attributes(attributes):
         elif attribute.type == AttrType.GRAPHS:
             for k, sub in enumerate(attribute.value):
                 yield f"{attribute.name}[{k}]", sub
+
+
+def _attribute_tensors(node: Node):
+    """(attribute name, tensor) for every tensor held directly in the node's attributes."""
+    for attribute in node.attributes.values():
+        kind = attribute.type
+        if kind == _TENSOR and attribute.value is not None:
+            yield attribute.name, attribute.value
+        elif kind == _TENSORS:
+            for k, tensor in enumerate(attribute.value or ()):
+                yield f"{attribute.name}[{k}]", tensor
 
 
 def _owners(graph: Graph) -> list[tuple[Graph, Node]]:

@@ -37,7 +37,8 @@ class SourceLocation:
             return ""
         text = self.line_text.rstrip("\n")
         # Tabs would shift the caret; show them as the single column they were counted as.
-        text = text.replace("\t", " ")
+        # Other control characters (a NUL, an escape) are shown as '?': never sent to a terminal.
+        text = "".join(" " if c == "\t" else "?" if c < " " or c == "\x7f" else c for c in text)
         marker = "^" + "~" * (max(self.length, 1) - 1)
         return f"  {text}\n  {' ' * (self.column - 1)}{marker}"
 

@@ -22,6 +22,9 @@ from ._infra import Pass
 from ._options import format_value
 from ._registry import PassRegistry, get_pass
 
+# Longer numbers mean nothing to any option; int() of thousands of digits is refused by Python.
+MAX_NUMBER_LENGTH = 100
+
 
 @dataclass(frozen=True, slots=True)
 class PassSpec:
@@ -125,6 +128,9 @@ def _tokenize(source: _Source) -> list[_Token]:
         kind = match.lastgroup
         token_text = match.group()
         if kind == "number":
+            if len(token_text) > MAX_NUMBER_LENGTH:
+                raise source.error(f"number too long ({len(token_text)} characters; at most "
+                                   f"{MAX_NUMBER_LENGTH})", offset, len(token_text))
             is_float = any(c in token_text for c in ".eE")
             tokens.append(_Token(kind, token_text, (float if is_float else int)(token_text), offset))
         elif kind == "word":

@@ -34,8 +34,17 @@ _COMMANDS: list[tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]
 ]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors in hcc's own form: ``hcc: error: opt: <message>``."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        command = self.prog.split(" ", 1)[1] + ": " if " " in self.prog else ""
+        self.exit(EXIT_USER_ERROR, f"hcc: error: {command}{message}\n")
+
+
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hcc", description="ONNX graph surgery that keeps every node's nn.Module scope."
     )
     parser.add_argument("--version", action="version", version=f"hcc {hcc.__version__}")

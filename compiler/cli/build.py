@@ -13,6 +13,8 @@ from typing import Any
 
 import hcc.ir as ir
 
+from .args import batch_size, opset, seed, sequence_length
+
 EXIT_OK = 0
 EXIT_CHANGED = 1
 
@@ -100,11 +102,11 @@ def add_fmt(subparsers: Any) -> None:
 
 
 def run_fmt(args: argparse.Namespace) -> int:
-    from ..spec.format import format_file
+    from ..spec.format import format_text
+    from ..spec.parser import read_spec_file
 
-    with open(args.spec, encoding="utf-8") as f:
-        original = f.read()
-    formatted = format_file(args.spec)
+    original = read_spec_file(args.spec)
+    formatted = format_text(original, args.spec)
     if args.check:
         if formatted != original:
             sys.stderr.write(f"{args.spec}: not formatted\n")
@@ -137,10 +139,10 @@ def add_export(subparsers: Any) -> None:
                         metavar="KEY=VALUE", help="config override (config sources)")
     parser.add_argument("--task", default="base", help="model head, e.g. causal-lm")
     parser.add_argument("--revision", help="of a hub id: branch, tag or commit in the cache")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--input-text", help="example text for the source's own tokenizer")
     parser.add_argument("--exporter", default="dynamo", choices=["dynamo", "torchscript"])
-    parser.add_argument("--opset", type=int)
+    parser.add_argument("--opset", type=opset)
     parser.add_argument("--tag-attributes", action="store_true",
                         help="also write seed-002 style node attributes (non-standard ONNX)")
 
@@ -192,8 +194,8 @@ def add_validate_pieces(subparsers: Any) -> None:
         "validate-pieces", help="chain split pieces in onnxruntime and compare with the model")
     parser.add_argument("manifest", metavar="MANIFEST", help="manifest.json or its folder")
     parser.add_argument("model", metavar="WHOLE.onnx", help="the unsplit model")
-    parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--seq", type=int, default=16)
+    parser.add_argument("--batch", type=batch_size, default=2)
+    parser.add_argument("--seq", type=sequence_length, default=16)
     parser.add_argument("--tolerance", type=float, default=0.0,
                         help="fail (exit 1) when a deviation exceeds this (a NaN or an "
                         "infinity on one side only fails with exit 2 whatever the tolerance)")

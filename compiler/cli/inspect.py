@@ -15,6 +15,8 @@ from typing import Any
 
 import hcc.ir as ir
 
+from .args import batch_size, seed, sequence_length
+
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 
@@ -83,8 +85,8 @@ def add_validate(subparsers: Any) -> None:
                         help="re-run the tagging passes and write the result to -o")
     parser.add_argument("-o", "--output", metavar="OUT.onnx", help="where --repair writes")
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
-    parser.add_argument("--batch", type=int, default=2, help="pieces: generated batch size")
-    parser.add_argument("--seq", type=int, default=16, help="pieces: generated sequence length")
+    parser.add_argument("--batch", type=batch_size, default=2, help="pieces: generated batch size")
+    parser.add_argument("--seq", type=sequence_length, default=16, help="pieces: generated sequence length")
     parser.add_argument("--tolerance", type=float, default=0.0,
                         help="pieces: largest max-abs deviation accepted")
 
@@ -164,9 +166,9 @@ def add_compare(subparsers: Any) -> None:
     parser.add_argument("--atol", type=float, default=1e-5, help="bisect: absolute tolerance")
     parser.add_argument("--rtol", type=float, default=1e-4,
                         help="bisect: tolerance relative to the first model's values")
-    parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--seq", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the generated inputs")
+    parser.add_argument("--batch", type=batch_size, default=2)
+    parser.add_argument("--seq", type=sequence_length, default=16)
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the generated inputs")
     parser.add_argument("--format", default="text", choices=["text", "json"])
     parser.add_argument("-o", "--output", metavar="FILE", help="write the comparison here")
 

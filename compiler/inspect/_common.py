@@ -68,6 +68,8 @@ def hierarchy_tree(model: Model) -> dict | None:
         tree = json.loads(text)
     except ValueError as error:
         raise ir.HccError(f"the {HIERARCHY_KEY} metadata is not valid JSON: {error}") from None
+    except RecursionError:
+        raise ir.HccError(f"the {HIERARCHY_KEY} metadata is nested too deeply") from None
     if not isinstance(tree, dict) or "path" not in tree or "qualified_class" not in tree:
         raise ir.HccError(f"the {HIERARCHY_KEY} metadata is not a module tree")
     return tree

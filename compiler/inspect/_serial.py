@@ -327,6 +327,9 @@ class Decoder:
                 f"sidecar, which has {self.size}: the sidecar does not belong to this GraphML")
         external = ir.ExternalTensor(self.location, self.folder, dtype, shape, offset=offset,
                                      length=length, **common)
+        problem = external.data_problem()
+        if problem:
+            raise GraphMLError(f"tensor {common['name']!r} {problem}")
         if not in_memory and length >= SMALL_TENSOR:
             return external
         # Attribute tensors (Constant values) stay embedded in ONNX: copy them out of the map.

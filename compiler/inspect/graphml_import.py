@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 
 import hcc.ir as ir
 from hcc.ir import Model
+from hcc.ir.reading import read_bytes
 
 from ._serial import Decoder, GraphMLError, file_digest
 from .graphml import FORMAT, NS
@@ -23,10 +24,9 @@ def read_graphml(path: str, *, check_digest: bool = True) -> Model:
     """The model of an hcc GraphML file. Its large tensors are memory-mapped from the sidecar,
     so save it with an ``external_data`` name of its own (the sidecar stays untouched)."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise GraphMLError("no such file", location=path)
+    data = read_bytes(path, what="GraphML file", error=GraphMLError)
     try:
-        root = ET.parse(path).getroot()
+        root = ET.fromstring(data)
     except ET.ParseError as error:
         raise GraphMLError(f"not a GraphML file (XML error: {error})", location=path) from None
     if root.tag != f"{{{NS}}}graphml":
@@ -47,7 +47,11 @@ def read_graphml(path: str, *, check_digest: bool = True) -> Model:
     for needed in ("onnx_model", "onnx_graph", "sidecar", "sidecar_size"):
         if needed not in header:
             raise GraphMLError(f"the GraphML lacks its {needed!r} data", location=path)
-    data_path = _check_sidecar(path, header, check_digest)
+    try:
+        data_path = _check_sidecar(path, header, check_digest)
+    except (TypeError, ValueError) as error:
+        raise GraphMLError(f"damaged sidecar data in the GraphML: {_short(error)}",
+                           location=path) from None
     nodes = []
     for element in graph.iter(f"{{{NS}}}node"):
         fields = _data(element, keys)
@@ -55,16 +59,22 @@ def read_graphml(path: str, *, check_digest: bool = True) -> Model:
             continue
         try:
             nodes.append((int(fields["order"]), json.loads(fields["onnx_node"])))
-        except (KeyError, ValueError) as error:
+        except (KeyError, ValueError, RecursionError) as error:
             raise GraphMLError(f"op node {element.get('id')!r} has no readable onnx_node/order "
                                f"data ({error})", location=path) from None
     nodes.sort(key=lambda item: item[0])
     try:
         return _rebuild(header, [record for _, record in nodes], data_path,
                         int(header["sidecar_size"]))
-    except (KeyError, TypeError, ValueError) as error:
-        raise GraphMLError(f"damaged hcc GraphML data: {type(error).__name__}: {error}",
-                           location=path) from None
+    except GraphMLError as error:
+        raise GraphMLError(error.message, location=path) from None
+    except ir.HccError as error:  # a tensor record the sidecar or the IR refuses
+        raise GraphMLError(f"damaged hcc GraphML data: {error}", location=path) from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError,
+            RecursionError) as error:
+        # The JSON records are read as hcc wrote them; any other shape is damage.
+        raise GraphMLError(f"damaged hcc GraphML data: {type(error).__name__}: "
+                           f"{_short(error)}", location=path) from None
 
 
 def _rebuild(header: dict, nodes: list[dict], data_path: str, size: int) -> Model:
@@ -111,6 +121,11 @@ def _data(element: ET.Element, keys: dict) -> dict[str, str]:
         if name is not None and len(data) == 0:
             fields[name] = data.text or ""
     return fields
+
+
+def _short(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _local(tag: str) -> str:

@@ -20,6 +20,7 @@ from . import ast
 
 MAX_SYNTAX_ERRORS = 10
 MAX_LIST_DEPTH = 8
+MAX_NUMBER_LENGTH = 100
 
 SECTION_KEYWORDS = ("include", "param", "model", "inputs", "export", "pipeline", "output")
 
@@ -53,17 +54,33 @@ def _parser() -> lark.Lark:
     return lark.Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
 
 
-def parse_file(path: str) -> ast.SpecFile:
+def read_spec_file(path: str) -> str:
+    """The text of the spec file at ``path`` (a regular UTF-8 file), or a :class:`SpecError`."""
+    from hcc.ir import LoadError
+    from hcc.ir.reading import read_bytes
+
+    if os.path.isdir(path):
+        raise SpecError.one(f"spec file {path} is a folder, not a file")
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise SpecError.one(f"spec file not found: {path}") from None
-    except IsADirectoryError:
-        raise SpecError.one(f"spec file {path} is a folder, not a file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise SpecError.one(f"cannot read spec file {path}: {error}") from None
-    return parse_text(text, path)
+        data = read_bytes(path, what="spec file")
+    except LoadError as error:
+        if error.message == "no such file":
+            raise SpecError.one(f"spec file not found: {path}") from None
+        raise SpecError.one(f"cannot read spec file {path}: {error.message}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        start = data.rfind(b"\n", 0, error.start) + 1
+        end = data.find(b"\n", error.start)
+        line_text = data[start:end if end >= 0 else len(data)].decode("utf-8", "replace")
+        where = SourceLocation(path, data.count(b"\n", 0, error.start) + 1,
+                               error.start - start + 1, 1, line_text)
+        raise SpecError.one(f"the spec file is not UTF-8 text: byte "
+                            f"{data[error.start]:#04x} ({error.reason})", where) from None
+
+
+def parse_file(path: str) -> ast.SpecFile:
+    return parse_text(read_spec_file(path), path)
 
 
 def parse_text(text: str, source: str = "<spec>") -> ast.SpecFile:
@@ -389,6 +406,11 @@ class _Builder:
         if kind == "string":
             return ast.Literal(_unquote(token), self.at(token))
         if kind == "number":
+            if len(token) > MAX_NUMBER_LENGTH:
+                # int() of thousands of digits is slow, then refused by Python; no option
+                # means anything that long.
+                raise SpecError.one(f"number too long ({len(token)} characters; at most "
+                                    f"{MAX_NUMBER_LENGTH})", self.at(token))
             return ast.Literal(_number(str(token)), self.at(token))
         if kind == "word":
             return ast.Literal(str(token), self.at(token), word=True)

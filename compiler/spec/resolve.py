@@ -477,6 +477,10 @@ def _model_source(model: ast.ModelSection, inputs: ast.InputsSection | None, val
         errors.append(Diagnostic(
             f"a revision names a version of a hub id ('from pretrained'), not of a {model.kind} "
             "source", loc))
+    if valid and model.kind in ("directory", "onnx") and _control_character(reference):
+        errors.append(Diagnostic(
+            f"the model path {reference!r} holds a control character", model.reference.loc))
+        valid = False
     if valid and model.kind in ("directory", "onnx") and model.loc.source != "<spec>":
         reference = os.path.join(os.path.dirname(os.path.abspath(model.loc.source)), reference)
     overrides: dict[str, Any] = {}
@@ -626,15 +630,26 @@ def _output(section: ast.OutputSection | None, model_name: str, values: _Values,
             f" not {_describe(directory) if directory != '' else 'an empty one'}",
             section.path.loc))
         directory = os.path.join("build", model_name)
+    elif _control_character(directory):
+        errors.append(Diagnostic(
+            f"the output folder {directory!r} holds a control character; no file name should",
+            section.path.loc))
+        directory = os.path.join("build", model_name)
     options = _options(section.options, OUTPUT_OPTIONS, "output", values, errors)
     name = options["name"] or model_name
-    if "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
+    if ("/" in name or "\\" in name or name in (".", "..") or name.startswith(".")
+            or _control_character(name)):
         loc = next((a.value.loc for a in section.options if a.key == "name"), section.loc)
         errors.append(Diagnostic(
             f"output name {name!r} must be a plain file name (no folders, not starting"
             " with '.')", loc))
     return OutputSettings(directory, name, options["external_data_threshold"],
                           list(options["reports"]), options["validate"], options["tolerance"])
+
+
+def _control_character(text: str) -> bool:
+    # A NUL would even make the OS calls raise; a newline or escape in a path is a mistake.
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
 
 
 def _recipe(options: dict[str, Any], pipeline: ast.PipelineSection | None,

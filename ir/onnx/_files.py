@@ -23,6 +23,7 @@ from .._dtypes import DataType
 from .._tensors import ExternalTensor, Tensor
 from ..errors import LoadError, SaveError
 from ..files import FileGroup, remove_quietly, same_file, write_all
+from ..reading import read_bytes
 from ._proto_tensor import (
     ProtoTensor,
     copy_header,
@@ -55,15 +56,7 @@ def load(path, *, load_external_data: bool = True):
     external files become ExternalTensors (checked now, read lazily); without it they stay
     unreadable references that export unchanged."""
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise LoadError("no such file", location=path)
-    if os.path.isdir(path):
-        raise LoadError("is a directory, not an ONNX model file", location=path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as error:
-        raise LoadError(f"cannot read the file: {_one_line(error)}", location=path) from None
+    data = read_bytes(path, what="ONNX model file")
     if not data:
         raise LoadError("the file is empty", location=path)
     proto = ModelProto()

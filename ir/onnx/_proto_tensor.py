@@ -41,6 +41,14 @@ DATA_FIELDS = frozenset(
 )
 
 
+_TYPED_FIELDS = ("float_data", "int32_data", "int64_data", "double_data", "uint64_data")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def _metadata_of(proto) -> dict[str, str] | None:
     if not len(proto.metadata_props):
         return None
@@ -83,12 +91,16 @@ class ProtoTensor(Tensor):
         self._check_readable()
         proto = self.proto
         if proto.HasField("raw_data"):
-            return raw_to_array(proto.raw_data, self._dtype, self._shape)
+            return raw_to_array(proto.raw_data, self._dtype, self._shape, self.name)
         # The typed fields have many per-type quirks (float16 in int32_data, complex pairs,
         # packed 4-bit values...); onnx's own decoder handles them all.
         from onnx import numpy_helper
 
-        return numpy_helper.to_array(proto)
+        try:
+            return numpy_helper.to_array(proto)
+        except Exception as error:  # onnx raises ValueError, TypeError, KeyError... on bad data
+            raise LoadError(f"tensor {self.name!r}: its data does not match its element type "
+                            f"and shape {list(self._shape)} ({_first_line(error)})") from None
 
     def tobytes(self) -> bytes:
         self._check_readable()
@@ -98,6 +110,24 @@ class ProtoTensor(Tensor):
 
     def raw_view(self) -> memoryview:
         return memoryview(self.tobytes())
+
+    def _stored_nbytes(self) -> int | None:
+        proto = self.proto
+        if proto.data_location == EXTERNAL:
+            return None  # not resolved: its bytes are not ours to look at
+        if proto.HasField("raw_data"):
+            return len(proto.raw_data)
+        dtype = self._dtype
+        if not isinstance(dtype, DataType):
+            return None
+        values = sum(len(getattr(proto, field)) for field in _TYPED_FIELDS)
+        # In the typed fields a sub-byte type stores one packed byte per value, a complex
+        # number two values; every other type one value per element.
+        if dtype.bitwidth < 8:
+            return values
+        if dtype in (DataType.COMPLEX64, DataType.COMPLEX128):
+            return values * dtype.bitwidth // 16
+        return values * dtype.bitwidth // 8
 
     @property
     def nbytes(self) -> int:

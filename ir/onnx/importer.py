@@ -26,11 +26,20 @@ from .._graph import Graph
 from .._model import Function, Model
 from .._nodes import Node, Value
 from .._scope import MODULE_KEY, TAG_KEY, Scope
+from ..errors import LoadError
 from ._legacy_tags import INLINE_FLAG, had_inline_metadata, unfold_from_model
 from ._proto_attrs import AttrReader
 from ._proto_tensor import EXTERNAL, ImportedExternalTensor, ProtoTensor
 from ._proto_types import TypeCodec
 from ._value_info import fingerprint, value_info_bytes
+
+
+def text(raw: str | bytes, what: str) -> str:
+    """A name or metadata string of the file; protobuf hands over bytes that are not UTF-8,
+    and such a name would break every later step (printing, regexes, saving)."""
+    if raw.__class__ is bytes:
+        raise LoadError(f"{what} {raw!r} is not UTF-8 text (ONNX names and metadata are UTF-8)")
+    return raw
 
 
 def _present_defaults(proto, *fields: str) -> tuple[str, ...]:
@@ -82,10 +91,10 @@ class Importer(AttrReader):
         result: dict[str, str] = {}
         canonical = True
         for entry in entries:
-            key = entry.key
+            key = text(entry.key, "metadata key")
             if key in result or not (entry.HasField("key") and entry.HasField("value")):
                 canonical = False
-            result[key] = entry.value
+            result[key] = text(entry.value, f"metadata {key!r} value")
         if not canonical:
             owner.proto_extras["metadata"] = (
                 dict(result),
@@ -97,7 +106,7 @@ class Importer(AttrReader):
         result: dict[str, int] = {}
         canonical = True
         for entry in entries:
-            domain = entry.domain
+            domain = text(entry.domain, "opset domain")
             if domain in result or not (entry.HasField("domain") and entry.HasField("version")):
                 canonical = False
             result[domain] = entry.version
@@ -145,7 +154,7 @@ class Importer(AttrReader):
     # -- nodes ----------------------------------------------------------------------------------
 
     def node(self, proto) -> Node:
-        inputs = [self.resolve(n) if n else None for n in proto.input]
+        inputs = [self.resolve(text(n, "value name")) if n else None for n in proto.input]
         attributes = [self.attr(a) for a in proto.attribute]
         scope = self.scopes[-1]
         outputs = []
@@ -153,14 +162,15 @@ class Importer(AttrReader):
             if not name:
                 outputs.append(Value(""))  # an omitted optional output
                 continue
+            text(name, "value name")
             value = scope.pending.pop(name, None) if scope.pending else None
             if value is None:
                 value = Value(name)
             outputs.append(value)
-        op_type = proto.op_type
-        name = proto.name
-        domain = proto.domain
-        overload = proto.overload
+        op_type = text(proto.op_type, "op type")
+        name = text(proto.name, "node name")
+        domain = text(proto.domain, "domain")
+        overload = text(proto.overload, "overload")
         doc = proto.doc_string
         node = Node(
             domain,
@@ -208,7 +218,7 @@ class Importer(AttrReader):
     # -- graphs ---------------------------------------------------------------------------------
 
     def graph(self, proto: GraphProto) -> Graph:
-        graph = Graph(name=proto.name, doc_string=proto.doc_string)
+        graph = Graph(name=text(proto.name, "graph name"), doc_string=proto.doc_string)
         extras = graph.proto_extras
         present = _present_defaults(proto, "name", "doc_string")
         if present:
@@ -236,7 +246,7 @@ class Importer(AttrReader):
 
         extra_initializers = []
         for i, tensor_proto in enumerate(proto.initializer):
-            name = tensor_proto.name
+            name = text(tensor_proto.name, "initializer name")
             tensor = self.tensor(tensor_proto)
             value = inputs_by_name.get(name)
             if value is None or value.const_value is not None:
@@ -310,12 +320,13 @@ class Importer(AttrReader):
                 self.describe(value, info, graph, "value_info", i)
                 graph.value_info.append(value)
             for name in proto.output:
-                graph.outputs.append(self.resolve(name) if name else _named(""))
+                graph.outputs.append(self.resolve(text(name, "function output name"))
+                                     if name else _named(""))
         finally:
             self.scopes = saved
         function = Function(
-            proto.domain,
-            proto.name,
+            text(proto.domain, "function domain"),
+            text(proto.name, "function name"),
             graph,
             overload=proto.overload,
             attributes=list(proto.attribute),
@@ -380,7 +391,7 @@ class Importer(AttrReader):
 
 
 def _named(name: str) -> Value:
-    value = Value(name)
+    value = Value(text(name, "value name"))
     if not name:
         # The file really has an empty name here: the exporter must not invent one.
         value.proto_extras["empty_name"] = True
