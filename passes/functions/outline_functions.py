@@ -33,14 +33,12 @@ overlap without nesting); a scope whose results nothing reads.
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
-
 from hcc.ir import Graph, Model, Scope
 
 from .._infra import Pass, PassResult
 from .._options import Option
 from .._registry import register_pass
+from .._scope_patterns import ScopePattern, all_scopes, near, outermost
 from .outliner import OutlineError, Outliner
 
 __all__ = ["OutlineError", "OutlineFunctionsPass"]
@@ -85,10 +83,8 @@ class OutlineFunctionsPass(Pass):
             raise OutlineError("give exactly one of by= or depth= to choose the scopes")
         every = all_scopes(graph)
         if self.by:
-            globs = [p.strip() for p in self.by.split("|") if p.strip()]
-            matches = [s for s in every if any(
-                fnmatch.fnmatchcase(s.tag, p)
-                or (s.module_path and fnmatch.fnmatchcase(s.module_path, p)) for p in globs)]
+            pattern = ScopePattern(self.by)
+            matches = [s for s in every if pattern.matches(s)]
             if not matches:
                 raise OutlineError(f"pattern {self.by!r} matches no scope; {near(self.by, every)}")
         else:
@@ -97,27 +93,3 @@ class OutlineFunctionsPass(Pass):
                 deepest = max((s.depth for s in every), default=0)
                 raise OutlineError(f"no scope at depth {self.depth}; the deepest is {deepest}")
         return matches if self.nested else outermost(matches)
-
-
-def all_scopes(graph: Graph) -> list[Scope]:
-    """Every scope of the graph's nodes and their ancestors, in order of first appearance."""
-    seen: dict[Scope, None] = {}
-    for node in graph.nodes:
-        for scope in reversed(list(node.scope.ancestors(include_self=True))):
-            if not scope.is_unknown:
-                seen[scope] = None
-    return list(seen)
-
-
-def outermost(scopes: list[Scope]) -> list[Scope]:
-    return [s for s in scopes if not any(o != s and s.is_within(o) for o in scopes)]
-
-
-def near(text: str, scopes: list[Scope]) -> str:
-    """A hint listing the scopes whose tag or module path looks like ``text``."""
-    names = list(dict.fromkeys([s.tag for s in scopes] + [s.module_path for s in scopes
-                                                          if s.module_path]))
-    close = difflib.get_close_matches(text, names, n=6, cutoff=0.3)
-    if not close:
-        close = [s.tag for s in scopes if s.depth <= 2][:8]
-    return "scopes near it: " + ", ".join(close) if close else "the graph has no scopes"

@@ -2,8 +2,8 @@
 
 Pieces are chosen by one of:
 
-``by``       a glob over scopes' class paths or module paths (``*/GPT2Block.*``, ``*.layer.*``);
-             the outermost matching scopes become pieces;
+``by``       a glob over scopes' class paths or module paths (``*/GPT2Block.*``, ``*.layer.*``;
+             ``|`` separates alternatives); the outermost matching scopes become pieces;
 ``depth``    every scope at that depth of the tree;
 ``scopes``   an explicit list of class paths.
 
@@ -24,15 +24,13 @@ does not write a helper that every reader copied; see :mod:`.model`).
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
-
 from hcc.ir import Graph, HccError, Model, Node, Scope
 
 from .._infra import Pass, PassResult
 from .._options import Option
 from .._registry import register_pass
 from .model import PIECES_KEY, Piece, _top, node_order, node_reads
+from .._scope_patterns import ScopePattern, all_scopes, near, outermost
 
 
 class SplitError(HccError):
@@ -41,7 +39,7 @@ class SplitError(HccError):
 
 @register_pass("split", summary="choose per-module pieces of the model (by scope pattern, depth or list)")
 class SplitPass(Pass):
-    by = Option(str, "", "glob over class paths or module paths of scopes")
+    by = Option(str, "", "glob over class paths or module paths of scopes; '|' separates globs")
     depth = Option(int, 0, "choose every scope at this depth (0: not used)", min=0)
     scopes = Option(list[str], [], "choose exactly these scopes (class paths)")
     group = Option(int, 1, "chosen scopes per piece", min=1)
@@ -63,10 +61,10 @@ class SplitPass(Pass):
             raise SplitError("give exactly one of by=, depth= or scopes= to choose the pieces")
         every = all_scopes(graph)
         if self.by:
-            matches = [s for s in every if fnmatch.fnmatchcase(s.tag, self.by)
-                       or (s.module_path and fnmatch.fnmatchcase(s.module_path, self.by))]
+            pattern = ScopePattern(self.by)
+            matches = [s for s in every if pattern.matches(s)]
             if not matches:
-                raise SplitError(f"pattern {self.by!r} matches no scope; {_near(self.by, every)}")
+                raise SplitError(f"pattern {self.by!r} matches no scope; {near(self.by, every)}")
             return outermost(matches)
         if self.depth:
             matches = [s for s in every if s.depth == self.depth]
@@ -78,7 +76,7 @@ class SplitPass(Pass):
         chosen = []
         for tag in self.scopes:
             if tag not in by_tag:
-                raise SplitError(f"no scope {tag!r}; {_near(tag, every)}")
+                raise SplitError(f"no scope {tag!r}; {near(tag, every)}")
             chosen.append(by_tag[tag])
         for a in chosen:
             for b in chosen:
@@ -88,28 +86,6 @@ class SplitPass(Pass):
 
 
 SplitPass.__doc__ = __doc__  # `hcc passes split` shows the whole description
-
-
-def all_scopes(graph: Graph) -> list[Scope]:
-    """Every scope of the graph's nodes and their ancestors, in order of first appearance."""
-    seen: dict[Scope, None] = {}
-    for node in graph.nodes:
-        for scope in reversed(list(node.scope.ancestors(include_self=True))):
-            if not scope.is_unknown:
-                seen[scope] = None
-    return list(seen)
-
-
-def outermost(scopes: list[Scope]) -> list[Scope]:
-    return [s for s in scopes if not any(o is not s and o != s and s.is_within(o) for o in scopes)]
-
-
-def _near(text: str, scopes: list[Scope]) -> str:
-    names = [s.tag for s in scopes] + [s.module_path for s in scopes if s.module_path]
-    close = difflib.get_close_matches(text, names, n=5, cutoff=0.3)
-    if not close:
-        close = [s.tag for s in scopes if s.depth <= 2][:8]
-    return "scopes near it: " + ", ".join(close)
 
 
 def partition(graph: Graph, chosen: list[Scope], *, group: int = 1, embeddings: str = "first",
