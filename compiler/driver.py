@@ -41,6 +41,7 @@ class BuildResult:
     timings: list[PassTiming] = field(default_factory=list)
     model: ir.Model | None = None
     deviations: list = field(default_factory=list)  # per model output, when validated
+    warnings: list[str] = field(default_factory=list)  # from the passes, "pass-name: message"
 
 
 def read_spec(path_or_text: str, defines: dict[str, str] | None = None) -> BuildSpec:
@@ -104,8 +105,10 @@ def build(
         changes = ChangeLog()
         instruments.append(changes)  # before Timings: its counting is not timed
     instruments.append(timings)  # last: closest to the pass, so verification is not timed
-    model = PassManager(passes, instruments).run(model).model
+    ran = PassManager(passes, instruments).run(model)
+    model = ran.model
     result.model = model
+    result.warnings = list(ran.warnings)
     result.timings = list(timings.records)
     with step(f"writing {spec.output.directory}", enabled=progress):
         result.outputs = write_outputs(model, spec)

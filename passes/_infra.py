@@ -28,11 +28,13 @@ from ._options import Option, format_value, validate_options
 
 @dataclass(frozen=True, slots=True)
 class PassResult:
-    """What a pass hands back: the model (usually the same object, changed in place) and
-    whether anything in it changed."""
+    """What a pass hands back: the model (usually the same object, changed in place),
+    whether anything in it changed, and warnings for the user (a pass never prints: the
+    manager collects them and the caller shows them)."""
 
     model: Model
     changed: bool
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,10 +140,12 @@ class PassManager:
     def __init__(self, passes: Iterable[Pass], instruments: Iterable[Any] = ()) -> None:
         self.passes = list(passes)
         self.instruments = list(instruments)
+        self.warnings: list[str] = []  # of the last run, each "pass-name: message"
 
     def run(self, model: Model) -> PassResult:
         self._notify("before_pipeline", model)
         changed = False
+        self.warnings = []
         for pass_ in self.passes:
             self._notify("before_pass", pass_, model)
             try:
@@ -154,7 +158,8 @@ class PassManager:
             self._notify("after_pass", pass_, result, reverse=True)
             model = result.model
             changed = changed or result.changed
-        final = PassResult(model, changed)
+            self.warnings.extend(f"{pass_.info().name}: {text}" for text in result.warnings)
+        final = PassResult(model, changed, tuple(self.warnings))
         self._notify("after_pipeline", final, reverse=True)
         return final
 

@@ -65,6 +65,8 @@ def run_build(args: argparse.Namespace) -> int:
         sys.stdout.write(f"{verb} {path}\n")
     for deviation in result.deviations:
         sys.stdout.write(f"max abs deviation of {deviation.name}: {deviation.max_abs:.3g}\n")
+    for warning in result.warnings:
+        sys.stderr.write(f"hcc: warning: {warning}\n")
     if args.timings and result.timings:
         from hcc.passes import Timings
 

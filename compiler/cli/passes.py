@@ -123,6 +123,8 @@ def run_opt(args: argparse.Namespace) -> int:
     result = PassManager(passes, instruments).run(model)
     target.parent.mkdir(parents=True, exist_ok=True)
     ir.save(result.model, target)
+    for warning in result.warnings:
+        sys.stderr.write(f"hcc: warning: {warning}\n")
     if args.timings:
         sys.stderr.write(timings.format_table() + "\n")
     return EXIT_OK
