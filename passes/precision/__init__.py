@@ -2,12 +2,16 @@
 
 - :mod:`.convert_precision`: ``convert-precision``, float32 to float16 / bfloat16;
 - :mod:`.retype`: the conversion's work (plans from schemas, Casts at policy boundaries);
-- :mod:`.policy`: which nodes stay float32 (``keep`` globs, the default ``keep_ops``).
+- :mod:`.policy`: which nodes stay float32 (``keep`` globs, the default ``keep_ops``);
+- :mod:`.quantize_weights`: ``quantize-weights``, int8 per channel or int4 block-wise;
+- :mod:`.int8`: the int8 rewrite hcc writes itself (onnxruntime has none for this form).
 """
 
 from __future__ import annotations
 
 from .convert_precision import CASTS_KEY, ConvertPrecisionPass, PrecisionError
 from .policy import DEFAULT_KEEP_OPS, Policy
+from .quantize_weights import QUANTIZED_KEY, QuantizeWeightsPass
 
-__all__ = ["CASTS_KEY", "DEFAULT_KEEP_OPS", "ConvertPrecisionPass", "Policy", "PrecisionError"]
+__all__ = ["CASTS_KEY", "DEFAULT_KEEP_OPS", "QUANTIZED_KEY", "ConvertPrecisionPass", "Policy",
+           "PrecisionError", "QuantizeWeightsPass"]
