@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10

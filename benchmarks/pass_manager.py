@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import gc
-import tempfile
 import os
+import tempfile
 import time
 
 SPEC = os.path.join(os.path.dirname(__file__), "..", "specs", "gpt2-layers.hx")
@@ -27,11 +27,10 @@ def main() -> None:
     args = parser.parse_args()
     defines = dict(item.split("=", 1) for item in args.defines)
 
+    import hcc.ir as ir
     from hcc.driver import read_spec
     from hcc.frontend.load import load_model
     from hcc.passes import PassManager, Timings, build_pipeline
-
-    import hcc.ir as ir
 
     spec = read_spec(SPEC, defines)
     model = load_model(spec.source, spec.export)

@@ -8,11 +8,10 @@ name such as ``"batch"``) or ``None`` (unknown). ``shape=None`` means the rank i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from ._dtypes import DataType
 
-Dim = Union[int, str, None]
+Dim = int | str | None
 
 
 @dataclass(frozen=True)
@@ -79,4 +78,4 @@ class OpaqueType:
         return f"opaque({self.domain}.{self.name})"
 
 
-Type = Union[TensorType, SparseTensorType, SequenceType, OptionalType, MapType, OpaqueType]
+Type = TensorType | SparseTensorType | SequenceType | OptionalType | MapType | OpaqueType

@@ -32,7 +32,6 @@ from ._infra import (
 from ._options import REQUIRED, Option, validate_options
 from ._registry import PassRegistry, get_pass, register_pass, registered_passes
 from .pipeline import PassSpec, build_pipeline, format_pipeline, parse_pipeline
-
 from .remove_dead_code import RemoveDeadCodePass
 from .strip_tags import StripTagsPass
 from .topological_sort import TopologicalSortPass

@@ -7,8 +7,7 @@ import os
 from collections.abc import Iterable
 
 import hcc.ir as ir
-from hcc.ir import Graph, Model, Node, Scope
-from hcc.ir import files
+from hcc.ir import Graph, Model, Node, Scope, files
 from hcc.ir import owner_in as _owner_in
 
 HIERARCHY_KEY = "hcc.hierarchy"

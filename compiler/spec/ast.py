@@ -7,7 +7,7 @@ back canonically. Nothing here has meaning yet: ``$refs`` are unresolved, names 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from hcc.passes._errors import SourceLocation
 
@@ -35,7 +35,7 @@ class ListValue:
     loc: SourceLocation
 
 
-Value = Union[Literal, Ref, ListValue]
+Value = Literal | Ref | ListValue
 
 
 @dataclass
@@ -121,8 +121,8 @@ class OutputSection:
     end_line: int = 0  # line of the closing brace, for comments before it
 
 
-Item = Union[Include, Param, ModelSection, InputsSection, ExportSection, PipelineSection,
-             OutputSection]
+Item = (Include | Param | ModelSection | InputsSection | ExportSection | PipelineSection
+        | OutputSection)
 
 
 @dataclass

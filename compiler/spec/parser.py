@@ -45,7 +45,7 @@ _TOKEN_NAMES = {
 
 # A line where parsing can start again after a syntax error: a section keyword in column 1
 # that is not a key (``output = ...``) or an input name (``output: ...``).
-_RESTART = re.compile(r"(%s)(?![A-Za-z0-9_-])(?!\s*[=:])" % "|".join(SECTION_KEYWORDS))
+_RESTART = re.compile(r"({})(?![A-Za-z0-9_-])(?!\s*[=:])".format("|".join(SECTION_KEYWORDS)))
 
 
 @functools.lru_cache(maxsize=1)
@@ -414,7 +414,7 @@ class _Builder:
             return ast.Literal(_number(str(token)), self.at(token))
         if kind == "word":
             return ast.Literal(str(token), self.at(token), word=True)
-        return ast.Ref(str(token)[1:], self.at(token))  # the location includes the '$' 
+        return ast.Ref(str(token)[1:], self.at(token))  # the location includes the '$'
 
 
 def _end(tree: Tree) -> int:

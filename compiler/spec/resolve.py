@@ -20,7 +20,7 @@ from typing import Any
 
 from hcc.frontend.hub import is_hub_id
 from hcc.frontend.load import KINDS, ExportOptions, ModelSource
-from hcc.frontend.sources import TASKS, InputSpec, _DTYPES
+from hcc.frontend.sources import _DTYPES, TASKS, InputSpec
 from hcc.passes._errors import PipelineError, SourceLocation
 from hcc.passes._options import Option, OptionValueError
 from hcc.passes._registry import get_pass

@@ -14,14 +14,20 @@ from .._tensors import Tensor
 from ..errors import SaveError
 from ..files import FileGroup, same_file
 from ._files import (
-    PROTOBUF_LIMIT,
     _EMBED_ALL,
+    PROTOBUF_LIMIT,
     SOURCE_KEY,
     _check_location,
     _DataWriter,
     _valid_filename,
 )
-from ._proto_tensor import ProtoTensor, copy_header, patch_header, set_external_entries, write_header
+from ._proto_tensor import (
+    ProtoTensor,
+    copy_header,
+    patch_header,
+    set_external_entries,
+    write_header,
+)
 from .exporter import Exporter, iter_tensors
 
 

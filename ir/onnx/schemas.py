@@ -33,7 +33,7 @@ class Signature:
 _OPTION = {0: "single", 1: "optional", 2: "variadic"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def signature(domain: str, op: str, opset: int) -> Signature | None:
     """The schema of ``op`` in force at ``opset`` (None if the op does not exist there)."""
     try:
@@ -71,7 +71,7 @@ def tensor_type_string(elem_type: int) -> str:
     return f"tensor({onnx.helper.tensor_dtype_to_string(elem_type).replace('TensorProto.', '').lower()})"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _type_names() -> dict[int, str]:
     names = {}
     for code in onnx.TensorProto.DataType.values():

@@ -20,9 +20,9 @@ import warnings
 from onnx import ModelProto
 
 from ..errors import HccError
+from ._files import save as _save
 from ._legacy_tags import FIRST_IR_WITH_NODE_METADATA, _walk_graph
 from ._proto_tensor import ProtoTensor
-from ._files import save as _save
 from .exporter import Exporter
 
 

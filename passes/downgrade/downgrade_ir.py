@@ -36,12 +36,12 @@ from hcc.ir import (
 from hcc.ir._clone import clone_graph
 from hcc.ir.onnx import schemas
 
-from .adapters import ADAPTERS
-from .generic import expand_into_body, fits, drop_defaulted, widen
-from .rewriter import Refuse, Rewriter
 from .._infra import Pass, PassResult
 from .._options import Option
 from .._registry import register_pass
+from .adapters import ADAPTERS
+from .generic import drop_defaulted, expand_into_body, fits, widen
+from .rewriter import Refuse, Rewriter
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 

@@ -24,12 +24,13 @@ piece reads (one external-data file for all pieces); ``duplicate`` gives each pi
 
 from __future__ import annotations
 
-from hcc.ir import DataType, Graph, HccError, Model, Node, Value
+from hcc.ir import DataType, Graph, HccError, Model, Node, Value, node_reads
+from hcc.ir import owner_in as _top
 
 from .._infra import Pass, PassResult
 from .._options import Option
 from .._registry import register_pass
-from .model import Piece, _top, boundaries, node_order, node_reads, piece_inputs, pieces_of
+from .model import Piece, boundaries, node_order, piece_inputs, pieces_of
 
 SHARED_WEIGHTS_KEY = "hcc.shared_weights"
 

@@ -17,7 +17,7 @@ import heapq
 import json
 from dataclasses import dataclass, field
 
-from hcc.ir import Attr, Graph, HccError, Model, Node, Scope, TensorType, Type, Value, node_reads
+from hcc.ir import Attr, Graph, HccError, Model, Node, Scope, TensorType, Type, Value
 from hcc.ir import owner_in as _top
 from hcc.ir._clone import clone_nodes, clone_value
 

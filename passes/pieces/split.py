@@ -24,13 +24,14 @@ does not write a helper that every reader copied; see :mod:`.model`).
 
 from __future__ import annotations
 
-from hcc.ir import Graph, HccError, Model, Node, Scope
+from hcc.ir import Graph, HccError, Model, Node, Scope, node_reads
+from hcc.ir import owner_in as _top
 
 from .._infra import Pass, PassResult
 from .._options import Option
 from .._registry import register_pass
-from .model import PIECES_KEY, Piece, _top, node_order, node_reads
 from .._scope_patterns import ScopePattern, all_scopes, near, outermost
+from .model import PIECES_KEY, Piece, node_order
 
 
 class SplitError(HccError):

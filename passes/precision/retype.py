@@ -24,8 +24,20 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from hcc.ir import (ArrayTensor, Attr, AttrType, DataType, Graph, Model, Node, Scope, Tensor,
-                    TensorType, Value, common_scope)
+from hcc.ir import (
+    ArrayTensor,
+    Attr,
+    AttrType,
+    DataType,
+    Graph,
+    Model,
+    Node,
+    Scope,
+    Tensor,
+    TensorType,
+    Value,
+    common_scope,
+)
 
 from .policy import Policy
 

@@ -7,7 +7,6 @@ bad input must fail with one clear message that names the valid choices.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import textwrap
 import warnings

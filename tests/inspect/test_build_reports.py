@@ -70,9 +70,9 @@ def test_build_report_without_passes_says_so(tiny_mlp, tmp_path):
 
 
 def test_build_report_shows_validation_deviations(tiny_mlp):
+    from hcc.deviation import deviation
     from hcc.inspect.report import build_report
     from hcc.spec.resolve import load_spec_text
-    from hcc.deviation import deviation
 
     spec = load_spec_text(_spec(tiny_mlp, "report"))
     same = np.ones((2, 4), np.float32)

@@ -23,11 +23,11 @@ from hcc.ir import (
     Scope,
     TensorType,
     Value,
+    _tensors,
     format_graph,
     format_model,
     print_ir,
 )
-from hcc.ir import _tensors
 from hcc.ir.printer import format_function, format_node
 
 BERT = Scope.root("BertModel")

@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hcc.ir import ArrayTensor, DataType, ExternalTensor, LoadError
-from hcc.ir import _tensors
+from hcc.ir import ArrayTensor, DataType, ExternalTensor, LoadError, _tensors
 from hcc.ir._tensors import array_to_raw, raw_to_array, safe_external_path
 
 

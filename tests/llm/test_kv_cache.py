@@ -39,7 +39,7 @@ def _reference(model, prompt, count):
         out = model.generate(torch.tensor([prompt]), max_new_tokens=count, min_new_tokens=count,
                              do_sample=False, output_logits=True, return_dict_in_generate=True,
                              pad_token_id=0)
-    return out.sequences[0, len(prompt):].tolist(), [l[0].numpy() for l in out.logits]
+    return out.sequences[0, len(prompt):].tolist(), [step[0].numpy() for step in out.logits]
 
 
 CASES = [("llama", False, "logits"), ("llama", True, "topk"), ("gpt2", False, "logits"),

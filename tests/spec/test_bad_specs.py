@@ -340,7 +340,7 @@ def test_syntax_errors_in_different_sections_are_reported_together():
 
 
 def test_syntax_errors_stop_at_a_limit():
-    text = "".join(f"pipeline {{ a( }}\n" for _ in range(30))
+    text = "".join("pipeline { a( }\n" for _ in range(30))
     with pytest.raises(SpecError) as caught:
         load_spec_text(text)
     assert len(caught.value.diagnostics) == 10

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 
 import hcc.ir as ir
-from hcc.ir import ArrayTensor, Attr, DataType, Graph, Model, Node, Scope, TensorType, Value
+from hcc.ir import ArrayTensor, DataType, Graph, Model, Node, Scope, TensorType, Value
 
 FLOAT = TensorType(DataType.FLOAT, ("batch", 4))
 ROOT = Scope.root("Net")

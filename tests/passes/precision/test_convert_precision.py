@@ -9,7 +9,7 @@ import pytest
 import hcc.ir as ir
 from hcc.deviation import deviation
 from hcc.ir import Attr, DataType, Function, Graph, Node, Scope, TensorType, Value
-from hcc.passes import PassManager, VerifyEach, build_pipeline, run
+from hcc.passes import PassManager, VerifyEach, build_pipeline
 from hcc.passes.precision import CASTS_KEY, PrecisionError
 
 F16, F32 = DataType.FLOAT16, DataType.FLOAT

@@ -9,7 +9,7 @@ import pytest
 
 import hcc.ir as ir
 from hcc.deviation import deviation
-from hcc.ir import Attr, DataType, Scope, TensorType
+from hcc.ir import Attr, DataType, Scope
 from hcc.passes import PassManager, VerifyEach, build_pipeline
 from hcc.passes.precision import QUANTIZED_KEY, PrecisionError
 from hcc.passes.precision.int4 import block_scales, matmul_nbits_tensors
