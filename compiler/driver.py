@@ -26,7 +26,7 @@ from hcc.passes import (
 )
 
 from .diagnostics import SpecError
-from .frontend.load import load_model
+from .frontend.load import load_with_module
 from .progress import Progress, step
 from .spec.model import BuildSpec
 from .spec.resolve import load_spec, load_spec_text
@@ -42,6 +42,7 @@ class BuildResult:
     model: ir.Model | None = None
     deviations: list = field(default_factory=list)  # per model output, when validated
     warnings: list[str] = field(default_factory=list)  # from the passes, "pass-name: message"
+    torch: Any = None  # TorchValidation: deviations from the torch module, when validated
 
 
 def read_spec(path_or_text: str, defines: dict[str, str] | None = None) -> BuildSpec:
@@ -87,7 +88,7 @@ def build(
         return _build_llm(spec, result, progress)
     with step(f"loading {spec.model_name} ({spec.source.kind} {spec.source.reference})",
               enabled=progress):
-        model = load_model(spec.source, spec.export)
+        model, loaded = load_with_module(spec.source, spec.export)
     timings = Timings()
     changes = None
     instruments: list[Any] = []
@@ -113,7 +114,8 @@ def build(
     with step(f"writing {spec.output.directory}", enabled=progress):
         result.outputs = write_outputs(model, spec)
     if spec.output.validate:
-        result.deviations = _validate(model, spec, progress)
+        result.deviations, result.torch = _validate(model, spec, progress,
+                                                    loaded.module if loaded else None)
     if "report" in spec.output.reports:
         # Written last, so it can list the validation and every other file.
         result.outputs.append(_write_build_report(result, changes))
@@ -128,7 +130,7 @@ def _write_build_report(result: BuildResult, changes) -> str:
     files = [*result.outputs, path]
     write_text(path, build_report(result.spec, result.model, timings=result.timings,
                                    changes=changes.records if changes else (), outputs=files,
-                                   deviations=result.deviations))
+                                   deviations=result.deviations, torch=result.torch))
     return path
 
 
@@ -152,25 +154,41 @@ def _build_llm(spec: BuildSpec, result: BuildResult, progress: bool) -> BuildRes
     return result
 
 
-def _validate(model: ir.Model, spec: BuildSpec, progress: bool) -> list:
+def _validate(model: ir.Model, spec: BuildSpec, progress: bool, module) -> tuple[list, Any]:
+    """Pieces against the whole model (after a split), and, with a torch module, the whole
+    model and every piece boundary against the module. Both are computed before either fails,
+    so the error names every kind of deviation found."""
     from hcc.passes.pieces import PIECES_KEY
 
     from .deviation import failures
     from .pieces import MANIFEST
     from .validate import validate_pieces
 
-    if not model.meta.get(PIECES_KEY):
-        raise ir.HccError("output validate = true needs a split in the pipeline")
+    split = bool(model.meta.get(PIECES_KEY))
+    if not split and module is None:
+        raise ir.HccError("output validate = true needs a split in the pipeline or a PyTorch "
+                          "source to compare with")
     out = spec.output
-    with step("validating the pieces", enabled=progress):
-        deviations = validate_pieces(os.path.join(out.directory, MANIFEST),
-                                     os.path.join(out.directory, f"{out.name}.onnx"),
-                                     seed=spec.source.seed)
-    problems = failures(deviations, out.tolerance)
+    whole = os.path.join(out.directory, f"{out.name}.onnx")
+    manifest = os.path.join(out.directory, MANIFEST) if split else None
+    deviations: list = []
+    problems: list[str] = []
+    if split:
+        with step("validating the pieces", enabled=progress):
+            deviations = validate_pieces(manifest, whole, seed=spec.source.seed)
+        problems += failures(deviations, out.tolerance)
+    reference = None
+    if module is not None:
+        from .torch_reference import validate_against_torch
+
+        with step("validating against torch", enabled=progress):
+            reference = validate_against_torch(module, whole, manifest, seed=spec.source.seed)
+        problems += [f"{p} (torch tolerance {out.torch_tolerance:g})"
+                     for p in reference.failures(out.torch_tolerance)]
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ir.HccError(f"validation failed: {problems[0]}{more}", location=out.directory)
-    return deviations
+    return deviations, reference
 
 
 def _refuse_inputs(spec: BuildSpec) -> None:

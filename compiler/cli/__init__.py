@@ -19,7 +19,7 @@ import hcc
 import hcc.ir as ir
 from hcc.ir.files import Interrupted, stop_on_signals
 
-from . import build, inspect, passes
+from . import build, export, inspect, passes
 
 EXIT_OK = 0
 EXIT_USER_ERROR = 2
@@ -30,6 +30,7 @@ EXIT_BROKEN_PIPE = 141  # as a shell reports a command killed by SIGPIPE
 _COMMANDS: list[tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]]] = [
     *passes.COMMANDS,
     *build.COMMANDS,
+    *export.COMMANDS,
     *inspect.COMMANDS,
 ]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import hcc.ir as ir
 
-from .args import batch_size, opset, seed, sequence_length
+from .args import batch_size, sequence_length
 
 EXIT_OK = 0
 EXIT_CHANGED = 1
@@ -67,6 +67,9 @@ def run_build(args: argparse.Namespace) -> int:
         sys.stdout.write(f"max abs deviation of {deviation.name}: {deviation.max_abs:.3g}\n")
     for warning in result.warnings:
         sys.stderr.write(f"hcc: warning: {warning}\n")
+    if result.torch is not None:
+        for line in result.torch.summary_lines():
+            sys.stdout.write(line + "\n")
     if args.timings and result.timings:
         from hcc.passes import Timings
 
@@ -122,69 +125,6 @@ def run_fmt(args: argparse.Namespace) -> int:
             write_text(os.path.realpath(args.spec), formatted)
         return EXIT_OK
     sys.stdout.write(formatted)
-    return EXIT_OK
-
-
-# -- hcc export -----------------------------------------------------------------------------
-
-
-def add_export(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "export", help="export a model with a scope on every node",
-        description="Export a model source to tagged ONNX. SOURCE is a transformers model type "
-        "(built from its config with random seeded weights), a hub id org/name (read from the "
-        "local Hugging Face cache, never downloaded), a local model folder, a factory "
-        "'package.module:function', or an .onnx file.")
-    parser.add_argument("source", metavar="SOURCE")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE", help="config override (config sources)")
-    parser.add_argument("--task", default="base", help="model head, e.g. causal-lm")
-    parser.add_argument("--revision", help="of a hub id: branch, tag or commit in the cache")
-    parser.add_argument("--seed", type=seed, default=0)
-    parser.add_argument("--input-text", help="example text for the source's own tokenizer")
-    parser.add_argument("--exporter", default="dynamo", choices=["dynamo", "torchscript"])
-    parser.add_argument("--opset", type=opset)
-    parser.add_argument("--tag-attributes", action="store_true",
-                        help="also write seed-002 style node attributes (non-standard ONNX)")
-
-
-def run_export(args: argparse.Namespace) -> int:
-    import json
-
-    from ..frontend.load import ExportOptions, load_model, source_from_path
-
-    source = source_from_path(args.source)
-    overrides = {}
-    for item in args.overrides:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise ir.HccError(f"--set {item!r}: write --set key=value")
-        try:
-            overrides[key] = json.loads(text)
-        except ValueError:
-            overrides[key] = text
-    source.overrides = overrides
-    source.task = args.task
-    source.seed = args.seed
-    source.input_text = args.input_text
-    source.revision = args.revision
-    from ..outputs import model_files, refuse_inputs
-
-    if os.path.exists(args.source):
-        refuse_inputs(model_files(args.output), [], readers=[args.source])
-    else:
-        refuse_inputs(model_files(args.output), [])  # a hub id: only the output's own checks
-    model = load_model(source, ExportOptions(exporter=args.exporter, opset=args.opset))
-    if args.tag_attributes:
-        from hcc.passes import run
-
-        model = run(model, "tag-attributes")
-    folder = os.path.dirname(os.path.abspath(args.output))
-    os.makedirs(folder, exist_ok=True)
-    name = os.path.basename(args.output)
-    ir.save(model, args.output, external_data=f"{name}.data")
-    sys.stdout.write(f"wrote {args.output} ({len(model.graph)} nodes)\n")
     return EXIT_OK
 
 
@@ -259,7 +199,6 @@ COMMANDS = [
     (add_build, run_build),
     (add_check, run_check),
     (add_fmt, run_fmt),
-    (add_export, run_export),
     (add_validate_pieces, run_validate_pieces),
     (add_combine, run_combine),
 ]

@@ -89,6 +89,15 @@ def add_validate(subparsers: Any) -> None:
     parser.add_argument("--seq", type=sequence_length, default=16, help="pieces: generated sequence length")
     parser.add_argument("--tolerance", type=float, default=0.0,
                         help="pieces: largest max-abs deviation accepted")
+    from .export import add_source_options
+
+    parser.add_argument("--against", metavar="SOURCE",
+                        help="also run this PyTorch source (model type, hub id, folder or "
+                        "factory, as for hcc export) on the same inputs and compare the model "
+                        "and every piece's boundary tensors with it")
+    add_source_options(parser)
+    parser.add_argument("--torch-tolerance", type=float, default=1e-4,
+                        help="with --against: largest max-abs deviation from torch accepted")
 
 
 def _is_manifest(path: str) -> bool:
@@ -99,6 +108,10 @@ def run_validate(args: argparse.Namespace) -> int:
     from ..deviation import check_tolerance
 
     check_tolerance(args.tolerance, "--tolerance")  # refused even where it is not used
+    check_tolerance(args.torch_tolerance, "--torch-tolerance")
+    if args.against is None and (args.overrides or args.revision or args.task != "base"):
+        raise ir.HccError("--set, --task and --revision describe the --against source; "
+                          "give --against SOURCE")
     if _is_manifest(args.target):
         if args.whole is None:
             raise ir.HccError("a manifest is validated against the whole model: "
@@ -108,9 +121,13 @@ def run_validate(args: argparse.Namespace) -> int:
                               "not to a manifest of pieces")
         from .build import run_validate_pieces
 
-        return run_validate_pieces(argparse.Namespace(
+        code = run_validate_pieces(argparse.Namespace(
             manifest=args.target, model=args.whole, batch=args.batch, seq=args.seq,
             tolerance=args.tolerance))
+        if args.against is None:
+            return code
+        args.json = False  # the pieces' lines above are text too
+        return max(code, _torch_code(args, _against_torch(args, args.whole, args.target)))
     if args.whole is not None:
         raise ir.HccError(f"a second model ({args.whole}) is only taken with a manifest; to "
                           "compare two models use hcc compare")
@@ -122,8 +139,45 @@ def run_validate(args: argparse.Namespace) -> int:
     if args.output:
         raise ir.HccError("-o is where --repair writes; add --repair")
     report = validate_file(args.target, consistency=args.check_consistency)
-    sys.stdout.write(dump_json(report.as_dict()) if args.json else report.format())
-    return EXIT_OK if report.ok else EXIT_PROBLEMS
+    found = report.as_dict()
+    if args.against is not None and args.json:
+        # One JSON document: the torch comparison joins the findings.
+        torch = _against_torch(args, args.target, None)
+        found["torch"] = torch.as_dict()
+        sys.stdout.write(dump_json(found))
+        return max(EXIT_OK if report.ok else EXIT_PROBLEMS, _torch_code(args, torch))
+    sys.stdout.write(dump_json(found) if args.json else report.format())
+    code = EXIT_OK if report.ok else EXIT_PROBLEMS
+    if args.against is None:
+        return code
+    return max(code, _torch_code(args, _against_torch(args, args.target, None)))
+
+
+def _against_torch(args: argparse.Namespace, whole: str, manifest: str | None):
+    """Compare ``whole`` (and the pieces of ``manifest``) with the --against torch module; a
+    result that cannot be compared (NaN on one side, another shape) is an error."""
+    from .export import source_from_args
+    from ..frontend.load import load_module
+    from ..torch_reference import validate_against_torch
+
+    source = source_from_args(args.against, args)
+    if source.kind == "onnx":
+        raise ir.HccError(f"--against {args.against!r} is an ONNX file; it takes a PyTorch "
+                          "source (use hcc compare for two ONNX models)")
+    module = load_module(source).module
+    result = validate_against_torch(module, whole, manifest, batch=args.batch, seq=args.seq)
+    if not args.json:
+        sys.stdout.write("".join(line + "\n" for line in result.summary_lines()))
+    broken = [d for d in result.compared if d.problem]
+    if broken:
+        more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
+        raise ir.HccError(f"{broken[0].name!r} is broken against torch: {broken[0].problem}"
+                          f"{more}", location=manifest or whole)
+    return result
+
+
+def _torch_code(args: argparse.Namespace, result) -> int:
+    return EXIT_OK if not result.failures(args.torch_tolerance) else EXIT_PROBLEMS
 
 
 def _repair(args: argparse.Namespace) -> int:

@@ -40,6 +40,12 @@ class ModelSource:
 
 def load_model(source: ModelSource, options: ExportOptions | None = None) -> ir.Model:
     """Build or read the model named by ``source`` and give every node a scope."""
+    return load_with_module(source, options)[0]
+
+
+def load_with_module(source: ModelSource, options: ExportOptions | None = None):
+    """``(model, loaded)``: the model as :func:`load_model` gives it, and the torch module with
+    its example inputs it was exported from (``None`` for an ONNX file), to validate against."""
     from .torch_export import DEFAULT_PIPELINE
 
     options = options or ExportOptions()
@@ -54,11 +60,11 @@ def load_model(source: ModelSource, options: ExportOptions | None = None) -> ir.
             from hcc.passes import run
 
             model = run(model, pipeline)
-        return model
+        return model, None
     loaded = load_module(source)
     from .torch_export import export
 
-    return export(
+    model = export(
         loaded.module,
         loaded.args,
         loaded.kwargs,
@@ -67,6 +73,7 @@ def load_model(source: ModelSource, options: ExportOptions | None = None) -> ir.
         exporter=options.exporter,
         pipeline=pipeline,
     )
+    return model, loaded
 
 
 def load_module(source: ModelSource):

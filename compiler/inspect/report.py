@@ -70,7 +70,7 @@ class ChangeLog(Instrument):
 
 
 def build_report(spec, model: Model, *, timings=(), changes=(), outputs=(),
-                 deviations=()) -> str:
+                 deviations=(), torch=None) -> str:
     """The Markdown text; ``spec`` is the resolved BuildSpec, the rest what the build made."""
     out = spec.output
     lines = [f"# Build report: {out.name}", ""]
@@ -79,6 +79,7 @@ def build_report(spec, model: Model, *, timings=(), changes=(), outputs=(),
     lines += _result(model)
     lines += _pieces(os.path.join(out.directory, "manifest.json"), outputs)
     lines += _validation(list(deviations), out.tolerance)
+    lines += _torch_validation(torch, getattr(out, "torch_tolerance", 0.0))
     if outputs:
         lines += ["## Files", ""]
         lines += [f"- `{os.path.relpath(p, out.directory)}`" for p in outputs]
@@ -167,6 +168,22 @@ def _pieces(manifest_path: str, outputs) -> list[str]:
         lines.append(f"| {index} | {entry['name']} | `{entry['file']}` | {entry.get('nodes', '')} "
                      f"| {entry.get('copied_nodes', 0)} | {len(entry.get('inputs', []))} | "
                      f"{len(entry.get('outputs', []))} | {scopes} |")
+    return lines + [""]
+
+
+def _torch_validation(torch, tolerance: float) -> list[str]:
+    """The deviations from the torch module (hcc.torch_reference.TorchValidation)."""
+    if torch is None:
+        return []
+    lines = ["## Validation against torch", "",
+             f"The same inputs through the torch module and onnxruntime (tolerance "
+             f"{tolerance:g}):", "", "| what | output | torch module | max abs deviation |",
+             "|---|---|---|---:|"]
+    lines += [f"| whole model | `{d.name}` | (root) | {d.describe()} |" for d in torch.whole]
+    for check in torch.pieces:
+        module = "not compared" if check.module is None else f"`{check.module or '(root)'}`"
+        value = check.deviation.describe() if check.deviation is not None else ""
+        lines.append(f"| piece {check.piece} | `{check.output}` | {module} | {value} |")
     return lines + [""]
 
 

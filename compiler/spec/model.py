@@ -18,6 +18,7 @@ class OutputSettings:
     reports: list[str] = field(default_factory=list)
     validate: bool = False
     tolerance: float = 0.0
+    torch_tolerance: float = 1e-4
 
 
 @dataclass

@@ -67,8 +67,12 @@ OUTPUT_OPTIONS = {
         int, 1024, "tensors of at least this many bytes go to the .data file", min=0),
     "reports": Option(list[str], [], "extra files to write", choices=list(REPORTS)),
     "validate": Option(bool, False, "after a split, chain the pieces in onnxruntime and "
-                       "compare with the whole model"),
-    "tolerance": Option(float, 0.0, "largest max-abs deviation validation accepts", min=0.0),
+                       "compare with the whole model; with a PyTorch source, compare the "
+                       "model and every piece's boundary tensors with the torch module too"),
+    "tolerance": Option(float, 0.0, "largest max-abs deviation of the pieces from the whole "
+                        "model that validation accepts", min=0.0),
+    "torch_tolerance": Option(float, 1e-4, "largest max-abs deviation from the torch module "
+                              "that validation accepts", min=0.0),
 }
 
 
@@ -644,7 +648,8 @@ def _output(section: ast.OutputSection | None, model_name: str, values: _Values,
             f"output name {name!r} must be a plain file name (no folders, not starting"
             " with '.')", loc))
     return OutputSettings(directory, name, options["external_data_threshold"],
-                          list(options["reports"]), options["validate"], options["tolerance"])
+                          list(options["reports"]), options["validate"], options["tolerance"],
+                          options["torch_tolerance"])
 
 
 def _control_character(text: str) -> bool:
