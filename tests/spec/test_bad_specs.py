@@ -98,7 +98,7 @@ BAD_SPECS = [
     Bad("unknown section option",
         MODEL + 'output "build/x" {\n  nmae = "x"\n}\n',
         "unknown output option 'nmae'; did you mean 'name'?"
-        " (options: name, external_data_threshold, reports, validate, tolerance)", 3, 3),
+        " (options: name, external_data_threshold, reports, validate, tolerance, torch_tolerance)", 3, 3),
     Bad("unknown model source kind",
         'model bert from confg "bert"\n',
         "unknown model source kind 'confg'; did you mean 'config'?"
