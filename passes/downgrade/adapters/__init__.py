@@ -12,6 +12,7 @@ Importing this package registers every adapter in :data:`ADAPTERS`.
 from __future__ import annotations
 
 from ..rewriter import ADAPTERS
-from . import bitcast, bits, casts, formulas, grid, layout, pool, reduce, resize, scatter  # noqa: F401
+from . import (  # noqa: F401
+    bitcast, bits, casts, formulas, grid, layout, pool, quantize, reduce, resize, scatter)
 
 __all__ = ["ADAPTERS"]
