@@ -24,11 +24,18 @@ What is checked:
 
 from __future__ import annotations
 
-from ._attributes import AttrType
 from ._graph import Graph
 from ._model import Function, Model
 from ._nodes import Node, Value
 from ._scope import MODULE_KEY, TAG_KEY, Scope
+from ._verify_state import (
+    RunState,
+    attribute_tensors,
+    function_name,
+    graph_name,
+    named_subgraphs,
+    owners,
+)
 from .errors import VerificationError
 
 __all__ = ["MAX_IR_VERSION", "check", "verify"]
@@ -52,7 +59,7 @@ def check(obj: Model | Graph | Function, *, require_scopes: bool = False) -> lis
     if isinstance(obj, Model):
         checker.check_model(obj)
     elif isinstance(obj, Function):
-        checker.check_root(obj.graph, _function_name(obj))
+        checker.check_root(obj.graph, function_name(obj))
     elif isinstance(obj, Graph):
         checker.check_graph_alone(obj)
     else:
@@ -60,44 +67,8 @@ def check(obj: Model | Graph | Function, *, require_scopes: bool = False) -> lis
     return checker.problems
 
 
-def _function_name(function: Function) -> str:
-    domain = f"{function.domain}::" if function.domain else ""
-    overload = f":{function.overload}" if function.overload else ""
-    return f"function '{domain}{function.name}{overload}'"
-
-
-def _graph_name(graph: Graph) -> str:
-    return f"graph '{graph.name}'" if graph.name else "graph <unnamed>"
-
-
-def _op(node: Node) -> str:
-    domain = f"{node.domain}::" if node.domain else ""
-    overload = f":{node.overload}" if node.overload else ""
-    return f"{domain}{node.op_type}{overload}"
-
-
-class _Checker:
-    """One verification run. ``visible`` and ``defined`` describe the lexical environment of the
-    node being checked; entering a subgraph adds to them and leaving it takes its names out."""
-
-    def __init__(self, require_scopes: bool) -> None:
-        self.require_scopes = require_scopes
-        self.problems: list[str] = []
-        # Filled by the survey before the walk: where each graph sits, each node's position,
-        # so messages can name unnamed nodes and foreign graphs.
-        self.graph_where: dict[int, str] = {}
-        self.node_index: dict[int, int] = {}
-        # The lexical environment: value name -> (value, id of the graph defining it) and
-        # id(value) -> how it was defined (a phrase, or the producing node for outputs, formatted
-        # only when a message needs it).
-        self.visible: dict[str, tuple[Value, int]] = {}
-        self.defined: dict[int, str | Node] = {}
-        self.open_graphs: set[int] = set()  # the graph being walked and those enclosing it
-        self.walked: set[int] = set()
-        self.walked_nodes: set[int] = set()
-        self.value_groups: list[tuple[str, list[Value]]] = []
-        # id(scope) -> (tag, module path); scopes are held by their nodes for the whole run.
-        self.tags: dict[int, tuple[str, str]] = {}
+class _Checker(RunState):
+    """One verification run: the walk and the checks (the state and messages: RunState)."""
 
     # -- entry points ---------------------------------------------------------------------------
 
@@ -107,14 +78,14 @@ class _Checker:
             self.problems.append(
                 f"model: ir_version {version!r} is not one hcc knows "
                 f"({MIN_IR_VERSION} to {MAX_IR_VERSION})")
-        roots: list[tuple[Graph, str]] = [(model.graph, _graph_name(model.graph))]
+        roots: list[tuple[Graph, str]] = [(model.graph, graph_name(model.graph))]
         for key, function in model.functions.items():
             if key != function.identifier:
                 self.problems.append(
-                    f"model: {_function_name(function)} is stored under key {key!r}, "
+                    f"model: {function_name(function)} is stored under key {key!r}, "
                     f"not its identifier {function.identifier!r}"
                 )
-            roots.append((function.graph, _function_name(function)))
+            roots.append((function.graph, function_name(function)))
         for graph, where in roots:
             self._survey(graph, where)
         for graph, where in roots:
@@ -128,11 +99,11 @@ class _Checker:
 
     def check_graph_alone(self, graph: Graph) -> None:
         """A graph on its own; a subgraph sees what its owner sees in the enclosing graphs."""
-        chain = _owners(graph)
+        chain = owners(graph)
         if not chain:
-            self.check_root(graph, _graph_name(graph))
+            self.check_root(graph, graph_name(graph))
             return
-        self._survey(chain[0][0], _graph_name(chain[0][0]))
+        self._survey(chain[0][0], graph_name(chain[0][0]))
         for outer, owner in chain:
             # Outer values are only made visible: checking them is the outer graph's business.
             self.open_graphs.add(id(outer))
@@ -146,41 +117,9 @@ class _Checker:
                 if value.name:
                     self.visible.setdefault(value.name, (value, id(outer)))
         if id(graph) not in self.graph_where:  # a stale ``parent``: the owner does not hold it
-            self._survey(graph, _graph_name(graph))
-        self._walk(graph, self.graph_where.get(id(graph), _graph_name(graph)))
+            self._survey(graph, graph_name(graph))
+        self._walk(graph, self.graph_where.get(id(graph), graph_name(graph)))
         self._check_uses()
-
-    # -- survey: locations of graphs and positions of nodes ---------------------------------------
-
-    def _survey(self, graph: Graph, where: str) -> None:
-        if id(graph) in self.graph_where:
-            return  # a graph attached twice; the walk reports it
-        self.graph_where[id(graph)] = where
-        for position, node in enumerate(graph._nodes):
-            self.node_index[id(node)] = position
-            for name, sub in _subgraphs(node):
-                self._survey(sub, f"{where} > {self._node(node)}.{name}")
-
-    # -- naming things in messages ---------------------------------------------------------------
-
-    def _node(self, node: Node) -> str:
-        if node.name:
-            return f"node '{node.name}' ({_op(node)})"
-        position = self.node_index.get(id(node))
-        return f"node #{position} ({_op(node)})" if position is not None else f"node ({_op(node)})"
-
-    def _how(self, value: Value, how: str | Node) -> str:
-        if isinstance(how, Node):
-            return f"output {value._index} of {self._node(how)}"
-        return how
-
-    def _value(self, value: Value) -> str:
-        if value.name:
-            return f"%{value.name}"
-        producer = value._producer
-        if producer is not None:
-            return f"%<output {value._index} of {self._node(producer)}>"
-        return "%<unnamed>"
 
     # -- the walk ---------------------------------------------------------------------------------
 
@@ -285,7 +224,7 @@ class _Checker:
             if node._graph is not graph:
                 owner = node._graph
                 claimed = "no graph" if owner is None else self.graph_where.get(
-                    id(owner), _graph_name(owner)
+                    id(owner), graph_name(owner)
                 )
                 problems.append(f"{where}: {self._node(node)} is listed here but claims {claimed}")
             if node.name:
@@ -296,7 +235,7 @@ class _Checker:
                         f"#{position}"
                     )
             check_scope(node, where, require_scopes)
-            for name, tensor in _attribute_tensors(node):
+            for name, tensor in attribute_tensors(node):
                 problem = tensor.data_problem()
                 if problem:
                     problems.append(f"{where}: {self._node(node)}: attribute {name} {problem}")
@@ -315,7 +254,7 @@ class _Checker:
                         + self._why_undefined(value)
                     )
 
-            for name, sub in _subgraphs(node):
+            for name, sub in named_subgraphs(node):
                 if sub.parent is not node:
                     problems.append(
                         f"{where}: {self._node(node)}: subgraph '{name}' has parent "
@@ -356,35 +295,6 @@ class _Checker:
             if entry is not None and entry[0] is value:
                 del visible[value.name]
         self.open_graphs.discard(graph_id)
-
-    def _why_undefined(self, value: Value) -> str:
-        """Why a value read here is not in the environment: too early, or not here at all."""
-        producer = value._producer
-        if producer is not None:
-            owner = producer._graph
-            if owner is None:
-                return f"is produced by {self._node(producer)}, which is in no graph (removed?)"
-            if id(owner) in self.open_graphs:
-                return (
-                    f"is used before it is defined: its producer {self._node(producer)} comes "
-                    "later (nodes out of topological order)"
-                )
-            return (
-                f"is produced in {self.graph_where.get(id(owner), _graph_name(owner))}, which "
-                "does not enclose this node (dangling value)"
-            )
-        home = value.meta.get("_graph")
-        if home is not None and id(home) in self.open_graphs:
-            return (
-                f"belongs to {self.graph_where.get(id(home), _graph_name(home))} but is no longer "
-                "its input or initializer (dangling value)"
-            )
-        if home is not None:
-            return (
-                f"is an input or initializer of {self.graph_where.get(id(home), _graph_name(home))}"
-                ", which does not enclose this node (dangling value)"
-            )
-        return "has no producer and is no graph input or initializer here (dangling value)"
 
     def _check_scope(self, node: Node, where: str, require_scopes: bool) -> None:
         scope = node._scope
@@ -433,47 +343,3 @@ class _Checker:
                             f"{where}: {self._value(value)} lists a use as input {i} of "
                             f"{self._node(user)}, which reads something else there"
                         )
-
-
-_GRAPH, _GRAPHS = int(AttrType.GRAPH), int(AttrType.GRAPHS)
-_TENSOR, _TENSORS = int(AttrType.TENSOR), int(AttrType.TENSORS)
-
-
-def _subgraphs(node: Node):
-    """(attribute name, graph) for every graph held in the node's attributes."""
-    # Most nodes hold no graph: answer them without starting a generator.
-    for attribute in node.attributes.values():
-        kind = attribute.type
-        if kind == _GRAPH or kind == _GRAPHS:
-            return _graph_attributes(node.attributes)
-    return ()
-
-
-def _graph_attributes(attributes):
-    for attribute in attributes.values():
-        if attribute.type == AttrType.GRAPH and attribute.value is not None:
-            yield attribute.name, attribute.value
-        elif attribute.type == AttrType.GRAPHS:
-            for k, sub in enumerate(attribute.value):
-                yield f"{attribute.name}[{k}]", sub
-
-
-def _attribute_tensors(node: Node):
-    """(attribute name, tensor) for every tensor held directly in the node's attributes."""
-    for attribute in node.attributes.values():
-        kind = attribute.type
-        if kind == _TENSOR and attribute.value is not None:
-            yield attribute.name, attribute.value
-        elif kind == _TENSORS:
-            for k, tensor in enumerate(attribute.value or ()):
-                yield f"{attribute.name}[{k}]", tensor
-
-
-def _owners(graph: Graph) -> list[tuple[Graph, Node]]:
-    """(enclosing graph, owning node) pairs from the root down to ``graph``'s owner."""
-    chain: list[tuple[Graph, Node]] = []
-    while graph.parent is not None and graph.parent._graph is not None:
-        chain.append((graph.parent._graph, graph.parent))
-        graph = graph.parent._graph
-    chain.reverse()
-    return chain

@@ -13,14 +13,8 @@ from collections.abc import Sequence
 from .._tensors import Tensor
 from ..errors import SaveError
 from ..files import FileGroup, same_file
-from ._files import (
-    _EMBED_ALL,
-    PROTOBUF_LIMIT,
-    SOURCE_KEY,
-    _check_location,
-    _DataWriter,
-    _valid_filename,
-)
+from ._data_writer import EMBED_ALL, DataWriter, check_location, valid_filename
+from ._files import PROTOBUF_LIMIT, SOURCE_KEY
 from ._proto_tensor import (
     ProtoTensor,
     copy_header,
@@ -31,7 +25,7 @@ from ._proto_tensor import (
 from .exporter import Exporter, iter_tensors
 
 
-class _SharedWriter(_DataWriter):
+class _SharedWriter(DataWriter):
     """A data writer that stores each tensor object once, however many models refer to it."""
 
     def __init__(self, *args, content: bool = False, **kwargs) -> None:
@@ -93,14 +87,14 @@ def save_many(items: Sequence[tuple], folder, *, external_data: str | None = "we
         raise SaveError("the folder does not exist", location=folder)
     names = [name for _, name in items]
     for name in names:
-        if not _valid_filename(name):
+        if not valid_filename(name):
             raise SaveError(f"{name!r} is not a plain file name", location=folder)
     if len(set(names)) != len(names):
         raise SaveError("two models would be written to the same file", location=folder)
     reading = _files_read(model for model, _ in items)
     targets = [os.path.join(folder, n) for n in names]
     if external_data is not None:
-        targets.append(os.path.join(folder, _check_location(external_data)))
+        targets.append(os.path.join(folder, check_location(external_data)))
     else:
         targets += [f"{t}.data" for t in targets]
     for target in targets:
@@ -157,4 +151,4 @@ def _files_read(models) -> set[str]:
     return paths
 
 
-__all__ = ["save_many", "_EMBED_ALL"]
+__all__ = ["save_many", "EMBED_ALL"]
