@@ -89,6 +89,9 @@ class ProtoTensor(Tensor):
 
     def numpy(self) -> np.ndarray:
         self._check_readable()
+        problem = self.data_problem()
+        if problem:  # before numpy sees the shape: a huge one would be allocated or refused
+            raise LoadError(f"tensor {self.name!r} {problem}")
         proto = self.proto
         if proto.HasField("raw_data"):
             return raw_to_array(proto.raw_data, self._dtype, self._shape, self.name)
