@@ -202,7 +202,7 @@ def _closest(piece: str, name: str, value: np.ndarray, modules: list[str],
     smallest deviation (a comparable one before a problem)."""
     best: tuple[str, Deviation] | None = None
     for path in modules:
-        for index, tensor in enumerate(captured.get(path, [])):
+        for tensor in captured.get(path, []):
             if tensor.shape != value.shape or tensor.dtype != value.dtype:
                 continue
             found = deviation(f"{piece}: {name}", tensor, value, LABELS)

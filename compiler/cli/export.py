@@ -74,7 +74,6 @@ def add_export(subparsers: Any) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     from ..frontend.load import ExportOptions, load_model
-
     from ..outputs import model_files, refuse_inputs
 
     source = source_from_args(args.source, args)

@@ -156,9 +156,9 @@ def run_validate(args: argparse.Namespace) -> int:
 def _against_torch(args: argparse.Namespace, whole: str, manifest: str | None):
     """Compare ``whole`` (and the pieces of ``manifest``) with the --against torch module; a
     result that cannot be compared (NaN on one side, another shape) is an error."""
-    from .export import source_from_args
     from ..frontend.load import load_module
     from ..torch_reference import validate_against_torch
+    from .export import source_from_args
 
     source = source_from_args(args.against, args)
     if source.kind == "onnx":

@@ -83,13 +83,13 @@ def _copy(module):
 
 
 def test_validate_without_a_split_compares_the_whole_model_with_torch(tmp_path):
-    spec = """
-    model bert from config "bert" {
-      config { num_hidden_layers = 2  hidden_size = 32  num_attention_heads = 2
-               intermediate_size = 64  vocab_size = 100 }
-    }
-    output "%s" { validate = true }
-    """ % tmp_path
+    spec = f"""
+    model bert from config "bert" {{
+      config {{ num_hidden_layers = 2  hidden_size = 32  num_attention_heads = 2
+               intermediate_size = 64  vocab_size = 100 }}
+    }}
+    output "{tmp_path}" {{ validate = true }}
+    """
     result = hcc.build(spec)
     assert [d.name for d in result.torch.whole] and all(
         d.within(1e-5) for d in result.torch.whole)
@@ -98,7 +98,7 @@ def test_validate_without_a_split_compares_the_whole_model_with_torch(tmp_path):
 
 def test_validate_without_split_or_torch_source_is_refused(tmp_path, split_build):
     out, _, _ = split_build
-    spec = 'model m from onnx "%s"\noutput "%s" { validate = true }\n' % (
+    spec = 'model m from onnx "{}"\noutput "{}" {{ validate = true }}\n'.format(
         out / "llama.onnx", tmp_path / "again")
     with pytest.raises(hcc.ir.HccError, match="needs a split in the pipeline or a PyTorch source"):
         hcc.build(spec)

@@ -12,7 +12,6 @@ Importing this package registers every adapter in :data:`ADAPTERS`.
 from __future__ import annotations
 
 from ..rewriter import ADAPTERS
-from . import (  # noqa: F401
-    bitcast, bits, casts, formulas, grid, layout, pool, quantize, reduce, resize, scatter)
+from . import bitcast, bits, casts, formulas, grid, layout, pool, quantize, reduce, resize, scatter  # noqa: F401
 
 __all__ = ["ADAPTERS"]
