@@ -1,8 +1,9 @@
 """onnx's node test corpus as a yardstick for opset down-conversion.
 
 Each case of ``onnx.backend.test.case.node`` is a one-node model (or its function expansion) with
-inputs and expected outputs. A conversion counts as correct when the converted model passes the
-full checker, runs in onnxruntime and reproduces the expected outputs. Cases whose original model
+inputs and expected outputs. A conversion counts as correct when the converted model really is
+at the target opset and IR version, passes the full checker, runs in onnxruntime and reproduces
+the expected outputs. Cases whose original model
 onnxruntime cannot run, or runs to other outputs, say nothing about the converter and are left
 out of the count.
 
@@ -39,7 +40,7 @@ class Case:
 @dataclass
 class Outcome:
     ok: bool
-    stage: str = ""  # convert | check | load | run | compare
+    stage: str = ""  # convert | version | check | run | compare
     reason: str = ""  # short, groupable
 
 
@@ -129,14 +130,33 @@ def _short(error: BaseException) -> str:
     return text[:160]
 
 
-def evaluate(case: Case, convert: Callable[[onnx.ModelProto], onnx.ModelProto]) -> Outcome:
-    """Convert, check, load, run and compare one case."""
+def target_ir(model: onnx.ModelProto, opset: int) -> int:
+    """The IR version a conversion to ``opset`` must reach: the lowest the target opset and the
+    model's features allow (7 for opset 13 and 14, 8 from 15; more for functions, float8, ...),
+    never above the model's own."""
+    import hcc.ir
+    from hcc.ir.onnx import schemas
+    from hcc.passes.downgrade import lowest_ir
+
+    ir_version = max(schemas.ir_version_for_opset(opset), lowest_ir(hcc.ir.from_onnx(model)))
+    return min(ir_version, model.ir_version, 10)
+
+
+def evaluate(case: Case, convert: Callable[[onnx.ModelProto, int, int], onnx.ModelProto],
+             opset: int) -> Outcome:
+    """Convert to ``opset`` (and its IR version), then check the versions, check, run and
+    compare one case."""
+    ir_version = target_ir(case.model, opset)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            converted = convert(case.model)
+            converted = convert(case.model, opset, ir_version)
     except Exception as error:  # a converter's refusal is a failure like any other
         return Outcome(False, "convert", f"{type(error).__name__}: {_short(error)}")
+    reached = (default_opset(converted), converted.ir_version)
+    if reached != (opset, ir_version):
+        return Outcome(False, "version", f"opset {reached[0]} and IR {reached[1]}, not "
+                                         f"opset {opset} and IR {ir_version}")
     try:
         onnx.checker.check_model(converted, full_check=True)
     except Exception as error:
@@ -153,24 +173,21 @@ def evaluate(case: Case, convert: Callable[[onnx.ModelProto], onnx.ModelProto]) 
 # -- the two converters compared --------------------------------------------------------------
 
 
-def hcc_convert(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
-    """hcc's downgrade-ir to ``opset``, at the lowest IR version the target and the model's
-    features allow (7 for opset 13 and 14, 8 from 15; more for functions, float8, ...)."""
-    import hcc.ir
+def hcc_convert(model: onnx.ModelProto, opset: int, ir_version: int) -> onnx.ModelProto:
+    """hcc's downgrade-ir to ``opset`` and ``ir_version``."""
     import hcc.passes
-    from hcc.ir.onnx import schemas
-    from hcc.passes.downgrade import lowest_ir
 
-    ir_version = max(schemas.ir_version_for_opset(opset), lowest_ir(hcc.ir.from_onnx(model)))
-    ir_version = min(ir_version, model.ir_version, 10)
     return hcc.passes.run(model, f"downgrade-ir(ir={ir_version},opset={opset})")
 
 
-def stock_convert(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
-    """``onnx.version_converter`` to ``opset`` (it keeps the IR version as it is)."""
+def stock_convert(model: onnx.ModelProto, opset: int, ir_version: int) -> onnx.ModelProto:
+    """``onnx.version_converter`` to ``opset``; it keeps the IR version as it is, so the IR
+    version is then set as a user would (the checker judges whether the model fits it)."""
     import onnx.version_converter
 
-    return onnx.version_converter.convert_version(model, opset)
+    converted = onnx.version_converter.convert_version(model, opset)
+    converted.ir_version = ir_version
+    return converted
 
 
 def reason_group(outcome: Outcome) -> str:
@@ -200,7 +217,7 @@ def category(outcome: Outcome) -> str:
         if re.search(r"no (down-conversion|adapter|previous version)|not constant", group):
             return "refused: no conversion for an op"
         return "refused or crashed: other"
-    return {"check": "invalid result (checker)", "run": "onnxruntime cannot run the result",
+    return {"version": "not at the target versions", "check": "invalid result (checker)", "run": "onnxruntime cannot run the result",
             "compare": "wrong outputs"}[outcome.stage]
 
 

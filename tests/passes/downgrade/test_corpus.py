@@ -35,8 +35,7 @@ def corpus():
 
 def _measure(corpus, cases, opset: int):
     runnable = [case for case in cases if corpus.original_runs(case)]
-    outcomes = {case.name: corpus.evaluate(case, lambda m: corpus.hcc_convert(m, opset))
-                for case in runnable}
+    outcomes = {case.name: corpus.evaluate(case, corpus.hcc_convert, opset) for case in runnable}
     return runnable, outcomes
 
 
