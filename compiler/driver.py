@@ -205,7 +205,8 @@ def _refuse_inputs(spec: BuildSpec) -> None:
             written += graphml_files(path)
         else:
             written.append(path)
-    written.append(os.path.join(out.directory, f"{out.name}.weights.data"))  # pieces' data
+    weights = os.path.join(out.directory, f"{out.name}.weights.data")  # the pieces' data
+    written += [weights, f"{weights}.alt"]
     source = spec.source.reference
     readers = [source] if spec.source.kind in ("onnx", "directory") else []
     refuse_inputs(written, spec.files, readers=readers)

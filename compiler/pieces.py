@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 import hcc.ir as ir
-from hcc.ir.files import write_text
+from hcc.ir.onnx import shared_data_name
 from hcc.ir.reading import read_bytes
 from hcc.passes.pieces import boundaries, boundary_types, extract_piece, pieces_of
 
@@ -63,13 +63,13 @@ def write_pieces(model: ir.Model, directory: str, *, name: str = "model",
             "nodes": len(edge.nodes),
             "copied_nodes": len(set(edge.nodes) & set(piece.copied)),
         })
-    data_file = f"{name}.weights.data" if shared == "share" else None
     # The whole model is written beside its pieces (validation and combine compare with it);
     # with shared weights it reads the same data file, so its weights cost no extra disk.
     items.insert(0, (model, f"{name}.onnx"))
     os.makedirs(directory, exist_ok=True)
-    written = ir.save_many(items, directory, external_data=data_file,
-                           size_threshold=size_threshold)
+    data_file = None
+    if shared == "share":  # its alternate name when the pieces being replaced read it
+        data_file = shared_data_name(directory, [n for _, n in items], f"{name}.weights.data")
     manifest = {
         "format": MANIFEST_FORMAT,
         "model": name,
@@ -79,9 +79,9 @@ def write_pieces(model: ir.Model, directory: str, *, name: str = "model",
         "weights": data_file,
         "pieces": entries,
     }
-    path = os.path.join(directory, MANIFEST)
-    _write_json(path, manifest)
-    return [*written, path]
+    # One group: the manifest appears with the pieces it lists, never before or after them.
+    return ir.save_many(items, directory, external_data=data_file, size_threshold=size_threshold,
+                        texts={MANIFEST: json.dumps(manifest, indent=2) + "\n"})
 
 
 def _scopes(piece, edge) -> list[str]:
@@ -183,7 +183,3 @@ def _check_inside(file: str, manifest_path: str) -> None:
     if not file or os.path.isabs(file) or ".." in file.replace("\\", "/").split("/"):
         raise ir.HccError(f"piece file {file!r} is not inside the manifest's folder",
                           location=manifest_path)
-
-
-def _write_json(path: str, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2) + "\n")

@@ -27,7 +27,7 @@ from typing import Any
 
 import hcc.ir as ir
 from hcc.ir import HccError, Scope
-from hcc.ir.files import write_text
+from hcc.ir.onnx import shared_data_name
 
 from .wrappers import HEADS, Decode, Prefill
 
@@ -164,12 +164,11 @@ def build_pieces(model, out_dir: str, options: LLMOptions | None = None, *,
               for piece_name, piece_model, interface in pieces]
     os.makedirs(out_dir, exist_ok=True)
     items = [(piece_model, f"{piece_name}.onnx") for piece_name, piece_model, _ in pieces]
-    written = ir.save_many(items, out_dir, external_data=f"{name}.weights.data",
-                           dedupe="content")
-    manifest = _manifest(name, model, shape, options, pieces)
-    path = os.path.join(out_dir, MANIFEST)
-    write_text(path, json.dumps(manifest, indent=2) + "\n")
-    return [*written, path]
+    weights = shared_data_name(out_dir, [n for _, n in items], f"{name}.weights.data")
+    manifest = _manifest(name, model, shape, options, pieces, weights)
+    # One group: the manifest appears with the pieces it lists, never before or after them.
+    return ir.save_many(items, out_dir, external_data=weights, dedupe="content",
+                        texts={MANIFEST: json.dumps(manifest, indent=2) + "\n"})
 
 
 # -- export --------------------------------------------------------------------------------
@@ -354,7 +353,7 @@ def _interface(model: ir.Model) -> dict[str, Any]:
 
 
 def _manifest(name: str, model, shape: Shape, options: LLMOptions,
-              pieces: list[tuple[str, ir.Model, dict]]) -> dict[str, Any]:
+              pieces: list[tuple[str, ir.Model, dict]], weights: str) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "model": name,
@@ -363,7 +362,7 @@ def _manifest(name: str, model, shape: Shape, options: LLMOptions,
         "layers": shape.layers,
         "kv_heads": shape.kv_heads,
         "head_dim": shape.head_dim,
-        "weights": f"{name}.weights.data",
+        "weights": weights,
         "semantics": SEMANTICS,
         "pieces": {piece_name: {"file": f"{piece_name}.onnx", **interface}
                    for piece_name, _, interface in pieces},

@@ -8,7 +8,7 @@ data is memory-mapped lazily on load and streamed into a fresh file on save.
 from __future__ import annotations
 
 from ._files import data_files, load, save
-from ._group import save_many
+from ._group import save_many, shared_data_name
 from ._proto_tensor import ImportedExternalTensor, ProtoTensor
 from .exporter import to_onnx
 from .importer import Importer
@@ -26,5 +26,6 @@ def from_onnx(model_proto, *, base_dir=None):
 
 
 __all__ = [
-    "ImportedExternalTensor", "ProtoTensor", "data_files", "from_onnx", "load", "save", "save_many", "to_onnx",
+    "ImportedExternalTensor", "ProtoTensor", "data_files", "from_onnx", "load", "save", "save_many",
+    "shared_data_name", "to_onnx",
 ]

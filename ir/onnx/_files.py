@@ -141,18 +141,19 @@ def _locations_read_by(path: str) -> set[str]:
 ALTERNATE_SUFFIX = ".alt"
 
 
-def fresh_location(path: str, location: str) -> tuple[str, list[str]]:
-    """The data file name to write for a model saved to ``path`` asking for ``location``, and
-    the old data files to remove once the model is in place.
+def fresh_location(paths, location: str) -> tuple[str, list[str]]:
+    """The data file name to write for models saved to ``paths`` (one path or several in one
+    folder) asking for ``location``, and the old data files to remove once they are in place.
 
-    When the model now at ``path`` reads ``location``, replacing that file first would leave
-    the old model reading new bytes (or the new model reading old ones) if the save were
-    interrupted between the two renames; the data goes to the alternate name instead."""
-    folder = os.path.dirname(path)
+    When a model now at one of ``paths`` reads ``location``, replacing that file first would
+    leave the old model reading new bytes (or the new model reading old ones) if the save were
+    interrupted between the renames; the data goes to the alternate name instead."""
+    paths = [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    folder = os.path.dirname(os.path.abspath(paths[0]))
     pair = [location, location + ALTERNATE_SUFFIX]
     if location.endswith(ALTERNATE_SUFFIX):
         pair = [location, location[: -len(ALTERNATE_SUFFIX)]]
-    read = _locations_read_by(path)
+    read = set().union(*(_locations_read_by(path) for path in paths))
     chosen = pair[1] if os.path.normpath(pair[0]) in read else pair[0]
     stale = [os.path.join(folder, name) for name in pair
              if name != chosen and os.path.normpath(name) in read]

@@ -8,13 +8,13 @@ together at the end (temporary files renamed), or none does.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from .._tensors import Tensor
 from ..errors import SaveError
-from ..files import FileGroup, same_file
+from ..files import FileGroup, remove_quietly, same_file
 from ._data_writer import EMBED_ALL, DataWriter, check_location, valid_filename
-from ._files import PROTOBUF_LIMIT, SOURCE_KEY
+from ._files import PROTOBUF_LIMIT, SOURCE_KEY, fresh_location
 from ._proto_tensor import (
     ProtoTensor,
     copy_header,
@@ -73,30 +73,42 @@ class _SharedWriter(DataWriter):
 
 
 def save_many(items: Sequence[tuple], folder, *, external_data: str | None = "weights.data",
-              size_threshold: int = 1024, dedupe: str = "identity") -> list[str]:
+              size_threshold: int = 1024, dedupe: str = "identity",
+              texts: Mapping[str, str] | None = None) -> list[str]:
     """Write ``(model, file name)`` pairs into ``folder``; returns the paths written.
 
     With ``external_data`` every model keeps its large tensors in that one shared file;
-    with ``None`` each model gets its own ``<file>.data``. ``dedupe`` is ``identity`` (a tensor
-    object shared by several models is stored once) or ``content`` (equal bytes are stored once).
+    with ``None`` each model gets its own ``<file>.data``. When a model being replaced reads
+    such a data file, the new data goes to its alternate name (see :func:`shared_data_name`).
+    ``dedupe`` is ``identity`` (a tensor object shared by several models is stored once) or
+    ``content`` (equal bytes are stored once). ``texts`` maps more file names to their text
+    (a manifest): they are written in the same group, renamed after the models.
     """
     if dedupe not in ("identity", "content"):
         raise SaveError(f"dedupe must be 'identity' or 'content', not {dedupe!r}")
     folder = os.path.abspath(os.fspath(folder))
     if not os.path.isdir(folder):
         raise SaveError("the folder does not exist", location=folder)
+    texts = dict(texts or {})
     names = [name for _, name in items]
-    for name in names:
+    for name in [*names, *texts]:
         if not valid_filename(name):
             raise SaveError(f"{name!r} is not a plain file name", location=folder)
-    if len(set(names)) != len(names):
-        raise SaveError("two models would be written to the same file", location=folder)
+    if len(set(names) | set(texts)) != len(names) + len(texts):
+        raise SaveError("two files would be written to the same path", location=folder)
     reading = _files_read(model for model, _ in items)
-    targets = [os.path.join(folder, n) for n in names]
+    paths = [os.path.join(folder, n) for n in names]
+    stale: list[str] = []
     if external_data is not None:
-        targets.append(os.path.join(folder, check_location(external_data)))
+        external_data, stale = fresh_location(paths, check_location(external_data))
+        data_names = {name: external_data for name in names}
     else:
-        targets += [f"{t}.data" for t in targets]
+        data_names = {}
+        for name, path in zip(names, paths):
+            data_names[name], old = fresh_location(path, f"{name}.data")
+            stale += old
+    targets = [*paths, *(os.path.join(folder, n) for n in texts),
+               *(os.path.join(folder, n) for n in set(data_names.values()))]
     for target in targets:
         for source in reading:
             if same_file(target, source):
@@ -114,7 +126,7 @@ def save_many(items: Sequence[tuple], folder, *, external_data: str | None = "we
             for model, name in items:
                 writer = shared
                 if writer is None:
-                    writer = _SharedWriter(group, folder, f"{name}.data", size_threshold, 0,
+                    writer = _SharedWriter(group, folder, data_names[name], size_threshold, 0,
                                            content=content)
                     writers.append(writer)
                 proto = Exporter(writer).model(model)
@@ -123,18 +135,37 @@ def save_many(items: Sequence[tuple], folder, *, external_data: str | None = "we
                                     "lower the external-data size threshold", location=folder)
                 blobs.append((os.path.join(folder, name), proto.SerializeToString()))
                 del proto
-            # The models go last, so the data files they read are in place before them.
+            # The models go after the data files they read, the texts describing them last.
             for path, blob in blobs:
                 group.add_bytes(path, blob)
             del blobs
+            for name, text in texts.items():
+                group.add_text(os.path.join(folder, name), text)
+            for old in stale:
+                if not any(same_file(old, source) for source in reading):
+                    group.remove_after(old)
             group.commit()
+        except BaseException:
+            if not any(path in group.committed for path in paths):
+                # Data renamed under fresh names that no model reads yet: take it back.
+                for written in group.committed:
+                    remove_quietly(written)
+            raise
         finally:
             for writer in writers:
                 writer.close()
-    written = [os.path.join(folder, name) for _, name in items]
+    written = [*paths, *(os.path.join(folder, name) for name in texts)]
     for writer in writers:
         written += [os.path.join(folder, location) for location in writer.files]
     return written
+
+
+def shared_data_name(folder, names: Sequence[str], location: str) -> str:
+    """The data file name :func:`save_many` will use for models ``names`` in ``folder``
+    asking for ``location``: ``location``, or its alternate when a model being replaced reads
+    it (so a manifest written with the models can name it)."""
+    folder = os.path.abspath(os.fspath(folder))
+    return fresh_location([os.path.join(folder, n) for n in names], location)[0]
 
 
 def _files_read(models) -> set[str]:
@@ -151,4 +182,4 @@ def _files_read(models) -> set[str]:
     return paths
 
 
-__all__ = ["save_many", "EMBED_ALL"]
+__all__ = ["save_many", "shared_data_name", "EMBED_ALL"]

@@ -174,3 +174,25 @@ def test_fmt_write_through_a_link_rewrites_the_spec_and_keeps_the_link(capsys, t
     assert main(["fmt", "--write", str(link)]) == 0, capsys.readouterr().err
     assert link.is_symlink()
     assert spec.read_text() == 'model m from config "bert"\n'
+
+
+def test_a_split_rebuilt_in_its_folder_names_the_data_its_pieces_read(tmp_path):
+    """Rebuilding pieces over themselves writes their shared data under the alternate name
+    (the old pieces read the other one); the manifest, written in the same group, says which."""
+    import json
+
+    from hcc.ir.onnx import data_files
+
+    tiny_mlp = Path(__file__).resolve().parents[2] / "specs" / "models" / "tiny_mlp.onnx"
+    folder = tmp_path / "pieces"
+    spec = (f'model m from onnx "{tiny_mlp}"\npipeline {{\n  split(by = "*/MLPBlock.*")\n}}\n'
+            f'output "{folder}" {{ validate = true }}\n')
+    names = []
+    for _ in range(3):
+        hcc.build(spec)
+        manifest = json.loads((folder / "manifest.json").read_text())
+        read = {os.path.basename(p) for model in folder.glob("*.onnx") for p in data_files(model)}
+        assert read == {manifest["weights"]}
+        names.append(manifest["weights"])
+        assert sorted(p.name for p in folder.iterdir() if ".data" in p.name) == [names[-1]]
+    assert names == ["m.weights.data", "m.weights.data.alt", "m.weights.data"]

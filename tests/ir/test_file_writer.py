@@ -221,3 +221,34 @@ def test_an_interrupted_model_rename_leaves_the_old_pair_intact(tmp_path, monkey
     np.testing.assert_array_equal(_weight(out), _weight(a))
     assert _listing(tmp_path) == ["a.data", "a.onnx", "b.data", "b.onnx", "out.onnx",
                                   "out.onnx.data"]
+
+
+# -- several models written by one call ---------------------------------------------------------
+
+
+def test_models_written_together_replace_their_shared_data_under_the_alternate_name(tmp_path):
+    a = ir.load(_save_external(tmp_path / "a.onnx", scale=1.0, location="a.data"))
+    b = ir.load(_save_external(tmp_path / "b.onnx", scale=2.0, location="b.data"))
+    out = tmp_path / "out"
+    out.mkdir()
+    ir.save_many([(a, "one.onnx"), (a, "two.onnx")], out, external_data="w.data",
+                 texts={"manifest.json": '{"weights": "w.data"}\n'})
+    assert _listing(out) == ["manifest.json", "one.onnx", "two.onnx", "w.data"]
+    assert ir.onnx.shared_data_name(out, ["one.onnx", "two.onnx"], "w.data") == "w.data.alt"
+    ir.save_many([(b, "one.onnx"), (b, "two.onnx")], out, external_data="w.data.alt",
+                 texts={"manifest.json": '{"weights": "w.data.alt"}\n'})
+    # The old pieces read w.data: the new data went beside it, then the old one was removed.
+    assert _listing(out) == ["manifest.json", "one.onnx", "two.onnx", "w.data.alt"]
+    for name in ("one.onnx", "two.onnx"):
+        np.testing.assert_array_equal(_weight(out / name), _weight(tmp_path / "b.onnx"))
+
+
+def test_a_failed_save_of_several_models_writes_no_manifest(tmp_path):
+    a = ir.load(_save_external(tmp_path / "a.onnx", location="a.data"))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(SaveError, match="same path"):
+        ir.save_many([(a, "one.onnx")], out, texts={"one.onnx": "{}"})
+    with pytest.raises(SaveError, match="plain file name"):
+        ir.save_many([(a, "one.onnx")], out, texts={"../manifest.json": "{}"})
+    assert _listing(out) == []
