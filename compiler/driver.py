@@ -212,6 +212,17 @@ def _refuse_inputs(spec: BuildSpec) -> None:
     refuse_inputs(written, spec.files, readers=readers)
 
 
+def optimize_file(source, target, passes, instruments=()):
+    """``hcc opt``: load the model at ``source``, run ``passes`` under ``instruments`` and
+    save the result at ``target``; returns the pass manager's result."""
+    from hcc.passes import PassManager
+
+    result = PassManager(passes, list(instruments)).run(ir.load(source))
+    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    ir.save(result.model, target)
+    return result
+
+
 def planned_outputs(spec: BuildSpec) -> list[str]:
     out = spec.output
     paths = [os.path.join(out.directory, f"{out.name}.onnx")]

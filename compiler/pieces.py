@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import hcc.ir as ir
@@ -106,6 +107,33 @@ def _describe(value: ir.Value) -> dict[str, Any]:
         "dtype": dtype.name.lower() if isinstance(dtype, ir.DataType) else dtype,
         "shape": None if shape is None else list(shape),
     }
+
+
+def combine_files(inputs: Sequence[str], output: str) -> ir.Model:
+    """Merge pieces into one model written to ``output`` (with its data file) and return it.
+
+    ``inputs`` is one manifest (``manifest.json`` or its folder), whose pieces, model inputs and
+    model outputs it names, or piece files in execution order. The output may not be one of
+    the inputs or a file they read; it is checked before anything is loaded.
+    """
+    from hcc.passes.pieces import combine_models
+
+    from .outputs import model_files, refuse_inputs
+
+    model_inputs = model_outputs = None
+    paths = list(inputs)
+    if len(paths) == 1 and (paths[0].endswith(".json") or os.path.isdir(paths[0])):
+        manifest = read_manifest(paths[0])
+        paths = [entry["path"] for entry in manifest["pieces"]]
+        model_inputs = [v["name"] for v in manifest["inputs"]]
+        model_outputs = [v["name"] for v in manifest["outputs"]]
+    output = os.path.abspath(output)
+    refuse_inputs(model_files(output), list(inputs), readers=paths)
+    models = [ir.load(p) for p in paths]
+    combined = combine_models(models, model_inputs=model_inputs, model_outputs=model_outputs)
+    os.makedirs(os.path.dirname(output), exist_ok=True)
+    ir.save(combined, output, external_data=f"{os.path.basename(output)}.data")
+    return combined
 
 
 def read_manifest(path: str) -> dict[str, Any]:

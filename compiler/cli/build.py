@@ -172,25 +172,9 @@ def add_combine(subparsers: Any) -> None:
 
 
 def run_combine(args: argparse.Namespace) -> int:
-    from hcc.passes.pieces import combine_models
+    from ..pieces import combine_files
 
-    from ..pieces import read_manifest
-
-    model_inputs = model_outputs = None
-    paths = list(args.inputs)
-    if len(paths) == 1 and (paths[0].endswith(".json") or os.path.isdir(paths[0])):
-        manifest = read_manifest(paths[0])
-        paths = [entry["path"] for entry in manifest["pieces"]]
-        model_inputs = [v["name"] for v in manifest["inputs"]]
-        model_outputs = [v["name"] for v in manifest["outputs"]]
-    from ..outputs import model_files, refuse_inputs
-
-    output = os.path.abspath(args.output)
-    refuse_inputs(model_files(output), args.inputs, readers=paths)
-    models = [ir.load(p) for p in paths]
-    combined = combine_models(models, model_inputs=model_inputs, model_outputs=model_outputs)
-    os.makedirs(os.path.dirname(output), exist_ok=True)
-    ir.save(combined, output, external_data=f"{os.path.basename(output)}.data")
+    combined = combine_files(args.inputs, args.output)
     sys.stdout.write(f"wrote {args.output} ({len(combined.graph)} nodes)\n")
     return EXIT_OK
 

@@ -181,19 +181,14 @@ def _torch_code(args: argparse.Namespace, result) -> int:
 
 
 def _repair(args: argparse.Namespace) -> int:
-    from ..inspect._common import dump_json, load_model
-    from ..inspect.consistency import repair, validate_file
+    from ..inspect._common import dump_json
+    from ..inspect.consistency import repair_file
+    from ..outputs import model_files, refuse_inputs
 
     if not args.output:
         raise ir.HccError("--repair writes a new file and never the input: give -o OUT.onnx")
-    from ..outputs import model_files, refuse_inputs
-
     refuse_inputs(model_files(args.output), [], readers=[args.target])
-    model = load_model(args.target)
-    changes = repair(model)
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    ir.save(model, args.output, external_data=f"{os.path.basename(args.output)}.data")
-    report = validate_file(args.output, consistency=args.check_consistency)
+    changes, report = repair_file(args.target, args.output, consistency=args.check_consistency)
     if args.json:
         sys.stdout.write(dump_json({"repaired": args.output, "changes": changes,
                                     **report.as_dict()}))

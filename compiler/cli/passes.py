@@ -18,7 +18,6 @@ from hcc.passes import (
     DumpAfter,
     Pass,
     PassInfo,
-    PassManager,
     PrintAfterChange,
     Timings,
     VerifyEach,
@@ -119,10 +118,9 @@ def run_opt(args: argparse.Namespace) -> int:
     timings = Timings()
     instruments.append(timings)  # last, so the time of verification and dumps is not counted
 
-    model = ir.load(source)
-    result = PassManager(passes, instruments).run(model)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    ir.save(result.model, target)
+    from ..driver import optimize_file
+
+    result = optimize_file(source, target, passes, instruments)
     for warning in result.warnings:
         sys.stderr.write(f"hcc: warning: {warning}\n")
     if args.timings:

@@ -20,6 +20,7 @@ initializer's ``hcc.scopes`` lists exactly the scopes whose ops read it) and ``m
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 
 import hcc.ir as ir
@@ -251,6 +252,17 @@ def repair(model: Model) -> list[str]:
     changes.append(f"{_count(retagged, 'node')} got new tag metadata")
     changes.append(f"{_count(rescoped, 'initializer')} got new {SCOPES_KEY}")
     return changes
+
+
+def repair_file(path: str, output: str, *, consistency: bool = False) -> tuple[list[str], Report]:
+    """Repair the model at ``path`` into ``output`` and validate the result: the changes made,
+    and the report on the written file. The caller has checked that ``output`` is not an input
+    (:func:`hcc.outputs.refuse_inputs`)."""
+    model = load_model(path)
+    changes = repair(model)
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    ir.save(model, output, external_data=f"{os.path.basename(output)}.data")
+    return changes, validate_file(output, consistency=consistency)
 
 
 def _count(n: int, noun: str) -> str:
