@@ -119,7 +119,9 @@ class Graph:
             for node in group:
                 for value in node._outputs:
                     if id(value) in outputs:
-                        raise ValueError(f"cannot remove {node!r}: {value.name!r} is a graph output")
+                        raise ValueError(
+                            f"cannot remove {node!r}: {value.name!r} is a graph output"
+                        )
                     for user, _ in value._uses:
                         if id(user) not in removing and not _is_inside(user, removing):
                             raise ValueError(

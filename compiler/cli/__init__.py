@@ -83,8 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:
         # hcc's own code never exits from inside a command: this came from user code (a
         # factory, a model's forward), and must not pass for a success.
-        return _fail(f"user code called exit({exit_.code!r}) while hcc was running; "
-                     "the command did not finish")
+        return _fail(
+            f"user code called exit({exit_.code!r}) while hcc was running; "
+            "the command did not finish"
+        )
     except Exception as error:  # noqa: BLE001 - sorted into user errors and bugs below
         message = user_error_message(error)
         if message is None:
@@ -106,8 +108,10 @@ def user_error_message(error: BaseException) -> str | None:
         where = f": {error.filename}" if error.filename else ""
         return f"{error.strerror or error}{where}"
     if isinstance(error, UnicodeDecodeError):
-        return (f"input is not UTF-8 text: byte {error.object[error.start]:#04x} at offset "
-                f"{error.start} ({error.reason})")
+        return (
+            f"input is not UTF-8 text: byte {error.object[error.start]:#04x} at offset "
+            f"{error.start} ({error.reason})"
+        )
     if isinstance(error, RecursionError):
         return "input nested too deeply for hcc to read (Python's recursion limit)"
     if isinstance(error, MemoryError):

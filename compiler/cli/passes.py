@@ -39,7 +39,9 @@ EXIT_OK = 0
 
 def add_passes(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "passes", help="list the passes and their options", description="List the registered passes."
+        "passes",
+        help="list the passes and their options",
+        description="List the registered passes.",
     )
     parser.add_argument("name", nargs="?", help="describe this pass in full")
 
@@ -80,21 +82,29 @@ def add_opt(subparsers: Any) -> None:
     )
     parser.add_argument("input", metavar="IN.onnx")
     parser.add_argument(
-        "-p", "--pipeline", default="", metavar="PIPELINE",
+        "-p",
+        "--pipeline",
+        default="",
+        metavar="PIPELINE",
         help="passes to run, e.g. \"remove-dead-code,strip-tags(keys=['namespace'])\"",
     )
     parser.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
     parser.add_argument("--verify-each", action="store_true", help="verify the IR after every pass")
     parser.add_argument("--timings", action="store_true", help="print each pass's time on stderr")
     parser.add_argument(
-        "--dump-after", action="append", default=[], metavar="PASS",
+        "--dump-after",
+        action="append",
+        default=[],
+        metavar="PASS",
         help="print the IR after each run of PASS (may be repeated)",
     )
     parser.add_argument(
         "--dump-dir", metavar="DIR", help="write --dump-after text to files in DIR, not stdout"
     )
     parser.add_argument(
-        "--print-ir-after-change", action="store_true", help="print the IR after each pass that changed it"
+        "--print-ir-after-change",
+        action="store_true",
+        help="print the IR after each pass that changed it",
     )
 
 

@@ -48,8 +48,9 @@ class DataWriter:
     """Streams tensor bytes into temporary data files of ``group``, renamed into place when
     the group commits."""
 
-    def __init__(self, group: FileGroup, folder: str, location: str | None, threshold: int,
-                 align: int) -> None:
+    def __init__(
+        self, group: FileGroup, folder: str, location: str | None, threshold: int, align: int
+    ) -> None:
         self.group = group
         self.folder = folder
         self.location = location  # None: one file per tensor

@@ -52,16 +52,20 @@ class InlineFunctionsPass(Pass):
     domains = Option(list[str], [], "inline only the functions of these domains (empty: all)")
 
     def call(self, model: Model) -> PassResult:
-        chosen = {key: f for key, f in model.functions.items()
-                  if not self.domains or f.domain in self.domains}
+        chosen = {
+            key: f
+            for key, f in model.functions.items()
+            if not self.domains or f.domain in self.domains
+        }
         if not chosen:
             return PassResult(model, False)
         _refuse_recursion(chosen)
         changed = False
         # Where calls can be: the main graph, and the bodies of the functions that stay.
         homes: list[tuple[Graph, dict[str, int]]] = [(model.graph, model.opset_imports)]
-        homes += [(f.graph, f.opset_imports) for key, f in model.functions.items()
-                  if key not in chosen]
+        homes += [
+            (f.graph, f.opset_imports) for key, f in model.functions.items() if key not in chosen
+        ]
         for graph, imports in homes:
             changed |= _Inliner(graph, imports, chosen).run()
         changed |= _drop_unused(model, chosen)
@@ -69,8 +73,10 @@ class InlineFunctionsPass(Pass):
 
 
 def _refuse_recursion(functions: dict[tuple, Function]) -> None:
-    calls = {key: {(n.domain, n.op_type, n.overload) for n in f.graph.all_nodes()} & set(functions)
-             for key, f in functions.items()}
+    calls = {
+        key: {(n.domain, n.op_type, n.overload) for n in f.graph.all_nodes()} & set(functions)
+        for key, f in functions.items()
+    }
     state: dict[tuple, int] = {}  # 1: on the path, 2: done
 
     def visit(key: tuple, path: list[tuple]) -> None:
@@ -121,8 +127,9 @@ def _was_initializer(node: Node) -> bool:
 class _Inliner:
     """Inlines every chosen call in one graph and the graphs nested in it."""
 
-    def __init__(self, graph: Graph, imports: dict[str, int],
-                 functions: dict[tuple, Function]) -> None:
+    def __init__(
+        self, graph: Graph, imports: dict[str, int], functions: dict[tuple, Function]
+    ) -> None:
         self.root = graph
         self.imports = imports
         self.functions = functions
@@ -132,8 +139,12 @@ class _Inliner:
     def run(self) -> bool:
         changed = False
         while True:  # copies may hold calls again: repeat until none is left
-            calls = [(g, n) for g in self.root.subgraphs(include_self=True) for n in g.nodes
-                     if (n.domain, n.op_type, n.overload) in self.functions]
+            calls = [
+                (g, n)
+                for g in self.root.subgraphs(include_self=True)
+                for n in g.nodes
+                if (n.domain, n.op_type, n.overload) in self.functions
+            ]
             done = 0
             for graph, node in calls:
                 # A call inside a graph attribute of a call inlined just now went with it.
@@ -189,8 +200,9 @@ class _Inliner:
 
     # -- names -----------------------------------------------------------------------------------
 
-    def _name_values(self, call, function, record, kept, body_values, copy_values,
-                     restored) -> None:
+    def _name_values(
+        self, call, function, record, kept, body_values, copy_values, restored
+    ) -> None:
         # The call's outputs give their names to the values that now compute them.
         bound: set[int] = set()
         body_ids = {id(v): i for i, v in enumerate(body_values)}
@@ -249,8 +261,13 @@ class _Inliner:
                 value = [clone_graph(g, parent=node) for g in value]
             elif isinstance(value, list):
                 value = list(value)
-            resolved[name] = Attr(name, given.type, value, doc_string=attr.doc_string,
-                                  ref_attr_name=given.ref_attr_name)
+            resolved[name] = Attr(
+                name,
+                given.type,
+                value,
+                doc_string=attr.doc_string,
+                ref_attr_name=given.ref_attr_name,
+            )
         node.attributes.clear()
         node.attributes.update(resolved)  # graphs copied above already name this node parent
 
@@ -266,7 +283,8 @@ class _Inliner:
                 raise InlineError(
                     f"function {function.domain}::{function.name} imports "
                     f"{domain or 'ai.onnx'} version {version} but its caller version {have}; "
-                    "convert one of them first")
+                    "convert one of them first"
+                )
 
     def _restore_initializer(self, graph: Graph, constant: Node) -> Value:
         """A Constant that outlining made of an initializer becomes that initializer again."""
@@ -295,15 +313,21 @@ class _Inliner:
                 graph.value_info[:] = [v for v in graph.value_info if v is not out]
                 continue
             elif source is None:
-                raise InlineError(f"output {k} of call {call.name or call.op_type!r} is read, but "
-                                  f"function {function.name} does not compute it")
+                raise InlineError(
+                    f"output {k} of call {call.name or call.op_type!r} is read, but "
+                    f"function {function.name} does not compute it"
+                )
             else:
                 # An output that is an input, or a second name for a value: an Identity keeps it.
                 target = Value(out.name or unique_name(f"{call.name}/out{k}", self.values))
-                identity = Node("", "Identity", [source], outputs=[target],
-                                name=unique_name(f"{call.name or call.op_type}/Identity",
-                                                 self.nodes),
-                                scope=call.scope)
+                identity = Node(
+                    "",
+                    "Identity",
+                    [source],
+                    outputs=[target],
+                    name=unique_name(f"{call.name or call.op_type}/Identity", self.nodes),
+                    scope=call.scope,
+                )
                 graph.insert_before(call, identity)
             # The caller's value is the one to restore: name, type and metadata as it had them.
             if out.name:
@@ -318,8 +342,13 @@ class _Inliner:
         """Types the body recorded for its values go back into the caller's value_info, each
         where values made at its point of the graph are listed (in node order)."""
         listed = {id(v) for v in graph.value_info}
-        new = [value_map[v] for v in body.value_info if v in value_map
-               and id(value_map[v]) not in listed and _defined_in(value_map[v], graph)]
+        new = [
+            value_map[v]
+            for v in body.value_info
+            if v in value_map
+            and id(value_map[v]) not in listed
+            and _defined_in(value_map[v], graph)
+        ]
         if not new:
             return
         position = {id(n): i for i, n in enumerate(graph.nodes)}
@@ -353,8 +382,9 @@ class _Inliner:
                 continue
             name, k = entry
             node = by_name.get(name)
-            anchor = next((n for n in placed[k:] if n is not None), None) \
-                if isinstance(k, int) else None
+            anchor = (
+                next((n for n in placed[k:] if n is not None), None) if isinstance(k, int) else None
+            )
             if node is None or anchor is None or id(node) in mine:
                 continue
             order.remove(node)

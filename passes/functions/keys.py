@@ -44,8 +44,10 @@ from .shared import INITIALIZER_KEY
 
 def function_key(function: Function) -> tuple:
     """The structural key of a function: its interface and its body."""
-    defaults = tuple((name, attr_key(attr, {}, None)) for name, attr in
-                     sorted(function.attribute_defaults.items()))
+    defaults = tuple(
+        (name, attr_key(attr, {}, None))
+        for name, attr in sorted(function.attribute_defaults.items())
+    )
     return ("function", tuple(function.attributes), defaults, body_key(function.graph))
 
 
@@ -98,8 +100,16 @@ def _node_key(node: Node, refs: dict[int, Hashable], counter) -> tuple:
         returned = refs.get(id(value)) is _RETURNED
         refs[id(value)] = ("v", next(counter))
         outputs.append(None if returned else _value_key(value))
-    return (node.domain, node.op_type, node.overload, node.doc_string, scope, attributes,
-            inputs, tuple(outputs))
+    return (
+        node.domain,
+        node.op_type,
+        node.overload,
+        node.doc_string,
+        scope,
+        attributes,
+        inputs,
+        tuple(outputs),
+    )
 
 
 def _ref(value: Value, refs: dict[int, Hashable]) -> Hashable:
@@ -127,8 +137,10 @@ def _attr_value_key(attr: Attr, refs, counter) -> Hashable:
     if kind == AttrType.GRAPH:
         return _graph_key(value, refs, counter if counter is not None else itertools.count())
     if kind == AttrType.GRAPHS:
-        return tuple(_graph_key(g, refs, counter if counter is not None else itertools.count())
-                     for g in value)
+        return tuple(
+            _graph_key(g, refs, counter if counter is not None else itertools.count())
+            for g in value
+        )
     if kind == AttrType.TENSOR:
         return tensor_digest(value)
     if kind == AttrType.TENSORS:
@@ -164,8 +176,13 @@ def tensor_digest(tensor: Tensor | None) -> Hashable:
     else:
         data = bytes(tensor.raw_view())
     digest = hashlib.sha256(data).hexdigest()
-    return (int(tensor.dtype), tensor.shape, digest, tensor.doc_string,
-            tuple(sorted(tensor.metadata_props.items())))
+    return (
+        int(tensor.dtype),
+        tensor.shape,
+        digest,
+        tensor.doc_string,
+        tuple(sorted(tensor.metadata_props.items())),
+    )
 
 
 def _sparse_digest(sparse: SparseTensor) -> Hashable:

@@ -45,9 +45,12 @@ __all__ = ["OutlineError", "OutlineFunctionsPass"]
 
 # Domains whose operators ONNX defines: a function there would shadow a standard operator.
 _RESERVED_DOMAINS = ("", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview.training")
+
+
 @register_pass(
     "outline-functions",
-    summary="turn module scopes into model-local functions, one definition per structure")
+    summary="turn module scopes into model-local functions, one definition per structure",
+)
 class OutlineFunctionsPass(Pass):
     """Each chosen scope becomes a call of a model-local function; structurally identical scopes
     (the layers of a model) share one definition. Scopes survive: body nodes carry tags relative
@@ -58,20 +61,37 @@ class OutlineFunctionsPass(Pass):
     depth = Option(int, 0, "outline every scope at this depth (0: not used)", min=0)
     nested = Option(bool, False, "also outline chosen scopes inside other chosen scopes")
     domain = Option(str, "hcc.functions", "domain of the functions made")
-    constants = Option(str, "inputs", "initializers read by a scope: passed in, or copied inside",
-                       choices=["inputs", "inside"])
-    inside_limit = Option(int, 0, "with constants=inside, copy only tensors of at most this many "
-                          "elements (0: all)", min=0)
-    record = Option(str, "all", "what each call keeps for inline-functions: names, metadata "
-                    "and order (all), names and order (names), nothing (none)",
-                    choices=["all", "names", "none"])
+    constants = Option(
+        str,
+        "inputs",
+        "initializers read by a scope: passed in, or copied inside",
+        choices=["inputs", "inside"],
+    )
+    inside_limit = Option(
+        int,
+        0,
+        "with constants=inside, copy only tensors of at most this many elements (0: all)",
+        min=0,
+    )
+    record = Option(
+        str,
+        "all",
+        "what each call keeps for inline-functions: names, metadata "
+        "and order (all), names and order (names), nothing (none)",
+        choices=["all", "names", "none"],
+    )
 
     def call(self, model: Model) -> PassResult:
         if self.domain in _RESERVED_DOMAINS:
             raise OutlineError(f"domain {self.domain!r} belongs to ONNX; choose another domain")
         chosen = self._choose(model.graph)
-        outliner = Outliner(model, domain=self.domain, inside=self.constants == "inside",
-                            inside_limit=self.inside_limit, record=self.record)
+        outliner = Outliner(
+            model,
+            domain=self.domain,
+            inside=self.constants == "inside",
+            inside_limit=self.inside_limit,
+            record=self.record,
+        )
         changed = False
         # Innermost first: an outer body then calls the inner functions.
         for depth in sorted({s.depth for s in chosen}, reverse=True):

@@ -59,7 +59,7 @@ def relative_path(path: str, base: str) -> str | None:
     if path == base:
         return ""
     if path.startswith(base + "."):
-        return path[len(base) + 1:]
+        return path[len(base) + 1 :]
     return None
 
 
@@ -84,8 +84,9 @@ def absolute_scope(relative: Scope, base: Scope) -> Scope:
     levels = list(relative.ancestors(include_self=True))[: relative.depth]
     result = base
     for level in reversed(levels):
-        result = result.child(join_path(base.module_path, level.module_path), level.class_name,
-                              level.qualified_class)
+        result = result.child(
+            join_path(base.module_path, level.module_path), level.class_name, level.qualified_class
+        )
     return result
 
 
@@ -113,7 +114,7 @@ def relative_namespace(text: str, scope: Scope, base: Scope) -> str | None:
     if first == base.class_name:  # no qualified class: the segment, index and all
         first = strip_index(first)
     out = [f": {first}"]
-    for path, cls in levels[base.depth + 1:]:
+    for path, cls in levels[base.depth + 1 :]:
         rest = relative_path(path, base.module_path)
         if rest is None:
             return None
@@ -144,14 +145,16 @@ def namespace_prefix(text: str | None, scope: Scope, depth: int) -> str | None:
 # Scopes and metadata of an inlined node
 
 
-def inlined_scope(body_node: Node, call_scope: Scope, call_namespace: str | None,
-                  root_tag: str | None) -> tuple[Scope, dict[str, str]]:
+def inlined_scope(
+    body_node: Node, call_scope: Scope, call_namespace: str | None, root_tag: str | None
+) -> tuple[Scope, dict[str, str]]:
     """The scope and metadata a copy of ``body_node`` gets when inlined at a call site, before
     the call site's record is applied. ``root_tag`` is the function's ``hcc.scope_root``."""
     metadata = dict(body_node.metadata_props)
     body_scope = body_node.scope
-    relative = (bool(root_tag) and not body_scope.is_unknown
-                and body_scope.root_scope.tag == root_tag)
+    relative = (
+        bool(root_tag) and not body_scope.is_unknown and body_scope.root_scope.tag == root_tag
+    )
     namespace: str | None
     if relative and call_scope.is_unknown:
         # A relative tag is no tag of this model: better none than a wrong one.
@@ -159,8 +162,13 @@ def inlined_scope(body_node: Node, call_scope: Scope, call_namespace: str | None
     elif relative:
         scope = absolute_scope(body_scope, call_scope)
         relative = metadata.get(NAMESPACE_KEY)
-        namespace = None if relative is None else absolute_namespace(
-            call_namespace or namespace_of(call_scope), relative, call_scope.module_path)
+        namespace = (
+            None
+            if relative is None
+            else absolute_namespace(
+                call_namespace or namespace_of(call_scope), relative, call_scope.module_path
+            )
+        )
     elif not call_scope.is_unknown:
         # A function hcc did not write: its nodes belong to the module that called it.
         scope, namespace = call_scope, call_namespace or namespace_of(call_scope)
@@ -198,8 +206,9 @@ def metadata_diff(original: dict[str, str], rebuilt: dict[str, str]) -> dict[str
     return diff
 
 
-def apply_diff(metadata: dict[str, str], diff: dict[str, str | None],
-               scope: Scope) -> tuple[Scope, dict[str, str]]:
+def apply_diff(
+    metadata: dict[str, str], diff: dict[str, str | None], scope: Scope
+) -> tuple[Scope, dict[str, str]]:
     """``metadata`` with ``diff`` applied; a changed tag or module path changes the scope too."""
     result = dict(metadata)
     for key, value in diff.items():

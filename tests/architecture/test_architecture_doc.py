@@ -29,17 +29,23 @@ def folders_in_doc(text: str) -> set[str]:
 
 
 def package_folders() -> set[str]:
-    return {init.parent.relative_to(ROOT).as_posix()
-            for top in SOURCE_ROOTS for init in (ROOT / top).rglob("__init__.py")}
+    return {
+        init.parent.relative_to(ROOT).as_posix()
+        for top in SOURCE_ROOTS
+        for init in (ROOT / top).rglob("__init__.py")
+    }
 
 
 def test_the_tree_in_the_doc_is_the_tree_of_package_folders():
     drawn, real = folders_in_doc(DOC.read_text()), package_folders()
-    assert drawn == real, (f"missing from docs/architecture.md: {sorted(real - drawn)}; "
-                           f"drawn but not a package folder: {sorted(drawn - real)}")
+    assert drawn == real, (
+        f"missing from docs/architecture.md: {sorted(real - drawn)}; "
+        f"drawn but not a package folder: {sorted(drawn - real)}"
+    )
 
 
 def test_the_parser_reads_nesting_from_the_tree_drawing():
-    drawn = folders_in_doc("## The folders\n\n```text\na/    x\n├── b/   y\n│   └── c/\n"
-                           "└── d/\ne/\n```\n")
+    drawn = folders_in_doc(
+        "## The folders\n\n```text\na/    x\n├── b/   y\n│   └── c/\n└── d/\ne/\n```\n"
+    )
     assert drawn == {"a", "a/b", "a/b/c", "a/d", "e"}

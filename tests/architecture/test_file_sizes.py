@@ -40,5 +40,6 @@ def test_a_long_module_fails_unless_its_docstring_gives_the_reason(tmp_path):
     (tmp_path / "passes").mkdir()
     (tmp_path / "passes" / "long.py").write_text('"""A pass."""\n' + body)
     (tmp_path / "passes" / "table.py").write_text(
-        '"""Opset tables: one cohesive\ntable, read best whole."""\n' + body)
+        '"""Opset tables: one cohesive\ntable, read best whole."""\n' + body
+    )
     assert list(too_long(tmp_path)) == ["passes/long.py"]
