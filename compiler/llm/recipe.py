@@ -69,6 +69,9 @@ class LLMOptions:
     opset: int = 15
     dtype: str = "float32"
     batch: int = 1
+    # Options of quantize-weights for every piece (bits, block_size, only, keep, target);
+    # None: the weights keep the dtype.
+    quantize: dict[str, Any] | None = None
 
     def check(self) -> None:
         if self.max_len <= 0:
@@ -83,6 +86,21 @@ class LLMOptions:
             raise LLMError(f"opset must be in [13, 20], got {self.opset}")
         if self.batch < 1:
             raise LLMError(f"batch must be at least 1, got {self.batch}")
+        if self.quantize is not None:
+            from hcc.passes import PipelineError, get_pass
+
+            try:
+                get_pass("quantize-weights").create(self.quantize)
+            except PipelineError as error:
+                raise LLMError(f"quantize: {error.message}") from None
+
+    def precision_passes(self) -> str:
+        """The pipeline text that quantizes a piece's weights ('' when not asked)."""
+        if self.quantize is None:
+            return ""
+        from hcc.passes import PassSpec
+
+        return f"{PassSpec('quantize-weights', dict(self.quantize))},"
 
 
 @dataclass
@@ -158,7 +176,9 @@ def build_pieces(model, out_dir: str, options: LLMOptions | None = None, *,
     from hcc.ir.onnx.schemas import ir_version_for_opset
     from hcc.passes import run
 
-    lower = (f"downgrade-ir(ir={ir_version_for_opset(options.opset)},opset={options.opset}),"
+    # Quantizing block_i and block_cache_i alike keeps one copy of each layer's weights.
+    lower = (f"{options.precision_passes()}"
+             f"downgrade-ir(ir={ir_version_for_opset(options.opset)},opset={options.opset}),"
              "remove-dead-code")
     pieces = [(piece_name, run(piece_model, lower), interface)
               for piece_name, piece_model, interface in pieces]

@@ -443,7 +443,7 @@ def _build(spec: ast.SpecFile, collected: _Collected, values: _Values,
                              opset=export_options["opset"] or None,
                              pipeline=None if export_options["tagging"] else ""),
         tagging=export_options["tagging"],
-        recipe=_recipe(export_options, sections.get("pipeline"), errors),
+        recipe=_recipe(export_options, sections.get("pipeline"), pipeline, errors),
         pipeline=pipeline,
         output=output,
         params=dict(values.params),
@@ -664,14 +664,21 @@ def _control_character(text: str) -> bool:
     return any(ord(c) < 32 or ord(c) == 127 for c in text)
 
 
-def _recipe(options: dict[str, Any], pipeline: ast.PipelineSection | None,
-            errors: list[Diagnostic]) -> dict[str, Any] | None:
-    """The kv-cache recipe's settings, or None when the export is a plain one."""
+def _recipe(options: dict[str, Any], section: ast.PipelineSection | None,
+            pipeline: list[PassSpec], errors: list[Diagnostic]) -> dict[str, Any] | None:
+    """The kv-cache recipe's settings, or None when the export is a plain one. The recipe runs
+    its own passes; its pipeline section may hold one ``quantize-weights``, applied to every
+    piece."""
     if options["recipe"] == "none":
         return None
-    if pipeline is not None and pipeline.passes:
-        errors.append(Diagnostic("the kv-cache recipe runs its own passes; leave the pipeline "
-                                 "section out", pipeline.loc))
+    quantize = None
+    for spec in pipeline:
+        if spec.name != "quantize-weights" or quantize is not None:
+            errors.append(Diagnostic(
+                "the kv-cache recipe runs its own passes; its pipeline section may hold one "
+                "quantize-weights only", spec.location or (section.loc if section else None)))
+            continue
+        quantize = dict(spec.options)
     return {"max_len": options["max_len"], "static": options["shapes"] == "static",
             "head": options["head"], "top_k": options["top_k"], "dtype": options["dtype"],
-            "opset": options["opset"] or 15}
+            "opset": options["opset"] or 15, "quantize": quantize}
