@@ -67,6 +67,11 @@ def run_build(args: argparse.Namespace) -> int:
         sys.stdout.write(f"max abs deviation of {deviation.name}: {deviation.max_abs:.3g}\n")
     for warning in result.warnings:
         sys.stderr.write(f"hcc: warning: {warning}\n")
+    if result.model is not None:
+        from hcc.passes.precision.summary import summary_lines
+
+        for line in summary_lines(result.model):
+            sys.stdout.write(line + "\n")
     if result.torch is not None:
         for line in result.torch.summary_lines():
             sys.stdout.write(line + "\n")

@@ -50,6 +50,9 @@ def add_analyze(subparsers: Any) -> None:
         description="Show the module tree of a tagged model: nodes, ops and weight bytes per "
         "scope, and how many nodes and modules are covered by tags.")
     parser.add_argument("model", metavar="MODEL.onnx")
+    parser.add_argument("after", nargs="?", metavar="AFTER.onnx",
+                        help="a second model (MODEL after a precision pass, say): weight bytes "
+                        "and element types per module, side by side")
     parser.add_argument("--format", default="summary", choices=FORMATS)
     parser.add_argument("--filter-tag", metavar="GLOB",
                         help="only scopes whose tag matches GLOB; a plain tag keeps its subtree")
@@ -58,11 +61,17 @@ def add_analyze(subparsers: Any) -> None:
 
 def run_analyze(args: argparse.Namespace) -> int:
     from ..inspect._common import load_model
-    from ..inspect.analyze import analyze, render
+    from ..inspect.analyze import analyze, render, render_change
 
-    _refuse(args.output, args.model)
-    analysis = analyze(load_model(args.model))
-    _emit(render(analysis, args.format, pattern=args.filter_tag, source=args.model), args.output)
+    models = [args.model] + ([args.after] if args.after else [])
+    _refuse(args.output, *models)
+    analyses = [analyze(load_model(path)) for path in models]
+    if args.after:
+        text = render_change(*analyses, args.format, pattern=args.filter_tag,
+                             sources=(args.model, args.after))
+    else:
+        text = render(analyses[0], args.format, pattern=args.filter_tag, source=args.model)
+    _emit(text, args.output)
     return EXIT_OK
 
 

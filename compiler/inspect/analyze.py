@@ -1,7 +1,9 @@
 """``hcc analyze``: the module tree of a tagged model with counts per scope.
 
 For every module scope: the nodes tagged with exactly that scope (``own``) and with it or a
-submodule (``nodes``), the op histogram of both, and the bytes of the initializers its ops read.
+submodule (``nodes``), the op histogram of both, and the bytes of the initializers its ops read
+with their element types. Given two models (before and after a precision pass), the weight
+bytes and element types per module side by side.
 A weight read by several modules counts for each of them (that is what each module needs); the
 model total counts it once. Coverage says how many nodes carry a scope at all, and which
 modules of ``hcc.hierarchy`` hold no node (never executed, or folded away by the exporter).
@@ -40,6 +42,7 @@ class ScopeStats:
     own_parameter_bytes: int = 0
     parameter_bytes: int = 0
     initializers: list[str] = field(default_factory=list)  # read by ops of the subtree
+    dtype_bytes: dict[str, int] = field(default_factory=dict)  # parameter_bytes by element type
 
     def as_dict(self, total_nodes: int) -> dict:
         return {
@@ -54,7 +57,13 @@ class ScopeStats:
             "own_parameter_bytes": self.own_parameter_bytes,
             "parameter_bytes": self.parameter_bytes,
             "initializers": self.initializers,
+            "parameter_dtypes": self.dtype_bytes,
         }
+
+    @property
+    def dtypes(self) -> str:
+        """The element types of the weights, most bytes first: ``float16, int4``."""
+        return ", ".join(sorted(self.dtype_bytes, key=lambda t: -self.dtype_bytes[t])) or "-"
 
 
 @dataclass
@@ -116,9 +125,11 @@ def analyze(model: Model) -> Analysis:
             stats[scope].own_parameter_bytes += size
         # Each level once, however many of its submodules read the weight.
         levels = dict.fromkeys(level for s in users for level in s.ancestors(include_self=True))
+        dtype = _dtype_name(value.const_value.dtype)
         for level in levels:
             stats[level].parameter_bytes += size
             stats[level].initializers.append(name)
+            stats[level].dtype_bytes[dtype] = stats[level].dtype_bytes.get(dtype, 0) + size
     by_path = readable_hierarchy(model)
     modules, without = 0, []
     if by_path is not None:
@@ -214,14 +225,61 @@ def _name(stats: ScopeStats) -> str:
 
 def _table(analysis: Analysis, chosen: list[ScopeStats]) -> str:
     rows = [(_name(s), str(s.nodes), str(s.own_nodes), human_bytes(s.parameter_bytes),
-             _short_ops(s.ops)) for s in chosen]
-    header = ("scope", "nodes", "own", "params", "top ops")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+             s.dtypes, _short_ops(s.ops)) for s in chosen]
+    header = ("scope", "nodes", "own", "params", "dtypes", "top ops")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
     lines = []
     for row in [header, *rows]:
         lines.append(f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}  "
-                     f"{row[3]:>{widths[3]}}  {row[4]}".rstrip())
+                     f"{row[3]:>{widths[3]}}  {row[4]:<{widths[4]}}  {row[5]}".rstrip())
     return "\n".join(lines) + "\n"
+
+
+def render_change(before: Analysis, after: Analysis, fmt: str, *, pattern: str | None = None,
+                  sources: tuple[str, str] = ("before", "after")) -> str:
+    """Weight bytes and element types per module of two models (a model before and after
+    convert-precision or quantize-weights), matched by tag."""
+    if fmt not in ("summary", "json"):
+        raise ir.HccError(f"comparing two models supports --format summary or json, not {fmt!r}")
+    old = {s.scope.tag: s for s in select(before, pattern)}
+    new = {s.scope.tag: s for s in select(after, pattern)}
+    tags = list(dict.fromkeys([*old, *new]))
+    rows = []
+    for tag in tags:
+        a, b = old.get(tag), new.get(tag)
+        rows.append({"tag": tag, "depth": (a or b).scope.depth,
+                     "before_bytes": a.parameter_bytes if a else 0,
+                     "after_bytes": b.parameter_bytes if b else 0,
+                     "before_dtypes": a.dtype_bytes if a else {},
+                     "after_dtypes": b.dtype_bytes if b else {}})
+    if fmt == "json":
+        return dump_json({"before": sources[0], "after": sources[1],
+                          "parameter_bytes": [before.parameter_bytes, after.parameter_bytes],
+                          "scopes": rows})
+    lines = [f"{sources[0]} -> {sources[1]}: weights {human_bytes(before.parameter_bytes)} -> "
+             f"{human_bytes(after.parameter_bytes)}"
+             f" ({_ratio(after.parameter_bytes, before.parameter_bytes)})", ""]
+    table = [("scope", "before", "after", "ratio", "dtypes")]
+    for row, tag in zip(rows, tags):
+        scope = (old.get(tag) or new.get(tag)).scope
+        kinds = lambda d: ", ".join(sorted(d, key=lambda t: -d[t])) or "-"  # noqa: E731
+        table.append(("  " * scope.depth + scope.class_name, human_bytes(row["before_bytes"]),
+                      human_bytes(row["after_bytes"]),
+                      _ratio(row["after_bytes"], row["before_bytes"]),
+                      f"{kinds(row['before_dtypes'])} -> {kinds(row['after_dtypes'])}"))
+    widths = [max(len(r[i]) for r in table) for i in range(4)]
+    for r in table:
+        lines.append(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  "
+                     f"{r[3]:>{widths[3]}}  {r[4]}".rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _ratio(after: int, before: int) -> str:
+    return f"{after / before:.3f}x" if before else "-"
+
+
+def _dtype_name(dtype) -> str:
+    return dtype.name.lower() if isinstance(dtype, ir.DataType) else f"type {dtype}"
 
 
 def _detailed(analysis: Analysis, chosen: list[ScopeStats]) -> str:
@@ -247,7 +305,7 @@ def _detailed(analysis: Analysis, chosen: list[ScopeStats]) -> str:
 
 
 CSV_COLUMNS = ("tag", "module", "depth", "nodes", "own_nodes", "share", "parameter_bytes",
-               "own_parameter_bytes", "initializers", "ops")
+               "own_parameter_bytes", "initializers", "ops", "dtypes")
 
 
 def _csv(analysis: Analysis, chosen: list[ScopeStats]) -> str:
@@ -258,5 +316,6 @@ def _csv(analysis: Analysis, chosen: list[ScopeStats]) -> str:
         share = s.nodes / analysis.nodes if analysis.nodes else 0.0
         writer.writerow([s.scope.tag, s.scope.module_path, s.scope.depth, s.nodes, s.own_nodes,
                          f"{share:.4f}", s.parameter_bytes, s.own_parameter_bytes,
-                         len(s.initializers), ";".join(f"{op}:{n}" for op, n in s.ops.items())])
+                         len(s.initializers), ";".join(f"{op}:{n}" for op, n in s.ops.items()),
+                         ";".join(f"{t}:{n}" for t, n in s.dtype_bytes.items())])
     return out.getvalue()

@@ -4,7 +4,8 @@
 - :mod:`.retype`: the conversion's work (plans from schemas, Casts at policy boundaries);
 - :mod:`.policy`: which nodes stay float32 (``keep`` globs, the default ``keep_ops``);
 - :mod:`.quantize_weights`: ``quantize-weights``, int8 per channel or int4 block-wise;
-- :mod:`.int8`: the int8 rewrite hcc writes itself (onnxruntime has none for this form).
+- :mod:`.int8`, :mod:`.int4`: the weight rewrites (int4 bit for bit as onnxruntime packs it);
+- :mod:`.summary`: what the passes did, as lines for a build summary.
 """
 
 from __future__ import annotations

@@ -1,0 +1,216 @@
+"""Precision passes against the anchor tools: time, peak memory, accuracy and tags.
+
+    python benchmarks/precision.py [--repeat N] [--models llama,gpt2,bert] [--keep DIR]
+
+For each model (built from a transformers config with seeded random weights and exported with
+torch's dynamo exporter), side by side, each job in a child process of its own, alternating
+A B A B and repeated:
+
+- float16: hcc ``convert-precision`` (default keep_ops, and with every norm kept) against
+  onnxconverter-common's ``float16.convert_float_to_float16(keep_io_types=True)``;
+- int8 weights: hcc ``quantize-weights(bits=8)`` against onnxruntime's ``quantize_dynamic``
+  (per channel; it quantizes activations too, the nearest thing onnxruntime has);
+- int4 weights: hcc ``quantize-weights(bits=4)`` against onnxruntime's MatMulNBitsQuantizer
+  (block 32, symmetric): the two files should compute the same numbers.
+
+Each child loads the float32 model, converts, writes, and reports its wall time and peak RSS
+(``ru_maxrss``). Accuracy is the largest absolute deviation of the model's first output from
+the float32 model's on the same inputs (onnxruntime, CPU); tags is the share of nodes that carry
+``hcc.tag``. Times are medians of the repeats; the ratio is hcc / anchor, per pair.
+onnxconverter-common is needed only here: ``pip install onnxconverter-common``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+CONFIGS = {
+    "llama": ("llama", dict(num_hidden_layers=4, hidden_size=256, intermediate_size=688,
+                            num_attention_heads=8, num_key_value_heads=4, vocab_size=4000,
+                            max_position_embeddings=256), "causal-lm",
+              "keep=['*/LlamaRMSNorm']"),
+    "gpt2": ("gpt2", dict(n_layer=4, n_embd=256, n_head=8, vocab_size=4000, n_positions=256),
+             "causal-lm", "keep_ops=[Pow,ReduceMean,ReduceSum,ReduceSumSquare,ReduceL2,"
+             "ReduceLogSumExp,Exp,Softmax,LogSoftmax,CumSum,Range,LayerNormalization]"),
+    "bert": ("bert", dict(num_hidden_layers=4, hidden_size=256, num_attention_heads=4,
+                          intermediate_size=1024, vocab_size=4000), "base",
+             "keep_ops=[Pow,ReduceMean,ReduceSum,ReduceSumSquare,ReduceL2,ReduceLogSumExp,"
+             "Exp,Softmax,LogSoftmax,CumSum,Range,LayerNormalization]"),
+}
+
+_EXPORT = r"""
+import json, sys, numpy as np
+import hcc, hcc.ir as ir
+from hcc.frontend.sources import example_inputs, from_config
+from hcc.passes import run
+model_type, overrides, task, path = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
+module = from_config(model_type, overrides, task=task, seed=0)
+kwargs, shapes = example_inputs(module, None)
+model = hcc.export(module, (), kwargs, dynamic_shapes=shapes)
+run(model, "remove-dead-code")
+ir.save(model, path, external_data="model.onnx.data")
+np.savez(path + ".feeds.npz", **{k: v.numpy() for k, v in kwargs.items()})
+"""
+
+# Each child prints one JSON line last: its wall time (load, convert, write) and peak RSS.
+_HCC = r"""
+import json, resource, sys, time
+src, out, pipeline = sys.argv[1:4]
+start = time.perf_counter()
+import hcc.ir as ir
+from hcc.passes import run
+model = run(ir.load(src), pipeline)
+ir.save(model, out, external_data="model.onnx.data")
+print(json.dumps({"seconds": time.perf_counter() - start,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+_FLOAT16 = r"""
+import json, resource, sys, time, warnings
+src, out = sys.argv[1:3]
+start = time.perf_counter()
+import onnx
+from onnxconverter_common import float16
+warnings.simplefilter("ignore")
+model = float16.convert_float_to_float16(onnx.load(src), keep_io_types=True)
+onnx.save(model, out, save_as_external_data=True, location="model.onnx.data")
+print(json.dumps({"seconds": time.perf_counter() - start,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+_DYNAMIC = r"""
+import json, resource, sys, time
+src, out = sys.argv[1:3]
+start = time.perf_counter()
+from onnxruntime.quantization import QuantType, quantize_dynamic
+quantize_dynamic(src, out, per_channel=True, weight_type=QuantType.QInt8,
+                 op_types_to_quantize=["MatMul", "Gemm"], use_external_data_format=True)
+print(json.dumps({"seconds": time.perf_counter() - start,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+_NBITS = r"""
+import json, logging, resource, sys, time
+src, out = sys.argv[1:3]
+start = time.perf_counter()
+import onnx
+from onnxruntime.quantization import QuantFormat
+from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+logging.disable(logging.INFO)
+q = MatMulNBitsQuantizer(onnx.load(src), bits=4, block_size=32, is_symmetric=True,
+                         quant_format=QuantFormat.QOperator)
+q.process()
+onnx.save(q.model.model, out, save_as_external_data=True, location="model.onnx.data")
+print(json.dumps({"seconds": time.perf_counter() - start,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _child(code: str, *args: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          timeout=1800)
+    if done.returncode != 0:
+        raise SystemExit(f"child failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _outputs(path: str, feeds: dict) -> list:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    names = {i.name for i in session.get_inputs()}
+    return session.run(None, {k: v for k, v in feeds.items() if k in names})
+
+
+def _deviation(reference: list, outputs: list) -> float:
+    import numpy as np
+
+    got = outputs[0].astype(np.float32)
+    if not np.all(np.isfinite(got)):
+        return float("nan")
+    return float(np.abs(reference[0] - got).max())
+
+
+def _tagged(path: str) -> float:
+    import onnx
+
+    proto = onnx.load(path, load_external_data=False)
+    nodes = list(proto.graph.node)
+    tagged = sum(1 for n in nodes if any(p.key == "hcc.tag" for p in n.metadata_props))
+    return tagged / len(nodes) if nodes else 1.0
+
+
+def _pair(name: str, folder: str, src: str, a: tuple, b: tuple, repeat: int,
+          reference: list, feeds: dict) -> dict:
+    """Run job A (hcc) and job B (anchor) alternately ``repeat`` times each."""
+    runs: dict[str, list] = {"a": [], "b": []}
+    paths = {}
+    for i in range(repeat):
+        for side, (code, *args) in (("a", a), ("b", b)):
+            out_dir = os.path.join(folder, f"{name}-{side}-{i}")
+            os.makedirs(out_dir, exist_ok=True)
+            out = os.path.join(out_dir, "model.onnx")
+            runs[side].append(_child(code, src, out, *args))
+            paths[side] = out
+    ratios = [x["seconds"] / y["seconds"] for x, y in zip(runs["a"], runs["b"])]
+    result = {"job": name}
+    for side in ("a", "b"):
+        result[side] = {
+            "seconds": statistics.median(r["seconds"] for r in runs[side]),
+            "peak_mb": statistics.median(r["peak_mb"] for r in runs[side]),
+            "max_abs_deviation": _deviation(reference, _outputs(paths[side], feeds)),
+            "tagged": _tagged(paths[side]),
+            "bytes": sum(os.path.getsize(os.path.join(os.path.dirname(paths[side]), f))
+                         for f in os.listdir(os.path.dirname(paths[side]))),
+        }
+    result["time_ratio_median"] = statistics.median(ratios)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--models", default="llama,gpt2,bert")
+    parser.add_argument("--keep", help="keep the files in this folder")
+    args = parser.parse_args()
+    import numpy as np
+
+    folder = args.keep or tempfile.mkdtemp(prefix="hcc-precision-")
+    report = []
+    for model in args.models.split(","):
+        model_type, overrides, task, keep_norms = CONFIGS[model]
+        src_dir = os.path.join(folder, model)
+        os.makedirs(src_dir, exist_ok=True)
+        src = os.path.join(src_dir, "model.onnx")
+        _child(_EXPORT, model_type, json.dumps(overrides), task, src)
+        feeds = dict(np.load(src + ".feeds.npz"))
+        reference = _outputs(src, feeds)
+        jobs = [
+            ("float16", (_HCC, "convert-precision"), (_FLOAT16,)),
+            ("float16 keep norms", (_HCC, f"convert-precision({keep_norms})"), (_FLOAT16,)),
+            ("int8 weights", (_HCC, "quantize-weights(bits=8)"), (_DYNAMIC,)),
+            ("int4 weights", (_HCC, "quantize-weights(bits=4)"), (_NBITS,)),
+        ]
+        for name, a, b in jobs:
+            row = _pair(name.replace(" ", "-"), os.path.join(folder, model), src, a, b,
+                        args.repeat, reference, feeds)
+            row["model"] = model
+            row["job"] = name
+            report.append(row)
+            print(f"{model:6} {name:20} hcc {row['a']['seconds']:.2f}s {row['a']['peak_mb']:.0f}MB "
+                  f"dev {row['a']['max_abs_deviation']:.3g} tags {row['a']['tagged']:.0%} | "
+                  f"anchor {row['b']['seconds']:.2f}s {row['b']['peak_mb']:.0f}MB "
+                  f"dev {row['b']['max_abs_deviation']:.3g} tags {row['b']['tagged']:.0%} | "
+                  f"time ratio {row['time_ratio_median']:.2f} | "
+                  f"bytes {row['a']['bytes']} vs {row['b']['bytes']}", flush=True)
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
