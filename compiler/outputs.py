@@ -21,9 +21,13 @@ def model_files(path: str) -> list[str]:
     return [path, f"{path}.data", f"{path}.data.alt"]
 
 
-def graphml_files(path: str) -> list[str]:
-    from .inspect.graphml import sidecar_path
+def sidecar_path(graphml_path: str) -> str:
+    """The weights file of a GraphML output: ``model.graphml`` -> ``model.onnxdata`` beside it."""
+    root, ext = os.path.splitext(graphml_path)
+    return (root if ext.lower() == ".graphml" else graphml_path) + ".onnxdata"
 
+
+def graphml_files(path: str) -> list[str]:
     return [path, sidecar_path(path)]
 
 

@@ -30,6 +30,7 @@ from hcc.ir import node_reads as _reads
 from hcc.ir import owner_in as _top_owner
 from hcc.ir.files import FileGroup
 
+from ..outputs import sidecar_path
 from ._serial import Encoder, Sidecar
 
 FORMAT = "hcc.graphml/1"
@@ -66,12 +67,6 @@ GRAPHICS_NODE, GRAPHICS_EDGE = "n_graphics", "e_graphics"
 
 # XML 1.0 cannot hold most control characters, even escaped; labels must not carry them.
 _BAD_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
-
-
-def sidecar_path(graphml_path: str) -> str:
-    """``model.graphml`` -> ``model.onnxdata`` (beside it)."""
-    root, ext = os.path.splitext(graphml_path)
-    return (root if ext.lower() == ".graphml" else graphml_path) + ".onnxdata"
 
 
 def write_graphml(model: Model, path: str) -> tuple[str, str]:
