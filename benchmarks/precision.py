@@ -31,17 +31,40 @@ import sys
 import tempfile
 
 CONFIGS = {
-    "llama": ("llama", dict(num_hidden_layers=4, hidden_size=256, intermediate_size=688,
-                            num_attention_heads=8, num_key_value_heads=4, vocab_size=4000,
-                            max_position_embeddings=256), "causal-lm",
-              "keep=['*/LlamaRMSNorm']"),
-    "gpt2": ("gpt2", dict(n_layer=4, n_embd=256, n_head=8, vocab_size=4000, n_positions=256),
-             "causal-lm", "keep_ops=[Pow,ReduceMean,ReduceSum,ReduceSumSquare,ReduceL2,"
-             "ReduceLogSumExp,Exp,Softmax,LogSoftmax,CumSum,Range,LayerNormalization]"),
-    "bert": ("bert", dict(num_hidden_layers=4, hidden_size=256, num_attention_heads=4,
-                          intermediate_size=1024, vocab_size=4000), "base",
-             "keep_ops=[Pow,ReduceMean,ReduceSum,ReduceSumSquare,ReduceL2,ReduceLogSumExp,"
-             "Exp,Softmax,LogSoftmax,CumSum,Range,LayerNormalization]"),
+    "llama": (
+        "llama",
+        dict(
+            num_hidden_layers=4,
+            hidden_size=256,
+            intermediate_size=688,
+            num_attention_heads=8,
+            num_key_value_heads=4,
+            vocab_size=4000,
+            max_position_embeddings=256,
+        ),
+        "causal-lm",
+        "keep=['*/LlamaRMSNorm']",
+    ),
+    "gpt2": (
+        "gpt2",
+        dict(n_layer=4, n_embd=256, n_head=8, vocab_size=4000, n_positions=256),
+        "causal-lm",
+        "keep_ops=[Pow,ReduceMean,ReduceSum,ReduceSumSquare,ReduceL2,"
+        "ReduceLogSumExp,Exp,Softmax,LogSoftmax,CumSum,Range,LayerNormalization]",
+    ),
+    "bert": (
+        "bert",
+        dict(
+            num_hidden_layers=4,
+            hidden_size=256,
+            num_attention_heads=4,
+            intermediate_size=1024,
+            vocab_size=4000,
+        ),
+        "base",
+        "keep_ops=[Pow,ReduceMean,ReduceSum,ReduceSumSquare,ReduceL2,ReduceLogSumExp,"
+        "Exp,Softmax,LogSoftmax,CumSum,Range,LayerNormalization]",
+    ),
 }
 
 _EXPORT = r"""
@@ -113,8 +136,9 @@ print(json.dumps({"seconds": time.perf_counter() - start,
 
 
 def _child(code: str, *args: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          timeout=1800)
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=1800
+    )
     if done.returncode != 0:
         raise SystemExit(f"child failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -146,8 +170,9 @@ def _tagged(path: str) -> float:
     return tagged / len(nodes) if nodes else 1.0
 
 
-def _pair(name: str, folder: str, src: str, a: tuple, b: tuple, repeat: int,
-          reference: list, feeds: dict) -> dict:
+def _pair(
+    name: str, folder: str, src: str, a: tuple, b: tuple, repeat: int, reference: list, feeds: dict
+) -> dict:
     """Run job A (hcc) and job B (anchor) alternately ``repeat`` times each."""
     runs: dict[str, list] = {"a": [], "b": []}
     paths = {}
@@ -166,8 +191,10 @@ def _pair(name: str, folder: str, src: str, a: tuple, b: tuple, repeat: int,
             "peak_mb": statistics.median(r["peak_mb"] for r in runs[side]),
             "max_abs_deviation": _deviation(reference, _outputs(paths[side], feeds)),
             "tagged": _tagged(paths[side]),
-            "bytes": sum(os.path.getsize(os.path.join(os.path.dirname(paths[side]), f))
-                         for f in os.listdir(os.path.dirname(paths[side]))),
+            "bytes": sum(
+                os.path.getsize(os.path.join(os.path.dirname(paths[side]), f))
+                for f in os.listdir(os.path.dirname(paths[side]))
+            ),
         }
     result["time_ratio_median"] = statistics.median(ratios)
     return result
@@ -198,17 +225,28 @@ def main() -> None:
             ("int4 weights", (_HCC, "quantize-weights(bits=4)"), (_NBITS,)),
         ]
         for name, a, b in jobs:
-            row = _pair(name.replace(" ", "-"), os.path.join(folder, model), src, a, b,
-                        args.repeat, reference, feeds)
+            row = _pair(
+                name.replace(" ", "-"),
+                os.path.join(folder, model),
+                src,
+                a,
+                b,
+                args.repeat,
+                reference,
+                feeds,
+            )
             row["model"] = model
             row["job"] = name
             report.append(row)
-            print(f"{model:6} {name:20} hcc {row['a']['seconds']:.2f}s {row['a']['peak_mb']:.0f}MB "
-                  f"dev {row['a']['max_abs_deviation']:.3g} tags {row['a']['tagged']:.0%} | "
-                  f"anchor {row['b']['seconds']:.2f}s {row['b']['peak_mb']:.0f}MB "
-                  f"dev {row['b']['max_abs_deviation']:.3g} tags {row['b']['tagged']:.0%} | "
-                  f"time ratio {row['time_ratio_median']:.2f} | "
-                  f"bytes {row['a']['bytes']} vs {row['b']['bytes']}", flush=True)
+            print(
+                f"{model:6} {name:20} hcc {row['a']['seconds']:.2f}s {row['a']['peak_mb']:.0f}MB "
+                f"dev {row['a']['max_abs_deviation']:.3g} tags {row['a']['tagged']:.0%} | "
+                f"anchor {row['b']['seconds']:.2f}s {row['b']['peak_mb']:.0f}MB "
+                f"dev {row['b']['max_abs_deviation']:.3g} tags {row['b']['tagged']:.0%} | "
+                f"time ratio {row['time_ratio_median']:.2f} | "
+                f"bytes {row['a']['bytes']} vs {row['b']['bytes']}",
+                flush=True,
+            )
     print(json.dumps(report, indent=1))
 
 

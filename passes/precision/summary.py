@@ -19,8 +19,9 @@ def summary_lines(model: Model, *, scopes_shown: int = 5) -> list[str]:
         where = Counter(tag or "(no scope)" for _, tag in casts)
         shown = ", ".join(f"{n} in {tag}" for tag, n in where.most_common(scopes_shown))
         more = f", {len(where) - scopes_shown} more scopes" if len(where) > scopes_shown else ""
-        lines.append(f"convert-precision inserted {len(casts)} Casts"
-                     + (f": {shown}{more}" if casts else ""))
+        lines.append(
+            f"convert-precision inserted {len(casts)} Casts" + (f": {shown}{more}" if casts else "")
+        )
     quantized = model.meta.get(QUANTIZED_KEY)
     if quantized is not None:
         lines.append(f"quantize-weights quantized {len(quantized)} weights")

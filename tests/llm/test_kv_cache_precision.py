@@ -21,8 +21,15 @@ from hcc.frontend import sources
 from hcc.llm.recipe import LLMError, LLMOptions, build_pieces
 from hcc.llm.runtime import Runner
 
-CONFIG = dict(num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4,
-              num_key_value_heads=2, vocab_size=1000, max_position_embeddings=128)
+CONFIG = dict(
+    num_hidden_layers=2,
+    hidden_size=64,
+    intermediate_size=128,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    vocab_size=1000,
+    max_position_embeddings=128,
+)
 PROMPT = [5, 17, 42, 7, 99, 3]
 
 
@@ -30,16 +37,23 @@ def _reference(count: int = 8):
     model = sources.from_config("llama", CONFIG, task="causal-lm", seed=0)
     model.config.use_cache = True
     with torch.no_grad():
-        out = model.generate(torch.tensor([PROMPT]), max_new_tokens=count, min_new_tokens=count,
-                             do_sample=False, output_logits=True, return_dict_in_generate=True,
-                             pad_token_id=0)
-    return out.sequences[0, len(PROMPT):].tolist(), [step[0].numpy() for step in out.logits]
+        out = model.generate(
+            torch.tensor([PROMPT]),
+            max_new_tokens=count,
+            min_new_tokens=count,
+            do_sample=False,
+            output_logits=True,
+            return_dict_in_generate=True,
+            pad_token_id=0,
+        )
+    return out.sequences[0, len(PROMPT) :].tolist(), [step[0].numpy() for step in out.logits]
 
 
 def _build(folder: str, **options):
     model = sources.from_config("llama", CONFIG, task="causal-lm", seed=0)
-    return build_pieces(model, folder, LLMOptions(max_len=32, head="logits", **options),
-                        name="llama")
+    return build_pieces(
+        model, folder, LLMOptions(max_len=32, head="logits", **options), name="llama"
+    )
 
 
 def _weight_files(folder: str) -> set[str]:
@@ -47,8 +61,12 @@ def _weight_files(folder: str) -> set[str]:
     for name in os.listdir(folder):
         if name.endswith(".onnx"):
             proto = onnx.load(os.path.join(folder, name), load_external_data=False)
-            files |= {e.value for t in proto.graph.initializer for e in t.external_data
-                      if e.key == "location"}
+            files |= {
+                e.value
+                for t in proto.graph.initializer
+                for e in t.external_data
+                if e.key == "location"
+            }
     return files
 
 
@@ -94,8 +112,10 @@ def test_a_kv_cache_spec_takes_one_quantize_weights_in_its_pipeline():
     from hcc.diagnostics import SpecError
     from hcc.driver import read_spec
 
-    head = ('model llama from config "llama" { task = "causal-lm" }\n'
-            'export { recipe = kv-cache  dtype = float16 }\n')
+    head = (
+        'model llama from config "llama" { task = "causal-lm" }\n'
+        "export { recipe = kv-cache  dtype = float16 }\n"
+    )
     spec = read_spec(head + 'pipeline { quantize-weights(bits = 4, keep = ["*/LlamaMLP"]) }\n')
     assert spec.recipe["quantize"] == {"bits": 4, "keep": ["*/LlamaMLP"]}
     assert spec.recipe["dtype"] == "float16"

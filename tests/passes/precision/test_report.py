@@ -13,8 +13,9 @@ from hcc.passes.precision.summary import summary_lines
 
 def test_analyze_of_two_models_shows_bytes_and_dtypes_per_module(tiny_llama, tmp_path, capsys):
     after = str(tmp_path / "after.onnx")
-    ir.save(run(tiny_llama.load(), "convert-precision,quantize-weights(only=['*/LlamaMLP'])"),
-            after)
+    ir.save(
+        run(tiny_llama.load(), "convert-precision,quantize-weights(only=['*/LlamaMLP'])"), after
+    )
     assert main(["analyze", tiny_llama.path, after]) == 0
     text = capsys.readouterr().out
     mlp = next(line for line in text.splitlines() if line.strip().startswith("LlamaMLP"))
@@ -24,7 +25,9 @@ def test_analyze_of_two_models_shows_bytes_and_dtypes_per_module(tiny_llama, tmp
     rows = {row["tag"]: row for row in data["scopes"]}
     norm = next(tag for tag in rows if tag.endswith("LlamaDecoderLayer.0/LlamaRMSNorm"))
     after = rows[norm]["after_dtypes"]
-    assert max(after, key=after.get) == "float16" and sum(after.values()) == rows[norm]["after_bytes"]
+    assert (
+        max(after, key=after.get) == "float16" and sum(after.values()) == rows[norm]["after_bytes"]
+    )
     assert "float16" not in rows[norm]["before_dtypes"]
     assert data["parameter_bytes"][1] < data["parameter_bytes"][0] * 0.6
 
@@ -55,4 +58,8 @@ def test_the_spec_of_docs_precision_md_resolves():
     spec = re.search(r"```\n(# specs/llama-fp16-int4.hx.*?)```", page.read_text(), re.S).group(1)
     result = build(spec, dry_run=True)
     assert [p.name for p in result.spec.pipeline] == [
-        "convert-precision", "quantize-weights", "split", "internalize-constants"]
+        "convert-precision",
+        "quantize-weights",
+        "split",
+        "internalize-constants",
+    ]
