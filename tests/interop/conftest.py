@@ -20,8 +20,9 @@ MODELS = {
     "llama": dict(model_type="llama", overrides=dict(
         num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4,
         num_key_value_heads=2, vocab_size=1000, max_position_embeddings=128)),
-    "gpt2-12": dict(model_type="gpt2", overrides=dict(n_layer=12)),
 }
+# The full-depth GPT-2 is the session-wide export of tests/conftest.py (with its LM head).
+SHARED = {"gpt2-12": "gpt2_12_layers"}
 DEFAULT_MODELS = ("bert", "gpt2", "llama")
 
 
@@ -59,7 +60,7 @@ def _non_builtin_chain(path: str, modules) -> list[str]:
     return chain
 
 
-def _export(name: str, folder) -> Source:
+def _export(name: str, folder) -> tuple[str, object]:
     import hcc
     import hcc.ir as ir
     from hcc.frontend import sources
@@ -70,6 +71,10 @@ def _export(name: str, folder) -> Source:
     model = hcc.export(module, (), kwargs, dynamic_shapes=shapes)
     path = str(folder / "model.onnx")
     ir.save(model, path)
+    return path, module
+
+
+def _source(name: str, path: str, module) -> Source:
     modules = {
         p: (type(m).__name__, type(m).__module__.startswith("torch.nn"))
         for p, m in module.named_modules()
@@ -78,13 +83,18 @@ def _export(name: str, folder) -> Source:
 
 
 @pytest.fixture(scope="session")
-def exported(tmp_path_factory):
-    """``exported(name)``: the :class:`Source` of a model of :data:`MODELS`, built on first use."""
+def exported(request, tmp_path_factory):
+    """``exported(name)``: the :class:`Source` of a model of :data:`MODELS` or :data:`SHARED`,
+    built on first use."""
     cache: dict[str, Source] = {}
 
     def get(name: str) -> Source:
         if name not in cache:
-            cache[name] = _export(name, tmp_path_factory.mktemp(name))
+            if name in SHARED:
+                shared = request.getfixturevalue(SHARED[name])
+                cache[name] = _source(name, shared.path, shared.module)
+            else:
+                cache[name] = _source(name, *_export(name, tmp_path_factory.mktemp(name)))
         return cache[name]
 
     return get

@@ -51,11 +51,16 @@ def build_from(model_type: str, overrides: dict, task: str, layers: str, *,
     module = from_config(model_type, overrides, task=task, seed=0)
     kwargs, shapes = example_inputs(module, declared)
     model = hcc.export(module, (), kwargs, dynamic_shapes=shapes)
+    return built_from_export(name or model_type, module, model, kwargs, layers)
+
+
+def built_from_export(name: str, module, model: ir.Model, kwargs: dict, layers: str) -> Built:
+    """A :class:`Built` from an export made elsewhere (``kwargs``: its example inputs)."""
     run(model, "remove-dead-code")
     examples = {k: v.numpy() for k, v in kwargs.items()}
     made = feeds(module.config, [k for k, v in examples.items() if v.dtype == np.int64])
     made.update({k: v for k, v in examples.items() if k not in made})  # pixels: the example
-    return Built(name or model_type, module, model, layers, made)
+    return Built(name, module, model, layers, made)
 
 
 def feeds(config, names: list[str], batch: int = 2, seq: int = 11) -> dict[str, np.ndarray]:

@@ -19,8 +19,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def gpt2_12(tmp_path_factory):
-    built = kit.build("gpt2", n_layer=12)
+def gpt2_12(gpt2_12_layers, tmp_path_factory):
+    shared = gpt2_12_layers  # exported once per test run (tests/conftest.py)
+    built = kit.built_from_export("gpt2", shared.module, ir.load(shared.path), shared.kwargs,
+                                  kit.CONFIGS["gpt2"][3])
     folder = tmp_path_factory.mktemp("gpt2-12")
     return built, folder, kit.split(built, folder)
 
