@@ -106,20 +106,24 @@ def _current_umask() -> int:
 
 
 def check_destination(path: str) -> None:
-    """Refuse a destination that is a folder or another non-regular file (a FIFO, a device).
-    A symbolic link is allowed: the rename replaces the link, never what it points to."""
+    """Refuse a destination that is a folder or another non-regular file (a FIFO, a device),
+    or a symbolic link to one (``/dev/stdout``: replacing that link would break the system).
+    A link to a regular file (or to nothing) is allowed: the rename replaces the link, never
+    what it points to."""
     try:
         info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            info = os.stat(path)
     except FileNotFoundError:
-        return
+        return  # nothing there, or a dangling link: replaced like a missing file
     except OSError as error:
         raise SaveError(f"cannot write here: {error.strerror or error}", location=path) from None
-    if stat.S_ISLNK(info.st_mode) or stat.S_ISREG(info.st_mode):
+    if stat.S_ISREG(info.st_mode):
         return
     if stat.S_ISDIR(info.st_mode):
         raise SaveError("is a folder; give a file name", location=path)
-    raise SaveError("is not a regular file (a FIFO, socket or device); refusing to replace it",
-                    location=path)
+    raise SaveError("is not a regular file (a FIFO, socket, terminal or device); hcc writes "
+                    "only regular files", location=path)
 
 
 def write_all(fd: int, data, offset: int | None = None) -> int:

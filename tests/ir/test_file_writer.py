@@ -68,16 +68,21 @@ def test_a_symlink_at_the_destination_is_replaced_not_followed(tmp_path):
     assert not link.is_symlink() and link.read_text() == "new"
 
 
-@pytest.mark.parametrize("kind", ["folder", "fifo"])
+@pytest.mark.parametrize("kind", ["folder", "fifo", "link to a device"])
 def test_a_destination_that_is_not_a_regular_file_is_refused(tmp_path, kind):
+    """``-o /dev/stdout`` is a link to a pipe or terminal: replacing the link itself would
+    take /dev/stdout away from every program on the machine."""
     path = tmp_path / "out"
     if kind == "folder":
         path.mkdir()
-    else:
+    elif kind == "fifo":
         os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/null")
     with pytest.raises(SaveError, match="folder|not a regular file"):
         files.write_text(path, "x")
     assert _listing(tmp_path) == ["out"]
+    assert kind != "link to a device" or os.readlink(path) == "/dev/null"
 
 
 def test_a_failed_group_removes_every_temporary_and_keeps_old_files(tmp_path):
