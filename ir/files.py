@@ -99,6 +99,18 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
+def _mode_for(path: str) -> int:
+    """The permissions of the file replaced (a private file stays private), or those of a new
+    file (mkstemp's 0600 is not what a plain new file gets)."""
+    try:
+        info = os.stat(path)
+        if stat.S_ISREG(info.st_mode):
+            return stat.S_IMODE(info.st_mode)
+    except OSError:
+        pass
+    return 0o666 & ~_current_umask()
+
+
 def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -165,15 +177,16 @@ class FileGroup:
         if any(entry[0] == path for entry in self._files):
             raise SaveError("the same file would be written twice by one save", location=path)
         check_destination(path)
-        folder = os.path.dirname(path)
+        folder, name = os.path.split(path)
         try:
-            fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
-                                             suffix=".tmp")
+            # The name is shortened so that a destination name near the file system's limit
+            # still leaves room for the temporary's.
+            fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name[:100]}.", suffix=".tmp")
         except OSError as error:
             raise SaveError(f"cannot write in this folder: {error.strerror or error}",
                             location=path) from None
         self._files.append([path, temporary, fd])
-        os.fchmod(fd, 0o666 & ~_current_umask())  # mkstemp makes 0600; a plain file is not
+        os.fchmod(fd, _mode_for(path))
         return fd
 
     def remove_after(self, path) -> None:

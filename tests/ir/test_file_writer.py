@@ -58,6 +58,20 @@ def test_write_text_replaces_the_file_with_ordinary_permissions(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask  # not mkstemp's 0600
 
 
+def test_a_replaced_file_keeps_its_permissions(tmp_path):
+    path = tmp_path / "private.onnx"
+    path.write_text("old")
+    path.chmod(0o600)
+    files.write_text(path, "new")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_destination_name_near_the_length_limit_can_be_written(tmp_path):
+    path = tmp_path / ("m" * 250 + ".onnx")
+    files.write_text(path, "x")
+    assert _listing(tmp_path) == [path.name]
+
+
 def test_a_symlink_at_the_destination_is_replaced_not_followed(tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
