@@ -14,7 +14,11 @@ from typing import Any
 
 import hcc.ir as ir
 
-from .args import opset, seed
+from .args import batch_size, opset, seed, sequence_length, whole_number
+
+HIERARCHY_KEY = "hcc.hierarchy"
+MAX_SIZE = 1 << 20  # an example axis larger than this asks for memory no export needs
+ir_version = whole_number(3, 99)
 
 EXIT_OK = 0
 
@@ -61,38 +65,178 @@ def source_from_args(reference: str, args: argparse.Namespace):
 def add_export(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "export", help="export a model with a scope on every node",
-        description=f"Export a model source to tagged ONNX. SOURCE is {SOURCE_HELP}.")
+        description=f"Export a model source to tagged ONNX. SOURCE is {SOURCE_HELP}. "
+        "Extra files go beside OUT.onnx, named after it.")
     parser.add_argument("source", metavar="SOURCE")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
+    parser.add_argument("output_path", nargs="?", metavar="OUT.onnx",
+                        help="where to write (or -o OUT.onnx)")
+    parser.add_argument("-o", "--output", metavar="OUT.onnx")
     add_source_options(parser)
     parser.add_argument("--input-text", help="example text for the source's own tokenizer")
+    parser.add_argument("--input-shape", action="append", default=[], metavar="SHAPE",
+                        help="example size: NAME=2x16 for one input (may be repeated), or "
+                        "BATCHxSEQ (also 1,128) for the default inputs; an axis of size 1 is "
+                        "fixed")
+    parser.add_argument("--batch", type=batch_size, help="example batch of the default inputs")
+    parser.add_argument("--seq", type=sequence_length,
+                        help="example sequence length of the default inputs (with "
+                        "--input-text: pad or cut the text to this many tokens)")
     parser.add_argument("--exporter", default="dynamo", choices=["dynamo", "torchscript"])
-    parser.add_argument("--opset", type=opset)
+    parser.add_argument("--opset", "--opset-version", dest="opset", type=opset,
+                        help="opset of the default domain; below the exporter's lowest (18 for "
+                        "dynamo) hcc exports at that and lowers with downgrade-ir")
+    parser.add_argument("--ir-version", type=ir_version,
+                        help="lower the IR version to this (10 keeps node metadata)")
     parser.add_argument("--tag-attributes", action="store_true",
                         help="also write seed-002 style node attributes (non-standard ONNX)")
+    parser.add_argument("--with-report", action="store_true",
+                        help="write OUT.report.md: source, versions and nodes per module")
+    parser.add_argument("--with-graphml", action="store_true",
+                        help="write OUT.graphml and its weights OUT.onnxdata")
+    parser.add_argument("--hierarchy-json", action="store_true",
+                        help="write OUT.hierarchy.json, the module tree")
+    talk = parser.add_mutually_exclusive_group()
+    talk.add_argument("-v", "--verbose", action="store_true",
+                      help="report each step and its time on stderr, and list every file")
+    talk.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+
+
+def _output_path(args: argparse.Namespace) -> str:
+    if args.output and args.output_path:
+        raise ir.HccError(f"two outputs given ({args.output_path} and -o {args.output}); "
+                          "give one")
+    path = args.output or args.output_path
+    if not path:
+        raise ir.HccError("no output: hcc export SOURCE OUT.onnx (or -o OUT.onnx)")
+    return path
+
+
+def extra_files(output: str, args: argparse.Namespace) -> dict[str, str]:
+    """The extra files asked for, by kind, beside ``output`` and named after it."""
+    stem = output[:-len(".onnx")] if output.endswith(".onnx") else output
+    files = {}
+    if args.with_report:
+        files["report"] = f"{stem}.report.md"
+    if args.hierarchy_json:
+        files["hierarchy"] = f"{stem}.hierarchy.json"
+    if args.with_graphml:
+        files["graphml"] = f"{stem}.graphml"
+    return files
+
+
+def apply_input_shapes(source, items: list[str], batch: int | None, seq: int | None) -> None:
+    """``--input-shape``, ``--batch`` and ``--seq`` onto ``source``."""
+    shapes: dict[str, list[int]] = {}
+    for item in items:
+        name, sep, text = item.rpartition("=")
+        sizes = _sizes(item, text)
+        if not sep:
+            if len(sizes) != 2:
+                raise ir.HccError(f"--input-shape {item!r}: without a name the shape is "
+                                  "BATCHxSEQ of the default inputs (e.g. 2x16); name one input "
+                                  "for other ranks: --input-shape pixel_values=2x3x224x224")
+            if batch is not None or seq is not None:
+                raise ir.HccError(f"--input-shape {item!r} and --batch/--seq say the same; "
+                                  "give one")
+            batch, seq = sizes
+            continue
+        if not name.isidentifier():
+            raise ir.HccError(f"--input-shape {item!r}: {name!r} is not an input name")
+        if name in shapes:
+            raise ir.HccError(f"--input-shape gives {name!r} twice")
+        shapes[name] = sizes
+    source.batch, source.seq, source.shapes = batch, seq, shapes
+
+
+def _sizes(item: str, text: str) -> list[int]:
+    parts = text.replace(",", "x").split("x")
+    if not all(p.strip().isdigit() and p.strip().isascii() for p in parts):
+        raise ir.HccError(f"--input-shape {item!r}: a shape is sizes joined by 'x' or ',', "
+                          "e.g. input_ids=2x16")
+    sizes = [int(p) for p in parts]
+    if any(size < 1 or size > MAX_SIZE for size in sizes):
+        raise ir.HccError(f"--input-shape {item!r}: sizes are from 1 to {MAX_SIZE}")
+    return sizes
 
 
 def run_export(args: argparse.Namespace) -> int:
     from ..frontend.load import ExportOptions, load_model
-    from ..outputs import model_files, refuse_inputs
+    from ..outputs import graphml_files, model_files, refuse_inputs
+    from ..progress import step
 
+    output = _output_path(args)
     source = source_from_args(args.source, args)
     source.input_text = args.input_text
+    apply_input_shapes(source, args.input_shape, args.batch, args.seq)
+    extras = extra_files(output, args)
+    written = model_files(output) + [p for kind, path in extras.items()
+                                     for p in (graphml_files(path) if kind == "graphml"
+                                               else [path])]
+    if len(set(map(os.path.abspath, written))) != len(written):
+        raise ir.HccError(f"output {output!r} would collide with its own extra files; name it "
+                          "NAME.onnx")
     if os.path.exists(args.source):
-        refuse_inputs(model_files(args.output), [], readers=[args.source])
+        refuse_inputs(written, [], readers=[args.source])
     else:
-        refuse_inputs(model_files(args.output), [])  # a hub id: only the output's own checks
-    model = load_model(source, ExportOptions(exporter=args.exporter, opset=args.opset))
+        refuse_inputs(written, [])  # a hub id or a model type: only the outputs' own checks
+    options = ExportOptions(exporter=args.exporter, opset=args.opset,
+                            ir_version=args.ir_version)
+    with step(f"exporting {args.source}", enabled=args.verbose):
+        model = load_model(source, options)
     if args.tag_attributes:
         from hcc.passes import run
 
         model = run(model, "tag-attributes")
-    folder = os.path.dirname(os.path.abspath(args.output))
+    folder = os.path.dirname(os.path.abspath(output))
     os.makedirs(folder, exist_ok=True)
-    name = os.path.basename(args.output)
-    ir.save(model, args.output, external_data=f"{name}.data")
-    sys.stdout.write(f"wrote {args.output} ({len(model.graph)} nodes)\n")
+    with step(f"writing {output}", enabled=args.verbose):
+        ir.save(model, output, external_data=f"{os.path.basename(output)}.data")
+        files = [output] + _write_extras(model, extras, args, options)
+    if model.ir_version < 10:
+        sys.stderr.write(f"hcc: warning: IR version {model.ir_version} has no node metadata: "
+                         f"{output} carries no scopes\n")
+    if not args.quiet:
+        from ..frontend.versions import model_opset
+
+        sys.stdout.write(f"wrote {output} ({len(model.graph)} nodes, opset "
+                         f"{model_opset(model)}, IR {model.ir_version})\n")
+        if args.verbose:
+            sys.stdout.write("".join(f"wrote {path}\n" for path in files[1:]))
     return EXIT_OK
+
+
+def _write_extras(model: ir.Model, extras: dict[str, str], args, options) -> list[str]:
+    from hcc.ir.files import write_text
+
+    written = []
+    if "hierarchy" in extras:
+        tree = json.loads(model.metadata_props.get(HIERARCHY_KEY, "{}"))
+        write_text(extras["hierarchy"], json.dumps(tree, indent=2) + "\n")
+        written.append(extras["hierarchy"])
+    if "graphml" in extras:
+        from ..inspect.graphml import write_graphml
+
+        written.extend(write_graphml(model, extras["graphml"]))
+    if "report" in extras:
+        write_text(extras["report"], export_report(model, args, options))
+        written.append(extras["report"])
+    return written
+
+
+def export_report(model: ir.Model, args: argparse.Namespace, options) -> str:
+    """Markdown: what was exported and how, then the nodes of each module."""
+    from ..frontend.versions import model_opset
+    from ..inspect.analyze import analyze, render
+
+    lines = [f"# Export report: {os.path.basename(_output_path(args))}", "",
+             f"- source: `{args.source}` (task {args.task}, seed {args.seed}"
+             + (f", revision {args.revision}" if args.revision else "") + ")",
+             f"- exporter: {options.exporter}; opset {model_opset(model)}"
+             + (" (asked for)" if options.opset else "") + f"; IR version {model.ir_version}",
+             f"- nodes: {len(model.graph)}", "",
+             "## Modules", "", "```",
+             render(analyze(model), "summary").rstrip("\n"), "```", ""]
+    return "\n".join(lines)
 
 
 COMMANDS = [

@@ -22,8 +22,9 @@ KINDS = ("config", "pretrained", "directory", "factory", "onnx")
 @dataclass
 class ExportOptions:
     exporter: str = "dynamo"
-    opset: int | None = None
+    opset: int | None = None  # reached by lowering when the exporter writes no older one
     pipeline: str | None = None  # None: the front end's default tagging pipeline
+    ir_version: int | None = None  # None: as the exporter writes it
 
 
 @dataclass
@@ -36,6 +37,11 @@ class ModelSource:
     inputs: list[InputSpec] | None = None
     input_text: str | None = None
     revision: str | None = None  # of a hub id (pretrained): a branch, tag or commit
+    # Example sizes without declaring inputs: of the default inputs' batch and sequence axes,
+    # and of named inputs ({"input_ids": [2, 16]}, also for inputs that are not defaults).
+    batch: int | None = None
+    seq: int | None = None
+    shapes: dict[str, list[int]] = field(default_factory=dict)
 
 
 def load_model(source: ModelSource, options: ExportOptions | None = None) -> ir.Model:
@@ -47,20 +53,23 @@ def load_with_module(source: ModelSource, options: ExportOptions | None = None):
     """``(model, loaded)``: the model as :func:`load_model` gives it, and the torch module with
     its example inputs it was exported from (``None`` for an ONNX file), to validate against."""
     from .torch_export import DEFAULT_PIPELINE
+    from .versions import check_reachable, export_opset, lower
 
     options = options or ExportOptions()
+    check_reachable(options.exporter, options.opset, options.ir_version)
     pipeline = DEFAULT_PIPELINE if options.pipeline is None else options.pipeline
     if source.kind not in KINDS:
         raise SourceError(f"unknown model source {source.kind!r}; choose one of {', '.join(KINDS)}")
     if source.kind == "onnx":
-        if source.overrides or source.inputs or source.input_text:
+        if (source.overrides or source.inputs or source.input_text or source.shapes
+                or source.batch or source.seq):
             raise SourceError("an ONNX file takes no config overrides or example inputs")
         model = ir.load(source.reference)
         if pipeline:
             from hcc.passes import run
 
             model = run(model, pipeline)
-        return model, None
+        return lower(model, options.opset, options.ir_version), None
     loaded = load_module(source)
     from .torch_export import export
 
@@ -69,11 +78,11 @@ def load_with_module(source: ModelSource, options: ExportOptions | None = None):
         loaded.args,
         loaded.kwargs,
         dynamic_shapes=loaded.dynamic_shapes,
-        opset=options.opset,
+        opset=export_opset(options.exporter, options.opset),
         exporter=options.exporter,
         pipeline=pipeline,
     )
-    return model, loaded
+    return lower(model, options.opset, options.ir_version), loaded
 
 
 def load_module(source: ModelSource):
@@ -113,8 +122,41 @@ def load_module(source: ModelSource):
     if source.input_text is not None:
         kwargs, shapes = _inputs_from_text(module, tokenizer, source)
     else:
-        kwargs, shapes = sources.example_inputs(module, source.inputs, seed=source.seed)
+        batch, seq = source.batch or 2, source.seq or 16
+        kwargs, shapes = sources.example_inputs(module, _declared(module, source, batch, seq),
+                                                seed=source.seed, batch=batch, seq=seq)
     return sources.LoadedModule(module, (), kwargs, shapes, tokenizer)
+
+
+def _declared(module, source: ModelSource, batch: int, seq: int) -> list[InputSpec] | None:
+    """The declared inputs, with the sizes of ``source.shapes`` applied (to the default inputs
+    when none are declared). A named input that is not among them is added: its first axis is
+    the dynamic batch, the others fixed."""
+    from . import sources
+
+    if not source.shapes:
+        return source.inputs
+    declared = [InputSpec(s.name, s.dtype, list(s.dims), s.sizes and list(s.sizes))
+                for s in (source.inputs or sources.default_inputs(module, batch, seq))]
+    by_name = {spec.name: spec for spec in declared}
+    for name, sizes in source.shapes.items():
+        if any(not isinstance(size, int) or size < 1 for size in sizes) or not sizes:
+            raise SourceError(f"input shape of {name!r} must be positive sizes, not {sizes}")
+        spec = by_name.get(name)
+        if spec is None:
+            dtype = "float32"
+            declared.append(InputSpec(name, dtype, ["batch", *sizes[1:]], list(sizes)))
+            continue
+        if len(sizes) != len(spec.dims):
+            raise SourceError(f"input {name!r} has {len(spec.dims)} dimensions "
+                              f"({_show_dims(spec.dims)}), not {len(sizes)}")
+        spec.sizes = list(sizes)
+        spec.dims = [size if isinstance(dim, int) else dim for dim, size in zip(spec.dims, sizes)]
+    return declared
+
+
+def _show_dims(dims) -> str:
+    return "x".join(str(d) for d in dims)
 
 
 def _inputs_from_text(module, tokenizer, source: ModelSource):
@@ -128,7 +170,15 @@ def _inputs_from_text(module, tokenizer, source: ModelSource):
                  "factory": f"the factory {source.reference} (return a dict with 'tokenizer')"}
         raise SourceError(f"example text needs a tokenizer, and {where[source.kind]} has none; "
                           "declare the inputs instead")
-    encoded = tokenizer([source.input_text] * 2, return_tensors="pt")
+    if source.shapes:
+        raise SourceError("with example text the tokenizer makes the inputs; give their size as "
+                          "batch and sequence length (--input-shape 2x16), not per input")
+    if source.seq:
+        # A fixed length, as seed 002's --input-shape 1,128 with --input-text: pad or truncate.
+        encoded = tokenizer([source.input_text] * (source.batch or 2), return_tensors="pt",
+                            padding="max_length", truncation=True, max_length=source.seq)
+    else:
+        encoded = tokenizer([source.input_text] * (source.batch or 2), return_tensors="pt")
     length = encoded["input_ids"].shape[-1] if "input_ids" in encoded else 2
     if length < 2:
         # A dim of size 1 is specialised by the exporter: the sequence would not stay dynamic.
@@ -136,8 +186,12 @@ def _inputs_from_text(module, tokenizer, source: ModelSource):
                           "use a text of at least two tokens")
     parameters = set(_parameters(module))
     kwargs = {k: v for k, v in encoded.items() if not parameters or k in parameters}
-    batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq")
-    shapes = {k: {0: batch, 1: seq} if v.dim() >= 2 else {0: batch} for k, v in kwargs.items()}
+    rows = encoded["input_ids"].shape[0] if "input_ids" in encoded else 2
+    # An axis of example size 1 cannot stay dynamic (the exporter specialises it): fixed at 1.
+    axes = {0: torch.export.Dim("batch")} if rows > 1 else {}
+    axes[1] = torch.export.Dim("seq")
+    shapes = {k: {a: d for a, d in axes.items() if a < v.dim()} or None
+              for k, v in kwargs.items()}
     return kwargs, shapes
 
 

@@ -356,7 +356,9 @@ def example_inputs(
         inputs[spec.name] = _random_tensor(spec.name, dtype, sizes, config, generator)
         axis_dims = {}
         for axis, dim in enumerate(spec.dims):
-            if isinstance(dim, str):
+            # An axis of example size 1 cannot stay dynamic (the exporter specialises it to 1
+            # and refuses a Dim there): it is fixed.
+            if isinstance(dim, str) and sizes[axis] > 1:
                 if dim not in dims:
                     dims[dim] = torch.export.Dim(dim)
                 axis_dims[axis] = dims[dim]
@@ -369,6 +371,12 @@ def _forward_parameters(module) -> list[str] | None:
         return list(inspect.signature(module.forward).parameters)
     except (TypeError, ValueError):
         return None
+
+
+def default_inputs(module, batch: int = 2, seq: int = 16) -> list[InputSpec]:
+    """The inputs :func:`example_inputs` makes when none are declared."""
+    return _default_inputs(module, getattr(module, "config", None), _forward_parameters(module),
+                           batch, seq)
 
 
 def _default_inputs(module, config, parameters, batch: int, seq: int) -> list[InputSpec]:

@@ -48,7 +48,11 @@ INPUTS_OPTIONS = {
 }
 EXPORT_OPTIONS = {
     "exporter": Option(str, "dynamo", "torch exporter", choices=["dynamo", "torchscript"]),
-    "opset": Option(int, 0, "opset of the export (0: the exporter's default)", min=0, max=28),
+    "opset": Option(int, 0, "opset of the export (0: the exporter's default); below the "
+                    "dynamo exporter's lowest (18) the export is lowered with downgrade-ir",
+                    min=0, max=28),
+    "ir_version": Option(int, 0, "lower the model's IR version to this (0: as exported; below "
+                         "10 the nodes lose their scopes)", min=0, max=11),
     "tagging": Option(bool, True, "run recover-scopes, tag-auxiliary, propagate-tags first"),
     "recipe": Option(str, "none", "kv-cache: a decoder LLM as embedding, prefill and decode "
                      "blocks and a head (replaces the pipeline)", choices=["none", "kv-cache"]),
@@ -441,7 +445,8 @@ def _build(spec: ast.SpecFile, collected: _Collected, values: _Values,
         source=source,
         export=ExportOptions(exporter=export_options["exporter"],
                              opset=export_options["opset"] or None,
-                             pipeline=None if export_options["tagging"] else ""),
+                             pipeline=None if export_options["tagging"] else "",
+                             ir_version=export_options["ir_version"] or None),
         tagging=export_options["tagging"],
         recipe=_recipe(export_options, sections.get("pipeline"), pipeline, errors),
         pipeline=pipeline,
