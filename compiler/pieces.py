@@ -18,7 +18,7 @@ from typing import Any
 import hcc.ir as ir
 from hcc.ir.onnx import shared_data_name
 from hcc.ir.reading import read_bytes
-from hcc.passes.pieces import boundaries, boundary_types, extract_piece, pieces_of
+from hcc.passes.pieces import ONLY_KEY, boundaries, boundary_types, extract_piece, pieces_of
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "hcc.pieces/1"
@@ -48,6 +48,13 @@ def write_pieces(model: ir.Model, directory: str, *, name: str = "model",
     # A piece left with nothing to compute (every helper it held is copied where it is used)
     # is not written.
     kept = [(piece, edge) for piece, edge in zip(pieces, edges) if edge.nodes]
+    only = model.meta.get(ONLY_KEY)
+    if only:
+        # Boundaries are those of the whole cut: each written piece takes what the whole model
+        # hands it, so it stands alone whichever others are written.
+        kept = [(piece, edge) for piece, edge in kept if piece.name in only]
+        if not kept:
+            raise ir.HccError(f"no piece to write: only {only} hold nodes of their own")
     # Boundary tensors the model leaves untyped get their types by inference, once for all.
     types = boundary_types(model, [edge for _, edge in kept])
     for index, (piece, edge) in enumerate(kept):
@@ -80,6 +87,8 @@ def write_pieces(model: ir.Model, directory: str, *, name: str = "model",
         "weights": data_file,
         "pieces": entries,
     }
+    if only:
+        manifest["partial"] = True  # the pieces do not chain: each reads the whole's tensors
     # One group: the manifest appears with the pieces it lists, never before or after them.
     return ir.save_many(items, directory, external_data=data_file, size_threshold=size_threshold,
                         texts={MANIFEST: json.dumps(manifest, indent=2) + "\n"})

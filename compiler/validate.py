@@ -38,8 +38,12 @@ def session(path: str, optimization: str = "basic"):
 
 def run_pieces(manifest_path: str, feeds: dict[str, np.ndarray], *,
                optimization: str = "basic") -> dict[str, np.ndarray]:
-    """Run the pieces of a manifest in order; returns every tensor they computed, by name."""
+    """Run the pieces of a manifest in order; returns every tensor they computed, by name.
+    The pieces of a partial manifest (``split(only = ...)``) do not chain: each runs on the
+    tensors the whole model computes for its inputs."""
     manifest = read_manifest(manifest_path)
+    if manifest.get("partial"):
+        return _run_partial(manifest, feeds, optimization)[1]
     values = dict(feeds)
     for entry in manifest["pieces"]:
         piece = Session(entry["path"], optimization=optimization,
@@ -63,6 +67,12 @@ def validate_pieces(manifest_path: str, whole_path: str | None = None, *, seed: 
         whole_path = os.path.join(manifest["folder"], manifest["whole"])
     whole = Session(whole_path, optimization=optimization, what="the whole model")
     feeds = generated_inputs(whole, ir.load(whole_path), batch=batch, seq=seq, seed=seed)
+    if manifest.get("partial"):
+        # Each piece against the whole model's own tensors at its boundary.
+        expected, computed = _run_partial(manifest, feeds, optimization, whole_path)
+        return [deviation(f"{entry['name']}: {out['name']}", expected[out["name"]],
+                          computed[out["name"]], LABELS)
+                for entry in manifest["pieces"] for out in entry["outputs"]]
     expected = whole.run(feeds)
     values = run_pieces(manifest_path, feeds, optimization=optimization)
     deviations = []
@@ -72,3 +82,42 @@ def validate_pieces(manifest_path: str, whole_path: str | None = None, *, seed: 
                               location=manifest_path)
         deviations.append(deviation(name, want, values[name], LABELS))
     return deviations
+
+
+def whole_values(whole_path: str, names: list[str], feeds: dict[str, np.ndarray], *,
+                 optimization: str = "basic") -> dict[str, np.ndarray]:
+    """The tensors ``names`` as the whole model computes them for ``feeds`` (made graph outputs
+    of a temporary copy), with the feeds themselves."""
+    import tempfile
+
+    model = ir.load(whole_path)
+    by_name = {v.name: v for v in model.graph.values()}
+    for name in names:
+        if name in feeds or any(v.name == name for v in model.graph.outputs):
+            continue
+        if name not in by_name:
+            raise ir.HccError(f"the whole model has no tensor {name!r}, which a piece reads or "
+                              "writes; is it the model the pieces were cut from?",
+                              location=whole_path)
+        model.graph.outputs.append(by_name[name])
+    with tempfile.TemporaryDirectory(prefix="hcc-whole-") as folder:
+        path = os.path.join(folder, "whole.onnx")
+        ir.save(model, path, external_data="whole.onnx.data")
+        values = Session(path, optimization=optimization, what="the whole model").run(feeds)
+    return {**feeds, **values}
+
+
+def _run_partial(manifest: dict, feeds: dict[str, np.ndarray], optimization: str,
+                 whole_path: str | None = None) -> tuple[dict, dict]:
+    """(the whole model's tensors, the pieces' outputs) for a partial manifest."""
+    if whole_path is None:
+        whole_path = os.path.join(manifest["folder"], manifest["whole"])
+    names = [v["name"] for entry in manifest["pieces"]
+             for v in [*entry["inputs"], *entry["outputs"]]]
+    expected = whole_values(whole_path, names, feeds, optimization=optimization)
+    computed = dict(feeds)
+    for entry in manifest["pieces"]:
+        piece = Session(entry["path"], optimization=optimization,
+                        what=f"piece {entry['name']!r}")
+        computed.update(piece.run({name: expected[name] for name in piece.input_names}))
+    return expected, computed

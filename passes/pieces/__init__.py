@@ -17,6 +17,7 @@ from .merge import CombineError, combine_models
 from .model import (
     MODEL_INPUTS_KEY,
     MODEL_OUTPUTS_KEY,
+    ONLY_KEY,
     PIECE_KEY,
     PIECES_KEY,
     Boundary,
@@ -30,7 +31,7 @@ from .model import (
 from .split import SplitError, SplitPass
 
 __all__ = [
-    "MODEL_INPUTS_KEY", "MODEL_OUTPUTS_KEY", "PIECES_KEY", "PIECE_KEY", "Boundary",
+    "MODEL_INPUTS_KEY", "MODEL_OUTPUTS_KEY", "ONLY_KEY", "PIECES_KEY", "PIECE_KEY", "Boundary",
     "CombineError", "CombinePass", "InternalizeConstantsPass", "Piece", "SplitError",
     "SplitPass", "boundaries", "boundary", "boundary_types", "combine_models", "extract_piece",
     "pieces_of",

@@ -22,6 +22,7 @@ from hcc.ir import owner_in as _top
 from hcc.ir._clone import clone_nodes, clone_value
 
 PIECES_KEY = "hcc.pieces"
+ONLY_KEY = "hcc.pieces.only"  # names of the pieces to write, when not all (split's only=)
 # metadata_props of a written piece
 PIECE_KEY = "hcc.piece"
 MODEL_INPUTS_KEY = "hcc.model_inputs"

@@ -17,6 +17,10 @@ are chosen (``scopes = [Block.0, Block.2]``) is an error: the choice is incomple
 ``embeddings = first`` joins the embeddings to the first piece (``own``: a piece of its own),
 ``head = last`` the head to the last piece.
 
+``only`` keeps the cut of the whole model but has the writers write just the pieces whose name
+or chosen scope matches one of its globs (one layer, one attention block): each is standalone,
+its inputs are the tensors the whole model hands it.
+
 The pass cuts nothing: it records the pieces (``model.meta["hcc.pieces"]``) for
 ``internalize-constants`` and the writers. Every node belongs to exactly one piece (which
 does not write a helper that every reader copied; see :mod:`.model`).
@@ -31,7 +35,7 @@ from .._infra import Pass, PassResult
 from .._options import Option
 from .._registry import register_pass
 from .._scope_patterns import ScopePattern, all_scopes, near, outermost
-from .model import PIECES_KEY, Piece, node_order
+from .model import ONLY_KEY, PIECES_KEY, Piece, node_order
 
 
 class SplitError(HccError):
@@ -47,6 +51,8 @@ class SplitPass(Pass):
     embeddings = Option(str, "first", "where nodes before the chosen scopes go",
                         choices=["first", "own"])
     head = Option(str, "last", "where nodes after the chosen scopes go", choices=["last", "own"])
+    only = Option(list[str], [], "write only the pieces whose name, class path or module path "
+                  "matches one of these globs (empty: all)")
 
     def call(self, model: Model) -> PassResult:
         graph = model.graph
@@ -54,6 +60,10 @@ class SplitPass(Pass):
         pieces = partition(graph, chosen, group=self.group, embeddings=self.embeddings,
                            head=self.head)
         model.meta[PIECES_KEY] = pieces
+        if self.only:
+            model.meta[ONLY_KEY] = _only(pieces, self.only)
+        else:
+            model.meta.pop(ONLY_KEY, None)
         return PassResult(model, True)
 
     def _choose(self, graph: Graph) -> list[Scope]:
@@ -84,6 +94,22 @@ class SplitPass(Pass):
                 if a is not b and a.is_within(b):
                     raise SplitError(f"scopes overlap: {a.tag!r} lies within {b.tag!r}")
         return chosen
+
+
+def _only(pieces: list[Piece], globs: list[str]) -> list[str]:
+    """Names of the pieces ``globs`` select; a glob that selects none is an error."""
+    import fnmatch
+
+    chosen: list[str] = []
+    for glob in globs:
+        pattern = ScopePattern(glob)
+        hits = [p.name for p in pieces
+                if fnmatch.fnmatchcase(p.name, glob) or any(pattern.matches(s) for s in p.scopes)]
+        if not hits:
+            raise SplitError(f"only = {glob!r} selects no piece; pieces: "
+                             f"{', '.join(p.name for p in pieces)}")
+        chosen += [name for name in hits if name not in chosen]
+    return chosen
 
 
 SplitPass.__doc__ = __doc__  # `hcc passes split` shows the whole description
