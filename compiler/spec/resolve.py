@@ -430,13 +430,16 @@ def _build(spec: ast.SpecFile, collected: _Collected, values: _Values,
         values, errors)
     pipeline = _pipeline(sections.get("pipeline"), values, errors)
     output = _output(sections.get("output"), model.name if model else "model", values, errors)
-    if output.validate and export_options["recipe"] == "none" and not any(
+    torch_source = source is not None and source.kind != "onnx"
+    if output.validate and export_options["recipe"] == "none" and not torch_source and not any(
             p.name == "split" for p in pipeline):
-        # Refused here, not after the model is written: validation compares split pieces.
+        # Refused here, not after the model is written: validation compares split pieces, or
+        # the model with the torch module it came from.
         section = sections["output"]
         loc = next((a.value.loc for a in section.options if a.key == "validate"), section.loc)
         errors.append(Diagnostic("validate = true chains the pieces of a split; the pipeline "
-                                 "has no split", loc))
+                                 "has no split, and an onnx source has no torch module to "
+                                 "compare with", loc))
     if source is None or model is None:
         return None
     return BuildSpec(

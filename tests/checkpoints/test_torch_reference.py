@@ -100,7 +100,7 @@ def test_validate_without_split_or_torch_source_is_refused(tmp_path, split_build
     out, _, _ = split_build
     spec = 'model m from onnx "{}"\noutput "{}" {{ validate = true }}\n'.format(
         out / "llama.onnx", tmp_path / "again")
-    with pytest.raises(hcc.ir.HccError, match="needs a split in the pipeline or a PyTorch source"):
+    with pytest.raises(hcc.ir.HccError, match="has no split, and an onnx source has no torch"):
         hcc.build(spec)
 
 
