@@ -224,17 +224,19 @@ class FileGroup:
         return list(self.committed)
 
     def discard(self) -> None:
-        """Close and remove every temporary not renamed yet."""
-        for entry in self._files:
-            if entry[2] is not None:
-                try:
-                    os.close(entry[2])
-                except OSError:
-                    pass
-                entry[2] = None
-            if entry[1] is not None:
-                remove_quietly(entry[1])
-                entry[1] = None
+        """Close and remove every temporary not renamed yet (a second Ctrl-C while doing so
+        waits until it is done)."""
+        with _uninterrupted():
+            for entry in self._files:
+                if entry[2] is not None:
+                    try:
+                        os.close(entry[2])
+                    except OSError:
+                        pass
+                    entry[2] = None
+                if entry[1] is not None:
+                    remove_quietly(entry[1])
+                    entry[1] = None
 
 
 def write_bytes(path, data) -> None:

@@ -153,6 +153,23 @@ def test_a_signal_before_the_renames_removes_the_temporaries(tmp_path):
     assert (tmp_path / "model").read_text() == "old"
 
 
+def test_a_second_signal_during_cleanup_still_removes_every_temporary(tmp_path, monkeypatch):
+    real_remove = files.remove_quietly
+
+    def remove_then_signal(path):
+        os.kill(os.getpid(), signal.SIGINT)  # the impatient second Ctrl-C
+        real_remove(path)
+
+    with pytest.raises(files.Interrupted):
+        with files.stop_on_signals():
+            with files.FileGroup() as group:
+                for name in ("a", "b", "c"):
+                    group.add_text(tmp_path / name, name)
+                monkeypatch.setattr(files, "remove_quietly", remove_then_signal)
+                os.kill(os.getpid(), signal.SIGTERM)
+    assert _listing(tmp_path) == []
+
+
 def test_no_hand_made_writer_is_left_in_the_source_tree():
     """Every file is written through hcc.ir.files: a predictable ``NAME.tmp-PID`` can be
     planted as a symlink by someone else, and a copy of the rename dance drifts from the one
