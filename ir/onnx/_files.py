@@ -223,7 +223,8 @@ def _save(model, path, external_data, size_threshold, all_tensors_to_one_file, a
     if external_data is None:
         external_data = f"{os.path.basename(path)}.data" if reading else False
     location = None
-    stale: list[str] = []
+    # Embedding all data: the data file the replaced model read beside it is no one's now.
+    stale = fresh_location(path, f"{os.path.basename(path)}.data")[1]
     if external_data is not False:
         location = check_location(external_data)
         if all_tensors_to_one_file:

@@ -238,6 +238,15 @@ def test_replacing_a_model_alternates_its_data_file_and_removes_the_old_one(tmp_
     np.testing.assert_array_equal(_weight(out), _weight(a))
 
 
+def test_replacing_a_model_by_one_without_external_data_removes_its_old_data(tmp_path):
+    out = tmp_path / "out.onnx"
+    ir.save(ir.load(_save_external(tmp_path / "a.onnx", location="a.data")), out)
+    assert (tmp_path / "out.onnx.data").exists()
+    ir.save(ir.from_onnx(_model_proto(2.0)), out)  # all in memory: embedded
+    assert not (tmp_path / "out.onnx.data").exists()
+    np.testing.assert_array_equal(_weight(out), np.arange(64 * 64).reshape(64, 64) * 2.0)
+
+
 def test_an_interrupted_model_rename_leaves_the_old_pair_intact(tmp_path, monkeypatch):
     a = _save_external(tmp_path / "a.onnx", scale=1.0, location="a.data")
     b = _save_external(tmp_path / "b.onnx", scale=2.0, location="b.data")
