@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from hcc.ir import DataType, HccError, Model
 
+from .._errors import did_you_mean
 from .._infra import Pass, PassResult
 from .._options import Option
 from .._registry import register_pass
@@ -52,6 +53,7 @@ class ConvertPrecisionPass(Pass):
             if missing:
                 raise PrecisionError(f"keep pattern {missing[0]!r} matches no scope; "
                                      f"{near(missing[0], every)}")
+        _check_ops(self.keep_ops, model)
         conversion = Conversion(model, LOW_TYPES[self.dtype], policy,
                                 io_converted=self.io == "converted")
         conversion.run()
@@ -67,3 +69,15 @@ class ConvertPrecisionPass(Pass):
 
 
 ConvertPrecisionPass.__doc__ = __doc__
+
+
+def _check_ops(names: list[str], model: Model) -> None:
+    """Refuse an operator name that is neither in the model nor an ONNX operator (a typo would
+    silently keep nothing)."""
+    from hcc.ir.onnx.schemas import signature
+
+    present = {n.op_type for n in model.all_nodes()}
+    for name in names:
+        if name not in present and signature("", name, 100) is None:
+            raise PrecisionError(f"keep_ops names {name!r}, which is no ONNX operator and no "
+                                 f"op of the model{did_you_mean(name, present)}")

@@ -42,6 +42,7 @@ from hcc.ir import (
 from .policy import Policy
 
 FLOAT = DataType.FLOAT
+_OTHER_FLOATS = frozenset({DataType.FLOAT16, DataType.BFLOAT16, DataType.DOUBLE})
 _ANY_INPUT = {"Shape": None, "Size": None, "Cast": None, "CastLike": {0}}  # None: every input
 _OPAQUE = {"If", "Loop", "Scan", "SequenceMap"}
 # Ops whose output element type comes from an attribute, not from their inputs.
@@ -80,6 +81,7 @@ class Conversion:
         self._casts: dict[tuple[int, Value, int], Value] = {}
         self._served: dict[Node, list[Scope]] = {}
         self._names = {v.name for g in model.graphs() for v in _values(g) if v.name}
+        self._names |= {n.name for n in model.all_nodes() if n.name}
         self._opset_of: dict[int, int] = {}
         self.casts: list[Node] = []
         self.clamped: list[Clamped] = []
@@ -198,8 +200,12 @@ class Conversion:
         if node.op_type in _OPAQUE or any(True for _ in node.subgraphs()):
             return opaque
         if node.op_type == "Cast":
+            # A Cast from another float type (a float16 value widened on purpose, the Casts an
+            # earlier conversion made) is a precision choice already: it stays.
+            source = self.original.get(node.inputs[0]) if node.inputs else None
             low = (not kept and "to" in node.attributes
-                   and _dtype(node.attributes["to"].value) == FLOAT)
+                   and _dtype(node.attributes["to"].value) == FLOAT
+                   and source not in _OTHER_FLOATS)
             return Plan([None], [self.low if low else None], low)
         binding = self._binding(node, graph) if graph is not None else None
         if binding is None or node.op_type in _TYPE_FROM_ATTRIBUTE:

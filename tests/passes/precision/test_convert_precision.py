@@ -99,6 +99,12 @@ def test_a_keep_pattern_matching_nothing_is_an_error_with_a_hint(make_chain):
         convert(make_chain(), "convert-precision(keep=['*/Nrom'])")
 
 
+def test_a_misspelt_keep_op_is_an_error_with_a_hint(make_chain):
+    with pytest.raises(PrecisionError, match="'ReduceMaen', which is no ONNX operator.*"
+                                             "did you mean 'ReduceMean'"):
+        convert(make_chain(), "convert-precision(keep_ops=[ReduceMaen])")
+
+
 def test_bfloat16_converts_weights_and_casts(make_chain):
     model = convert(make_chain(), "convert-precision(dtype=bfloat16, keep=['*/Norm'])").model
     assert model.graph.initializers["mlp.weight"].const_value.dtype == DataType.BFLOAT16
@@ -223,3 +229,34 @@ def test_a_kept_layer_computes_in_float32_and_only_its_boundary_is_cast(tiny_lla
             and c.outputs[0] not in result.model.graph.outputs]
     # Every Cast either leads into the kept layer (float32 out) or away from it.
     assert made and all(c.scope.is_within(layer) == (c.outputs[0].dtype == F32) for c in made)
+
+
+def test_converting_again_changes_nothing(make_chain):
+    model = convert(make_chain(), "convert-precision(keep=['*/Norm'])").model
+    nodes = len(list(model.all_nodes()))
+    again = convert(model, "convert-precision(keep=['*/Norm'])")
+    assert not again.changed and len(list(again.model.all_nodes())) == nodes
+
+
+def test_nan_weights_stay_nan_and_are_not_counted_as_clamped(builder):
+    b = builder()
+    x = b.input("x")
+    w = b.weight("w", [np.nan, 1.0, -np.inf, 2.0])
+    model = b.model(b.op("Mul", "mul", x, w))
+    result = convert(model, "convert-precision")
+    assert result.warnings == ()
+    values = model.graph.initializers["w"].const_value.numpy()
+    assert np.isnan(values[0]) and values[2] == -np.inf
+
+
+def test_hcc_opt_shows_the_warnings_on_stderr(builder, tmp_path, capsys):
+    from hcc.cli import main
+
+    b = builder()
+    x = b.input("x")
+    model = b.model(b.op("Add", "add", x, b.weight("big", [1e9, 0, 0, 0])))
+    source, target = str(tmp_path / "in.onnx"), str(tmp_path / "out.onnx")
+    ir.save(model, source)
+    assert main(["opt", source, "-o", target, "-p", "convert-precision"]) == 0
+    err = capsys.readouterr().err
+    assert "hcc: warning: convert-precision: initializer 'big'" in err

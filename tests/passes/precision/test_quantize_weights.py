@@ -224,3 +224,9 @@ def test_only_the_mlp_weights_are_quantized_when_asked(tiny_llama, tmp_path):
     model, _ = quantized_session(tiny_llama, "quantize-weights(only=['*/LlamaMLP'])", tmp_path)
     scopes = {n.scope.class_name for n in dequantizers(model)}
     assert scopes == {"LlamaMLP"}
+
+
+def test_quantizing_again_changes_nothing(builder):
+    model = quantize(two_linears(builder)).model
+    again = quantize(model)
+    assert not again.changed and len(dequantizers(again.model)) == 2
