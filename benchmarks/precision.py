@@ -187,10 +187,14 @@ def _pair(
     ratios = [x["seconds"] / y["seconds"] for x, y in zip(runs["a"], runs["b"])]
     result = {"job": name}
     for side in ("a", "b"):
+        try:
+            gap = _deviation(reference, _outputs(paths[side], feeds))
+        except Exception as error:  # noqa: BLE001 - a tool's invalid output is a result too
+            gap = f"invalid model: {str(error).splitlines()[0][:160]}"
         result[side] = {
             "seconds": statistics.median(r["seconds"] for r in runs[side]),
             "peak_mb": statistics.median(r["peak_mb"] for r in runs[side]),
-            "max_abs_deviation": _deviation(reference, _outputs(paths[side], feeds)),
+            "max_abs_deviation": gap,
             "tagged": _tagged(paths[side]),
             "bytes": sum(
                 os.path.getsize(os.path.join(os.path.dirname(paths[side]), f))
@@ -199,6 +203,10 @@ def _pair(
         }
     result["time_ratio_median"] = statistics.median(ratios)
     return result
+
+
+def _show(gap) -> str:
+    return f"{gap:.3g}" if isinstance(gap, float) else gap
 
 
 def main() -> None:
@@ -241,9 +249,9 @@ def main() -> None:
             report.append(row)
             print(
                 f"{model:6} {name:20} hcc {row['a']['seconds']:.2f}s {row['a']['peak_mb']:.0f}MB "
-                f"dev {row['a']['max_abs_deviation']:.3g} tags {row['a']['tagged']:.0%} | "
+                f"dev {_show(row['a']['max_abs_deviation'])} tags {row['a']['tagged']:.0%} | "
                 f"anchor {row['b']['seconds']:.2f}s {row['b']['peak_mb']:.0f}MB "
-                f"dev {row['b']['max_abs_deviation']:.3g} tags {row['b']['tagged']:.0%} | "
+                f"dev {_show(row['b']['max_abs_deviation'])} tags {row['b']['tagged']:.0%} | "
                 f"time ratio {row['time_ratio_median']:.2f} | "
                 f"bytes {row['a']['bytes']} vs {row['b']['bytes']}",
                 flush=True,
