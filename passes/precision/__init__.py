@@ -2,6 +2,8 @@
 
 - :mod:`.convert_precision`: ``convert-precision``, float32 to float16 / bfloat16;
 - :mod:`.retype`: the conversion's work (plans from schemas, Casts at policy boundaries);
+- :mod:`.schema`: what an operator schema says about element types;
+- :mod:`.ranges`: tensors to the low type, clamped to its range;
 - :mod:`.policy`: which nodes stay float32 (``keep`` globs, the default ``keep_ops``);
 - :mod:`.quantize_weights`: ``quantize-weights``, int8 per channel or int4 block-wise;
 - :mod:`.int8`, :mod:`.int4`: the weight rewrites (int4 bit for bit as onnxruntime packs it);
@@ -14,5 +16,12 @@ from .convert_precision import CASTS_KEY, ConvertPrecisionPass, PrecisionError
 from .policy import DEFAULT_KEEP_OPS, Policy
 from .quantize_weights import QUANTIZED_KEY, QuantizeWeightsPass
 
-__all__ = ["CASTS_KEY", "DEFAULT_KEEP_OPS", "QUANTIZED_KEY", "ConvertPrecisionPass", "Policy",
-           "PrecisionError", "QuantizeWeightsPass"]
+__all__ = [
+    "CASTS_KEY",
+    "DEFAULT_KEEP_OPS",
+    "QUANTIZED_KEY",
+    "ConvertPrecisionPass",
+    "Policy",
+    "PrecisionError",
+    "QuantizeWeightsPass",
+]

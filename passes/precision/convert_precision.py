@@ -34,16 +34,25 @@ class PrecisionError(HccError):
     """The precision policy cannot be applied to this model."""
 
 
-@register_pass("convert-precision",
-               summary="convert float32 weights and computation to float16/bfloat16, "
-                       "keeping chosen modules and ops in float32")
+@register_pass(
+    "convert-precision",
+    summary="convert float32 weights and computation to float16/bfloat16, "
+    "keeping chosen modules and ops in float32",
+)
 class ConvertPrecisionPass(Pass):
     dtype = Option(str, "float16", "the low-precision type", choices=list(LOW_TYPES))
-    keep = Option(list[str], [], "modules that stay float32: globs over class or module paths "
-                  "('|' separates globs)")
+    keep = Option(
+        list[str],
+        [],
+        "modules that stay float32: globs over class or module paths ('|' separates globs)",
+    )
     keep_ops = Option(list[str], list(DEFAULT_KEEP_OPS), "operators that stay float32 anywhere")
-    io = Option(str, "keep", "model inputs and outputs: keep their types, or take the low type",
-                choices=["keep", "converted"])
+    io = Option(
+        str,
+        "keep",
+        "model inputs and outputs: keep their types, or take the low type",
+        choices=["keep", "converted"],
+    )
 
     def call(self, model: Model) -> PassResult:
         policy = Policy(self.keep, self.keep_ops)
@@ -51,20 +60,22 @@ class ConvertPrecisionPass(Pass):
             every = all_scopes(model.graphs())
             missing = policy.scopes.unmatched(every)
             if missing:
-                raise PrecisionError(f"keep pattern {missing[0]!r} matches no scope; "
-                                     f"{near(missing[0], every)}")
+                raise PrecisionError(
+                    f"keep pattern {missing[0]!r} matches no scope; {near(missing[0], every)}"
+                )
         _check_ops(self.keep_ops, model)
-        conversion = Conversion(model, LOW_TYPES[self.dtype], policy,
-                                io_converted=self.io == "converted")
+        conversion = Conversion(
+            model, LOW_TYPES[self.dtype], policy, io_converted=self.io == "converted"
+        )
         conversion.run()
         model.meta[CASTS_KEY] = [(c.name, c.scope.tag) for c in conversion.casts]
         limit = "65504" if self.dtype == "float16" else "3.39e38"
         warnings = tuple(
             f"initializer {c.tensor!r} (read in {c.scope}) has {c.count} value(s) beyond "
             f"{self.dtype}'s range (largest magnitude {c.largest:.4g}); clamped to ±{limit}"
-            for c in conversion.clamped)
-        changed = bool(conversion.casts or conversion.converted_tensors
-                       or conversion.retyped)
+            for c in conversion.clamped
+        )
+        changed = bool(conversion.casts or conversion.converted_tensors or conversion.retyped)
         return PassResult(model, changed, warnings)
 
 
@@ -79,5 +90,7 @@ def _check_ops(names: list[str], model: Model) -> None:
     present = {n.op_type for n in model.all_nodes()}
     for name in names:
         if name not in present and signature("", name, 100) is None:
-            raise PrecisionError(f"keep_ops names {name!r}, which is no ONNX operator and no "
-                                 f"op of the model{did_you_mean(name, present)}")
+            raise PrecisionError(
+                f"keep_ops names {name!r}, which is no ONNX operator and no "
+                f"op of the model{did_you_mean(name, present)}"
+            )

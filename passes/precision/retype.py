@@ -40,14 +40,24 @@ from hcc.ir import (
 )
 
 from .policy import Policy
+from .ranges import Clamped, to_low_precision
+from .schema import binding as schema_binding
+from .schema import dtype_code
 
 FLOAT = DataType.FLOAT
 _OTHER_FLOATS = frozenset({DataType.FLOAT16, DataType.BFLOAT16, DataType.DOUBLE})
 _ANY_INPUT = {"Shape": None, "Size": None, "Cast": None, "CastLike": {0}}  # None: every input
 _OPAQUE = {"If", "Loop", "Scan", "SequenceMap"}
 # Ops whose output element type comes from an attribute, not from their inputs.
-_TYPE_FROM_ATTRIBUTE = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
-                        "EyeLike", "Multinomial", "Bernoulli"}
+_TYPE_FROM_ATTRIBUTE = {
+    "RandomNormal",
+    "RandomUniform",
+    "RandomNormalLike",
+    "RandomUniformLike",
+    "EyeLike",
+    "Multinomial",
+    "Bernoulli",
+}
 
 
 @dataclasses.dataclass
@@ -57,14 +67,6 @@ class Plan:
     inputs: list[DataType | None]
     outputs: list[DataType | None]
     low: bool  # the node computes in the low type (Cast: its target becomes it)
-
-
-@dataclasses.dataclass
-class Clamped:
-    tensor: str
-    scope: str
-    count: int
-    largest: float
 
 
 class Conversion:
@@ -109,8 +111,9 @@ class Conversion:
         if self.io_converted:
             for i, value in enumerate(self.model.graph.outputs):
                 if self.current.get(value) == FLOAT and self.original.get(value) == FLOAT:
-                    self.model.graph.outputs[i] = self._output_cast(self.model.graph, value,
-                                                                    self.low)
+                    self.model.graph.outputs[i] = self._output_cast(
+                        self.model.graph, value, self.low
+                    )
         for function in self.model.functions.values():
             self._convert_graph(function.graph, keep_interface=True)
         for cast, scopes in self._served.items():
@@ -144,15 +147,15 @@ class Conversion:
         if not missing:
             return
         if node.op_type == "Cast" and "to" in node.attributes:
-            self.original[node.outputs[0]] = _dtype(node.attributes["to"].value)
+            self.original[node.outputs[0]] = dtype_code(node.attributes["to"].value)
             return
         if node.op_type == "Constant" and "value" in node.attributes:
             self.original[node.outputs[0]] = node.attributes["value"].value.dtype
             return
-        binding = self._binding(node, graph)
-        if binding is None:
+        found = schema_binding(node, self._opset_of.get(id(graph), 1))
+        if found is None:
             return
-        params, fixed, _ = binding
+        params, fixed, _ = found
         for k, value in enumerate(node.outputs):
             param = params["out"][k] if k < len(params["out"]) else None
             if self.original.get(value) is not None or param is None:
@@ -165,23 +168,6 @@ class Conversion:
                     if self.original.get(source) is not None:
                         self.original[value] = self.original[source]
                         break
-
-    def _binding(self, node: Node, graph: Graph):
-        """Type parameter of each input and output, fixed types, and what each parameter allows."""
-        from hcc.ir.onnx.schemas import signature
-
-        if node.domain not in ("", "ai.onnx"):
-            return None
-        sig = signature("", node.op_type, self._opset_of.get(id(graph), 1))
-        if sig is None:
-            return None
-        params = {"in": _formal(sig.inputs, len(node.inputs)),
-                  "out": _formal(sig.outputs, len(node.outputs))}
-        fixed = {}
-        for param in [*params["in"], *params["out"]]:
-            if param and param.startswith("tensor("):
-                fixed[param] = _named_type(param)
-        return params, fixed, sig.type_constraints
 
     # -- plans ------------------------------------------------------------------------------------
 
@@ -203,14 +189,19 @@ class Conversion:
             # A Cast from another float type (a float16 value widened on purpose, the Casts an
             # earlier conversion made) is a precision choice already: it stays.
             source = self.original.get(node.inputs[0]) if node.inputs else None
-            low = (not kept and "to" in node.attributes
-                   and _dtype(node.attributes["to"].value) == FLOAT
-                   and source not in _OTHER_FLOATS)
+            low = (
+                not kept
+                and "to" in node.attributes
+                and dtype_code(node.attributes["to"].value) == FLOAT
+                and source not in _OTHER_FLOATS
+            )
             return Plan([None], [self.low if low else None], low)
-        binding = self._binding(node, graph) if graph is not None else None
-        if binding is None or node.op_type in _TYPE_FROM_ATTRIBUTE:
+        found = (
+            schema_binding(node, self._opset_of.get(id(graph), 1)) if graph is not None else None
+        )
+        if found is None or node.op_type in _TYPE_FROM_ATTRIBUTE:
             return opaque
-        params, fixed, allowed = binding
+        params, fixed, allowed = found
         low_name = f"tensor({_TYPE_NAMES[self.low]})"
         target: dict[str, DataType | int | None] = {}
         slots: dict[str, list[Value]] = {}
@@ -232,8 +223,9 @@ class Conversion:
         for i, value in enumerate(node.inputs):
             param = params["in"][i] if i < len(params["in"]) else None
             free = any_input is None or i in any_input
-            plan_inputs.append(None if value is None or free or param is None
-                               else target.get(param))
+            plan_inputs.append(
+                None if value is None or free or param is None else target.get(param)
+            )
         plan_outputs = [target.get(p) if p else None for p in params["out"]]
         plan_outputs += [None] * (len(node.outputs) - len(plan_outputs))
         low = any(t == self.low for t in target.values()) and not kept
@@ -271,18 +263,13 @@ class Conversion:
         return bool(wants) and all(w in (self.low, None) for w in wants) and self.low in wants
 
     def _lower(self, tensor: Tensor, name: str, value: Value) -> Tensor:
-        array = np.asarray(tensor.numpy(), dtype=np.float32)
-        limit = float(np.finfo(self.low.to_numpy()).max)
-        outside = np.isfinite(array) & (np.abs(array) > limit)
-        count = int(outside.sum())
-        if count:
-            largest = float(np.abs(array[outside]).max())
-            self.clamped.append(Clamped(name, _common(value.scopes_of_uses()).tag or "/",
-                                        count, largest))
-            array = np.where(outside, np.sign(array) * limit, array)
+        lowered, clamped = to_low_precision(tensor, self.low)
+        if clamped is not None:
+            count, largest = clamped
+            scope = _common(value.scopes_of_uses()).tag or "/"
+            self.clamped.append(Clamped(name, scope, count, largest))
         self.converted_tensors += 1
-        return ArrayTensor(array.astype(self.low.to_numpy()), self.low, name=tensor.name,
-                           doc_string=tensor.doc_string, metadata_props=tensor.metadata_props)
+        return lowered
 
     # -- nodes ------------------------------------------------------------------------------------
 
@@ -311,9 +298,9 @@ class Conversion:
         if node.op_type == "ConstantOfShape" and plan.outputs and plan.outputs[0] == self.low:
             attr = node.attributes.get("value")
             fill = attr.value if attr is not None else ArrayTensor(np.zeros(1, np.float32))
-            node.attributes["value"] = Attr("value", AttrType.TENSOR,
-                                            self._lower(fill, node.outputs[0].name,
-                                                        node.outputs[0]))
+            node.attributes["value"] = Attr(
+                "value", AttrType.TENSOR, self._lower(fill, node.outputs[0].name, node.outputs[0])
+            )
         for value, want in zip(node.outputs, plan.outputs):
             if want is not None and self.current.get(value) != want:
                 self._retype(value, want)
@@ -325,8 +312,15 @@ class Conversion:
                 self._served[made.producer].append(reader.scope)
                 return made
         out = Value(self._fresh(f"{value.name or 'value'}_{_SHORT[to]}"), _with_dtype(value, to))
-        cast = Node("", "Cast", [value], attributes=[Attr.int("to", int(to))], outputs=[out],
-                    name=self._fresh(f"{out.name}/Cast"), scope=reader.scope)
+        cast = Node(
+            "",
+            "Cast",
+            [value],
+            attributes=[Attr.int("to", int(to))],
+            outputs=[out],
+            name=self._fresh(f"{out.name}/Cast"),
+            scope=reader.scope,
+        )
         graph.insert_before(reader, cast)
         self._casts[(id(graph), value, int(to))] = out
         self._served[cast] = [reader.scope]
@@ -339,10 +333,22 @@ class Conversion:
         out = Value(value.name, _with_dtype(value, to))
         value.name = self._fresh(f"{value.name}_{_SHORT[self.current[value]]}")
         producer = value.producer
-        scope = (producer.scope if producer is not None
-                 else graph.parent.scope if graph.parent is not None else _root(graph))
-        cast = Node("", "Cast", [value], attributes=[Attr.int("to", int(to))], outputs=[out],
-                    name=self._fresh(f"{out.name}/Cast"), scope=scope)
+        scope = (
+            producer.scope
+            if producer is not None
+            else graph.parent.scope
+            if graph.parent is not None
+            else _root(graph)
+        )
+        cast = Node(
+            "",
+            "Cast",
+            [value],
+            attributes=[Attr.int("to", int(to))],
+            outputs=[out],
+            name=self._fresh(f"{out.name}/Cast"),
+            scope=scope,
+        )
         graph.append(cast)
         self.casts.append(cast)
         self.current[out] = self.original[out] = to
@@ -371,32 +377,6 @@ _TYPE_NAMES = {DataType.FLOAT16: "float16", DataType.BFLOAT16: "bfloat16"}
 
 def _values(graph: Graph) -> Iterator[Value]:
     yield from graph.values()
-
-
-def _dtype(code) -> DataType | int:
-    try:
-        return DataType(int(code))
-    except ValueError:
-        return int(code)
-
-
-def _named_type(type_str: str) -> DataType | None:
-    name = type_str[len("tensor("):-1].upper()
-    return {"FLOAT": FLOAT, "FLOAT16": DataType.FLOAT16, "BFLOAT16": DataType.BFLOAT16}.get(
-        name, getattr(DataType, name, None))
-
-
-def _formal(params, count: int) -> list[str | None]:
-    """Type parameter of each of ``count`` actual slots (a variadic last parameter repeats)."""
-    result: list[str | None] = []
-    for i in range(count):
-        if i < len(params):
-            result.append(params[i][2])
-        elif params and params[-1][1] == "variadic":
-            result.append(params[-1][2])
-        else:
-            result.append(None)
-    return result
 
 
 def _with_dtype(value: Value, to: DataType) -> TensorType:
