@@ -26,6 +26,7 @@ from hcc.ir import Graph, Model, Node, Scope, common_scope
 from ._infra import Pass, PassResult
 from ._options import Option
 from ._registry import register_pass
+from ._tag_rules import ModuleTreeError, parse_module_tree
 from .tag_auxiliary import _owner_in, tag_by_consumers
 
 SCOPES_KEY = "hcc.scopes"
@@ -104,9 +105,9 @@ def model_root_scope(model: Model) -> Scope | None:
     text = model.metadata_props.get(HIERARCHY_KEY)
     if text:
         try:
-            tree = json.loads(text)
-            return Scope.root(tree["tag"].strip("/") or tree["class"], tree.get("qualified_class"))
-        except (ValueError, KeyError, TypeError, AttributeError):
+            tree = parse_module_tree(text)
+            return Scope.root(tree["tag"].strip("/") or tree["class"], tree["qualified_class"])
+        except (ModuleTreeError, KeyError, TypeError, AttributeError):
             return None
     return None
 

@@ -19,14 +19,13 @@ keep the unknown scope; ``tag-auxiliary`` and ``propagate-tags`` give them one.
 from __future__ import annotations
 
 import ast
-import json
 
 from hcc.ir import TAG_KEY, Model, Node, Scope
 
 from ._infra import Pass, PassResult
 from ._options import Option
 from ._registry import register_pass
-from ._tag_rules import scope_from_stack, scopes_by_module_path
+from ._tag_rules import ModuleTreeError, parse_module_tree, scope_from_stack, scopes_by_module_path
 
 HIERARCHY_KEY = "hcc.hierarchy"
 CLASS_HIERARCHY_KEY = "pkg.torch.onnx.class_hierarchy"
@@ -66,8 +65,8 @@ class RecoverScopesPass(Pass):
 
 def _load_hierarchy(text: str) -> dict[str, Scope] | None:
     try:
-        return scopes_by_module_path(json.loads(text))
-    except (ValueError, KeyError, TypeError):
+        return scopes_by_module_path(parse_module_tree(text))
+    except ModuleTreeError:
         return None  # a damaged tree is no reason to fail: fall back to other sources
 
 

@@ -28,14 +28,12 @@ Attributes written on every node that has a scope:
 
 from __future__ import annotations
 
-import json
-
 from hcc.ir import Attr, Model, Node
 
 from ._infra import Pass, PassResult
 from ._options import Option
 from ._registry import register_pass
-from ._tag_rules import scopes_by_module_path
+from ._tag_rules import ModuleTreeError, parse_module_tree, scopes_by_module_path
 from .recover_scopes import HIERARCHY_KEY, scope_from_metadata, scope_from_node_name
 
 ATTRIBUTES = (
@@ -100,8 +98,8 @@ def _module_paths(model: Model):
     if not text:
         return None
     try:
-        return scopes_by_module_path(json.loads(text))
-    except (ValueError, KeyError, TypeError):
+        return scopes_by_module_path(parse_module_tree(text))
+    except ModuleTreeError:
         return None
 
 

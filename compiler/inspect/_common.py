@@ -63,15 +63,13 @@ def hierarchy_tree(model: Model) -> dict | None:
     text = model.metadata_props.get(HIERARCHY_KEY)
     if text is None:
         return None
+    from hcc.passes._tag_rules import ModuleTreeError, parse_module_tree
+
     try:
-        tree = json.loads(text)
-    except ValueError as error:
-        raise ir.HccError(f"the {HIERARCHY_KEY} metadata is not valid JSON: {error}") from None
-    except RecursionError:
-        raise ir.HccError(f"the {HIERARCHY_KEY} metadata is nested too deeply") from None
-    if not isinstance(tree, dict) or "path" not in tree or "qualified_class" not in tree:
-        raise ir.HccError(f"the {HIERARCHY_KEY} metadata is not a module tree")
-    return tree
+        return parse_module_tree(text)
+    except ModuleTreeError as error:
+        raise ir.HccError(f"the {HIERARCHY_KEY} metadata is not a module tree: "
+                          f"{str(error).removeprefix('the module tree ')}") from None
 
 
 def hierarchy_scopes(tree: dict) -> dict[str, Scope]:

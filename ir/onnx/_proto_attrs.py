@@ -11,6 +11,7 @@ from __future__ import annotations
 from onnx import AttributeProto
 
 from .._attributes import Attr, AttrType
+from ..errors import LoadError
 
 # AttributeProto value field for each attribute kind, and back.
 FIELD_OF_KIND = {
@@ -47,6 +48,14 @@ _ATTR_DEFAULTS = {
     AttrType.INT: 0,
     AttrType.STRING: "",
 }
+
+
+def text(raw: str | bytes, what: str) -> str:
+    """A name or metadata string of the file; protobuf hands over bytes that are not UTF-8,
+    and such a name would break every later step (printing, regexes, saving)."""
+    if raw.__class__ is bytes:
+        raise LoadError(f"{what} {raw!r} is not UTF-8 text (ONNX strings are UTF-8)")
+    return raw
 
 
 def decode_str(raw: bytes) -> str | bytes:
@@ -89,7 +98,7 @@ class AttrReader:
 
     def attr(self, proto: AttributeProto) -> Attr:
         fields = {fd.name: v for fd, v in proto.ListFields()}
-        name = fields.get("name", "")
+        name = text(fields.get("name", ""), "attribute name")
         type_code = fields.get("type", 0)
         ref = fields.get("ref_attr_name")
         value_fields = [f for f in fields if f in KIND_OF_FIELD]
@@ -119,7 +128,13 @@ class AttrReader:
                     extras["absent"] = ("value",)
                     if ref is not None:
                         value = None  # refers to the caller's attribute: no value of its own
-        attr = Attr(name, kind, value, doc_string=fields.get("doc_string", ""), ref_attr_name=ref)
+        attr = Attr(
+            name,
+            kind,
+            value,
+            doc_string=text(fields.get("doc_string", ""), "doc string"),
+            ref_attr_name=text(ref, "attribute reference") if ref else ref,
+        )
         if "name" not in fields:
             extras.setdefault("absent", ())
             extras["absent"] += ("name",)

@@ -26,20 +26,11 @@ from .._graph import Graph
 from .._model import Function, Model
 from .._nodes import Node, Value
 from .._scope import MODULE_KEY, TAG_KEY, Scope
-from ..errors import LoadError
 from ._legacy_tags import INLINE_FLAG, had_inline_metadata, unfold_from_model
-from ._proto_attrs import AttrReader
+from ._proto_attrs import AttrReader, text
 from ._proto_tensor import EXTERNAL, ImportedExternalTensor, ProtoTensor
 from ._proto_types import TypeCodec
 from ._value_info import fingerprint, value_info_bytes
-
-
-def text(raw: str | bytes, what: str) -> str:
-    """A name or metadata string of the file; protobuf hands over bytes that are not UTF-8,
-    and such a name would break every later step (printing, regexes, saving)."""
-    if raw.__class__ is bytes:
-        raise LoadError(f"{what} {raw!r} is not UTF-8 text (ONNX names and metadata are UTF-8)")
-    return raw
 
 
 def _present_defaults(proto, *fields: str) -> tuple[str, ...]:
@@ -141,7 +132,7 @@ class Importer(AttrReader):
             value.type = ir_type
             if raw_type is not None:
                 extras["type"] = (ir_type, raw_type)
-        doc = info.doc_string
+        doc = text(info.doc_string, "doc string")
         if doc:
             value.doc_string = doc
         elif info.HasField("doc_string"):
@@ -171,7 +162,7 @@ class Importer(AttrReader):
         name = text(proto.name, "node name")
         domain = text(proto.domain, "domain")
         overload = text(proto.overload, "overload")
-        doc = proto.doc_string
+        doc = text(proto.doc_string, "doc string")
         node = Node(
             domain,
             op_type,
@@ -218,7 +209,8 @@ class Importer(AttrReader):
     # -- graphs ---------------------------------------------------------------------------------
 
     def graph(self, proto: GraphProto) -> Graph:
-        graph = Graph(name=text(proto.name, "graph name"), doc_string=proto.doc_string)
+        graph = Graph(name=text(proto.name, "graph name"),
+                      doc_string=text(proto.doc_string, "doc string"))
         extras = graph.proto_extras
         present = _present_defaults(proto, "name", "doc_string")
         if present:
@@ -331,7 +323,7 @@ class Importer(AttrReader):
             overload=proto.overload,
             attributes=list(proto.attribute),
             attribute_defaults=[],
-            doc_string=proto.doc_string,
+            doc_string=text(proto.doc_string, "doc string"),
         )
         defaults = [self.attr(a) for a in proto.attribute_proto]
         function.attribute_defaults = {a.name: a for a in defaults}
@@ -358,7 +350,7 @@ class Importer(AttrReader):
             producer_version=proto.producer_version,
             domain=proto.domain,
             model_version=proto.model_version,
-            doc_string=proto.doc_string,
+            doc_string=text(proto.doc_string, "doc string"),
             functions=functions,
         )
         extras = model.proto_extras

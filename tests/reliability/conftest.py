@@ -74,6 +74,20 @@ def _onnx_files(folder: Path) -> None:
     helper.set_model_props(meta, {"note": "caf\u00e9"})
     save("bad-metadata.onnx", _replace_once(meta.SerializeToString(), "caf\u00e9".encode(),
                                             b"caf\xe9!"))
+    documented = tiny_model()
+    documented.graph.node[0].doc_string = "docz"
+    save("bad-doc.onnx", _replace_once(documented.SerializeToString(), b"docz", b"d\xffcz"))
+    attributed = tiny_model()
+    attributed.graph.node[0].attribute.append(helper.make_attribute("zzq", 1))
+    save("bad-attribute-name.onnx", _replace_once(attributed.SerializeToString(), b"zzq",
+                                                  b"z\xffq"))
+    for name, tree in {"hierarchy-path-list": '{"path": 5, "qualified_class": []}',
+                       "hierarchy-children-int": '{"path": "", "qualified_class": "a.B", '
+                                                 '"children": 7}',
+                       "hierarchy-list": "[]"}.items():
+        shaped = tiny_model()
+        helper.set_model_props(shaped, {"hcc.hierarchy": tree})
+        save(f"{name}.onnx", shaped)
     deep = tiny_model()
     helper.set_model_props(deep, {"hcc.hierarchy": "[" * 100_000 + "]" * 100_000})
     save("deep-hierarchy.onnx", deep)
