@@ -13,7 +13,8 @@ import numpy as np
 
 from hcc.ir import DataType, Node, Value
 
-from ..rewriter import Rewriter, adapter, constant_array
+from ..literals import constant_array
+from ..rewriter import Rewriter, adapter
 
 _UNSIGNED = {
     DataType.INT8: DataType.UINT8, DataType.INT16: DataType.UINT16,

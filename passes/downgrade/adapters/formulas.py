@@ -12,7 +12,8 @@ import numpy as np
 
 from hcc.ir import DataType, Node, Value
 
-from ..rewriter import Rewriter, adapter, constant_array
+from ..literals import constant_array
+from ..rewriter import Rewriter, adapter
 
 _FLOATS = (DataType.FLOAT16, DataType.FLOAT, DataType.DOUBLE, DataType.BFLOAT16)
 

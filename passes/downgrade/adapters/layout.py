@@ -13,7 +13,8 @@ import numpy as np
 
 from hcc.ir import ArrayTensor, Attr, AttrType, DataType, Node, Value
 
-from ..rewriter import INT64_MAX, Refuse, Rewriter, adapter, constant_array
+from ..literals import constant_array
+from ..rewriter import INT64_MAX, Refuse, Rewriter, adapter
 
 
 @adapter("Split")

@@ -16,7 +16,8 @@ from hcc.ir import DataType, Node, Value
 from hcc.ir.onnx import schemas
 
 from ..generic import type_string
-from ..rewriter import Rewriter, adapter, constant_array
+from ..literals import constant_array
+from ..rewriter import Rewriter, adapter
 
 ATTRIBUTE_AXES_UNTIL = {op: 18 for op in (
     "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum",
@@ -48,7 +49,7 @@ def reduce_axes_to_attribute(rw: Rewriter, node: Node) -> bool:
 
 
 def _ints(name: str, array: np.ndarray):
-    from ..rewriter import make_attr
+    from ..literals import make_attr
 
     return make_attr(name, [int(a) for a in array.reshape(-1)])
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from hcc.ir import DataType, Node, Value
 
-from ..rewriter import Refuse, Rewriter, adapter, constant_array
+from ..literals import constant_array
+from ..rewriter import Refuse, Rewriter, adapter
 
 
 def _text(value) -> str:
