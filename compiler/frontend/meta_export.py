@@ -1,0 +1,230 @@
+"""Export a safetensors checkpoint without loading its weights.
+
+The graph torch's exporter writes does not depend on the weights' values, so the model is built
+on the ``meta`` device from the checkpoint's config (no parameter memory at all) and exported
+with the dynamo exporter. Each parameter initializer is then bound, by name, to the
+checkpoint's tensor as external data read in place (``hcc.frontend.safetensors_data``): the
+weights are never held in memory, and writing the model streams them file to file.
+
+What the exporter would compute from the weights is kept out of the graph's constants:
+torch's optimizer folds ``Transpose(weight)`` of every Linear into a new, renamed initializer,
+which needs the weight's values. Here folding skips every node that reads a checkpoint tensor,
+so those transposes stay graph nodes over the original tensor (onnxruntime folds them when a
+session starts); every other fold happens as in the ordinary export. Buffers the checkpoint
+does not hold (rotary ``inv_freq``, BERT's ``position_ids``) are small and computed from the
+config by the model's own initialisation, one module at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import hcc.ir as ir
+
+from . import sources
+from .hierarchy import hierarchy_json
+from .safetensors_data import StoredTensor, checkpoint_tensors
+from .sources import SourceError
+from .torch_export import DEFAULT_PIPELINE, HIERARCHY_KEY, ExportError, _cause, _quiet
+
+# Marks an initializer the graph reads from the checkpoint (value: the checkpoint's tensor name).
+CHECKPOINT_KEY = "hcc.checkpoint_tensor"
+
+
+def meta_module(folder: str, *, task: str = "base"):
+    """The model of the checkpoint in ``folder`` with its parameters on the ``meta`` device and
+    its non-checkpoint buffers computed on the CPU."""
+    import torch
+    import transformers
+
+    if not os.path.isfile(os.path.join(folder, "config.json")):
+        raise SourceError(f"{folder} has no config.json; is it a transformers model folder?")
+    sources._refuse_remote_code(folder)
+    sources._require_safetensors(folder)
+    try:
+        config = transformers.AutoConfig.from_pretrained(
+            folder, local_files_only=True, trust_remote_code=False
+        )
+    except (OSError, ValueError) as error:
+        raise SourceError(f"cannot read the config in {folder}: {error}") from None
+    if hasattr(config, "use_cache"):
+        config.use_cache = False
+    cls = sources._auto_class(task, config, folder)
+    dtype = getattr(config, "dtype", None) or torch.float32
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    with torch.device("meta"):
+        module = cls.from_config(config, dtype=dtype)
+    module.eval()
+    return module
+
+
+def materialize_buffers(module, stored: dict[str, StoredTensor]) -> list[str]:
+    """Compute the buffers the checkpoint lacks with the model's own initialisation, module by
+    module (they derive from the config: rotary frequencies, position ids). Returns their names;
+    a buffer the initialisation leaves unset is an error, never garbage."""
+    import torch
+
+    missing = [n for n, b in module.named_buffers() if n not in stored and b.is_meta]
+    owners = {name.rpartition(".")[0] for name in missing}
+    init = getattr(module, "_init_weights", None)
+    for owner_name in sorted(owners):
+        owner = module.get_submodule(owner_name)
+        owner.to_empty(device="cpu", recurse=False)
+        own = [n for n in missing if n.rpartition(".")[0] == owner_name]
+        for name in own:
+            buffer = module.get_buffer(name)
+            with torch.no_grad():
+                buffer.fill_(float("nan") if buffer.dtype.is_floating_point else -7)
+        if init is not None:
+            with torch.no_grad():
+                init(owner)
+        for name in own:
+            buffer = module.get_buffer(name)
+            unset = buffer.isnan() if buffer.dtype.is_floating_point else buffer == -7
+            if bool(unset.any()):
+                raise ExportError(
+                    f"buffer {name!r} is not in the checkpoint and the model's initialisation "
+                    "does not compute it; export the loaded model instead"
+                )
+    return missing
+
+
+def aliases(module) -> dict[str, list[str]]:
+    """Every name of each parameter (tied weights have several), keyed by each name."""
+    groups: dict[int, list[str]] = {}
+    for name, parameter in module.named_parameters(remove_duplicate=False):
+        groups.setdefault(id(parameter), []).append(name)
+    return {name: names for names in groups.values() for name in names}
+
+
+def export_checkpoint(
+    folder: str,
+    *,
+    task: str = "base",
+    inputs: list[sources.InputSpec] | None = None,
+    seed: int = 0,
+    opset: int | None = None,
+    pipeline: str | None = DEFAULT_PIPELINE,
+) -> ir.Model:
+    """Export the checkpoint in ``folder`` with every parameter read in place from its
+    ``.safetensors`` file. Scopes and names are those of the ordinary export."""
+    module = meta_module(folder, task=task)
+    stored = checkpoint_tensors(folder)
+    buffers = materialize_buffers(module, stored)
+    kwargs, shapes = sources.example_inputs(module, inputs, seed=seed)
+    workdir = tempfile.TemporaryDirectory(prefix="hcc-meta-export-")
+    path = os.path.join(workdir.name, "model.onnx")
+    bound = _export_unbound(module, kwargs, shapes, opset, path, folder, stored, set(buffers))
+    model = ir.load(path)
+    _bind(model, bound, folder)
+    model.meta["_export_workdir"] = workdir
+    model.metadata_props[HIERARCHY_KEY] = hierarchy_json(module)
+    if pipeline:
+        from hcc.passes import run
+
+        model = run(model, pipeline)
+    return model
+
+
+def _export_unbound(
+    module, kwargs, shapes, opset, path, folder, stored, buffers
+) -> dict[str, StoredTensor]:
+    """Export to ``path`` with each checkpoint parameter as a graph input named like it;
+    returns the checkpoint tensor each such input stands for."""
+    import torch
+
+    with _quiet():
+        try:
+            program = torch.onnx.export(
+                module,
+                (),
+                kwargs=kwargs,
+                dynamo=True,
+                dynamic_shapes=shapes,
+                opset_version=opset,
+                optimize=False,
+                verbose=False,
+            )
+        except Exception as error:  # torch raises many types; the user needs the first line
+            raise ExportError(f"torch.onnx.export (dynamo) failed: {_cause(error)}") from error
+        graph = program.model.graph
+        names = aliases(module)
+        bound = {}
+        for name, value in list(graph.initializers.items()):
+            if name in buffers:
+                value.const_value = _onnx_ir_tensor(module.get_buffer(name), name)
+                continue
+            found = [n for n in names.get(name, [name]) if n in stored]
+            if not found:
+                raise ExportError(
+                    f"the graph reads {name!r}, which the checkpoint does not hold (and is no "
+                    "buffer computed from the config)"
+                )
+            bound[name] = stored[found[0]]
+            # Lazily mapped: the optimizer's rewrite rules may look at a small parameter.
+            value.const_value = _onnx_ir_external(stored[found[0]], folder, name)
+        _optimize(program.model, set(bound))
+        # Parameters leave the file as graph inputs: nothing of them is serialized.
+        for name in bound:
+            value = graph.initializers.pop(name)
+            graph.inputs.append(value)
+        program.save(path, external_data=True)
+    return bound
+
+
+def _optimize(model, parameters: set[str]) -> None:
+    """torch's own optimization, except that no node reading a parameter is folded."""
+    import onnxscript.optimizer
+    import onnxscript.rewriter.onnx_fusions
+
+    def should_fold(node):
+        if any(v is not None and v.name in parameters for v in node.inputs):
+            return False
+        return None
+
+    onnxscript.optimizer.optimize_ir(model, should_fold=should_fold)
+    onnxscript.rewriter.onnx_fusions.fuse(model)
+
+
+def _onnx_ir_tensor(tensor, name: str):
+    import onnx_ir
+
+    return onnx_ir.tensor(tensor.detach().cpu().numpy(), name=name)
+
+
+def _onnx_ir_external(stored: StoredTensor, folder: str, name: str):
+    import onnx_ir
+
+    return onnx_ir.ExternalTensor(
+        stored.file,
+        stored.offset,
+        stored.length,
+        onnx_ir.DataType(int(stored.dtype)),
+        shape=onnx_ir.Shape(stored.shape),
+        name=name,
+        base_dir=folder,
+    )
+
+
+def _bind(model: ir.Model, bound: dict[str, StoredTensor], folder: str) -> None:
+    """Turn the parameter inputs into initializers reading the checkpoint in place."""
+    graph = model.graph
+    for value in [v for v in graph.inputs if v.name in bound]:
+        stored = bound[value.name]
+        dtype, shape = value.dtype, value.shape
+        if dtype != stored.dtype:
+            raise ExportError(
+                f"{value.name!r}: the graph reads {dtype} but the checkpoint stores "
+                f"{stored.dtype.name.lower()}"
+            )
+        if shape is not None and tuple(shape) != stored.shape:
+            raise ExportError(
+                f"{value.name!r}: the graph reads shape {list(shape)} but the checkpoint stores "
+                f"{list(stored.shape)}"
+            )
+        graph.inputs.remove(value)
+        value.const_value = stored.external(folder, value.name)
+        value.const_value.metadata_props[CHECKPOINT_KEY] = stored.name
+        graph.add_initializer(value)

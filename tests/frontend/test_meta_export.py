@@ -1,0 +1,146 @@
+"""Export from a checkpoint without loading its weights: the graph comes from a meta-device
+model, every parameter is read in place from the .safetensors file, and the result computes
+exactly what the ordinary export of the same checkpoint computes."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+
+import hcc.ir as ir
+from hcc.frontend.meta_export import CHECKPOINT_KEY, export_checkpoint
+from hcc.frontend.safetensors_data import checkpoint_tensors, read_header
+from hcc.frontend.sources import SourceError
+
+LLAMA = dict(
+    num_hidden_layers=2,
+    hidden_size=64,
+    intermediate_size=128,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    vocab_size=256,
+    max_position_embeddings=64,
+)
+
+
+def write_llama(folder, *, shard_size=None) -> None:
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(**LLAMA, use_cache=False)
+    model = transformers.LlamaForCausalLM(config)
+    with torch.no_grad():
+        for parameter in model.parameters():  # distinct norms, so nothing is deduplicated
+            parameter.add_(torch.randn_like(parameter) * 0.02)
+    options = {"max_shard_size": shard_size} if shard_size else {}
+    model.save_pretrained(folder, safe_serialization=True, **options)
+
+
+@pytest.fixture(scope="module")
+def llama_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("llama-ckpt")
+    write_llama(folder, shard_size="100KB")
+    return str(folder)
+
+
+def test_header_offsets_point_at_each_tensors_bytes(llama_folder):
+    import torch
+    from safetensors.torch import load_file
+
+    stored = checkpoint_tensors(llama_folder)
+    assert len({s.file for s in stored.values()}) > 1  # sharded: the index is followed
+    for name, entry in stored.items():
+        expected = load_file(f"{llama_folder}/{entry.file}")[name]
+        got = entry.external(llama_folder).numpy()
+        assert torch.equal(torch.from_numpy(np.array(got)), expected), name
+
+
+def _write_raw(path, header: bytes, body: bytes = b"") -> None:
+    path.write_bytes(struct.pack("<Q", len(header)) + header + body)
+
+
+@pytest.mark.parametrize(
+    "header, body, message",
+    [
+        (b"not json", b"", "not JSON"),
+        (
+            json.dumps({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}).encode(),
+            b"\0" * 8,
+            "data offsets",
+        ),
+        (
+            json.dumps({"w": {"dtype": "F32", "shape": [-4], "data_offsets": [0, 0]}}).encode(),
+            b"",
+            "negative",
+        ),
+        (
+            json.dumps({"w": {"dtype": "Q4", "shape": [4], "data_offsets": [0, 2]}}).encode(),
+            b"\0" * 2,
+            "ONNX lacks",
+        ),
+        (json.dumps(["w"]).encode(), b"", "not a JSON object"),
+    ],
+)
+def test_a_damaged_header_is_refused_with_its_file(tmp_path, header, body, message):
+    path = tmp_path / "model.safetensors"
+    _write_raw(path, header, body)
+    with pytest.raises(SourceError, match=message) as info:
+        read_header(str(path))
+    assert str(path) in str(info.value)
+
+
+def test_a_header_longer_than_the_file_is_refused(tmp_path):
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(struct.pack("<Q", 1 << 40) + b"{}")
+    with pytest.raises(SourceError, match="not a safetensors file"):
+        read_header(str(path))
+
+
+def test_a_shard_index_may_not_leave_the_folder(tmp_path):
+    (tmp_path / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {"w": "../elsewhere.safetensors"}})
+    )
+    with pytest.raises(SourceError, match="outside the folder"):
+        checkpoint_tensors(str(tmp_path))
+
+
+@pytest.mark.slow
+def test_in_place_export_computes_what_the_ordinary_export_does(llama_folder, tmp_path):
+    import onnxruntime as ort
+
+    from hcc.frontend.load import ModelSource, load_model
+
+    in_place = export_checkpoint(llama_folder, task="causal-lm")
+    ordinary = load_model(ModelSource("directory", llama_folder, task="causal-lm"))
+    # Every node keeps a scope, as in the ordinary export.
+    assert all(not node.scope.is_unknown for node in in_place.graph.all_nodes())
+    # Every parameter is read from the checkpoint; no initializer holds weight-sized data.
+    stored = checkpoint_tensors(llama_folder)
+    for value in in_place.graph.initializers.values():
+        tensor = value.const_value
+        if CHECKPOINT_KEY in tensor.metadata_props:
+            assert isinstance(tensor, ir.ExternalTensor)
+            assert tensor.offset == stored[tensor.metadata_props[CHECKPOINT_KEY]].offset
+        else:
+            assert tensor.nbytes < 1024, value.name
+    bound = {
+        v.const_value.metadata_props.get(CHECKPOINT_KEY)
+        for v in in_place.graph.initializers.values()
+    }
+    assert set(stored) <= bound
+    ir.save(in_place, str(tmp_path / "in_place.onnx"))
+    ir.save(ordinary, str(tmp_path / "ordinary.onnx"))
+    ids = np.random.default_rng(0).integers(0, 256, (3, 11)).astype(np.int64)
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    results = []
+    for name in ("in_place", "ordinary"):
+        session = ort.InferenceSession(
+            str(tmp_path / f"{name}.onnx"), providers=["CPUExecutionProvider"]
+        )
+        results.append(session.run(None, {i.name: feeds[i.name] for i in session.get_inputs()}))
+    for mine, theirs in zip(*results):
+        np.testing.assert_array_equal(mine, theirs)
