@@ -14,7 +14,9 @@ rules, applied in order until nothing changes:
 
 Then every initializer lists the scopes of the nodes that read it in its tensor's
 ``metadata_props["hcc.scopes"]`` (a JSON list of tags, in order of first use), so a tied weight
-shows every module that uses it.
+shows every module that uses it. A node read by nodes of two or more scopes (a RoPE table or a
+mask computed once and used by every layer) keeps its one scope and records its readers' scopes
+the same way, in its own ``metadata_props["hcc.scopes"]``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ HIERARCHY_KEY = "hcc.hierarchy"
 @register_pass("propagate-tags", summary="give every remaining node a scope; record initializer users")
 class PropagateTagsPass(Pass):
     record_initializers = Option(bool, True, "write each initializer's user scopes (hcc.scopes)")
+    record_shared = Option(bool, True, "write the reader scopes (hcc.scopes) of each node that "
+                           "nodes of several scopes read")
 
     def call(self, model: Model) -> PassResult:
         changed = False
@@ -56,6 +60,9 @@ class PropagateTagsPass(Pass):
         if self.record_initializers:
             for graph in model.graphs():
                 changed |= record_initializer_scopes(graph)
+        if self.record_shared:
+            for graph in model.graphs():
+                changed |= record_shared_node_scopes(graph)
         return PassResult(model, changed)
 
 
@@ -123,5 +130,25 @@ def record_initializer_scopes(graph: Graph) -> bool:
         tensor = value.const_value
         if tensor.metadata_props.get(SCOPES_KEY) != text:
             tensor.metadata_props[SCOPES_KEY] = text
+            changed = True
+    return changed
+
+
+def record_shared_node_scopes(graph: Graph) -> bool:
+    """``hcc.scopes`` on every node whose outputs nodes of two or more scopes read (their tags,
+    in order of first use); removed where it no longer holds."""
+    changed = False
+    for node in graph:
+        readers = dict.fromkeys(_owner_in(user, graph).scope for value in node.outputs
+                                for user, _ in value.uses)
+        tags = [s.tag for s in readers if not s.is_unknown]
+        if len(tags) < 2:
+            if SCOPES_KEY in node.metadata_props:
+                del node.metadata_props[SCOPES_KEY]
+                changed = True
+            continue
+        text = json.dumps(tags, separators=(",", ":"))
+        if node.metadata_props.get(SCOPES_KEY) != text:
+            node.metadata_props[SCOPES_KEY] = text
             changed = True
     return changed

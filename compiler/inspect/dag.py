@@ -18,7 +18,7 @@ from __future__ import annotations
 from hcc.ir import Model, Node, Scope
 from hcc.ir import node_reads as _reads
 
-from ._common import hierarchy_tree, node_names, scope_tree, users_scopes
+from ._common import SCOPES_KEY, hierarchy_tree, node_names, scope_tree, users_scopes
 
 KEYS = ("tag", "module")
 
@@ -94,6 +94,10 @@ def op_metadata(model: Model) -> dict[str, dict]:
             }
             if node.domain:
                 entry["domain"] = node.domain
+            readers = _reader_tags(node)
+            if readers:
+                # A node several modules read keeps one scope; these are all its readers'.
+                entry["used_by"] = readers
             result[_unique(names[node], result)] = entry
     for graph in model.graph.subgraphs(include_self=True):
         for name, value in graph.initializers.items():
@@ -110,6 +114,20 @@ def op_metadata(model: Model) -> dict[str, dict]:
                 "shape": list(tensor.shape),
             }
     return result
+
+
+def _reader_tags(node) -> list[str]:
+    """The ``hcc.scopes`` that propagate-tags records on a node several scopes read."""
+    import json
+
+    text = node.metadata_props.get(SCOPES_KEY)
+    if not text:
+        return []
+    try:
+        tags = json.loads(text)
+    except ValueError:
+        return []
+    return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
 
 
 def _unique(name: str, taken: dict, prefix: str = "") -> str:

@@ -214,6 +214,33 @@ def test_initializers_record_every_scope_that_reads_them():
     assert json.loads(weight.const_value.metadata_props["hcc.scopes"]) == [LAYER0.tag, LAYER1.tag]
 
 
+def test_a_node_several_scopes_read_records_them_and_keeps_its_scope():
+    x = Value("x")
+    table = Node("", "Cos", [x], scope=ENCODER)  # a RoPE-like table computed once
+    a = Node("", "Mul", [x, table.outputs[0]], scope=LAYER0)
+    b = Node("", "Mul", [a.outputs[0], table.outputs[0]], scope=LAYER1)
+    graph = Graph([x], [b.outputs[0]], [table, a, b])
+    PropagateTagsPass().run(model_of(graph))
+    assert table.scope == ENCODER
+    assert json.loads(table.metadata_props["hcc.scopes"]) == [LAYER0.tag, LAYER1.tag]
+    assert "hcc.scopes" not in a.metadata_props  # one reader's scope: nothing to record
+    from hcc.inspect.dag import op_metadata
+
+    entries = [e for e in op_metadata(model_of(graph)).values() if e["op_type"] == "Cos"]
+    assert entries[0]["tags"] == [ENCODER.tag]
+    assert entries[0]["used_by"] == [LAYER0.tag, LAYER1.tag]
+
+
+def test_a_node_read_by_one_scope_again_loses_its_record():
+    x = Value("x")
+    table = Node("", "Cos", [x], scope=ENCODER)
+    table.metadata_props["hcc.scopes"] = json.dumps([LAYER0.tag, LAYER1.tag])  # stale
+    a = Node("", "Mul", [x, table.outputs[0]], scope=LAYER0)
+    graph = Graph([x], [a.outputs[0]], [table, a])
+    PropagateTagsPass().run(model_of(graph))
+    assert "hcc.scopes" not in table.metadata_props
+
+
 def test_tagging_is_deterministic_and_idempotent():
     graph, shape, cast = _helper_chain()
     model = model_of(graph)
