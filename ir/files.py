@@ -15,7 +15,9 @@ order the files were added, so a caller orders them so that every prefix is a co
 
 from __future__ import annotations
 
+import errno
 import os
+import secrets
 import signal
 import stat
 import tempfile
@@ -154,6 +156,10 @@ def write_all(fd: int, data, offset: int | None = None) -> int:
     return total
 
 
+# Errors that mean "no hard link possible here" rather than "something is wrong".
+_CANNOT_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
+
+
 class FileGroup:
     """Files written together: each goes to a temporary beside its destination; :meth:`commit`
     syncs them all, then renames them in the order they were added. Leaving the ``with`` block
@@ -189,6 +195,30 @@ class FileGroup:
         os.fchmod(fd, _mode_for(path))
         return fd
 
+    def add_link(self, path, source) -> bool:
+        """Put a hard link to ``source`` at ``path`` when the group commits (the bytes are
+        shared, not copied); False, with nothing added, when the file system cannot link it
+        there (another file system, no hard links). Other failures raise :class:`SaveError`."""
+        path = os.path.abspath(os.fspath(path))
+        if any(entry[0] == path for entry in self._files):
+            raise SaveError("the same file would be written twice by one save", location=path)
+        check_destination(path)
+        folder, name = os.path.split(path)
+        for _ in range(100):
+            temporary = os.path.join(folder, f".{name[:100]}.{secrets.token_hex(6)}.tmp")
+            try:
+                os.link(source, temporary)
+            except FileExistsError:
+                continue
+            except OSError as error:
+                if error.errno in _CANNOT_LINK:
+                    return False
+                raise SaveError(f"cannot link {source}: {error.strerror or error}",
+                                location=path) from None
+            self._files.append([path, temporary, None])
+            return True
+        raise SaveError("cannot find a free temporary name", location=path)
+
     def remove_after(self, path) -> None:
         """Remove ``path`` once every file of the group is in place (an old data file the new
         files replace under another name)."""
@@ -207,6 +237,8 @@ class FileGroup:
         removed and :attr:`committed` lists what was already in place."""
         try:
             for entry in self._files:
+                if entry[2] is None:
+                    continue  # a hard link: its bytes are already on disk
                 _fsync(entry[2])
                 os.close(entry[2])
                 entry[2] = None

@@ -60,6 +60,9 @@ class DataWriter:
         self._sources: dict[str, int] = {}
         self._copy_range = hasattr(os, "copy_file_range")
         self.forbidden: set[str] = set()  # real paths of files the model reads from
+        # Real paths of files linked beside the model -> their location there: tensors read
+        # from them keep their offsets and are not copied.
+        self.in_place: dict[str, str] = {}
 
     # The exporter asks this for every tensor.
     def wants(self, tensor: Tensor, initializer: bool) -> bool:
@@ -82,6 +85,11 @@ class DataWriter:
             patch_header(tensor, proto, dst, name)
         else:
             write_header(tensor, dst, name)
+        if self.in_place and isinstance(tensor, ExternalTensor):
+            linked = self.in_place.get(os.path.realpath(tensor.path))
+            if linked is not None:
+                set_external_entries(dst, linked, tensor.offset, tensor.length)
+                return
         tensor_name = tensor.name if name is None else name
         location = self.location or self._per_tensor_location(tensor_name)
         entry = self.files.get(location)

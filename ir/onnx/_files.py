@@ -24,6 +24,7 @@ from ..errors import LoadError, SaveError
 from ..files import FileGroup, remove_quietly, same_file
 from ..reading import read_bytes
 from ._data_writer import EMBED_ALL, DataWriter, check_location
+from ._linked_data import link_sources
 from ._proto_tensor import (
     ProtoTensor,
 )
@@ -113,6 +114,7 @@ def external_locations(proto: ModelProto) -> set[str]:
     return found
 
 
+WEIGHTS = ("copy", "link", "auto")
 EXTERNAL_LOCATION = 1  # TensorProto.EXTERNAL
 
 
@@ -168,6 +170,7 @@ def save(
     size_threshold: int = 1024,
     all_tensors_to_one_file: bool = True,
     align: int = 0,
+    weights: str = "copy",
 ) -> None:
     """Write ``model`` to ``path`` atomically.
 
@@ -178,16 +181,25 @@ def save(
     model being replaced reads that file, the new data is written under the alternate name
     ``<name>.alt`` (see the module's description). ``align`` > 1 aligns each tensor's offset
     in the data file. The output may not be a file the model still reads from.
+
+    ``weights`` says what happens to external tensors read from other files: ``copy`` streams
+    their bytes into the data file; ``link`` hard-links each file they are read from into the
+    model's folder and points the tensors at their bytes there (nothing is copied; an error
+    where the file system cannot link); ``auto`` links where possible and copies otherwise.
     """
+    if weights not in WEIGHTS:
+        raise SaveError(f"weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
     try:
-        _save(model, path, external_data, size_threshold, all_tensors_to_one_file, align)
+        _save(model, path, external_data, size_threshold, all_tensors_to_one_file, align,
+              weights)
     except SaveError as error:
         if error.location is None:
             raise SaveError(error.message, location=os.fspath(path)) from None
         raise
 
 
-def _save(model, path, external_data, size_threshold, all_tensors_to_one_file, align) -> None:
+def _save(model, path, external_data, size_threshold, all_tensors_to_one_file, align,
+          weights="copy") -> None:
     path = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(path)
     if os.path.isdir(path):
@@ -249,6 +261,8 @@ def _save(model, path, external_data, size_threshold, all_tensors_to_one_file, a
                 align,
             )
             writer.forbidden = set(reading)
+            if weights != "copy":
+                writer.in_place = link_sources(group, folder, reading, location, path, weights)
         try:
             proto = Exporter(writer if writer is not None else EMBED_ALL).model(model)
             size = proto.ByteSize()
