@@ -140,3 +140,27 @@ def test_source_options_without_against_are_refused(split_build, capsys):
     out, _, _ = split_build
     assert main(["validate", str(out / "llama.onnx"), "--set", "a=1"]) == 2
     assert "give --against SOURCE" in capsys.readouterr().err
+
+
+CHECKPOINT_SPLITS = {
+    "tiny-org/gpt2": ("causal-lm", "*/GPT2Block.*", ["transformer.h.0", ""]),
+    "tiny-org/bert": ("base", "*/BertLayer.*", ["encoder.layer.0", ""]),
+    "tiny-org/llama": ("causal-lm", "*/LlamaDecoderLayer.*", ["model.layers.0", ""]),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("hub_id", list(CHECKPOINT_SPLITS))
+def test_checkpoints_split_per_layer_are_within_1e_5_of_torch(hub_id, offline, tmp_path):
+    task, pattern, modules = CHECKPOINT_SPLITS[hub_id]
+    spec = f"""
+    model m from pretrained "{hub_id}" {{ task = "{task}" }}
+    pipeline {{ split(by = "{pattern}")  internalize-constants }}
+    output "{tmp_path}" {{ validate = true  torch_tolerance = 1e-5 }}
+    """
+    result = hcc.build(spec)
+    assert result.torch.whole and all(d.within(1e-5) for d in result.torch.whole)
+    assert [c.module for c in result.torch.pieces[:1]] == modules[:1]
+    assert all(c.deviation is not None and c.deviation.within(1e-5)
+               for c in result.torch.pieces)
+    assert all(d.max_abs == 0.0 for d in result.deviations)
