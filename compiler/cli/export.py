@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from typing import Any
@@ -18,6 +19,7 @@ from .args import batch_size, opset, seed, sequence_length, whole_number
 
 HIERARCHY_KEY = "hcc.hierarchy"
 MAX_SIZE = 1 << 20  # an example axis larger than this asks for memory no export needs
+MAX_ELEMENTS = 1 << 26  # nor does an example tensor of more values (256 MiB of float32)
 ir_version = whole_number(3, 99)
 
 EXIT_OK = 0
@@ -156,6 +158,9 @@ def _sizes(item: str, text: str) -> list[int]:
     sizes = [int(p) for p in parts]
     if any(size < 1 or size > MAX_SIZE for size in sizes):
         raise ir.HccError(f"--input-shape {item!r}: sizes are from 1 to {MAX_SIZE}")
+    if math.prod(sizes) > MAX_ELEMENTS:
+        raise ir.HccError(f"--input-shape {item!r}: {math.prod(sizes)} values in one example "
+                          f"input; at most {MAX_ELEMENTS}")
     return sizes
 
 

@@ -123,6 +123,7 @@ def test_ir_version_cannot_be_raised(opset14, tmp_path, capsys):
     ([], "no output: hcc export SOURCE OUT.onnx"),
     (["x.onnx", "--input-shape", "2xa"], "a shape is sizes joined by 'x' or ','"),
     (["x.onnx", "--input-shape", "0x4"], "sizes are from 1 to"),
+    (["x.onnx", "--input-shape", "x=65536x65536"], "values in one example input; at most"),
     (["x.onnx", "--input-shape", "2x3x4"], "without a name the shape is BATCHxSEQ"),
     (["x.onnx", "--input-shape", "2x8", "--batch", "2"], "say the same; give one"),
     (["x.onnx", "--input-shape", "a b=2x3"], "is not an input name"),
