@@ -194,3 +194,19 @@ def test_kv_cache_pieces_from_a_hub_id_decode_like_transformers(offline, tmp_pat
                                do_sample=False, pad_token_id=0)[0, len(prompt):].tolist()
     module.config.use_cache = False
     assert Runner(str(tmp_path / "kv")).generate(prompt, 20).tokens == want
+
+
+def test_example_text_is_padded_to_the_shape_asked(offline):
+    # Seed 002: --input-text "..." --input-shape 1,128 pads the text to 128 tokens, batch 1.
+    loaded = load_module(ModelSource("pretrained", "tiny-org/bert", input_text="the quick fox",
+                                     batch=1, seq=12))
+    ids = loaded.kwargs["input_ids"]
+    assert tuple(ids.shape) == (1, 12) and ids[0, -1].item() == 0  # [PAD] after the text
+    assert loaded.kwargs["attention_mask"][0].tolist() == [1] * 5 + [0] * 7
+    assert set(loaded.dynamic_shapes["input_ids"]) == {1}  # a batch of 1 is fixed
+
+
+def test_example_text_with_per_input_shapes_is_refused(offline):
+    with pytest.raises(SourceError, match="give their size as batch and sequence length"):
+        load_module(ModelSource("pretrained", "tiny-org/bert", input_text="the quick fox",
+                                shapes={"input_ids": [1, 12]}))
