@@ -68,8 +68,10 @@ def hierarchy_tree(model: Model) -> dict | None:
     try:
         return parse_module_tree(text)
     except ModuleTreeError as error:
+        # Located at the file the model was read from, when it was read from one.
         raise ir.HccError(f"the {HIERARCHY_KEY} metadata is not a module tree: "
-                          f"{str(error).removeprefix('the module tree ')}") from None
+                          f"{str(error).removeprefix('the module tree ')}",
+                          location=model.proto_extras.get("source_path")) from None
 
 
 def hierarchy_scopes(tree: dict) -> dict[str, Scope]:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hcc.ir import HccError
+from hcc.ir.reading import read_bytes
 
 from .recipe import FORMAT, MANIFEST
 
@@ -32,27 +33,39 @@ class Generation:
     logits: list[np.ndarray] = field(default_factory=list)  # per step, when the head gives them
 
 
+def _inside(file: str) -> str:
+    """A piece file named by the manifest: a plain relative path inside its folder."""
+    if not isinstance(file, str) or not file or os.path.isabs(file) or ".." in file.replace(
+            "\\", "/").split("/"):
+        raise ValueError(f"piece file {file!r} is not inside the manifest's folder")
+    return file
+
+
 class Runner:
     def __init__(self, folder: str) -> None:
         from hcc.ort import Session
 
         path = os.path.join(folder, MANIFEST)
         try:
-            with open(path, encoding="utf-8") as f:
-                self.manifest = json.load(f)
-        except (OSError, ValueError) as error:
+            self.manifest = json.loads(read_bytes(path, what="manifest", error=HccError))
+        except (ValueError, RecursionError) as error:
             raise HccError(f"cannot read the manifest: {error}", location=path) from None
-        if self.manifest.get("format") != FORMAT:
+        if not isinstance(self.manifest, dict) or self.manifest.get("format") != FORMAT:
             raise HccError(f"not a KV-cache manifest (format {FORMAT!r})", location=path)
-        options = self.manifest["options"]
-        self.max_len = int(options["max_len"])
-        self.static = bool(options["static"])
-        self.head = options["head"]
-        self.layers = int(self.manifest["layers"])
-        self.batch = int(options["batch"]) if self.static else None
+        try:
+            options = self.manifest["options"]
+            self.max_len = int(options["max_len"])
+            self.static = bool(options["static"])
+            self.head = options["head"]
+            self.layers = int(self.manifest["layers"])
+            self.batch = int(options["batch"]) if self.static else None
+            pieces = {name: os.path.join(folder, _inside(entry["file"]))
+                      for name, entry in self.manifest["pieces"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise HccError(f"damaged KV-cache manifest ({type(error).__name__}: {error})",
+                           location=path) from None
         self.sessions = {}
-        for name, entry in self.manifest["pieces"].items():
-            file = os.path.join(folder, entry["file"])
+        for name, file in pieces.items():
             # onnxruntime's default optimization level: the pieces as a deployment runs them.
             self.sessions[name] = Session(file, optimization="all", what=f"piece {name!r}")
 
