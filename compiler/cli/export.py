@@ -89,6 +89,10 @@ def add_export(subparsers: Any) -> None:
                         "dynamo) hcc exports at that and lowers with downgrade-ir")
     parser.add_argument("--ir-version", type=ir_version,
                         help="lower the IR version to this (10 keeps node metadata)")
+    parser.add_argument("--weights", choices=["link", "copy", "auto"],
+                        help="export a checkpoint without loading its weights and read them in "
+                        "place: hard-link its .safetensors beside the output (link), copy them "
+                        "(copy) or link where possible (auto); see docs/export.md")
     parser.add_argument("--tag-attributes", action="store_true",
                         help="also write seed-002 style node attributes (non-standard ONNX)")
     parser.add_argument("--with-report", action="store_true",
@@ -185,7 +189,7 @@ def run_export(args: argparse.Namespace) -> int:
     else:
         refuse_inputs(written, [])  # a hub id or a model type: only the outputs' own checks
     options = ExportOptions(exporter=args.exporter, opset=args.opset,
-                            ir_version=args.ir_version)
+                            ir_version=args.ir_version, weights=args.weights)
     with step(f"exporting {args.source}", enabled=args.verbose):
         model = load_model(source, options)
     if args.tag_attributes:
@@ -195,7 +199,8 @@ def run_export(args: argparse.Namespace) -> int:
     folder = os.path.dirname(os.path.abspath(output))
     os.makedirs(folder, exist_ok=True)
     with step(f"writing {output}", enabled=args.verbose):
-        ir.save(model, output, external_data=f"{os.path.basename(output)}.data")
+        ir.save(model, output, external_data=f"{os.path.basename(output)}.data",
+                weights=args.weights or "copy")
         files = [output] + _write_extras(model, extras, args, options)
     if model.ir_version < 10:
         sys.stderr.write(f"hcc: warning: IR version {model.ir_version} has no node metadata: "

@@ -25,6 +25,9 @@ class ExportOptions:
     opset: int | None = None  # reached by lowering when the exporter writes no older one
     pipeline: str | None = None  # None: the front end's default tagging pipeline
     ir_version: int | None = None  # None: as the exporter writes it
+    # Read a checkpoint's weights in place (a meta-device export, see meta_export) and write
+    # them as "link", "copy" or "auto"; None: load the model and export it with its weights.
+    weights: str | None = None
 
 
 @dataclass
@@ -70,6 +73,9 @@ def load_with_module(source: ModelSource, options: ExportOptions | None = None):
 
             model = run(model, pipeline)
         return lower(model, options.opset, options.ir_version), None
+    if options.weights is not None:
+        return lower(_export_in_place(source, options, pipeline), options.opset,
+                     options.ir_version), None
     loaded = load_module(source)
     from .torch_export import export
 
@@ -85,8 +91,26 @@ def load_with_module(source: ModelSource, options: ExportOptions | None = None):
     return lower(model, options.opset, options.ir_version), loaded
 
 
-def load_module(source: ModelSource):
-    """The torch module and example inputs for a non-ONNX source."""
+def _export_in_place(source: ModelSource, options: ExportOptions, pipeline) -> ir.Model:
+    from .meta_export import WEIGHTS, export_meta_module
+    from .versions import export_opset
+
+    if options.weights not in WEIGHTS:
+        raise SourceError(f"weights must be one of {', '.join(WEIGHTS)}, not {options.weights!r}")
+    if source.kind not in ("directory", "pretrained"):
+        raise SourceError("weights read in place need a checkpoint: a model folder with "
+                          f".safetensors or a cached hub id, not a {source.kind} source")
+    if options.exporter != "dynamo":
+        raise SourceError("weights read in place need the dynamo exporter")
+    loaded = load_module(source, in_place=True)
+    return export_meta_module(loaded.module, loaded.kwargs, loaded.dynamic_shapes,
+                              local_folder(source), opset=export_opset("dynamo", options.opset),
+                              pipeline=pipeline)
+
+
+def load_module(source: ModelSource, *, in_place: bool = False):
+    """The torch module and example inputs for a non-ONNX source; ``in_place``: a checkpoint's
+    module with its parameters on the meta device (see meta_export)."""
     from . import sources
 
     tokenizer = None
@@ -107,7 +131,12 @@ def load_module(source: ModelSource):
             raise SourceError(f"a pretrained {'folder' if source.kind == 'directory' else 'model'}"
                               " takes no config overrides")
         folder = local_folder(source)
-        module = sources.from_directory(folder, task=source.task)
+        if in_place:
+            from .meta_export import meta_module
+
+            module = meta_module(folder, task=source.task)
+        else:
+            module = sources.from_directory(folder, task=source.task)
         if source.input_text is not None:  # a broken tokenizer matters only when text needs it
             tokenizer = sources.tokenizer_for(folder)
     else:

@@ -30,6 +30,8 @@ from .torch_export import DEFAULT_PIPELINE, HIERARCHY_KEY, ExportError, _cause, 
 
 # Marks an initializer the graph reads from the checkpoint (value: the checkpoint's tensor name).
 CHECKPOINT_KEY = "hcc.checkpoint_tensor"
+# How the written model gets the checkpoint's bytes (hcc.ir.save's ``weights``).
+WEIGHTS = ("link", "copy", "auto")
 
 
 def meta_module(folder: str, *, task: str = "base"):
@@ -111,12 +113,28 @@ def export_checkpoint(
     """Export the checkpoint in ``folder`` with every parameter read in place from its
     ``.safetensors`` file. Scopes and names are those of the ordinary export."""
     module = meta_module(folder, task=task)
+    kwargs, shapes = sources.example_inputs(module, inputs, seed=seed)
+    return export_meta_module(module, kwargs, shapes, folder, opset=opset, pipeline=pipeline)
+
+
+def export_meta_module(
+    module,
+    kwargs: dict,
+    dynamic_shapes,
+    folder: str,
+    *,
+    opset: int | None = None,
+    pipeline: str | None = DEFAULT_PIPELINE,
+) -> ir.Model:
+    """Export ``module`` (from :func:`meta_module` of ``folder``) called with ``kwargs``, its
+    parameters bound to the checkpoint's tensors."""
     stored = checkpoint_tensors(folder)
     buffers = materialize_buffers(module, stored)
-    kwargs, shapes = sources.example_inputs(module, inputs, seed=seed)
     workdir = tempfile.TemporaryDirectory(prefix="hcc-meta-export-")
     path = os.path.join(workdir.name, "model.onnx")
-    bound = _export_unbound(module, kwargs, shapes, opset, path, folder, stored, set(buffers))
+    bound = _export_unbound(
+        module, kwargs, dynamic_shapes, opset, path, folder, stored, set(buffers)
+    )
     model = ir.load(path)
     _bind(model, bound, folder)
     model.meta["_export_workdir"] = workdir

@@ -144,3 +144,46 @@ def test_in_place_export_computes_what_the_ordinary_export_does(llama_folder, tm
         results.append(session.run(None, {i.name: feeds[i.name] for i in session.get_inputs()}))
     for mine, theirs in zip(*results):
         np.testing.assert_array_equal(mine, theirs)
+
+
+def test_weights_in_place_need_a_checkpoint(tmp_path, capsys):
+    from hcc.cli import main
+
+    code = main(["export", "gpt2", "--weights", "link", "-o", str(tmp_path / "m.onnx")])
+    assert code == 2
+    assert "need a checkpoint" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_cli_export_with_linked_weights_copies_no_weight_bytes(llama_folder, tmp_path):
+    import onnxruntime as ort
+
+    from hcc.cli import main
+
+    out = tmp_path / "out" / "m.onnx"
+    assert (
+        main(
+            [
+                "export",
+                llama_folder,
+                "--task",
+                "causal-lm",
+                "--weights",
+                "link",
+                "-o",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    shards = sorted(p.name for p in (tmp_path / "out").iterdir() if p.suffix == ".safetensors")
+    assert shards == sorted({s.file for s in checkpoint_tensors(llama_folder).values()})
+    for shard in shards:
+        assert (tmp_path / "out" / shard).samefile(f"{llama_folder}/{shard}")
+    assert not (tmp_path / "out" / "m.onnx.data").exists()
+    ids = np.random.default_rng(1).integers(0, 256, (2, 5)).astype(np.int64)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    logits = session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0]
+    assert logits.shape == (2, 5, 256) and np.isfinite(logits).all()
