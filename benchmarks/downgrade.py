@@ -56,12 +56,16 @@ def run(opset: int, corpus, stride: int, top: int) -> dict:
                 kinds[corpus.category(outcome)] += 1
         results[name] = (passed, reasons, time.perf_counter() - began)
         categories[name] = kinds
-    print(f"\n== to opset {opset}: {len(cases)} cases above it, {len(runnable)} that onnxruntime "
-          f"runs correctly as given ({time.perf_counter() - started:.0f} s)")
+    print(
+        f"\n== to opset {opset}: {len(cases)} cases above it, {len(runnable)} that onnxruntime "
+        f"runs correctly as given ({time.perf_counter() - started:.0f} s)"
+    )
     width = max(len(n) for n in tools)
     for name, (passed, _, seconds) in results.items():
-        print(f"  {name:<{width}}  {passed:5d} / {len(runnable)}  "
-              f"{100.0 * passed / max(1, len(runnable)):5.1f} %   ({seconds:.0f} s)")
+        print(
+            f"  {name:<{width}}  {passed:5d} / {len(runnable)}  "
+            f"{100.0 * passed / max(1, len(runnable)):5.1f} %   ({seconds:.0f} s)"
+        )
     print("  failures by kind:")
     kinds = sorted({k for counter in categories.values() for k in counter})
     print(f"    {'':<36}" + "".join(f"{n:>26}" for n in tools))
@@ -87,8 +91,10 @@ def main(argv=None) -> int:
     corpus = _corpus_module()
     started = time.perf_counter()
     corpus.all_cases()
-    print(f"onnx node test corpus: {len(corpus.all_cases())} cases with one data set "
-          f"({time.perf_counter() - started:.0f} s to build)")
+    print(
+        f"onnx node test corpus: {len(corpus.all_cases())} cases with one data set "
+        f"({time.perf_counter() - started:.0f} s to build)"
+    )
     summary = {opset: run(opset, corpus, args.stride, args.failures) for opset in args.opsets}
     print("\n== summary (success ratio)")
     names = list(next(iter(summary.values())))

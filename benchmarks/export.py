@@ -81,8 +81,9 @@ def _run(side: str, model_type: str, layers: int, out_dir: str, queue) -> None:
             import io
 
             with contextlib.redirect_stdout(io.StringIO()):
-                program = torch.onnx.export(module, (), kwargs=kwargs, dynamo=True,
-                                            dynamic_shapes=shapes, verbose=False)
+                program = torch.onnx.export(
+                    module, (), kwargs=kwargs, dynamo=True, dynamic_shapes=shapes, verbose=False
+                )
             program.save(path, external_data=True)
     seconds = time.perf_counter() - start
     cpu = _cpu_seconds() - cpu
@@ -117,12 +118,16 @@ def main() -> None:
         wall, cpu = (statistics.median(v[i] for v in values) for i in (0, 1))
         export_peak, process_peak = (max(v[i] for v in values) for i in (2, 3))
         summary[side] = (wall, cpu, export_peak, process_peak)
-        print(f"{side:>6}: export {wall:7.2f} s wall {cpu:7.2f} s CPU   peak RSS "
-              f"{export_peak:6.0f} MB during export, {process_peak:6.0f} MB whole process")
+        print(
+            f"{side:>6}: export {wall:7.2f} s wall {cpu:7.2f} s CPU   peak RSS "
+            f"{export_peak:6.0f} MB during export, {process_peak:6.0f} MB whole process"
+        )
     hcc, torch = summary["hcc"], summary["torch"]
-    print(f"ratio hcc/torch: time {hcc[0] / torch[0]:.2f}x wall, {hcc[1] / torch[1]:.2f}x CPU "
-          f"(goal <= 1.10x); peak RSS {hcc[2] / torch[2]:.2f}x during export, "
-          f"{hcc[3] / torch[3]:.2f}x whole process (goal <= 1.20x)")
+    print(
+        f"ratio hcc/torch: time {hcc[0] / torch[0]:.2f}x wall, {hcc[1] / torch[1]:.2f}x CPU "
+        f"(goal <= 1.10x); peak RSS {hcc[2] / torch[2]:.2f}x during export, "
+        f"{hcc[3] / torch[3]:.2f}x whole process (goal <= 1.20x)"
+    )
 
 
 if __name__ == "__main__":

@@ -56,8 +56,7 @@ print(json.dumps({"seconds": seconds, "params": params, "data": data, "graphs": 
 
 
 def _child(*args: str) -> dict:
-    result = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True,
-                            text=True)
+    result = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"child failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -80,17 +79,26 @@ def main(argv=None) -> int:
     params, data, graphs = pieces[0]["params"], pieces[0]["data"], pieces[0]["graphs"]
     seconds = {side: statistics.median(r["seconds"] for r in rs) for side, rs in runs.items()}
     peaks = {side: statistics.median(r["peak_mb"] for r in rs) for side, rs in runs.items()}
-    ratio = statistics.median(h["seconds"] / p["seconds"] for h, p in zip(pieces, plain,
-                                                                          strict=True))
-    print(f"model: {args.model}, {args.layers} layers, {params / 1e6:.1f} MB of parameters "
-          f"(median of {args.repeat}, in turn)")
-    print(f"plain dynamo export (one graph):       {seconds['plain']:7.2f} s  "
-          f"peak RSS {peaks['plain']:.0f} MB")
-    print(f"hcc kv-cache pieces ({graphs} graphs{', static' if args.static else ''}): "
-          f"{seconds['hcc']:7.2f} s  peak RSS {peaks['hcc']:.0f} MB")
+    ratio = statistics.median(
+        h["seconds"] / p["seconds"] for h, p in zip(pieces, plain, strict=True)
+    )
+    print(
+        f"model: {args.model}, {args.layers} layers, {params / 1e6:.1f} MB of parameters "
+        f"(median of {args.repeat}, in turn)"
+    )
+    print(
+        f"plain dynamo export (one graph):       {seconds['plain']:7.2f} s  "
+        f"peak RSS {peaks['plain']:.0f} MB"
+    )
+    print(
+        f"hcc kv-cache pieces ({graphs} graphs{', static' if args.static else ''}): "
+        f"{seconds['hcc']:7.2f} s  peak RSS {peaks['hcc']:.0f} MB"
+    )
     print(f"hcc/plain: time {ratio:.2f}x")
-    print(f"weights on disk: {data / 1e6:.1f} MB = {data / params:.3f}x the parameter bytes "
-          "(goal <= 1.05x)")
+    print(
+        f"weights on disk: {data / 1e6:.1f} MB = {data / params:.3f}x the parameter bytes "
+        "(goal <= 1.05x)"
+    )
     return 0
 
 

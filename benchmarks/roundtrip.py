@@ -136,12 +136,16 @@ def main(argv=None) -> int:
             peak = statistics.median(r["peak_mb"] for r in results)
             times = ", ".join(f"{r['seconds']:.3f}" for r in results)
             peaks = ", ".join(f"{r['peak_mb']:.0f}" for r in results)
-            print(f"{tool:9s} load+save: median {seconds:.3f} s  [{times}]  "
-                  f"peak RSS median {peak:.0f} MB  [{peaks}]")
+            print(
+                f"{tool:9s} load+save: median {seconds:.3f} s  [{times}]  "
+                f"peak RSS median {peak:.0f} MB  [{peaks}]"
+            )
         protos = True
         for other in ("onnx", "onnx-lazy"):
-            print(f"hcc/{other}: time {_ratio(runs['hcc'], runs[other], 'seconds'):.2f}x, "
-                  f"peak memory {_ratio(runs['hcc'], runs[other], 'peak_mb'):.2f}x")
+            print(
+                f"hcc/{other}: time {_ratio(runs['hcc'], runs[other], 'seconds'):.2f}x, "
+                f"peak memory {_ratio(runs['hcc'], runs[other], 'peak_mb'):.2f}x"
+            )
             same_protos, same_files = _outputs_equal(work, os.path.basename(src), other)
             print(f"  outputs: protos equal {same_protos}, files byte-identical {same_files}")
             protos = protos and same_protos

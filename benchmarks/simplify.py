@@ -120,24 +120,30 @@ def main(argv: list[str] | None = None) -> int:
             for tool in TOOLS:
                 runs[tool].append(_measure(tool, src, work))
 
-    print(f"{'tool':<18} {'time s':>7} {'(min-max)':>13} {'peak MB':>8} {'nodes':>6} {'tagged':>7}"
-          f" {'unmatched':>9}")
+    print(
+        f"{'tool':<18} {'time s':>7} {'(min-max)':>13} {'peak MB':>8} {'nodes':>6} {'tagged':>7}"
+        f" {'unmatched':>9}"
+    )
     medians = {}
     for tool in TOOLS:
         times = [r["seconds"] for r in runs[tool]]
         last = runs[tool][-1]
         medians[tool] = statistics.median(times)
         unmatched = "-" if last["unmatched"] is None else str(last["unmatched"])
-        print(f"{tool:<18} {medians[tool]:7.2f} {f'({min(times):.2f}-{max(times):.2f})':>13} "
-              f"{statistics.median(r['peak_mb'] for r in runs[tool]):8.0f} {last['nodes']:6d} "
-              f"{last['coverage']:7.1%} {unmatched:>9}")
+        print(
+            f"{tool:<18} {medians[tool]:7.2f} {f'({min(times):.2f}-{max(times):.2f})':>13} "
+            f"{statistics.median(r['peak_mb'] for r in runs[tool]):8.0f} {last['nodes']:6d} "
+            f"{last['coverage']:7.1%} {unmatched:>9}"
+        )
     ratio = medians["hcc"] / medians["onnxsim"]
     # On a shared machine the fastest run is the best estimate of the work itself.
     fastest = min(r["seconds"] for r in runs["hcc"]) / min(r["seconds"] for r in runs["onnxsim"])
     fewer = runs["hcc"][-1]["nodes"] <= runs["onnxsim"][-1]["nodes"]
-    print(f"\nhcc / onnxsim time: {ratio:.2f}x by median, {fastest:.2f}x by fastest run "
-          f"(goal <= 1.2x: {'met' if ratio <= 1.2 else 'missed'});"
-          f" nodes no higher than onnxsim: {'yes' if fewer else 'no'}")
+    print(
+        f"\nhcc / onnxsim time: {ratio:.2f}x by median, {fastest:.2f}x by fastest run "
+        f"(goal <= 1.2x: {'met' if ratio <= 1.2 else 'missed'});"
+        f" nodes no higher than onnxsim: {'yes' if fewer else 'no'}"
+    )
     return 0
 
 

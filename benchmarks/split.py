@@ -207,8 +207,10 @@ def gpt2(work: str, repeat: int) -> None:
     print("exporting GPT-2 (12 layers) ...", flush=True)
     exported = _child(_EXPORT_GPT2, MODELS, os.path.join(work, "gpt2"))
     src = exported["path"]
-    print(f"  export: {exported['seconds']:.1f} s, peak RSS {exported['peak_mb']:.0f} MB, "
-          f"model {_folder_mb(os.path.dirname(src)):.0f} MB")
+    print(
+        f"  export: {exported['seconds']:.1f} s, peak RSS {exported['peak_mb']:.0f} MB, "
+        f"model {_folder_mb(os.path.dirname(src)):.0f} MB"
+    )
     hcc_runs, script_runs, call_runs = [], [], []
     manifest = os.path.join(work, "hcc", "manifest.json")
     for _ in range(repeat):  # in turn, so all three see the same machine and page cache
@@ -233,53 +235,73 @@ def gpt2(work: str, repeat: int) -> None:
     print(f"\nGPT-2, 12 layers, {pieces} pieces (median of {repeat}):")
     print(f"  {'':28s} {'time':>9s} {'peak RSS':>10s} {'pieces on disk':>15s}")
     for label, runs, disk in rows:
-        print(f"  {label:28s} {_median(runs, 'seconds'):8.2f}s {_median(runs, 'peak_mb'):8.0f}MB "
-              f"{disk:13.0f}MB")
-    print(f"  hcc/onnx script:       time {_ratio(hcc_runs, script_runs, 'seconds'):.2f}x, "
-          f"peak RSS {_ratio(hcc_runs, script_runs, 'peak_mb'):.2f}x")
-    print(f"  hcc/extract_model x{pieces}: time {_ratio(hcc_runs, call_runs, 'seconds'):.2f}x, "
-          f"peak RSS {_ratio(hcc_runs, call_runs, 'peak_mb'):.2f}x "
-          f"(largest piece: {_largest_piece_mb(os.path.join(work, 'hcc')):.0f} MB of weights)")
+        print(
+            f"  {label:28s} {_median(runs, 'seconds'):8.2f}s {_median(runs, 'peak_mb'):8.0f}MB "
+            f"{disk:13.0f}MB"
+        )
+    print(
+        f"  hcc/onnx script:       time {_ratio(hcc_runs, script_runs, 'seconds'):.2f}x, "
+        f"peak RSS {_ratio(hcc_runs, script_runs, 'peak_mb'):.2f}x"
+    )
+    print(
+        f"  hcc/extract_model x{pieces}: time {_ratio(hcc_runs, call_runs, 'seconds'):.2f}x, "
+        f"peak RSS {_ratio(hcc_runs, call_runs, 'peak_mb'):.2f}x "
+        f"(largest piece: {_largest_piece_mb(os.path.join(work, 'hcc')):.0f} MB of weights)"
+    )
     parts = ", ".join(f"{k} {_median(hcc_runs, k):.2f}s" for k in ("load", "passes", "write"))
     print(f"  hcc breakdown: {parts}")
 
 
 def tinyllama(work: str, validate: bool) -> None:
-    print("\nexporting a TinyLlama-shaped model (1.1 B parameters, random weights) ...",
-          flush=True)
+    print("\nexporting a TinyLlama-shaped model (1.1 B parameters, random weights) ...", flush=True)
     exported = _child(_EXPORT_TINYLLAMA, os.path.join(work, "tinyllama"))
     src = exported["path"]
-    print(f"  export: {exported['seconds']:.0f} s (building the module "
-          f"{exported['build_seconds']:.0f} s), {exported['params'] / 1e9:.2f} B parameters, "
-          f"peak RSS {exported['peak_mb'] / 1024:.1f} GB, "
-          f"model {_folder_mb(os.path.dirname(src)) / 1024:.2f} GB")
+    print(
+        f"  export: {exported['seconds']:.0f} s (building the module "
+        f"{exported['build_seconds']:.0f} s), {exported['params'] / 1e9:.2f} B parameters, "
+        f"peak RSS {exported['peak_mb'] / 1024:.1f} GB, "
+        f"model {_folder_mb(os.path.dirname(src)) / 1024:.2f} GB"
+    )
     out = os.path.join(work, "tinyllama-pieces")
     run = _child(_HCC, src, out, "*/LlamaDecoderLayer.*")
     with open(os.path.join(out, "manifest.json")) as f:
         manifest = json.load(f)
-    print(f"  hcc load+split+write: {run['seconds']:.1f} s (load {run['load']:.1f}, passes "
-          f"{run['passes']:.1f}, write {run['write']:.1f}), peak RSS {run['peak_mb']:.0f} MB "
-          f"(goal <= 2048 MB), {len(manifest['pieces'])} pieces, the largest holding "
-          f"{_largest_piece_mb(out):.0f} MB of weights")
-    one = _child(_ONNX, src, os.path.join(work, "tinyllama-extract"),
-                 os.path.join(out, "manifest.json"), "1")
+    print(
+        f"  hcc load+split+write: {run['seconds']:.1f} s (load {run['load']:.1f}, passes "
+        f"{run['passes']:.1f}, write {run['write']:.1f}), peak RSS {run['peak_mb']:.0f} MB "
+        f"(goal <= 2048 MB), {len(manifest['pieces'])} pieces, the largest holding "
+        f"{_largest_piece_mb(out):.0f} MB of weights"
+    )
+    one = _child(
+        _ONNX, src, os.path.join(work, "tinyllama-extract"), os.path.join(out, "manifest.json"), "1"
+    )
     status = f"failed: {one['error']}" if one["error"] else "ok"
-    print(f"  onnx extract_model, one layer: {one['seconds']:.1f} s, peak RSS "
-          f"{one['peak_mb']:.0f} MB ({status})")
+    print(
+        f"  onnx extract_model, one layer: {one['seconds']:.1f} s, peak RSS "
+        f"{one['peak_mb']:.0f} MB ({status})"
+    )
     if validate:
         checked = _child(_VALIDATE, os.path.join(out, "manifest.json"))
         worst = max(checked["deviations"].values())
-        print(f"  chained in onnxruntime: max abs deviation {worst} "
-              f"({checked['seconds']:.0f} s, peak RSS {checked['peak_mb'] / 1024:.1f} GB)")
+        print(
+            f"  chained in onnxruntime: max abs deviation {worst} "
+            f"({checked['seconds']:.0f} s, peak RSS {checked['peak_mb'] / 1024:.1f} GB)"
+        )
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--tinyllama", action="store_true",
-                        help="also split a 1.1 B-parameter LLaMA (long; ~10 GB RAM to export)")
-    parser.add_argument("--validate", action="store_true",
-                        help="with --tinyllama: chain its pieces against the whole model")
+    parser.add_argument(
+        "--tinyllama",
+        action="store_true",
+        help="also split a 1.1 B-parameter LLaMA (long; ~10 GB RAM to export)",
+    )
+    parser.add_argument(
+        "--validate",
+        action="store_true",
+        help="with --tinyllama: chain its pieces against the whole model",
+    )
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep the files")
     args = parser.parse_args(argv)
     work = os.path.abspath(args.keep) if args.keep else tempfile.mkdtemp(prefix="hcc-split-")

@@ -49,22 +49,32 @@ def _make_model(path: str, megabytes: int) -> None:
     columns = 4096
     rows = megabytes * 2**20 // (4 * columns * 4)
     rng = np.random.default_rng(0)
-    weights = [numpy_helper.from_array(rng.standard_normal((rows, columns), np.float32), f"w{i}")
-               for i in range(4)]
+    weights = [
+        numpy_helper.from_array(rng.standard_normal((rows, columns), np.float32), f"w{i}")
+        for i in range(4)
+    ]
     nodes, current = [], "x"
     for i in range(4):
         nodes.append(helper.make_node("Add", [current, f"w{i}"], [f"h{i}"]))
         current = f"h{i}"
     graph = helper.make_graph(
-        nodes, "big", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, columns])],
-        [helper.make_tensor_value_info(current, TensorProto.FLOAT, [rows, columns])], weights)
+        nodes,
+        "big",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, columns])],
+        [helper.make_tensor_value_info(current, TensorProto.FLOAT, [rows, columns])],
+        weights,
+    )
     model = helper.make_model(graph, ir_version=10, opset_imports=[helper.make_opsetid("", 18)])
     onnx.save(model, path, save_as_external_data=True, location="model.onnx.data")
 
 
 def _run(variant: str, src: str, dst: str) -> dict:
-    result = subprocess.run([sys.executable, "-c", _CHILD, variant, src, dst],
-                            check=True, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", _CHILD, variant, src, dst],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     report = json.loads(result.stdout.strip().splitlines()[-1])
     if report["code"] != 0:
         raise SystemExit(f"hcc opt failed: {result.stderr}")
@@ -90,11 +100,15 @@ def main() -> None:
     for key, what in (("seconds", "whole command"), ("save", "saving only")):
         for variant, label in (("sync", "with fsync"), ("nosync", "without fsync")):
             values = [run[key] for run in runs[variant]]
-            print(f"  {what}, {label:14} {statistics.median(values):.2f} s  "
-                  f"({min(values):.2f}-{max(values):.2f})")
+            print(
+                f"  {what}, {label:14} {statistics.median(values):.2f} s  "
+                f"({min(values):.2f}-{max(values):.2f})"
+            )
         ratios = [a[key] / b[key] for a, b in zip(runs["sync"], runs["nosync"], strict=True)]
-        print(f"  {what}, ratio          {statistics.median(ratios):.2f}x  "
-              f"({min(ratios):.2f}-{max(ratios):.2f})")
+        print(
+            f"  {what}, ratio          {statistics.median(ratios):.2f}x  "
+            f"({min(ratios):.2f}-{max(ratios):.2f})"
+        )
 
 
 if __name__ == "__main__":

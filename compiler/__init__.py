@@ -3,8 +3,9 @@
 __version__ = "0.1.0"
 
 
-def export(module, args=(), kwargs=None, *, dynamic_shapes=None, opset=None, exporter="dynamo",
-           **options):
+def export(
+    module, args=(), kwargs=None, *, dynamic_shapes=None, opset=None, exporter="dynamo", **options
+):
     """Export a ``torch.nn.Module`` to an :class:`hcc.ir.Model` with a scope on every node.
 
     Mirrors ``torch.onnx.export``; see :func:`hcc.frontend.torch_export.export` for options.
@@ -12,8 +13,15 @@ def export(module, args=(), kwargs=None, *, dynamic_shapes=None, opset=None, exp
     """
     from .frontend.torch_export import export as _export
 
-    return _export(module, args, kwargs, dynamic_shapes=dynamic_shapes, opset=opset,
-                   exporter=exporter, **options)
+    return _export(
+        module,
+        args,
+        kwargs,
+        dynamic_shapes=dynamic_shapes,
+        opset=opset,
+        exporter=exporter,
+        **options,
+    )
 
 
 def build(path_or_text, defines=None, **options):

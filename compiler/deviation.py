@@ -59,10 +59,17 @@ class Deviation:
         return self.problem or f"max abs {self.max_abs:.3g}"
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "shape_a": list(self.shape_a), "shape_b": list(self.shape_b),
-                "dtype_a": self.dtype_a, "dtype_b": self.dtype_b,
-                "max_abs": _plain(self.max_abs), "mean_abs": _plain(self.mean_abs),
-                "max_rel": _plain(self.max_rel), "problem": self.problem}
+        return {
+            "name": self.name,
+            "shape_a": list(self.shape_a),
+            "shape_b": list(self.shape_b),
+            "dtype_a": self.dtype_a,
+            "dtype_b": self.dtype_b,
+            "max_abs": _plain(self.max_abs),
+            "mean_abs": _plain(self.mean_abs),
+            "max_rel": _plain(self.max_rel),
+            "problem": self.problem,
+        }
 
 
 def _plain(x: float) -> float | str:
@@ -79,8 +86,9 @@ def deviation(name: str, a, b, labels: tuple[str, str] = ("A", "B")) -> Deviatio
         return Deviation(name, *shapes, *dtypes, math.inf, math.inf, math.inf, problem)
 
     if a.shape != b.shape:
-        return broken(f"shapes differ: {list(a.shape)} ({labels[0]}) vs {list(b.shape)} "
-                      f"({labels[1]})")
+        return broken(
+            f"shapes differ: {list(a.shape)} ({labels[0]}) vs {list(b.shape)} ({labels[1]})"
+        )
     if a.dtype != b.dtype:
         return broken(f"dtypes differ: {a.dtype} ({labels[0]}) vs {b.dtype} ({labels[1]})")
     if a.size == 0:
@@ -110,8 +118,9 @@ def deviation(name: str, a, b, labels: tuple[str, str] = ("A", "B")) -> Deviatio
     return Deviation(name, *shapes, *dtypes, max_abs, float(diff.mean()), float(rel.max()))
 
 
-def _non_finite_problem(x: np.ndarray, y: np.ndarray, wrong: np.ndarray,
-                        labels: tuple[str, str]) -> str:
+def _non_finite_problem(
+    x: np.ndarray, y: np.ndarray, wrong: np.ndarray, labels: tuple[str, str]
+) -> str:
     """``NaN in B where A is finite (3 of 64 values)``: the first kind of mismatch found."""
     count, total = int(wrong.sum()), int(wrong.size)
     first = tuple(int(i) for i in np.argwhere(wrong)[0])
@@ -130,31 +139,41 @@ def _non_finite_problem(x: np.ndarray, y: np.ndarray, wrong: np.ndarray,
     return f"{kind} in {side} where {where} ({count} of {total} values, first at {list(first)})"
 
 
-def pair_outputs(names_a: Sequence[str], names_b: Sequence[str],
-                 labels: tuple[str, str] = ("A", "B")) -> list[tuple[str, str]]:
+def pair_outputs(
+    names_a: Sequence[str], names_b: Sequence[str], labels: tuple[str, str] = ("A", "B")
+) -> list[tuple[str, str]]:
     """Outputs of two models matched by name, else (same count) by position; a different
     number of outputs cannot be compared and is an error naming both lists."""
     if sorted(names_a) == sorted(names_b):
         return [(name, name) for name in names_a]
     if len(names_a) == len(names_b):
         return list(zip(names_a, names_b))
-    raise HccError(f"{labels[0]} has {len(names_a)} outputs ({', '.join(names_a)}) and "
-                   f"{labels[1]} {len(names_b)} ({', '.join(names_b)}); they cannot be compared")
+    raise HccError(
+        f"{labels[0]} has {len(names_a)} outputs ({', '.join(names_a)}) and "
+        f"{labels[1]} {len(names_b)} ({', '.join(names_b)}); they cannot be compared"
+    )
 
 
-def compare_outputs(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray],
-                    labels: tuple[str, str] = ("A", "B")) -> list[Deviation]:
+def compare_outputs(
+    a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], labels: tuple[str, str] = ("A", "B")
+) -> list[Deviation]:
     """:func:`deviation` of every output pair (see :func:`pair_outputs`)."""
-    return [deviation(x if x == y else f"{x} / {y}", a[x], b[y], labels)
-            for x, y in pair_outputs(list(a), list(b), labels)]
+    return [
+        deviation(x if x == y else f"{x} / {y}", a[x], b[y], labels)
+        for x, y in pair_outputs(list(a), list(b), labels)
+    ]
 
 
 def failures(deviations: Sequence[Deviation], tolerance: float) -> list[str]:
     """One message per output that is not within ``tolerance`` (max abs), naming the output."""
     check_tolerance(tolerance)
-    return [f"output {d.name!r}: {d.problem}" if d.problem else
-            f"output {d.name!r} deviates by {d.max_abs:.3g} (tolerance {tolerance:g})"
-            for d in deviations if not d.within(tolerance)]
+    return [
+        f"output {d.name!r}: {d.problem}"
+        if d.problem
+        else f"output {d.name!r} deviates by {d.max_abs:.3g} (tolerance {tolerance:g})"
+        for d in deviations
+        if not d.within(tolerance)
+    ]
 
 
 def check_tolerance(value: float, what: str = "tolerance") -> float:

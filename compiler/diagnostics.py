@@ -33,7 +33,9 @@ class SpecError(HccError):
         self.diagnostics = sorted(
             diagnostics,
             key=lambda d: (
-                (d.location.source, d.location.line, d.location.column) if d.location else ("", 0, 0)
+                (d.location.source, d.location.line, d.location.column)
+                if d.location
+                else ("", 0, 0)
             ),
         )
         first = self.diagnostics[0] if self.diagnostics else Diagnostic("invalid spec")

@@ -83,11 +83,14 @@ def build(
         raise SpecError.one(
             f"the model comes from factory {spec.source.reference!r}, which imports and runs "
             "Python code; build it only if you trust this spec: hcc build --allow-factory "
-            "(hcc.build(..., allow_factory=True) from Python)", spec.source_location)
+            "(hcc.build(..., allow_factory=True) from Python)",
+            spec.source_location,
+        )
     if spec.recipe is not None:
         return _build_llm(spec, result, progress)
-    with step(f"loading {spec.model_name} ({spec.source.kind} {spec.source.reference})",
-              enabled=progress):
+    with step(
+        f"loading {spec.model_name} ({spec.source.kind} {spec.source.reference})", enabled=progress
+    ):
         model, loaded = load_with_module(spec.source, spec.export)
     timings = Timings()
     changes = None
@@ -114,8 +117,9 @@ def build(
     with step(f"writing {spec.output.directory}", enabled=progress):
         result.outputs = write_outputs(model, spec)
     if spec.output.validate:
-        result.deviations, result.torch = _validate(model, spec, progress,
-                                                    loaded.module if loaded else None)
+        result.deviations, result.torch = _validate(
+            model, spec, progress, loaded.module if loaded else None
+        )
     if "report" in spec.output.reports:
         # Written last, so it can list the validation and every other file.
         result.outputs.append(_write_build_report(result, changes))
@@ -128,9 +132,18 @@ def _write_build_report(result: BuildResult, changes) -> str:
     out = result.spec.output
     path = os.path.join(out.directory, _REPORT_FILES["report"].format(name=out.name))
     files = [*result.outputs, path]
-    write_text(path, build_report(result.spec, result.model, timings=result.timings,
-                                   changes=changes.records if changes else (), outputs=files,
-                                   deviations=result.deviations, torch=result.torch))
+    write_text(
+        path,
+        build_report(
+            result.spec,
+            result.model,
+            timings=result.timings,
+            changes=changes.records if changes else (),
+            outputs=files,
+            deviations=result.deviations,
+            torch=result.torch,
+        ),
+    )
     return path
 
 
@@ -149,8 +162,9 @@ def _build_llm(spec: BuildSpec, result: BuildResult, progress: bool) -> BuildRes
         loaded = load_module(source)
     options = LLMOptions(**spec.recipe)
     with step(f"exporting and cutting {spec.model_name}", enabled=progress):
-        result.outputs = build_pieces(loaded.module, spec.output.directory, options,
-                                      name=spec.output.name)
+        result.outputs = build_pieces(
+            loaded.module, spec.output.directory, options, name=spec.output.name
+        )
     return result
 
 
@@ -166,8 +180,10 @@ def _validate(model: ir.Model, spec: BuildSpec, progress: bool, module) -> tuple
 
     split = bool(model.meta.get(PIECES_KEY))
     if not split and module is None:
-        raise ir.HccError("output validate = true needs a split in the pipeline or a PyTorch "
-                          "source to compare with")
+        raise ir.HccError(
+            "output validate = true needs a split in the pipeline or a PyTorch "
+            "source to compare with"
+        )
     out = spec.output
     whole = os.path.join(out.directory, f"{out.name}.onnx")
     manifest = os.path.join(out.directory, MANIFEST) if split else None
@@ -183,8 +199,10 @@ def _validate(model: ir.Model, spec: BuildSpec, progress: bool, module) -> tuple
 
         with step("validating against torch", enabled=progress):
             reference = validate_against_torch(module, whole, manifest, seed=spec.source.seed)
-        problems += [f"{p} (torch tolerance {out.torch_tolerance:g})"
-                     for p in reference.failures(out.torch_tolerance)]
+        problems += [
+            f"{p} (torch tolerance {out.torch_tolerance:g})"
+            for p in reference.failures(out.torch_tolerance)
+        ]
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ir.HccError(f"validation failed: {problems[0]}{more}", location=out.directory)
@@ -254,12 +272,17 @@ def write_outputs(model: ir.Model, spec: BuildSpec) -> list[str]:
     if model.meta.get(PIECES_KEY):
         from .pieces import write_pieces
 
-        written = write_pieces(model, out.directory, name=out.name,
-                               size_threshold=out.external_data_threshold)
+        written = write_pieces(
+            model, out.directory, name=out.name, size_threshold=out.external_data_threshold
+        )
     else:
         model_path = os.path.join(out.directory, f"{out.name}.onnx")
-        ir.save(model, model_path, external_data=f"{out.name}.onnx.data",
-                size_threshold=out.external_data_threshold)
+        ir.save(
+            model,
+            model_path,
+            external_data=f"{out.name}.onnx.data",
+            size_threshold=out.external_data_threshold,
+        )
         written = [model_path]
     for report in out.reports:
         path = os.path.join(out.directory, _REPORT_FILES[report].format(name=out.name))
@@ -287,6 +310,3 @@ def _report_text(report: str, model: ir.Model) -> str:
     from hcc.ir.printer import format_model
 
     return format_model(model)
-
-
-

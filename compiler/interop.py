@@ -47,13 +47,16 @@ def keep_tags(fn: Callable[..., Any]) -> Callable[..., Any]:
         from hcc.ir.onnx import tools
 
         if type(model).__name__ != "ModelProto":
-            raise TypeError(f"keep_tags wraps functions of an onnx.ModelProto, "
-                            f"got {type(model).__name__}")
+            raise TypeError(
+                f"keep_tags wraps functions of an onnx.ModelProto, got {type(model).__name__}"
+            )
         origins = Origins.record(ir.from_onnx(model))
         result = fn(model, *args, **kwargs)
         if type(result).__name__ != "ModelProto":
-            raise TypeError(f"{getattr(fn, '__name__', fn)!r} returned "
-                            f"{type(result).__name__}, not an onnx.ModelProto")
+            raise TypeError(
+                f"{getattr(fn, '__name__', fn)!r} returned "
+                f"{type(result).__name__}, not an onnx.ModelProto"
+            )
         tagged = ir.from_onnx(result)
         wrapper.last_report = reattach(tagged, origins)
         if tools.copy_node_metadata(tagged, result):
@@ -204,6 +207,10 @@ class ReportUnmatched(Instrument):
 
 
 __all__ = [
-    "ORIGINS_ATTR", "ReportUnmatched", "as_onnx_ir_pass", "from_graphsurgeon", "keep_tags",
+    "ORIGINS_ATTR",
+    "ReportUnmatched",
+    "as_onnx_ir_pass",
+    "from_graphsurgeon",
+    "keep_tags",
     "to_graphsurgeon",
 ]

@@ -44,8 +44,15 @@ class Session:
     long as the session (the temporary folder of a modified copy).
     """
 
-    def __init__(self, path: str, *, optimization: str = "basic", what: str = "the model",
-                 location: str | None = None, keep=None) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        optimization: str = "basic",
+        what: str = "the model",
+        location: str | None = None,
+        keep=None,
+    ) -> None:
         import onnxruntime as ort
 
         levels = {
@@ -55,8 +62,9 @@ class Session:
             "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
         }
         if optimization not in levels:
-            raise ir.HccError(f"optimization must be one of {', '.join(OPTIMIZATIONS)}, "
-                              f"not {optimization!r}")
+            raise ir.HccError(
+                f"optimization must be one of {', '.join(OPTIMIZATIONS)}, not {optimization!r}"
+            )
         options = ort.SessionOptions()
         options.graph_optimization_level = levels[optimization]
         options.log_severity_level = 3
@@ -64,11 +72,13 @@ class Session:
         self.what = what
         self.location = str(location or path)
         try:
-            self.session = ort.InferenceSession(self.path, options,
-                                                providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                self.path, options, providers=["CPUExecutionProvider"]
+            )
         except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph/... types
-            raise ir.HccError(f"onnxruntime cannot load {what}: {_first_line(error)}",
-                              location=self.location) from None
+            raise ir.HccError(
+                f"onnxruntime cannot load {what}: {_first_line(error)}", location=self.location
+            ) from None
         self._keep = keep
 
     @property
@@ -84,22 +94,33 @@ class Session:
         try:
             results = self.session.run(names, feeds)
         except Exception as error:
-            raise ir.HccError(f"onnxruntime failed to run {self.what}: {_first_line(error)}",
-                              location=self.location) from None
+            raise ir.HccError(
+                f"onnxruntime failed to run {self.what}: {_first_line(error)}",
+                location=self.location,
+            ) from None
         return dict(zip(names or self.output_names, results))
 
 
 # ONNX Runtime's type strings -> numpy dtypes of the inputs hcc can generate.
 _NUMPY_TYPES = {
-    "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
-    "tensor(int8)": np.int8, "tensor(int16)": np.int16, "tensor(int32)": np.int32,
-    "tensor(int64)": np.int64, "tensor(uint8)": np.uint8, "tensor(uint16)": np.uint16,
-    "tensor(uint32)": np.uint32, "tensor(uint64)": np.uint64, "tensor(bool)": np.bool_,
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(double)": np.float64,
+    "tensor(int8)": np.int8,
+    "tensor(int16)": np.int16,
+    "tensor(int32)": np.int32,
+    "tensor(int64)": np.int64,
+    "tensor(uint8)": np.uint8,
+    "tensor(uint16)": np.uint16,
+    "tensor(uint32)": np.uint32,
+    "tensor(uint64)": np.uint64,
+    "tensor(bool)": np.bool_,
 }
 
 
-def generated_inputs(session, model: Model | None = None, *, batch: int = 2, seq: int = 16,
-                     seed: int = 0) -> dict[str, np.ndarray]:
+def generated_inputs(
+    session, model: Model | None = None, *, batch: int = 2, seq: int = 16, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Inputs for ``session`` (a :class:`Session` or an onnxruntime session).
 
     Symbolic dims become ``batch`` (the first) or ``seq``. Floats are normal noise; masks and
@@ -111,17 +132,23 @@ def generated_inputs(session, model: Model | None = None, *, batch: int = 2, seq
     rng = np.random.default_rng(seed)
     feeds = {}
     for meta in ort_session.get_inputs():
-        shape = [d if isinstance(d, int) and d >= 0 else (batch if i == 0 else seq)
-                 for i, d in enumerate(meta.shape)]
+        shape = [
+            d if isinstance(d, int) and d >= 0 else (batch if i == 0 else seq)
+            for i, d in enumerate(meta.shape)
+        ]
         count = math.prod(shape)
         if count > MAX_GENERATED_ELEMENTS:
-            raise ir.HccError(f"input {meta.name!r} of shape {shape} would hold {count} "
-                              f"values; hcc generates at most {MAX_GENERATED_ELEMENTS} (lower "
-                              "--batch or --seq, or the model's fixed dims are absurd)")
+            raise ir.HccError(
+                f"input {meta.name!r} of shape {shape} would hold {count} "
+                f"values; hcc generates at most {MAX_GENERATED_ELEMENTS} (lower "
+                "--batch or --seq, or the model's fixed dims are absurd)"
+            )
         dtype = _input_dtype(meta.type)
         if dtype is None:
-            raise ir.HccError(f"input {meta.name!r} is of type {meta.type}; hcc can only "
-                              "generate numeric and boolean tensors")
+            raise ir.HccError(
+                f"input {meta.name!r} is of type {meta.type}; hcc can only "
+                "generate numeric and boolean tensors"
+            )
         if dtype == np.bool_ or (np.issubdtype(dtype, np.integer) and "mask" in meta.name):
             feeds[meta.name] = np.ones(shape, dtype)
         elif np.issubdtype(dtype, np.integer):
@@ -145,8 +172,18 @@ def _input_dtype(type_string: str):
 # widened): an index still indexes after them. (input position that carries the values, or
 # None for all inputs.)
 _VALUE_CARRIERS = {
-    "Cast": 0, "Identity": 0, "Reshape": 0, "Unsqueeze": 0, "Squeeze": 0, "Flatten": 0,
-    "Expand": 0, "Slice": 0, "Transpose": 0, "Tile": 0, "Split": 0, "Gather": 0,
+    "Cast": 0,
+    "Identity": 0,
+    "Reshape": 0,
+    "Unsqueeze": 0,
+    "Squeeze": 0,
+    "Flatten": 0,
+    "Expand": 0,
+    "Slice": 0,
+    "Transpose": 0,
+    "Tile": 0,
+    "Split": 0,
+    "Gather": 0,
     "Concat": None,
 }
 _INDEXING = {"Gather": (1, 0)}  # op -> (indices input, data input)
@@ -168,9 +205,16 @@ def index_limits(model: Model) -> dict[str, int]:
 
 
 def _is_integer(dtype: ir.DataType) -> bool:
-    return dtype in (ir.DataType.INT8, ir.DataType.INT16, ir.DataType.INT32, ir.DataType.INT64,
-                     ir.DataType.UINT8, ir.DataType.UINT16, ir.DataType.UINT32,
-                     ir.DataType.UINT64)
+    return dtype in (
+        ir.DataType.INT8,
+        ir.DataType.INT16,
+        ir.DataType.INT32,
+        ir.DataType.INT64,
+        ir.DataType.UINT8,
+        ir.DataType.UINT16,
+        ir.DataType.UINT32,
+        ir.DataType.UINT64,
+    )
 
 
 def _rows_indexed(start: Value, reach: int = 64) -> list[int]:
@@ -189,8 +233,9 @@ def _rows_indexed(start: Value, reach: int = 64) -> list[int]:
                     if count:
                         rows.append(count)
                     continue
-            carried = _VALUE_CARRIERS.get(user.op_type, -1) if user.domain in ("", "ai.onnx") \
-                else -1
+            carried = (
+                _VALUE_CARRIERS.get(user.op_type, -1) if user.domain in ("", "ai.onnx") else -1
+            )
             if carried is None or carried == index:
                 for out in user.outputs:
                     if out is not None and out not in seen:

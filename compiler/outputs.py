@@ -45,8 +45,9 @@ def input_files(path: str) -> list[str]:
     return [path, *data_files(path)]
 
 
-def refuse_inputs(outputs: Iterable[str], inputs: Iterable[str], *,
-                  readers: Iterable[str] = ()) -> None:
+def refuse_inputs(
+    outputs: Iterable[str], inputs: Iterable[str], *, readers: Iterable[str] = ()
+) -> None:
     """Raise :class:`~hcc.ir.HccError` if an output would replace an input.
 
     ``outputs`` are every file the command may write; ``inputs`` are files read as they are;
@@ -59,9 +60,13 @@ def refuse_inputs(outputs: Iterable[str], inputs: Iterable[str], *,
     for output in dict.fromkeys(os.fspath(o) for o in outputs):
         for source in read:
             if same_file(output, source):
-                same = "is" if os.path.abspath(output) == os.path.abspath(source) else (
-                    "is the same file as")
+                same = (
+                    "is"
+                    if os.path.abspath(output) == os.path.abspath(source)
+                    else ("is the same file as")
+                )
                 raise ir.HccError(
                     f"refusing to write {output!r}: it {same} {source!r}, which this command "
-                    "reads; write the result elsewhere")
+                    "reads; write the result elsewhere"
+                )
         check_destination(output)

@@ -30,8 +30,14 @@ def piece_file(index: int, name: str) -> str:
     return f"{index:02d}-{safe}.onnx"
 
 
-def write_pieces(model: ir.Model, directory: str, *, name: str = "model",
-                 size_threshold: int = 1024, shared_weights: str | None = None) -> list[str]:
+def write_pieces(
+    model: ir.Model,
+    directory: str,
+    *,
+    name: str = "model",
+    size_threshold: int = 1024,
+    shared_weights: str | None = None,
+) -> list[str]:
     """Write every piece of a split model and the manifest; returns the paths written.
 
     Every piece is extracted before anything is written: an error leaves the folder as it was
@@ -61,16 +67,18 @@ def write_pieces(model: ir.Model, directory: str, *, name: str = "model",
         piece_model = extract_piece(model, piece, pieces, edge, types)
         filename = piece_file(index, piece.name)
         items.append((piece_model, filename))
-        entries.append({
-            "name": piece.name,
-            "file": filename,
-            "inputs": [_describe(v) for v in piece_model.graph.inputs],
-            "outputs": [_describe(v) for v in piece_model.graph.outputs],
-            "scopes": _scopes(piece, edge),
-            "joined": list(piece.joined),
-            "nodes": len(edge.nodes),
-            "copied_nodes": len(set(edge.nodes) & set(piece.copied)),
-        })
+        entries.append(
+            {
+                "name": piece.name,
+                "file": filename,
+                "inputs": [_describe(v) for v in piece_model.graph.inputs],
+                "outputs": [_describe(v) for v in piece_model.graph.outputs],
+                "scopes": _scopes(piece, edge),
+                "joined": list(piece.joined),
+                "nodes": len(edge.nodes),
+                "copied_nodes": len(set(edge.nodes) & set(piece.copied)),
+            }
+        )
     # The whole model is written beside its pieces (validation and combine compare with it);
     # with shared weights it reads the same data file, so its weights cost no extra disk.
     items.insert(0, (model, f"{name}.onnx"))
@@ -90,8 +98,13 @@ def write_pieces(model: ir.Model, directory: str, *, name: str = "model",
     if only:
         manifest["partial"] = True  # the pieces do not chain: each reads the whole's tensors
     # One group: the manifest appears with the pieces it lists, never before or after them.
-    return ir.save_many(items, directory, external_data=data_file, size_threshold=size_threshold,
-                        texts={MANIFEST: json.dumps(manifest, indent=2) + "\n"})
+    return ir.save_many(
+        items,
+        directory,
+        external_data=data_file,
+        size_threshold=size_threshold,
+        texts={MANIFEST: json.dumps(manifest, indent=2) + "\n"},
+    )
 
 
 def _scopes(piece, edge) -> list[str]:
@@ -161,8 +174,9 @@ def read_manifest(path: str) -> dict[str, Any]:
     except RecursionError:
         raise ir.HccError("cannot read manifest: nested too deeply", location=path) from None
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise ir.HccError(f"not an hcc manifest (format {MANIFEST_FORMAT!r} expected)",
-                          location=path)
+        raise ir.HccError(
+            f"not an hcc manifest (format {MANIFEST_FORMAT!r} expected)", location=path
+        )
     _check_fields(manifest, path)
     folder = os.path.dirname(os.path.abspath(path))
     manifest["folder"] = folder
@@ -176,8 +190,11 @@ def read_manifest(path: str) -> dict[str, Any]:
 
 def _check_fields(manifest: dict[str, Any], path: str) -> None:
     def fail(where: str, wanted: str, found: Any = _MISSING) -> None:
-        problem = ("is missing" if found is _MISSING
-                   else f"must be {wanted}, not {type(found).__name__} {_short(found)}")
+        problem = (
+            "is missing"
+            if found is _MISSING
+            else f"must be {wanted}, not {type(found).__name__} {_short(found)}"
+        )
         raise ir.HccError(f"damaged manifest: {where} {problem}", location=path)
 
     def values(where: str, items: Any) -> None:
@@ -218,5 +235,6 @@ def _short(value: Any) -> str:
 
 def _check_inside(file: str, manifest_path: str) -> None:
     if not file or os.path.isabs(file) or ".." in file.replace("\\", "/").split("/"):
-        raise ir.HccError(f"piece file {file!r} is not inside the manifest's folder",
-                          location=manifest_path)
+        raise ir.HccError(
+            f"piece file {file!r} is not inside the manifest's folder", location=manifest_path
+        )

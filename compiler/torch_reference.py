@@ -64,33 +64,58 @@ class TorchValidation:
         return self.whole + [c.deviation for c in self.pieces if c.deviation is not None]
 
     def failures(self, tolerance: float) -> list[str]:
-        problems = [f"output {d.name!r} of the whole model: {d.describe()}"
-                    for d in self.whole if not d.within(tolerance)]
-        problems += [f"{c.label}: {c.deviation.describe()}" for c in self.pieces
-                     if c.deviation is not None and not c.deviation.within(tolerance)]
+        problems = [
+            f"output {d.name!r} of the whole model: {d.describe()}"
+            for d in self.whole
+            if not d.within(tolerance)
+        ]
+        problems += [
+            f"{c.label}: {c.deviation.describe()}"
+            for c in self.pieces
+            if c.deviation is not None and not c.deviation.within(tolerance)
+        ]
         return problems
 
     def summary_lines(self) -> list[str]:
         lines = [f"max abs deviation from torch of {d.name}: {d.describe()}" for d in self.whole]
         for check in self.pieces:
             if check.deviation is None:
-                lines.append(f"piece {check.piece}: {check.output} is no module's output "
-                             "(not compared with torch)")
+                lines.append(
+                    f"piece {check.piece}: {check.output} is no module's output "
+                    "(not compared with torch)"
+                )
             else:
-                lines.append(f"max abs deviation from torch of piece {check.label}: "
-                             f"{check.deviation.describe()}")
+                lines.append(
+                    f"max abs deviation from torch of piece {check.label}: "
+                    f"{check.deviation.describe()}"
+                )
         return lines
 
     def as_dict(self) -> dict:
-        return {"whole": [d.as_dict() for d in self.whole],
-                "pieces": [{"piece": c.piece, "output": c.output, "module": c.module,
-                            "deviation": c.deviation.as_dict() if c.deviation else None}
-                           for c in self.pieces]}
+        return {
+            "whole": [d.as_dict() for d in self.whole],
+            "pieces": [
+                {
+                    "piece": c.piece,
+                    "output": c.output,
+                    "module": c.module,
+                    "deviation": c.deviation.as_dict() if c.deviation else None,
+                }
+                for c in self.pieces
+            ],
+        }
 
 
-def validate_against_torch(module, whole_path: str, manifest_path: str | None = None, *,
-                           seed: int = 0, batch: int = 2, seq: int = 16,
-                           optimization: str = "basic") -> TorchValidation:
+def validate_against_torch(
+    module,
+    whole_path: str,
+    manifest_path: str | None = None,
+    *,
+    seed: int = 0,
+    batch: int = 2,
+    seq: int = 16,
+    optimization: str = "basic",
+) -> TorchValidation:
     """Run ``module`` and the ONNX model at ``whole_path`` (and, with a manifest, its pieces
     chained) on the same generated inputs; return every deviation (see the module doc)."""
     whole = Session(whole_path, optimization=optimization, what="the whole model")
@@ -108,13 +133,17 @@ def validate_against_torch(module, whole_path: str, manifest_path: str | None = 
         for entry in manifest["pieces"]:
             modules = [paths[tag] for tag in entry.get("scopes", []) if tag in paths]
             for output in entry["outputs"]:
-                result.pieces.append(_closest(entry["name"], output["name"],
-                                              values[output["name"]], modules, captured))
+                result.pieces.append(
+                    _closest(
+                        entry["name"], output["name"], values[output["name"]], modules, captured
+                    )
+                )
     return result
 
 
-def run_torch(module, feeds: dict[str, np.ndarray], hooked: list[str] = ()
-              ) -> tuple[list[np.ndarray], dict[str, list[np.ndarray]]]:
+def run_torch(
+    module, feeds: dict[str, np.ndarray], hooked: list[str] = ()
+) -> tuple[list[np.ndarray], dict[str, list[np.ndarray]]]:
     """The module's output tensors for ``feeds`` (passed by input name), and the output tensors
     of each module path in ``hooked`` (its last call), all as numpy arrays."""
     import torch
@@ -125,8 +154,10 @@ def run_torch(module, feeds: dict[str, np.ndarray], hooked: list[str] = ()
     handles = []
     for path in hooked:
         if path not in modules:
-            raise ir.HccError(f"the module has no submodule {path!r}, which the model's scopes "
-                              "name; is it the module the model was exported from?")
+            raise ir.HccError(
+                f"the module has no submodule {path!r}, which the model's scopes "
+                "name; is it the module the model was exported from?"
+            )
 
         def hook(_module, _args, output, path=path):
             captured[path] = [t.detach().numpy().copy() for t in flatten(output)]
@@ -162,7 +193,8 @@ def torch_inputs(module, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
     if unknown:
         raise ir.HccError(
             f"model input {unknown[0]!r} is not a parameter of {type(module).__name__}.forward "
-            f"({', '.join(parameters)}): torch cannot be run on the same inputs")
+            f"({', '.join(parameters)}): torch cannot be run on the same inputs"
+        )
     return {name: torch.from_numpy(np.ascontiguousarray(array)) for name, array in feeds.items()}
 
 
@@ -185,19 +217,29 @@ def flatten(output) -> list:
     return tensors
 
 
-def _compare_outputs(torch_outputs: list[np.ndarray], onnx_outputs: dict[str, np.ndarray]
-                     ) -> list[Deviation]:
+def _compare_outputs(
+    torch_outputs: list[np.ndarray], onnx_outputs: dict[str, np.ndarray]
+) -> list[Deviation]:
     names = list(onnx_outputs)
     if len(names) != len(torch_outputs):
-        raise ir.HccError(f"the ONNX model has {len(names)} outputs ({', '.join(names)}) and the "
-                          f"torch module returns {len(torch_outputs)} tensors; they cannot be "
-                          "compared")
-    return [deviation(name, want, onnx_outputs[name], LABELS)
-            for name, want in zip(names, torch_outputs)]
+        raise ir.HccError(
+            f"the ONNX model has {len(names)} outputs ({', '.join(names)}) and the "
+            f"torch module returns {len(torch_outputs)} tensors; they cannot be "
+            "compared"
+        )
+    return [
+        deviation(name, want, onnx_outputs[name], LABELS)
+        for name, want in zip(names, torch_outputs)
+    ]
 
 
-def _closest(piece: str, name: str, value: np.ndarray, modules: list[str],
-             captured: dict[str, list[np.ndarray]]) -> BoundaryCheck:
+def _closest(
+    piece: str,
+    name: str,
+    value: np.ndarray,
+    modules: list[str],
+    captured: dict[str, list[np.ndarray]],
+) -> BoundaryCheck:
     """The module output among ``modules``' that ``value`` stands for: same shape and dtype,
     smallest deviation (a comparable one before a problem)."""
     best: tuple[str, Deviation] | None = None
@@ -223,8 +265,10 @@ def _module_paths(model: ir.Model, manifest: dict) -> dict[str, str]:
     """Module path of every scope tag the manifest names, from the model's module tree."""
     text = model.metadata_props.get(HIERARCHY_KEY)
     if not text:
-        raise ir.HccError("the whole model has no module tree (hcc.hierarchy): it was not "
-                          "exported by hcc, so its pieces cannot be matched to torch modules")
+        raise ir.HccError(
+            "the whole model has no module tree (hcc.hierarchy): it was not "
+            "exported by hcc, so its pieces cannot be matched to torch modules"
+        )
     paths: dict[str, str] = {}
 
     def walk(node: dict) -> None:
@@ -234,8 +278,12 @@ def _module_paths(model: ir.Model, manifest: dict) -> dict[str, str]:
             walk(child)
 
     walk(json.loads(text))
-    return {tag: paths[tag] for entry in manifest["pieces"]
-            for tag in entry.get("scopes", []) if tag in paths}
+    return {
+        tag: paths[tag]
+        for entry in manifest["pieces"]
+        for tag in entry.get("scopes", [])
+        if tag in paths
+    }
 
 
 def whole_path_of(manifest_path: str) -> str:

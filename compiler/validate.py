@@ -24,8 +24,14 @@ from .deviation import Deviation, deviation
 from .ort import OPTIMIZATIONS, Session, generated_inputs
 from .pieces import read_manifest
 
-__all__ = ["OPTIMIZATIONS", "Deviation", "generated_inputs", "run_pieces", "session",
-           "validate_pieces"]
+__all__ = [
+    "OPTIMIZATIONS",
+    "Deviation",
+    "generated_inputs",
+    "run_pieces",
+    "session",
+    "validate_pieces",
+]
 
 LABELS = ("the whole model", "the pieces")
 
@@ -36,8 +42,9 @@ def session(path: str, optimization: str = "basic"):
     return Session(path, optimization=optimization).session
 
 
-def run_pieces(manifest_path: str, feeds: dict[str, np.ndarray], *,
-               optimization: str = "basic") -> dict[str, np.ndarray]:
+def run_pieces(
+    manifest_path: str, feeds: dict[str, np.ndarray], *, optimization: str = "basic"
+) -> dict[str, np.ndarray]:
     """Run the pieces of a manifest in order; returns every tensor they computed, by name.
     The pieces of a partial manifest (``split(only = ...)``) do not chain: each runs on the
     tensors the whole model computes for its inputs."""
@@ -46,19 +53,27 @@ def run_pieces(manifest_path: str, feeds: dict[str, np.ndarray], *,
         return _run_partial(manifest, feeds, optimization)[1]
     values = dict(feeds)
     for entry in manifest["pieces"]:
-        piece = Session(entry["path"], optimization=optimization,
-                        what=f"piece {entry['name']!r}")
+        piece = Session(entry["path"], optimization=optimization, what=f"piece {entry['name']!r}")
         missing = [name for name in piece.input_names if name not in values]
         if missing:
-            raise ir.HccError(f"piece {entry['name']!r} needs {missing[0]!r}, which no model "
-                              "input or earlier piece provides", location=entry["path"])
+            raise ir.HccError(
+                f"piece {entry['name']!r} needs {missing[0]!r}, which no model "
+                "input or earlier piece provides",
+                location=entry["path"],
+            )
         values.update(piece.run({name: values[name] for name in piece.input_names}))
     return values
 
 
-def validate_pieces(manifest_path: str, whole_path: str | None = None, *, seed: int = 0,
-                    batch: int = 2, seq: int = 16,
-                    optimization: str = "basic") -> list[Deviation]:
+def validate_pieces(
+    manifest_path: str,
+    whole_path: str | None = None,
+    *,
+    seed: int = 0,
+    batch: int = 2,
+    seq: int = 16,
+    optimization: str = "basic",
+) -> list[Deviation]:
     """The deviation of the chained pieces from the whole model, per model output (see
     :mod:`hcc.deviation`: a NaN, a shape or a dtype that differ is a problem, not a number).
     ``whole_path`` defaults to the whole model written beside the pieces."""
@@ -70,22 +85,31 @@ def validate_pieces(manifest_path: str, whole_path: str | None = None, *, seed: 
     if manifest.get("partial"):
         # Each piece against the whole model's own tensors at its boundary.
         expected, computed = _run_partial(manifest, feeds, optimization, whole_path)
-        return [deviation(f"{entry['name']}: {out['name']}", expected[out["name"]],
-                          computed[out["name"]], LABELS)
-                for entry in manifest["pieces"] for out in entry["outputs"]]
+        return [
+            deviation(
+                f"{entry['name']}: {out['name']}",
+                expected[out["name"]],
+                computed[out["name"]],
+                LABELS,
+            )
+            for entry in manifest["pieces"]
+            for out in entry["outputs"]
+        ]
     expected = whole.run(feeds)
     values = run_pieces(manifest_path, feeds, optimization=optimization)
     deviations = []
     for name, want in expected.items():
         if name not in values:
-            raise ir.HccError(f"no piece computes the model output {name!r}",
-                              location=manifest_path)
+            raise ir.HccError(
+                f"no piece computes the model output {name!r}", location=manifest_path
+            )
         deviations.append(deviation(name, want, values[name], LABELS))
     return deviations
 
 
-def whole_values(whole_path: str, names: list[str], feeds: dict[str, np.ndarray], *,
-                 optimization: str = "basic") -> dict[str, np.ndarray]:
+def whole_values(
+    whole_path: str, names: list[str], feeds: dict[str, np.ndarray], *, optimization: str = "basic"
+) -> dict[str, np.ndarray]:
     """The tensors ``names`` as the whole model computes them for ``feeds`` (made graph outputs
     of a temporary copy), with the feeds themselves."""
     import tempfile
@@ -96,9 +120,11 @@ def whole_values(whole_path: str, names: list[str], feeds: dict[str, np.ndarray]
         if name in feeds or any(v.name == name for v in model.graph.outputs):
             continue
         if name not in by_name:
-            raise ir.HccError(f"the whole model has no tensor {name!r}, which a piece reads or "
-                              "writes; is it the model the pieces were cut from?",
-                              location=whole_path)
+            raise ir.HccError(
+                f"the whole model has no tensor {name!r}, which a piece reads or "
+                "writes; is it the model the pieces were cut from?",
+                location=whole_path,
+            )
         model.graph.outputs.append(by_name[name])
     with tempfile.TemporaryDirectory(prefix="hcc-whole-") as folder:
         path = os.path.join(folder, "whole.onnx")
@@ -107,17 +133,18 @@ def whole_values(whole_path: str, names: list[str], feeds: dict[str, np.ndarray]
     return {**feeds, **values}
 
 
-def _run_partial(manifest: dict, feeds: dict[str, np.ndarray], optimization: str,
-                 whole_path: str | None = None) -> tuple[dict, dict]:
+def _run_partial(
+    manifest: dict, feeds: dict[str, np.ndarray], optimization: str, whole_path: str | None = None
+) -> tuple[dict, dict]:
     """(the whole model's tensors, the pieces' outputs) for a partial manifest."""
     if whole_path is None:
         whole_path = os.path.join(manifest["folder"], manifest["whole"])
-    names = [v["name"] for entry in manifest["pieces"]
-             for v in [*entry["inputs"], *entry["outputs"]]]
+    names = [
+        v["name"] for entry in manifest["pieces"] for v in [*entry["inputs"], *entry["outputs"]]
+    ]
     expected = whole_values(whole_path, names, feeds, optimization=optimization)
     computed = dict(feeds)
     for entry in manifest["pieces"]:
-        piece = Session(entry["path"], optimization=optimization,
-                        what=f"piece {entry['name']!r}")
+        piece = Session(entry["path"], optimization=optimization, what=f"piece {entry['name']!r}")
         computed.update(piece.run({name: expected[name] for name in piece.input_names}))
     return expected, computed

@@ -16,9 +16,13 @@ from ._nodes import Node, Value
 
 def clone_value(value: Value, name: str | None = None) -> Value:
     """A fresh value with the same name, type and metadata (no producer, no uses)."""
-    copy = Value(value.name if name is None else name, value.type,
-                 const_value=value.const_value, doc_string=value.doc_string,
-                 metadata_props=value.metadata_props)
+    copy = Value(
+        value.name if name is None else name,
+        value.type,
+        const_value=value.const_value,
+        doc_string=value.doc_string,
+        metadata_props=value.metadata_props,
+    )
     copy.proto_extras = dict(value.proto_extras)
     return copy
 
@@ -27,9 +31,16 @@ def clone_node(node: Node, value_map: dict[Value, Value]) -> Node:
     """A copy of ``node`` reading mapped inputs; its new outputs are added to ``value_map``."""
     inputs = [None if v is None else value_map.get(v, v) for v in node.inputs]
     outputs = [clone_value(v) for v in node.outputs]
-    copy = Node(node.domain, node.op_type, inputs, outputs=outputs, name=node.name,
-                overload=node.overload, doc_string=node.doc_string,
-                metadata_props=node.metadata_props)
+    copy = Node(
+        node.domain,
+        node.op_type,
+        inputs,
+        outputs=outputs,
+        name=node.name,
+        overload=node.overload,
+        doc_string=node.doc_string,
+        metadata_props=node.metadata_props,
+    )
     copy._set_scope_quietly(node.scope)
     copy.proto_extras = dict(node.proto_extras)
     for old, new in zip(node.outputs, outputs):
@@ -47,14 +58,16 @@ def _clone_attr(attr: Attr, owner: Node, value_map: dict[Value, Value]) -> Attr:
         value = [clone_graph(g, value_map, parent=owner) for g in value]
     elif isinstance(value, list):
         value = list(value)
-    copy = Attr(attr.name, attr.type, value, doc_string=attr.doc_string,
-                ref_attr_name=attr.ref_attr_name)
+    copy = Attr(
+        attr.name, attr.type, value, doc_string=attr.doc_string, ref_attr_name=attr.ref_attr_name
+    )
     copy.proto_extras = dict(attr.proto_extras)
     return copy
 
 
-def clone_graph(graph: Graph, value_map: dict[Value, Value] | None = None, *,
-                parent: Node | None = None) -> Graph:
+def clone_graph(
+    graph: Graph, value_map: dict[Value, Value] | None = None, *, parent: Node | None = None
+) -> Graph:
     """A deep copy of ``graph``; values outside it are mapped through ``value_map``."""
     value_map = {} if value_map is None else value_map
     inputs = []
@@ -67,8 +80,15 @@ def clone_graph(graph: Graph, value_map: dict[Value, Value] | None = None, *,
             value_map[value] = clone_value(value)
         initializers.append(value_map[value])
     nodes = clone_nodes(graph.nodes, value_map)
-    copy = Graph(inputs, [], nodes, initializers=initializers, name=graph.name,
-                 doc_string=graph.doc_string, metadata_props=graph.metadata_props)
+    copy = Graph(
+        inputs,
+        [],
+        nodes,
+        initializers=initializers,
+        name=graph.name,
+        doc_string=graph.doc_string,
+        metadata_props=graph.metadata_props,
+    )
     copy.outputs.extend(value_map.get(v, v) for v in graph.outputs)
     copy.value_info.extend(value_map.get(v, v) for v in graph.value_info)
     copy.sparse_initializers = list(graph.sparse_initializers)

@@ -53,8 +53,8 @@ class Scope:
         self._module_path = module_path
         self._class_name = class_name
         self._qualified_class = qualified_class
-        self._key: tuple[tuple[str, str], ...] = (
-            (parent._key if parent is not None else ()) + ((module_path, class_name),)
+        self._key: tuple[tuple[str, str], ...] = (parent._key if parent is not None else ()) + (
+            (module_path, class_name),
         )
         self._hash = hash(self._key)
 

@@ -77,8 +77,10 @@ class Tensor:
             return None
         expected = (self.size * dtype.bitwidth + 7) // 8
         if stored != expected:
-            return (f"holds {stored} bytes of data, but {dtype.name.lower()}{list(self._shape)} "
-                    f"takes {expected}")
+            return (
+                f"holds {stored} bytes of data, but {dtype.name.lower()}{list(self._shape)} "
+                f"takes {expected}"
+            )
         return None
 
     def _stored_nbytes(self) -> int | None:
@@ -258,16 +260,19 @@ def raw_to_array(raw, dtype: DataType | int, shape: tuple[int, ...], name: str =
     try:
         np_dtype = dtype.to_numpy()
     except TypeError:
-        raise LoadError(f"{what} has element type {dtype.name.lower()}, which hcc cannot "
-                        "read") from None
+        raise LoadError(
+            f"{what} has element type {dtype.name.lower()}, which hcc cannot read"
+        ) from None
     count = 1
     for d in shape:
         count *= d
     expected = (count * dtype.bitwidth + 7) // 8
     actual = raw.nbytes if isinstance(raw, memoryview) else len(raw)
     if actual != expected:
-        raise LoadError(f"{what} holds {actual} bytes of data, but {dtype.name.lower()}"
-                        f"{list(shape)} takes {expected}")
+        raise LoadError(
+            f"{what} holds {actual} bytes of data, but {dtype.name.lower()}"
+            f"{list(shape)} takes {expected}"
+        )
     if _is_subbyte(dtype):
         bits = dtype.bitwidth
         per_byte = 8 // bits
@@ -280,8 +285,10 @@ def raw_to_array(raw, dtype: DataType | int, shape: tuple[int, ...], name: str =
             sign = 1 << (bits - 1)
             codes = ((codes.astype(np.int16) ^ sign) - sign).astype(np.int8)
             return codes.astype(np_dtype).reshape(shape)
-        return codes.view(np_dtype).reshape(shape) if np_dtype.itemsize == 1 else codes.astype(
-            np_dtype
-        ).reshape(shape)
+        return (
+            codes.view(np_dtype).reshape(shape)
+            if np_dtype.itemsize == 1
+            else codes.astype(np_dtype).reshape(shape)
+        )
     arr = np.frombuffer(raw, dtype=np_dtype.newbyteorder("<"), count=count)
     return arr.reshape(shape)

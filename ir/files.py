@@ -136,8 +136,10 @@ def check_destination(path: str) -> None:
         return
     if stat.S_ISDIR(info.st_mode):
         raise SaveError("is a folder; give a file name", location=path)
-    raise SaveError("is not a regular file (a FIFO, socket, terminal or device); hcc writes "
-                    "only regular files", location=path)
+    raise SaveError(
+        "is not a regular file (a FIFO, socket, terminal or device); hcc writes only regular files",
+        location=path,
+    )
 
 
 def write_all(fd: int, data, offset: int | None = None) -> int:
@@ -189,8 +191,9 @@ class FileGroup:
             # still leaves room for the temporary's.
             fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name[:100]}.", suffix=".tmp")
         except OSError as error:
-            raise SaveError(f"cannot write in this folder: {error.strerror or error}",
-                            location=path) from None
+            raise SaveError(
+                f"cannot write in this folder: {error.strerror or error}", location=path
+            ) from None
         self._files.append([path, temporary, fd])
         os.fchmod(fd, _mode_for(path))
         return fd
@@ -213,8 +216,9 @@ class FileGroup:
             except OSError as error:
                 if error.errno in _CANNOT_LINK:
                     return False
-                raise SaveError(f"cannot link {source}: {error.strerror or error}",
-                                location=path) from None
+                raise SaveError(
+                    f"cannot link {source}: {error.strerror or error}", location=path
+                ) from None
             self._files.append([path, temporary, None])
             return True
         raise SaveError("cannot find a free temporary name", location=path)
@@ -303,6 +307,13 @@ def same_file(a, b) -> bool:
 
 
 __all__ = [
-    "FileGroup", "Interrupted", "check_destination", "remove_quietly", "same_file",
-    "stop_on_signals", "write_all", "write_bytes", "write_text",
+    "FileGroup",
+    "Interrupted",
+    "check_destination",
+    "remove_quietly",
+    "same_file",
+    "stop_on_signals",
+    "write_all",
+    "write_bytes",
+    "write_text",
 ]

@@ -276,8 +276,10 @@ def _opsets(opsets: dict[str, int]) -> str:
 def _metadata(props: dict[str, str]) -> str:
     shown = []
     for key, value in props.items():
-        text = json.dumps(value, ensure_ascii=False) if len(value) <= _LONG_METADATA else (
-            f"<{len(value)} chars>"
+        text = (
+            json.dumps(value, ensure_ascii=False)
+            if len(value) <= _LONG_METADATA
+            else (f"<{len(value)} chars>")
         )
         shown.append(f"{json.dumps(key, ensure_ascii=False)}: {text}")
     return "{" + ", ".join(shown) + "}"

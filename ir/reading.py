@@ -33,15 +33,19 @@ def read_bytes(path, *, what: str = "file", error: type[HccError] = LoadError) -
     except IsADirectoryError:
         raise error(f"is a directory, not {_article(what)} {what}", location=path) from None
     except OSError as failure:
-        raise error(f"cannot read the {what}: {failure.strerror or failure}",
-                    location=path) from None
+        raise error(
+            f"cannot read the {what}: {failure.strerror or failure}", location=path
+        ) from None
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
             raise error(f"is a directory, not {_article(what)} {what}", location=path)
         if not stat.S_ISREG(info.st_mode):
-            raise error(f"is not a regular file (a device, pipe or socket); hcc reads "
-                        f"{_article(what)} {what} only from a regular file", location=path)
+            raise error(
+                f"is not a regular file (a device, pipe or socket); hcc reads "
+                f"{_article(what)} {what} only from a regular file",
+                location=path,
+            )
         return _read_exactly(fd, info.st_size, path, what, error)
     finally:
         os.close(fd)
@@ -58,8 +62,9 @@ def _read_exactly(fd: int, size: int, path: str, what: str, error: type[HccError
             chunks.append(chunk)
             remaining -= len(chunk)
     except OSError as failure:
-        raise error(f"cannot read the {what}: {failure.strerror or failure}",
-                    location=path) from None
+        raise error(
+            f"cannot read the {what}: {failure.strerror or failure}", location=path
+        ) from None
     return b"".join(chunks)
 
 

@@ -77,7 +77,8 @@ class _Checker(RunState):
         if not (isinstance(version, int) and MIN_IR_VERSION <= version <= MAX_IR_VERSION):
             self.problems.append(
                 f"model: ir_version {version!r} is not one hcc knows "
-                f"({MIN_IR_VERSION} to {MAX_IR_VERSION})")
+                f"({MIN_IR_VERSION} to {MAX_IR_VERSION})"
+            )
         roots: list[tuple[Graph, str]] = [(model.graph, graph_name(model.graph))]
         for key, function in model.functions.items():
             if key != function.identifier:
@@ -223,8 +224,10 @@ class _Checker(RunState):
             walked_nodes.add(id(node))
             if node._graph is not graph:
                 owner = node._graph
-                claimed = "no graph" if owner is None else self.graph_where.get(
-                    id(owner), graph_name(owner)
+                claimed = (
+                    "no graph"
+                    if owner is None
+                    else self.graph_where.get(id(owner), graph_name(owner))
                 )
                 problems.append(f"{where}: {self._node(node)} is listed here but claims {claimed}")
             if node.name:

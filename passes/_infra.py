@@ -265,7 +265,9 @@ class Timings(Instrument):
         for record in self.records:
             share = record.seconds / total * 100 if total > 0 else 0.0
             changed = "yes" if record.changed else "no"
-            lines.append(f"{record.seconds * 1e3:10.2f}  {share:5.1f}%  {changed:<7}  {record.name}")
+            lines.append(
+                f"{record.seconds * 1e3:10.2f}  {share:5.1f}%  {changed:<7}  {record.name}"
+            )
         share = 100.0 if self.records else 0.0
         lines.append(f"{total * 1e3:10.2f}  {share:5.1f}%  {'':<7}  total")
         return "\n".join(lines)
@@ -335,6 +337,14 @@ class PrintAfterChange(Instrument):
 
 
 __all__ = [
-    "DumpAfter", "Instrument", "Pass", "PassInfo", "PassManager", "PassResult", "PassTiming",
-    "PrintAfterChange", "Timings", "VerifyEach",
+    "DumpAfter",
+    "Instrument",
+    "Pass",
+    "PassInfo",
+    "PassManager",
+    "PassResult",
+    "PassTiming",
+    "PrintAfterChange",
+    "Timings",
+    "VerifyEach",
 ]

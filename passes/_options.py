@@ -70,7 +70,9 @@ class Option:
     ) -> None:
         element = _element_type(type)
         if element not in _SCALAR_TYPES:
-            raise TypeError(f"unsupported option type {type!r}: use bool, int, float, str or list[...]")
+            raise TypeError(
+                f"unsupported option type {type!r}: use bool, int, float, str or list[...]"
+            )
         if (min is not None or max is not None) and element not in (int, float):
             raise TypeError("min and max apply to int and float options only")
         self.type = type
@@ -177,7 +179,9 @@ def validate_options(
         try:
             values[key] = option.convert(value)
         except OptionValueError as error:
-            raise PipelineError(f"option {key!r} of pass {info.name!r} {error}", location=where) from None
+            raise PipelineError(
+                f"option {key!r} of pass {info.name!r} {error}", location=where
+            ) from None
     for key, option in declared.items():
         if key in values:
             continue

@@ -161,9 +161,7 @@ class Origins:
     @property
     def has_scopes(self) -> bool:
         """True when any old node had a scope (otherwise there is nothing to give back)."""
-        return any(
-            not s.is_unknown for section in self.sections.values() for s in section.scopes
-        )
+        return any(not s.is_unknown for section in self.sections.values() for s in section.scopes)
 
 
 def _initializer_names(graphs) -> set[str]:
@@ -202,9 +200,7 @@ def reattach(model: Model, origins: Origins, *, fallback: bool = True) -> Reatta
     for key, nodes in _new_sections(model):
         section = origins.sections.get(key)
         if section is None:  # a function the tool made: nothing to match against
-            report.unmatched.extend(
-                _label(n, i) for i, n in enumerate(nodes) if n.scope.is_unknown
-            )
+            report.unmatched.extend(_label(n, i) for i, n in enumerate(nodes) if n.scope.is_unknown)
             continue
         _Matcher(section, nodes, report).run()
     if fallback and origins.has_scopes and any(n.scope.is_unknown for n in model.all_nodes()):
@@ -270,9 +266,9 @@ class _Matcher:
 
     def _match_directly(self, node: Node) -> bool:
         old = self.old
-        hits = list(dict.fromkeys(
-            old.producer[v.name] for v in node.outputs if v.name in old.producer
-        ))
+        hits = list(
+            dict.fromkeys(old.producer[v.name] for v in node.outputs if v.name in old.producer)
+        )
         how = "by_output"
         if not hits and node.name in old.by_name:
             hits, how = [old.by_name[node.name]], "by_name"
@@ -306,8 +302,9 @@ class _Matcher:
             return False
         # Weights usually have one reader, so when a node reads nothing but constants their
         # readers still say where it sits; shared constants are cut down by the path condition.
-        starts = (self._old_readers(node, include_constants=False)
-                  or self._old_readers(node, include_constants=True))
+        starts = self._old_readers(node, include_constants=False) or self._old_readers(
+            node, include_constants=True
+        )
         if not starts:
             return False
         # A node the tool put in front of the nodes it fused (a Reshape before a Gemm) lies on no

@@ -27,7 +27,8 @@ class ScopePattern:
     def __init__(self, patterns: str | Iterable[str]) -> None:
         texts = [patterns] if isinstance(patterns, str) else list(patterns)
         self.globs: tuple[str, ...] = tuple(
-            dict.fromkeys(g.strip() for text in texts for g in text.split("|") if g.strip()))
+            dict.fromkeys(g.strip() for text in texts for g in text.split("|") if g.strip())
+        )
         self._covers: dict[Scope, bool] = {}
 
     def __bool__(self) -> bool:
@@ -43,7 +44,8 @@ class ScopePattern:
         known = self._covers.get(scope)
         if known is None:
             known = self._covers[scope] = any(
-                self.matches(s) for s in scope.ancestors(include_self=True) if not s.is_unknown)
+                self.matches(s) for s in scope.ancestors(include_self=True) if not s.is_unknown
+            )
         return known
 
     def unmatched(self, scopes: Iterable[Scope]) -> list[str]:
@@ -56,7 +58,8 @@ def _glob_matches(scope: Scope, glob: str) -> bool:
     if scope.is_unknown:
         return False
     return fnmatch.fnmatchcase(scope.tag, glob) or bool(
-        scope.module_path and fnmatch.fnmatchcase(scope.module_path, glob))
+        scope.module_path and fnmatch.fnmatchcase(scope.module_path, glob)
+    )
 
 
 def all_scopes(graphs: Graph | Iterable[Graph]) -> list[Scope]:
@@ -77,8 +80,9 @@ def outermost(scopes: list[Scope]) -> list[Scope]:
 
 def near(text: str, scopes: list[Scope]) -> str:
     """A hint listing the scopes whose tag or module path looks like ``text``."""
-    names = list(dict.fromkeys([s.tag for s in scopes] + [s.module_path for s in scopes
-                                                          if s.module_path]))
+    names = list(
+        dict.fromkeys([s.tag for s in scopes] + [s.module_path for s in scopes if s.module_path])
+    )
     close = difflib.get_close_matches(text, names, n=6, cutoff=0.3)
     if not close:
         close = [s.tag for s in scopes if s.depth <= 2][:8]

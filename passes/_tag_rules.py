@@ -47,7 +47,9 @@ def scope_from_stack(stack: Sequence[tuple[str, str]]) -> Scope:
     for module_path, qualified_class in stack[1:]:
         if is_builtin(qualified_class):
             continue
-        scope = scope.child(module_path, class_segment(qualified_class, module_path), qualified_class)
+        scope = scope.child(
+            module_path, class_segment(qualified_class, module_path), qualified_class
+        )
     return scope
 
 
@@ -98,8 +100,14 @@ def _check_entry(entry) -> None:
 
 
 def _json_kind(value) -> str:
-    kinds = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
-             list: "a list", type(None): "null"}
+    kinds = {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        type(None): "null",
+    }
     return kinds.get(type(value), type(value).__name__)
 
 

@@ -129,10 +129,15 @@ def _tokenize(source: _Source) -> list[_Token]:
         token_text = match.group()
         if kind == "number":
             if len(token_text) > MAX_NUMBER_LENGTH:
-                raise source.error(f"number too long ({len(token_text)} characters; at most "
-                                   f"{MAX_NUMBER_LENGTH})", offset, len(token_text))
+                raise source.error(
+                    f"number too long ({len(token_text)} characters; at most {MAX_NUMBER_LENGTH})",
+                    offset,
+                    len(token_text),
+                )
             is_float = any(c in token_text for c in ".eE")
-            tokens.append(_Token(kind, token_text, (float if is_float else int)(token_text), offset))
+            tokens.append(
+                _Token(kind, token_text, (float if is_float else int)(token_text), offset)
+            )
         elif kind == "word":
             value = {"true": True, "false": False}.get(token_text, token_text)
             tokens.append(_Token(kind, token_text, value, offset))

@@ -35,11 +35,16 @@ SCOPES_KEY = "hcc.scopes"
 HIERARCHY_KEY = "hcc.hierarchy"
 
 
-@register_pass("propagate-tags", summary="give every remaining node a scope; record initializer users")
+@register_pass(
+    "propagate-tags", summary="give every remaining node a scope; record initializer users"
+)
 class PropagateTagsPass(Pass):
     record_initializers = Option(bool, True, "write each initializer's user scopes (hcc.scopes)")
-    record_shared = Option(bool, True, "write the reader scopes (hcc.scopes) of each node that "
-                           "nodes of several scopes read")
+    record_shared = Option(
+        bool,
+        True,
+        "write the reader scopes (hcc.scopes) of each node that nodes of several scopes read",
+    )
 
     def call(self, model: Model) -> PassResult:
         changed = False
@@ -122,8 +127,11 @@ def model_root_scope(model: Model) -> Scope | None:
 def record_initializer_scopes(graph: Graph) -> bool:
     changed = False
     for value in graph.initializers.values():
-        tags = [s.tag for s in dict.fromkeys(_owner_in(n, graph).scope for n, _ in value.uses)
-                if not s.is_unknown]
+        tags = [
+            s.tag
+            for s in dict.fromkeys(_owner_in(n, graph).scope for n, _ in value.uses)
+            if not s.is_unknown
+        ]
         if not tags:
             continue
         text = json.dumps(tags, separators=(",", ":"))
@@ -139,8 +147,9 @@ def record_shared_node_scopes(graph: Graph) -> bool:
     in order of first use); removed where it no longer holds."""
     changed = False
     for node in graph:
-        readers = dict.fromkeys(_owner_in(user, graph).scope for value in node.outputs
-                                for user, _ in value.uses)
+        readers = dict.fromkeys(
+            _owner_in(user, graph).scope for value in node.outputs for user, _ in value.uses
+        )
         tags = [s.tag for s in readers if not s.is_unknown]
         if len(tags) < 2:
             if SCOPES_KEY in node.metadata_props:

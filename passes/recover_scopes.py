@@ -37,8 +37,9 @@ SOURCES = ("metadata", "node-names")
 
 @register_pass("recover-scopes", summary="give nodes the scopes recorded by the exporter")
 class RecoverScopesPass(Pass):
-    sources = Option(list[str], list(SOURCES), "where to read scopes from, in order",
-                     choices=SOURCES)
+    sources = Option(
+        list[str], list(SOURCES), "where to read scopes from, in order", choices=SOURCES
+    )
     overwrite = Option(bool, False, "also replace scopes that nodes already have")
 
     def call(self, model: Model) -> PassResult:

@@ -77,8 +77,12 @@ def _signature(model: Model) -> tuple:
     graphs = []
     for graph in model.graphs():
         nodes = tuple(
-            (n.domain, n.op_type, tuple(v.name if v is not None else "" for v in n.inputs),
-             tuple(v.name for v in n.outputs))
+            (
+                n.domain,
+                n.op_type,
+                tuple(v.name if v is not None else "" for v in n.inputs),
+                tuple(v.name for v in n.outputs),
+            )
             for n in graph.nodes
         )
         graphs.append((nodes, tuple(sorted(graph.initializers))))

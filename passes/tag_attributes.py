@@ -46,16 +46,19 @@ ATTRIBUTES = (
 )
 
 
-@register_pass("tag-attributes",
-               summary="copy node tags into seed-002 style node attributes (non-standard ONNX)")
+@register_pass(
+    "tag-attributes",
+    summary="copy node tags into seed-002 style node attributes (non-standard ONNX)",
+)
 class TagAttributesPass(Pass):
     """Write each node's tag as node attributes ``hierarchy_tag``, ``hierarchy_path``,
     ``hierarchy_tags``, ``hierarchy_count``, ``hierarchy_method`` and ``hierarchy_module``.
     Non-standard: onnx.checker and onnxruntime reject standard-domain nodes that carry them.
     Nodes without a scope get none (stale ones are removed). ``remove`` deletes them."""
 
-    attributes = Option(list[str], list(ATTRIBUTES), "which attributes to write",
-                        choices=ATTRIBUTES)
+    attributes = Option(
+        list[str], list(ATTRIBUTES), "which attributes to write", choices=ATTRIBUTES
+    )
     remove = Option(bool, False, "remove the attributes instead of writing them")
 
     def call(self, model: Model) -> PassResult:
@@ -88,7 +91,8 @@ def attribute_values(node: Node, by_path) -> dict[str, Attr]:
         "hierarchy_tags": Attr.strings("hierarchy_tags", [scope.tag]),
         "hierarchy_count": Attr.int("hierarchy_count", 1),
         "hierarchy_method": Attr.string(
-            "hierarchy_method", "recorded" if recorded == scope else "inferred"),
+            "hierarchy_method", "recorded" if recorded == scope else "inferred"
+        ),
         "hierarchy_module": Attr.string("hierarchy_module", scope.module_path),
     }
 

@@ -55,5 +55,3 @@ def consumer_scopes(node: Node, graph: Graph) -> list[Scope]:
         for user, _ in value.uses:
             scopes[_owner_in(user, graph).scope] = None
     return list(scopes)
-
-

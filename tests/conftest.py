@@ -39,5 +39,6 @@ def export_once(folder, model_type: str, overrides: dict, task: str) -> SharedEx
 @pytest.fixture(scope="session")
 def gpt2_12_layers(tmp_path_factory) -> SharedExport:
     """GPT-2 at full depth (12 layers) with its LM head, random seeded weights."""
-    return export_once(tmp_path_factory.mktemp("gpt2-12-layers"), "gpt2", {"n_layer": 12},
-                       "causal-lm")
+    return export_once(
+        tmp_path_factory.mktemp("gpt2-12-layers"), "gpt2", {"n_layer": 12}, "causal-lm"
+    )

@@ -15,11 +15,13 @@ MAX_SEED = 2**32 - 1  # what numpy and torch seeds take on every platform
 
 def whole_number(minimum: int, maximum: int) -> Callable[[str], int]:
     """An argparse ``type`` for an integer in ``[minimum, maximum]``."""
+
     def parse(text: str) -> int:
         digits = text.strip().lstrip("+-")
         if not digits.isdigit() or not digits.isascii() or len(digits) > 20:
             raise argparse.ArgumentTypeError(
-                f"{text[:30]!r} is not a whole number from {minimum} to {maximum}")
+                f"{text[:30]!r} is not a whole number from {minimum} to {maximum}"
+            )
         value = int(text)
         if not minimum <= value <= maximum:
             raise argparse.ArgumentTypeError(f"must be from {minimum} to {maximum}, not {value}")

@@ -33,33 +33,56 @@ def _defines(items: list[str]) -> dict[str, str]:
 
 
 def add_build(subparsers: Any) -> None:
-    parser = subparsers.add_parser("build", help="build a spec file (.hx)",
-                                   description="Export, run the pipeline and write the outputs "
-                                   "that a spec file describes.")
+    parser = subparsers.add_parser(
+        "build",
+        help="build a spec file (.hx)",
+        description="Export, run the pipeline and write the outputs that a spec file describes.",
+    )
     parser.add_argument("spec", metavar="SPEC.hx")
-    parser.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE",
-                        help="set a parameter of the spec (may be repeated)")
+    parser.add_argument(
+        "-D",
+        dest="defines",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a parameter of the spec (may be repeated)",
+    )
     parser.add_argument("-o", "--output-dir", metavar="DIR", help="write outputs here instead")
     parser.add_argument("--verify-each", action="store_true", help="verify the IR after every pass")
     parser.add_argument("--timings", action="store_true", help="print each pass's time on stderr")
     parser.add_argument("--dump-after", metavar="PASS", help="print the IR after each run of PASS")
-    parser.add_argument("--print-ir-after-change", action="store_true",
-                        help="print the IR after each pass that changed it")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="check the spec and list the outputs without building")
+    parser.add_argument(
+        "--print-ir-after-change",
+        action="store_true",
+        help="print the IR after each pass that changed it",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the spec and list the outputs without building",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    parser.add_argument("--allow-factory", action="store_true",
-                        help="let a spec's factory source import and run its Python code")
+    parser.add_argument(
+        "--allow-factory",
+        action="store_true",
+        help="let a spec's factory source import and run its Python code",
+    )
 
 
 def run_build(args: argparse.Namespace) -> int:
     from ..driver import build
 
-    result = build(args.spec, _defines(args.defines), output_dir=args.output_dir,
-                   verify_each=args.verify_each, dump_after=args.dump_after,
-                   print_ir_after_change=args.print_ir_after_change, dry_run=args.dry_run,
-                   progress=not args.quiet and not args.dry_run,
-                   allow_factory=args.allow_factory)
+    result = build(
+        args.spec,
+        _defines(args.defines),
+        output_dir=args.output_dir,
+        verify_each=args.verify_each,
+        dump_after=args.dump_after,
+        print_ir_after_change=args.print_ir_after_change,
+        dry_run=args.dry_run,
+        progress=not args.quiet and not args.dry_run,
+        allow_factory=args.allow_factory,
+    )
     verb = "would write" if args.dry_run else "wrote"
     for path in result.outputs:
         sys.stdout.write(f"{verb} {path}\n")
@@ -97,8 +120,10 @@ def run_check(args: argparse.Namespace) -> int:
     from ..spec.resolve import load_spec
 
     spec = load_spec(args.spec, _defines(args.defines))
-    sys.stdout.write(f"{args.spec}: ok ({len(spec.pipeline)} passes, "
-                     f"{len(spec.files)} file{'s' if len(spec.files) != 1 else ''})\n")
+    sys.stdout.write(
+        f"{args.spec}: ok ({len(spec.pipeline)} passes, "
+        f"{len(spec.files)} file{'s' if len(spec.files) != 1 else ''})\n"
+    )
     return EXIT_OK
 
 
@@ -107,8 +132,11 @@ def add_fmt(subparsers: Any) -> None:
     parser.add_argument("spec", metavar="SPEC.hx")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help="rewrite the file in place")
-    mode.add_argument("--check", action="store_true",
-                      help="exit with 1 if the file is not formatted (nothing written)")
+    mode.add_argument(
+        "--check",
+        action="store_true",
+        help="exit with 1 if the file is not formatted (nothing written)",
+    )
 
 
 def run_fmt(args: argparse.Namespace) -> int:
@@ -138,14 +166,19 @@ def run_fmt(args: argparse.Namespace) -> int:
 
 def add_validate_pieces(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "validate-pieces", help="chain split pieces in onnxruntime and compare with the model")
+        "validate-pieces", help="chain split pieces in onnxruntime and compare with the model"
+    )
     parser.add_argument("manifest", metavar="MANIFEST", help="manifest.json or its folder")
     parser.add_argument("model", metavar="WHOLE.onnx", help="the unsplit model")
     parser.add_argument("--batch", type=batch_size, default=2)
     parser.add_argument("--seq", type=sequence_length, default=16)
-    parser.add_argument("--tolerance", type=float, default=0.0,
-                        help="fail (exit 1) when a deviation exceeds this (a NaN or an "
-                        "infinity on one side only fails with exit 2 whatever the tolerance)")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.0,
+        help="fail (exit 1) when a deviation exceeds this (a NaN or an "
+        "infinity on one side only fails with exit 2 whatever the tolerance)",
+    )
 
 
 def run_validate_pieces(args: argparse.Namespace) -> int:
@@ -164,14 +197,17 @@ def run_validate_pieces(args: argparse.Namespace) -> int:
     broken = [d for d in deviations if d.problem]
     if broken:
         more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
-        raise ir.HccError(f"output {broken[0].name!r} of the pieces is broken: "
-                          f"{broken[0].problem}{more}", location=args.manifest)
+        raise ir.HccError(
+            f"output {broken[0].name!r} of the pieces is broken: {broken[0].problem}{more}",
+            location=args.manifest,
+        )
     return EXIT_OK if all(d.within(tolerance) for d in deviations) else EXIT_CHANGED
 
 
 def add_combine(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "combine", help="merge pieces (a manifest or ONNX files) into one model")
+        "combine", help="merge pieces (a manifest or ONNX files) into one model"
+    )
     parser.add_argument("inputs", nargs="+", metavar="MANIFEST|PIECE.onnx")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
 

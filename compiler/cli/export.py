@@ -24,20 +24,32 @@ ir_version = whole_number(3, 99)
 
 EXIT_OK = 0
 
-SOURCE_HELP = ("a transformers model type (built from its config with random seeded weights), "
-               "a hub id org/name (read from the local Hugging Face cache, never downloaded), "
-               "a local model folder, a factory 'package.module:function', or an .onnx file")
+SOURCE_HELP = (
+    "a transformers model type (built from its config with random seeded weights), "
+    "a hub id org/name (read from the local Hugging Face cache, never downloaded), "
+    "a local model folder, a factory 'package.module:function', or an .onnx file"
+)
 
 
 def add_source_options(parser: argparse.ArgumentParser) -> None:
     """The options that, with a SOURCE, say how to build the module: overrides, task, seed,
     revision."""
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE", help="config override (config sources)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override (config sources)",
+    )
     parser.add_argument("--task", default="base", help="model head, e.g. causal-lm")
     parser.add_argument("--revision", help="of a hub id: branch, tag or commit in the cache")
-    parser.add_argument("--seed", type=seed, default=0,
-                        help="seed of random weights (config sources) and example inputs")
+    parser.add_argument(
+        "--seed",
+        type=seed,
+        default=0,
+        help="seed of random weights (config sources) and example inputs",
+    )
 
 
 def source_from_args(reference: str, args: argparse.Namespace):
@@ -66,51 +78,84 @@ def source_from_args(reference: str, args: argparse.Namespace):
 
 def add_export(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "export", help="export a model with a scope on every node",
+        "export",
+        help="export a model with a scope on every node",
         description=f"Export a model source to tagged ONNX. SOURCE is {SOURCE_HELP}. "
-        "Extra files go beside OUT.onnx, named after it.")
+        "Extra files go beside OUT.onnx, named after it.",
+    )
     parser.add_argument("source", metavar="SOURCE")
-    parser.add_argument("output_path", nargs="?", metavar="OUT.onnx",
-                        help="where to write (or -o OUT.onnx)")
+    parser.add_argument(
+        "output_path", nargs="?", metavar="OUT.onnx", help="where to write (or -o OUT.onnx)"
+    )
     parser.add_argument("-o", "--output", metavar="OUT.onnx")
     add_source_options(parser)
     parser.add_argument("--input-text", help="example text for the source's own tokenizer")
-    parser.add_argument("--input-shape", action="append", default=[], metavar="SHAPE",
-                        help="example size: NAME=2x16 for one input (may be repeated), or "
-                        "BATCHxSEQ (also 1,128) for the default inputs; an axis of size 1 is "
-                        "fixed")
+    parser.add_argument(
+        "--input-shape",
+        action="append",
+        default=[],
+        metavar="SHAPE",
+        help="example size: NAME=2x16 for one input (may be repeated), or "
+        "BATCHxSEQ (also 1,128) for the default inputs; an axis of size 1 is "
+        "fixed",
+    )
     parser.add_argument("--batch", type=batch_size, help="example batch of the default inputs")
-    parser.add_argument("--seq", type=sequence_length,
-                        help="example sequence length of the default inputs (with "
-                        "--input-text: pad or cut the text to this many tokens)")
+    parser.add_argument(
+        "--seq",
+        type=sequence_length,
+        help="example sequence length of the default inputs (with "
+        "--input-text: pad or cut the text to this many tokens)",
+    )
     parser.add_argument("--exporter", default="dynamo", choices=["dynamo", "torchscript"])
-    parser.add_argument("--opset", "--opset-version", dest="opset", type=opset,
-                        help="opset of the default domain; below the exporter's lowest (18 for "
-                        "dynamo) hcc exports at that and lowers with downgrade-ir")
-    parser.add_argument("--ir-version", type=ir_version,
-                        help="lower the IR version to this (10 keeps node metadata)")
-    parser.add_argument("--weights", choices=["link", "copy", "auto"],
-                        help="export a checkpoint without loading its weights and read them in "
-                        "place: hard-link its .safetensors beside the output (link), copy them "
-                        "(copy) or link where possible (auto); see docs/export.md")
-    parser.add_argument("--tag-attributes", action="store_true",
-                        help="also write seed-002 style node attributes (non-standard ONNX)")
-    parser.add_argument("--with-report", action="store_true",
-                        help="write OUT.report.md: source, versions and nodes per module")
-    parser.add_argument("--with-graphml", action="store_true",
-                        help="write OUT.graphml and its weights OUT.onnxdata")
-    parser.add_argument("--hierarchy-json", action="store_true",
-                        help="write OUT.hierarchy.json, the module tree")
+    parser.add_argument(
+        "--opset",
+        "--opset-version",
+        dest="opset",
+        type=opset,
+        help="opset of the default domain; below the exporter's lowest (18 for "
+        "dynamo) hcc exports at that and lowers with downgrade-ir",
+    )
+    parser.add_argument(
+        "--ir-version",
+        type=ir_version,
+        help="lower the IR version to this (10 keeps node metadata)",
+    )
+    parser.add_argument(
+        "--weights",
+        choices=["link", "copy", "auto"],
+        help="export a checkpoint without loading its weights and read them in "
+        "place: hard-link its .safetensors beside the output (link), copy them "
+        "(copy) or link where possible (auto); see docs/export.md",
+    )
+    parser.add_argument(
+        "--tag-attributes",
+        action="store_true",
+        help="also write seed-002 style node attributes (non-standard ONNX)",
+    )
+    parser.add_argument(
+        "--with-report",
+        action="store_true",
+        help="write OUT.report.md: source, versions and nodes per module",
+    )
+    parser.add_argument(
+        "--with-graphml", action="store_true", help="write OUT.graphml and its weights OUT.onnxdata"
+    )
+    parser.add_argument(
+        "--hierarchy-json", action="store_true", help="write OUT.hierarchy.json, the module tree"
+    )
     talk = parser.add_mutually_exclusive_group()
-    talk.add_argument("-v", "--verbose", action="store_true",
-                      help="report each step and its time on stderr, and list every file")
+    talk.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="report each step and its time on stderr, and list every file",
+    )
     talk.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
 
 
 def _output_path(args: argparse.Namespace) -> str:
     if args.output and args.output_path:
-        raise ir.HccError(f"two outputs given ({args.output_path} and -o {args.output}); "
-                          "give one")
+        raise ir.HccError(f"two outputs given ({args.output_path} and -o {args.output}); give one")
     path = args.output or args.output_path
     if not path:
         raise ir.HccError("no output: hcc export SOURCE OUT.onnx (or -o OUT.onnx)")
@@ -119,7 +164,7 @@ def _output_path(args: argparse.Namespace) -> str:
 
 def extra_files(output: str, args: argparse.Namespace) -> dict[str, str]:
     """The extra files asked for, by kind, beside ``output`` and named after it."""
-    stem = output[:-len(".onnx")] if output.endswith(".onnx") else output
+    stem = output[: -len(".onnx")] if output.endswith(".onnx") else output
     files = {}
     if args.with_report:
         files["report"] = f"{stem}.report.md"
@@ -138,12 +183,15 @@ def apply_input_shapes(source, items: list[str], batch: int | None, seq: int | N
         sizes = _sizes(item, text)
         if not sep:
             if len(sizes) != 2:
-                raise ir.HccError(f"--input-shape {item!r}: without a name the shape is "
-                                  "BATCHxSEQ of the default inputs (e.g. 2x16); name one input "
-                                  "for other ranks: --input-shape pixel_values=2x3x224x224")
+                raise ir.HccError(
+                    f"--input-shape {item!r}: without a name the shape is "
+                    "BATCHxSEQ of the default inputs (e.g. 2x16); name one input "
+                    "for other ranks: --input-shape pixel_values=2x3x224x224"
+                )
             if batch is not None or seq is not None:
-                raise ir.HccError(f"--input-shape {item!r} and --batch/--seq say the same; "
-                                  "give one")
+                raise ir.HccError(
+                    f"--input-shape {item!r} and --batch/--seq say the same; give one"
+                )
             batch, seq = sizes
             continue
         if not name.isidentifier():
@@ -157,14 +205,17 @@ def apply_input_shapes(source, items: list[str], batch: int | None, seq: int | N
 def _sizes(item: str, text: str) -> list[int]:
     parts = text.replace(",", "x").split("x")
     if not all(p.strip().isdigit() and p.strip().isascii() for p in parts):
-        raise ir.HccError(f"--input-shape {item!r}: a shape is sizes joined by 'x' or ',', "
-                          "e.g. input_ids=2x16")
+        raise ir.HccError(
+            f"--input-shape {item!r}: a shape is sizes joined by 'x' or ',', e.g. input_ids=2x16"
+        )
     sizes = [int(p) for p in parts]
     if any(size < 1 or size > MAX_SIZE for size in sizes):
         raise ir.HccError(f"--input-shape {item!r}: sizes are from 1 to {MAX_SIZE}")
     if math.prod(sizes) > MAX_ELEMENTS:
-        raise ir.HccError(f"--input-shape {item!r}: {math.prod(sizes)} values in one example "
-                          f"input; at most {MAX_ELEMENTS}")
+        raise ir.HccError(
+            f"--input-shape {item!r}: {math.prod(sizes)} values in one example "
+            f"input; at most {MAX_ELEMENTS}"
+        )
     return sizes
 
 
@@ -178,18 +229,22 @@ def run_export(args: argparse.Namespace) -> int:
     source.input_text = args.input_text
     apply_input_shapes(source, args.input_shape, args.batch, args.seq)
     extras = extra_files(output, args)
-    written = model_files(output) + [p for kind, path in extras.items()
-                                     for p in (graphml_files(path) if kind == "graphml"
-                                               else [path])]
+    written = model_files(output) + [
+        p
+        for kind, path in extras.items()
+        for p in (graphml_files(path) if kind == "graphml" else [path])
+    ]
     if len(set(map(os.path.abspath, written))) != len(written):
-        raise ir.HccError(f"output {output!r} would collide with its own extra files; name it "
-                          "NAME.onnx")
+        raise ir.HccError(
+            f"output {output!r} would collide with its own extra files; name it NAME.onnx"
+        )
     if os.path.exists(args.source):
         refuse_inputs(written, [], readers=[args.source])
     else:
         refuse_inputs(written, [])  # a hub id or a model type: only the outputs' own checks
-    options = ExportOptions(exporter=args.exporter, opset=args.opset,
-                            ir_version=args.ir_version, weights=args.weights)
+    options = ExportOptions(
+        exporter=args.exporter, opset=args.opset, ir_version=args.ir_version, weights=args.weights
+    )
     with step(f"exporting {args.source}", enabled=args.verbose):
         model = load_model(source, options)
     if args.tag_attributes:
@@ -199,17 +254,25 @@ def run_export(args: argparse.Namespace) -> int:
     folder = os.path.dirname(os.path.abspath(output))
     os.makedirs(folder, exist_ok=True)
     with step(f"writing {output}", enabled=args.verbose):
-        ir.save(model, output, external_data=f"{os.path.basename(output)}.data",
-                weights=args.weights or "copy")
+        ir.save(
+            model,
+            output,
+            external_data=f"{os.path.basename(output)}.data",
+            weights=args.weights or "copy",
+        )
         files = [output] + _write_extras(model, extras, args, options)
     if model.ir_version < 10:
-        sys.stderr.write(f"hcc: warning: IR version {model.ir_version} has no node metadata: "
-                         f"{output} carries no scopes\n")
+        sys.stderr.write(
+            f"hcc: warning: IR version {model.ir_version} has no node metadata: "
+            f"{output} carries no scopes\n"
+        )
     if not args.quiet:
         from ..frontend.versions import model_opset
 
-        sys.stdout.write(f"wrote {output} ({len(model.graph)} nodes, opset "
-                         f"{model_opset(model)}, IR {model.ir_version})\n")
+        sys.stdout.write(
+            f"wrote {output} ({len(model.graph)} nodes, opset "
+            f"{model_opset(model)}, IR {model.ir_version})\n"
+        )
         if args.verbose:
             sys.stdout.write("".join(f"wrote {path}\n" for path in files[1:]))
     return EXIT_OK
@@ -238,14 +301,24 @@ def export_report(model: ir.Model, args: argparse.Namespace, options) -> str:
     from ..frontend.versions import model_opset
     from ..inspect.analyze import analyze, render
 
-    lines = [f"# Export report: {os.path.basename(_output_path(args))}", "",
-             f"- source: `{args.source}` (task {args.task}, seed {args.seed}"
-             + (f", revision {args.revision}" if args.revision else "") + ")",
-             f"- exporter: {options.exporter}; opset {model_opset(model)}"
-             + (" (asked for)" if options.opset else "") + f"; IR version {model.ir_version}",
-             f"- nodes: {len(model.graph)}", "",
-             "## Modules", "", "```",
-             render(analyze(model), "summary").rstrip("\n"), "```", ""]
+    lines = [
+        f"# Export report: {os.path.basename(_output_path(args))}",
+        "",
+        f"- source: `{args.source}` (task {args.task}, seed {args.seed}"
+        + (f", revision {args.revision}" if args.revision else "")
+        + ")",
+        f"- exporter: {options.exporter}; opset {model_opset(model)}"
+        + (" (asked for)" if options.opset else "")
+        + f"; IR version {model.ir_version}",
+        f"- nodes: {len(model.graph)}",
+        "",
+        "## Modules",
+        "",
+        "```",
+        render(analyze(model), "summary").rstrip("\n"),
+        "```",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -46,16 +46,25 @@ def add_analyze(subparsers: Any) -> None:
     from ..inspect.analyze import FORMATS
 
     parser = subparsers.add_parser(
-        "analyze", help="per-module node counts, op histograms, weights and tag coverage",
+        "analyze",
+        help="per-module node counts, op histograms, weights and tag coverage",
         description="Show the module tree of a tagged model: nodes, ops and weight bytes per "
-        "scope, and how many nodes and modules are covered by tags.")
+        "scope, and how many nodes and modules are covered by tags.",
+    )
     parser.add_argument("model", metavar="MODEL.onnx")
-    parser.add_argument("after", nargs="?", metavar="AFTER.onnx",
-                        help="a second model (MODEL after a precision pass, say): weight bytes "
-                        "and element types per module, side by side")
+    parser.add_argument(
+        "after",
+        nargs="?",
+        metavar="AFTER.onnx",
+        help="a second model (MODEL after a precision pass, say): weight bytes "
+        "and element types per module, side by side",
+    )
     parser.add_argument("--format", default="summary", choices=FORMATS)
-    parser.add_argument("--filter-tag", metavar="GLOB",
-                        help="only scopes whose tag matches GLOB; a plain tag keeps its subtree")
+    parser.add_argument(
+        "--filter-tag",
+        metavar="GLOB",
+        help="only scopes whose tag matches GLOB; a plain tag keeps its subtree",
+    )
     parser.add_argument("-o", "--output", metavar="FILE", help="write the analysis here")
 
 
@@ -67,8 +76,9 @@ def run_analyze(args: argparse.Namespace) -> int:
     _refuse(args.output, *models)
     analyses = [analyze(load_model(path)) for path in models]
     if args.after:
-        text = render_change(*analyses, args.format, pattern=args.filter_tag,
-                             sources=(args.model, args.after))
+        text = render_change(
+            *analyses, args.format, pattern=args.filter_tag, sources=(args.model, args.after)
+        )
     else:
         text = render(analyses[0], args.format, pattern=args.filter_tag, source=args.model)
     _emit(text, args.output)
@@ -80,33 +90,50 @@ def run_analyze(args: argparse.Namespace) -> int:
 
 def add_validate(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "validate", help="check a model's validity and tags, or chain split pieces",
+        "validate",
+        help="check a model's validity and tags, or chain split pieces",
         description="hcc validate MODEL.onnx: the onnx checker, hcc's IR invariants, tag "
         "coverage and agreement of the tags with the stored module tree. "
         "hcc validate MANIFEST WHOLE.onnx: chain the pieces of a split in onnxruntime and "
-        "compare with the whole model (as validate-pieces).")
+        "compare with the whole model (as validate-pieces).",
+    )
     parser.add_argument("target", metavar="MODEL.onnx|MANIFEST")
-    parser.add_argument("whole", nargs="?", metavar="WHOLE.onnx",
-                        help="with a manifest: the unsplit model")
-    parser.add_argument("--check-consistency", action="store_true",
-                        help="also check namespaces, initializer scopes and module coverage")
-    parser.add_argument("--repair", action="store_true",
-                        help="re-run the tagging passes and write the result to -o")
+    parser.add_argument(
+        "whole", nargs="?", metavar="WHOLE.onnx", help="with a manifest: the unsplit model"
+    )
+    parser.add_argument(
+        "--check-consistency",
+        action="store_true",
+        help="also check namespaces, initializer scopes and module coverage",
+    )
+    parser.add_argument(
+        "--repair", action="store_true", help="re-run the tagging passes and write the result to -o"
+    )
     parser.add_argument("-o", "--output", metavar="OUT.onnx", help="where --repair writes")
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
     parser.add_argument("--batch", type=batch_size, default=2, help="pieces: generated batch size")
-    parser.add_argument("--seq", type=sequence_length, default=16, help="pieces: generated sequence length")
-    parser.add_argument("--tolerance", type=float, default=0.0,
-                        help="pieces: largest max-abs deviation accepted")
+    parser.add_argument(
+        "--seq", type=sequence_length, default=16, help="pieces: generated sequence length"
+    )
+    parser.add_argument(
+        "--tolerance", type=float, default=0.0, help="pieces: largest max-abs deviation accepted"
+    )
     from .export import add_source_options
 
-    parser.add_argument("--against", metavar="SOURCE",
-                        help="also run this PyTorch source (model type, hub id, folder or "
-                        "factory, as for hcc export) on the same inputs and compare the model "
-                        "and every piece's boundary tensors with it")
+    parser.add_argument(
+        "--against",
+        metavar="SOURCE",
+        help="also run this PyTorch source (model type, hub id, folder or "
+        "factory, as for hcc export) on the same inputs and compare the model "
+        "and every piece's boundary tensors with it",
+    )
     add_source_options(parser)
-    parser.add_argument("--torch-tolerance", type=float, default=1e-4,
-                        help="with --against: largest max-abs deviation from torch accepted")
+    parser.add_argument(
+        "--torch-tolerance",
+        type=float,
+        default=1e-4,
+        help="with --against: largest max-abs deviation from torch accepted",
+    )
 
 
 def _is_manifest(path: str) -> bool:
@@ -119,27 +146,39 @@ def run_validate(args: argparse.Namespace) -> int:
     check_tolerance(args.tolerance, "--tolerance")  # refused even where it is not used
     check_tolerance(args.torch_tolerance, "--torch-tolerance")
     if args.against is None and (args.overrides or args.revision or args.task != "base"):
-        raise ir.HccError("--set, --task and --revision describe the --against source; "
-                          "give --against SOURCE")
+        raise ir.HccError(
+            "--set, --task and --revision describe the --against source; give --against SOURCE"
+        )
     if _is_manifest(args.target):
         if args.whole is None:
-            raise ir.HccError("a manifest is validated against the whole model: "
-                              "hcc validate MANIFEST WHOLE.onnx")
+            raise ir.HccError(
+                "a manifest is validated against the whole model: hcc validate MANIFEST WHOLE.onnx"
+            )
         if args.repair or args.check_consistency or args.output:
-            raise ir.HccError("--repair, --check-consistency and -o apply to one model, "
-                              "not to a manifest of pieces")
+            raise ir.HccError(
+                "--repair, --check-consistency and -o apply to one model, "
+                "not to a manifest of pieces"
+            )
         from .build import run_validate_pieces
 
-        code = run_validate_pieces(argparse.Namespace(
-            manifest=args.target, model=args.whole, batch=args.batch, seq=args.seq,
-            tolerance=args.tolerance))
+        code = run_validate_pieces(
+            argparse.Namespace(
+                manifest=args.target,
+                model=args.whole,
+                batch=args.batch,
+                seq=args.seq,
+                tolerance=args.tolerance,
+            )
+        )
         if args.against is None:
             return code
         args.json = False  # the pieces' lines above are text too
         return max(code, _torch_code(args, _against_torch(args, args.whole, args.target)))
     if args.whole is not None:
-        raise ir.HccError(f"a second model ({args.whole}) is only taken with a manifest; to "
-                          "compare two models use hcc compare")
+        raise ir.HccError(
+            f"a second model ({args.whole}) is only taken with a manifest; to "
+            "compare two models use hcc compare"
+        )
     from ..inspect._common import dump_json
     from ..inspect.consistency import validate_file
 
@@ -171,8 +210,10 @@ def _against_torch(args: argparse.Namespace, whole: str, manifest: str | None):
 
     source = source_from_args(args.against, args)
     if source.kind == "onnx":
-        raise ir.HccError(f"--against {args.against!r} is an ONNX file; it takes a PyTorch "
-                          "source (use hcc compare for two ONNX models)")
+        raise ir.HccError(
+            f"--against {args.against!r} is an ONNX file; it takes a PyTorch "
+            "source (use hcc compare for two ONNX models)"
+        )
     module = load_module(source).module
     result = validate_against_torch(module, whole, manifest, batch=args.batch, seq=args.seq)
     if not args.json:
@@ -180,8 +221,10 @@ def _against_torch(args: argparse.Namespace, whole: str, manifest: str | None):
     broken = [d for d in result.compared if d.problem]
     if broken:
         more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
-        raise ir.HccError(f"{broken[0].name!r} is broken against torch: {broken[0].problem}"
-                          f"{more}", location=manifest or whole)
+        raise ir.HccError(
+            f"{broken[0].name!r} is broken against torch: {broken[0].problem}{more}",
+            location=manifest or whole,
+        )
     return result
 
 
@@ -199,8 +242,9 @@ def _repair(args: argparse.Namespace) -> int:
     refuse_inputs(model_files(args.output), [], readers=[args.target])
     changes, report = repair_file(args.target, args.output, consistency=args.check_consistency)
     if args.json:
-        sys.stdout.write(dump_json({"repaired": args.output, "changes": changes,
-                                    **report.as_dict()}))
+        sys.stdout.write(
+            dump_json({"repaired": args.output, "changes": changes, **report.as_dict()})
+        )
     else:
         sys.stdout.write(f"wrote {args.output}\n" + "".join(f"  {c}\n" for c in changes))
         sys.stdout.write(report.format())
@@ -212,18 +256,26 @@ def _repair(args: argparse.Namespace) -> int:
 
 def add_compare(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "compare", help="differences per module scope, output deviations, and --bisect",
+        "compare",
+        help="differences per module scope, output deviations, and --bisect",
         description="Compare two models: per-scope nodes, ops and weights; onnxruntime outputs "
-        "on generated inputs; with --bisect, the first module scope whose outputs diverge.")
+        "on generated inputs; with --bisect, the first module scope whose outputs diverge.",
+    )
     parser.add_argument("a", metavar="A.onnx")
     parser.add_argument("b", metavar="B.onnx")
-    parser.add_argument("--bisect", action="store_true",
-                        help="name the first module scope whose outputs diverge")
-    parser.add_argument("--no-run", action="store_true",
-                        help="structure only: do not run the models")
+    parser.add_argument(
+        "--bisect", action="store_true", help="name the first module scope whose outputs diverge"
+    )
+    parser.add_argument(
+        "--no-run", action="store_true", help="structure only: do not run the models"
+    )
     parser.add_argument("--atol", type=float, default=1e-5, help="bisect: absolute tolerance")
-    parser.add_argument("--rtol", type=float, default=1e-4,
-                        help="bisect: tolerance relative to the first model's values")
+    parser.add_argument(
+        "--rtol",
+        type=float,
+        default=1e-4,
+        help="bisect: tolerance relative to the first model's values",
+    )
     parser.add_argument("--batch", type=batch_size, default=2)
     parser.add_argument("--seq", type=sequence_length, default=16)
     parser.add_argument("--seed", type=seed, default=0, help="seed of the generated inputs")
@@ -240,8 +292,17 @@ def run_compare(args: argparse.Namespace) -> int:
     check_tolerance(args.atol, "--atol")
     check_tolerance(args.rtol, "--rtol")
     _refuse(args.output, args.a, args.b)
-    result = compare(args.a, args.b, run=not args.no_run, bisect=args.bisect, atol=args.atol,
-                     rtol=args.rtol, batch=args.batch, seq=args.seq, seed=args.seed)
+    result = compare(
+        args.a,
+        args.b,
+        run=not args.no_run,
+        bisect=args.bisect,
+        atol=args.atol,
+        rtol=args.rtol,
+        batch=args.batch,
+        seq=args.seq,
+        seed=args.seed,
+    )
     _emit(render(result, args.format), args.output)
     # Outputs that cannot be compared (a NaN on one side, other shapes or dtypes) are shown in
     # the comparison and make the command fail: a script must not read them as "close".
@@ -263,16 +324,25 @@ JSON_KINDS = ("hierarchy", "dag", "op-metadata")
 
 def add_json(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "json", help="the module tree, per-module DAGs or per-op metadata as JSON",
+        "json",
+        help="the module tree, per-module DAGs or per-op metadata as JSON",
         description="hierarchy: the module tree; dag: {tag: {nodes, edges}} for every module "
         "scope (its ops and its submodules' ops); op-metadata: {name: {op_type, inputs, "
-        "outputs, tags}} for every node and initializer.")
+        "outputs, tags}} for every node and initializer.",
+    )
     parser.add_argument("kind", choices=JSON_KINDS)
     parser.add_argument("model", metavar="MODEL.onnx")
-    parser.add_argument("--own-only", action="store_true",
-                        help="dag: only the ops tagged with exactly the module's scope")
-    parser.add_argument("--key", choices=["tag", "module"], default="tag",
-                        help="dag: key the DAGs by tag (seed 003) or by module path")
+    parser.add_argument(
+        "--own-only",
+        action="store_true",
+        help="dag: only the ops tagged with exactly the module's scope",
+    )
+    parser.add_argument(
+        "--key",
+        choices=["tag", "module"],
+        default="tag",
+        help="dag: key the DAGs by tag (seed 003) or by module path",
+    )
     parser.add_argument("-o", "--output", metavar="FILE.json")
 
 
@@ -297,10 +367,12 @@ def run_json(args: argparse.Namespace) -> int:
 
 def add_graphml(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "graphml", help="write GraphML for yEd (one group per module) and its .onnxdata",
+        "graphml",
+        help="write GraphML for yEd (one group per module) and its .onnxdata",
         description="Write the model as GraphML with one collapsible group per module scope; "
         "the weights go to OUT.onnxdata beside it. hcc import-graphml turns both back into "
-        "ONNX.")
+        "ONNX.",
+    )
     parser.add_argument("model", metavar="MODEL.onnx")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.graphml")
 
@@ -321,7 +393,8 @@ def run_graphml(args: argparse.Namespace) -> int:
 
 def add_import_graphml(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "import-graphml", help="rebuild the ONNX model from hcc's GraphML and its .onnxdata")
+        "import-graphml", help="rebuild the ONNX model from hcc's GraphML and its .onnxdata"
+    )
     parser.add_argument("graphml", metavar="FILE.graphml")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
 

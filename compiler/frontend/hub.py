@@ -46,12 +46,16 @@ def snapshot_folder(hub_id: str, revision: str | None = None) -> str:
         raise SourceError(f"{hub_id!r} is not a hub id; write it as org/name")
     cache, origin = cache_folder()
     repo = os.path.join(cache, "models--" + hub_id.replace("/", "--"))
-    how = (f"hcc never downloads; fetch it where there is network with "
-           f"'hf download {hub_id}' (into the same cache), point HF_HUB_CACHE at a cache "
-           "that has it, or give the model's folder instead")
+    how = (
+        f"hcc never downloads; fetch it where there is network with "
+        f"'hf download {hub_id}' (into the same cache), point HF_HUB_CACHE at a cache "
+        "that has it, or give the model's folder instead"
+    )
     if not os.path.isdir(repo):
-        raise SourceError(f"model {hub_id!r} is not in the Hugging Face cache: no folder {repo} "
-                          f"(cache from {origin}); {how}")
+        raise SourceError(
+            f"model {hub_id!r} is not in the Hugging Face cache: no folder {repo} "
+            f"(cache from {origin}); {how}"
+        )
     revision = revision or "main"
     if revision.startswith("/") or {".", ".."} & set(revision.split("/")):
         raise SourceError(f"revision {revision!r} is not a branch, tag or commit")
@@ -62,11 +66,14 @@ def snapshot_folder(hub_id: str, revision: str | None = None) -> str:
         else:
             raise SourceError(
                 f"model {hub_id!r} has no revision {revision!r} in the cache {repo} (known: "
-                f"{', '.join(_known_revisions(repo)) or 'none'}); {how}")
+                f"{', '.join(_known_revisions(repo)) or 'none'}); {how}"
+            )
     folder = os.path.join(repo, "snapshots", commit)
     if not os.path.isdir(folder):
-        raise SourceError(f"model {hub_id!r} at revision {revision!r} is not in the cache: no "
-                          f"folder {folder}; {how}")
+        raise SourceError(
+            f"model {hub_id!r} at revision {revision!r} is not in the cache: no "
+            f"folder {folder}; {how}"
+        )
     return folder
 
 
@@ -76,8 +83,7 @@ def _read_ref(repo: str, revision: str) -> str | None:
         return None
     with open(path, encoding="utf-8") as f:
         commit = f.read().strip()
-    if not _COMMIT.fullmatch(commit) and not os.path.isdir(os.path.join(repo, "snapshots",
-                                                                          commit)):
+    if not _COMMIT.fullmatch(commit) and not os.path.isdir(os.path.join(repo, "snapshots", commit)):
         raise SourceError(f"the cache ref {path} holds {commit[:60]!r}, not a commit hash")
     return commit
 

@@ -64,8 +64,14 @@ def load_with_module(source: ModelSource, options: ExportOptions | None = None):
     if source.kind not in KINDS:
         raise SourceError(f"unknown model source {source.kind!r}; choose one of {', '.join(KINDS)}")
     if source.kind == "onnx":
-        if (source.overrides or source.inputs or source.input_text or source.shapes
-                or source.batch or source.seq):
+        if (
+            source.overrides
+            or source.inputs
+            or source.input_text
+            or source.shapes
+            or source.batch
+            or source.seq
+        ):
             raise SourceError("an ONNX file takes no config overrides or example inputs")
         model = ir.load(source.reference)
         if pipeline:
@@ -74,8 +80,9 @@ def load_with_module(source: ModelSource, options: ExportOptions | None = None):
             model = run(model, pipeline)
         return lower(model, options.opset, options.ir_version), None
     if options.weights is not None:
-        return lower(_export_in_place(source, options, pipeline), options.opset,
-                     options.ir_version), None
+        return lower(
+            _export_in_place(source, options, pipeline), options.opset, options.ir_version
+        ), None
     loaded = load_module(source)
     from .torch_export import export
 
@@ -98,14 +105,21 @@ def _export_in_place(source: ModelSource, options: ExportOptions, pipeline) -> i
     if options.weights not in WEIGHTS:
         raise SourceError(f"weights must be one of {', '.join(WEIGHTS)}, not {options.weights!r}")
     if source.kind not in ("directory", "pretrained"):
-        raise SourceError("weights read in place need a checkpoint: a model folder with "
-                          f".safetensors or a cached hub id, not a {source.kind} source")
+        raise SourceError(
+            "weights read in place need a checkpoint: a model folder with "
+            f".safetensors or a cached hub id, not a {source.kind} source"
+        )
     if options.exporter != "dynamo":
         raise SourceError("weights read in place need the dynamo exporter")
     loaded = load_module(source, in_place=True)
-    return export_meta_module(loaded.module, loaded.kwargs, loaded.dynamic_shapes,
-                              local_folder(source), opset=export_opset("dynamo", options.opset),
-                              pipeline=pipeline)
+    return export_meta_module(
+        loaded.module,
+        loaded.kwargs,
+        loaded.dynamic_shapes,
+        local_folder(source),
+        opset=export_opset("dynamo", options.opset),
+        pipeline=pipeline,
+    )
 
 
 def load_module(source: ModelSource, *, in_place: bool = False):
@@ -115,21 +129,27 @@ def load_module(source: ModelSource, *, in_place: bool = False):
 
     tokenizer = None
     if source.revision and source.kind != "pretrained":
-        raise SourceError(f"a revision names a version of a hub id (org/name), not of a "
-                          f"{source.kind} source")
+        raise SourceError(
+            f"a revision names a version of a hub id (org/name), not of a {source.kind} source"
+        )
     if source.input_text is not None and source.inputs:
         raise SourceError("give example text or declared inputs, not both")
     if source.input_text is not None and source.kind == "config":
         # Refuse before building: a config never brings a tokenizer.
-        raise SourceError("example text needs a tokenizer, and a model built from a config "
-                          "has none; declare the inputs instead")
+        raise SourceError(
+            "example text needs a tokenizer, and a model built from a config "
+            "has none; declare the inputs instead"
+        )
     if source.kind == "config":
-        module = sources.from_config(source.reference, source.overrides, task=source.task,
-                                     seed=source.seed)
+        module = sources.from_config(
+            source.reference, source.overrides, task=source.task, seed=source.seed
+        )
     elif source.kind in ("directory", "pretrained"):
         if source.overrides:
-            raise SourceError(f"a pretrained {'folder' if source.kind == 'directory' else 'model'}"
-                              " takes no config overrides")
+            raise SourceError(
+                f"a pretrained {'folder' if source.kind == 'directory' else 'model'}"
+                " takes no config overrides"
+            )
         folder = local_folder(source)
         if in_place:
             from .meta_export import meta_module
@@ -152,8 +172,9 @@ def load_module(source: ModelSource, *, in_place: bool = False):
         kwargs, shapes = _inputs_from_text(module, tokenizer, source)
     else:
         batch, seq = source.batch or 2, source.seq or 16
-        kwargs, shapes = sources.example_inputs(module, _declared(module, source, batch, seq),
-                                                seed=source.seed, batch=batch, seq=seq)
+        kwargs, shapes = sources.example_inputs(
+            module, _declared(module, source, batch, seq), seed=source.seed, batch=batch, seq=seq
+        )
     return sources.LoadedModule(module, (), kwargs, shapes, tokenizer)
 
 
@@ -165,8 +186,10 @@ def _declared(module, source: ModelSource, batch: int, seq: int) -> list[InputSp
 
     if not source.shapes:
         return source.inputs
-    declared = [InputSpec(s.name, s.dtype, list(s.dims), s.sizes and list(s.sizes))
-                for s in (source.inputs or sources.default_inputs(module, batch, seq))]
+    declared = [
+        InputSpec(s.name, s.dtype, list(s.dims), s.sizes and list(s.sizes))
+        for s in (source.inputs or sources.default_inputs(module, batch, seq))
+    ]
     by_name = {spec.name: spec for spec in declared}
     for name, sizes in source.shapes.items():
         if any(not isinstance(size, int) or size < 1 for size in sizes) or not sizes:
@@ -177,8 +200,10 @@ def _declared(module, source: ModelSource, batch: int, seq: int) -> list[InputSp
             declared.append(InputSpec(name, dtype, ["batch", *sizes[1:]], list(sizes)))
             continue
         if len(sizes) != len(spec.dims):
-            raise SourceError(f"input {name!r} has {len(spec.dims)} dimensions "
-                              f"({_show_dims(spec.dims)}), not {len(sizes)}")
+            raise SourceError(
+                f"input {name!r} has {len(spec.dims)} dimensions "
+                f"({_show_dims(spec.dims)}), not {len(sizes)}"
+            )
         spec.sizes = list(sizes)
         spec.dims = [size if isinstance(dim, int) else dim for dim, size in zip(spec.dims, sizes)]
     return declared
@@ -194,33 +219,45 @@ def _inputs_from_text(module, tokenizer, source: ModelSource):
     import torch
 
     if tokenizer is None:
-        where = {"directory": f"the folder {source.reference}",
-                 "pretrained": f"the cached model {source.reference}",
-                 "factory": f"the factory {source.reference} (return a dict with 'tokenizer')"}
-        raise SourceError(f"example text needs a tokenizer, and {where[source.kind]} has none; "
-                          "declare the inputs instead")
+        where = {
+            "directory": f"the folder {source.reference}",
+            "pretrained": f"the cached model {source.reference}",
+            "factory": f"the factory {source.reference} (return a dict with 'tokenizer')",
+        }
+        raise SourceError(
+            f"example text needs a tokenizer, and {where[source.kind]} has none; "
+            "declare the inputs instead"
+        )
     if source.shapes:
-        raise SourceError("with example text the tokenizer makes the inputs; give their size as "
-                          "batch and sequence length (--input-shape 2x16), not per input")
+        raise SourceError(
+            "with example text the tokenizer makes the inputs; give their size as "
+            "batch and sequence length (--input-shape 2x16), not per input"
+        )
     if source.seq:
         # A fixed length, as seed 002's --input-shape 1,128 with --input-text: pad or truncate.
-        encoded = tokenizer([source.input_text] * (source.batch or 2), return_tensors="pt",
-                            padding="max_length", truncation=True, max_length=source.seq)
+        encoded = tokenizer(
+            [source.input_text] * (source.batch or 2),
+            return_tensors="pt",
+            padding="max_length",
+            truncation=True,
+            max_length=source.seq,
+        )
     else:
         encoded = tokenizer([source.input_text] * (source.batch or 2), return_tensors="pt")
     length = encoded["input_ids"].shape[-1] if "input_ids" in encoded else 2
     if length < 2:
         # A dim of size 1 is specialised by the exporter: the sequence would not stay dynamic.
-        raise SourceError(f"example text {source.input_text!r} gives {length} token; "
-                          "use a text of at least two tokens")
+        raise SourceError(
+            f"example text {source.input_text!r} gives {length} token; "
+            "use a text of at least two tokens"
+        )
     parameters = set(_parameters(module))
     kwargs = {k: v for k, v in encoded.items() if not parameters or k in parameters}
     rows = encoded["input_ids"].shape[0] if "input_ids" in encoded else 2
     # An axis of example size 1 cannot stay dynamic (the exporter specialises it): fixed at 1.
     axes = {0: torch.export.Dim("batch")} if rows > 1 else {}
     axes[1] = torch.export.Dim("seq")
-    shapes = {k: {a: d for a, d in axes.items() if a < v.dim()} or None
-              for k, v in kwargs.items()}
+    shapes = {k: {a: d for a, d in axes.items() if a < v.dim()} or None for k, v in kwargs.items()}
     return kwargs, shapes
 
 

@@ -121,9 +121,7 @@ def build_config(model_type: str, overrides: dict[str, Any] | None = None):
     overrides = dict(overrides or {})
     for key in overrides:
         if key not in known:
-            raise SourceError(
-                f"{model_type} config has no option {key!r}{_suggest(key, known)}"
-            )
+            raise SourceError(f"{model_type} config has no option {key!r}{_suggest(key, known)}")
     try:
         # Overrides go to the constructor, not onto a built config: values derived from them
         # (LLaMA's head_dim from hidden_size / num_attention_heads) are computed there.
@@ -141,11 +139,15 @@ def _auto_class(task: str, config=None, what: str = ""):
 
     if task not in TASKS:
         raise SourceError(
-            f"unknown task {task!r}{_suggest(task, TASKS) or ';'} tasks: {', '.join(TASKS)}")
+            f"unknown task {task!r}{_suggest(task, TASKS) or ';'} tasks: {', '.join(TASKS)}"
+        )
     cls = getattr(transformers, TASKS[task])
     if config is not None and type(config) not in cls._model_mapping:
-        supported = [t for t, name in TASKS.items()
-                     if type(config) in getattr(transformers, name)._model_mapping]
+        supported = [
+            t
+            for t, name in TASKS.items()
+            if type(config) in getattr(transformers, name)._model_mapping
+        ]
         raise SourceError(
             f"{what or type(config).__name__} has no {task!r} model; its tasks: "
             f"{', '.join(supported) or 'none'}"
@@ -186,7 +188,8 @@ def from_directory(path: str, *, task: str = "base"):
 
     try:
         config = transformers.AutoConfig.from_pretrained(
-            path, local_files_only=True, trust_remote_code=False)
+            path, local_files_only=True, trust_remote_code=False
+        )
     except (OSError, ValueError) as error:
         raise SourceError(f"cannot read the config in {path}: {_first_line(error)}") from None
     cls = _auto_class(task, config, path)
@@ -208,27 +211,31 @@ def _refuse_remote_code(path: str) -> None:
         with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
             config = json.load(f)
     except (OSError, ValueError) as error:
-        raise SourceError(f"cannot read {os.path.join(path, 'config.json')}: "
-                          f"{_first_line(error)}") from None
+        raise SourceError(
+            f"cannot read {os.path.join(path, 'config.json')}: {_first_line(error)}"
+        ) from None
     if isinstance(config, dict) and config.get("auto_map"):
         raise SourceError(
             f"the model in {path} needs trust_remote_code (its config.json names code to run: "
             f"{', '.join(sorted(config['auto_map']))}); hcc never runs a checkpoint's own code. "
-            "Wrap the model in a factory 'package.module:function' you have read instead")
+            "Wrap the model in a factory 'package.module:function' you have read instead"
+        )
 
 
 def _require_safetensors(path: str) -> None:
     """Pickled weights (``pytorch_model.bin``) can run code when loaded: read safetensors only."""
     names = os.listdir(path)
-    if any(name.endswith(".safetensors") or name.endswith(".safetensors.index.json")
-           for name in names):
+    if any(
+        name.endswith(".safetensors") or name.endswith(".safetensors.index.json") for name in names
+    ):
         return
     pickled = [n for n in names if n.endswith((".bin", ".pt", ".pth", ".ckpt"))]
     found = f" (it has {', '.join(sorted(pickled))})" if pickled else ""
     raise SourceError(
         f"{path} has no .safetensors weights{found}; hcc reads safetensors only, since pickled "
         "weights can run code when loaded. Convert them where you trust the file: "
-        "model.save_pretrained(folder, safe_serialization=True)")
+        "model.save_pretrained(folder, safe_serialization=True)"
+    )
 
 
 # What ``save_pretrained`` of any transformers tokenizer writes. Without one of these, AutoTokenizer
@@ -244,7 +251,8 @@ def tokenizer_for(path: str):
         return None
     try:
         return transformers.AutoTokenizer.from_pretrained(
-            path, local_files_only=True, trust_remote_code=False)
+            path, local_files_only=True, trust_remote_code=False
+        )
     except (OSError, ValueError) as error:
         raise SourceError(f"cannot load the tokenizer in {path}: {_first_line(error)}") from None
 
@@ -261,21 +269,24 @@ def from_factory(reference: str) -> LoadedModule:
     if not all(part.isidentifier() for part in module_name.split(".")):
         raise SourceError(
             f"factory module {module_name!r} is not a module name; write "
-            "'package.module:function' with the package's folder on PYTHONPATH")
+            "'package.module:function' with the package's folder on PYTHONPATH"
+        )
     try:
         owner = importlib.import_module(module_name)
     except ImportError as error:
         raise SourceError(f"cannot import factory module {module_name!r}: {error}") from None
     except BaseException as error:  # noqa: BLE001 - even sys.exit() there is the module's failure
         raise SourceError(
-            f"importing factory module {module_name!r} raised {_raised(error)}") from error
+            f"importing factory module {module_name!r} raised {_raised(error)}"
+        ) from error
     if not hasattr(owner, attr):
         names = [n for n in dir(owner) if callable(getattr(owner, n)) and not n.startswith("_")]
         raise SourceError(f"{module_name!r} has no function {attr!r}{_suggest(attr, names)}")
     function = getattr(owner, attr)
     if not callable(function):
         raise SourceError(
-            f"factory {reference!r} is a {type(function).__name__}, not a function to call")
+            f"factory {reference!r} is a {type(function).__name__}, not a function to call"
+        )
     try:
         made = function()
     except BaseException as error:  # noqa: BLE001 - SystemExit(0) must not pass for a success
@@ -296,8 +307,7 @@ def from_factory(reference: str) -> LoadedModule:
             made.get("dynamic_shapes"),
             made.get("tokenizer"),
         )
-    if (isinstance(made, tuple) and 1 <= len(made) <= 3
-            and isinstance(made[0], torch.nn.Module)):
+    if isinstance(made, tuple) and 1 <= len(made) <= 3 and isinstance(made[0], torch.nn.Module):
         args = tuple(made[1]) if len(made) > 1 else ()
         kwargs = dict(made[2]) if len(made) > 2 else {}
         return LoadedModule(made[0], args, kwargs)
@@ -311,8 +321,15 @@ FACTORY_KEYS = {"module", "args", "kwargs", "dynamic_shapes", "tokenizer"}
 
 
 _DTYPES = {
-    "float32": "float32", "float": "float32", "float16": "float16", "bfloat16": "bfloat16",
-    "float64": "float64", "int64": "int64", "int32": "int32", "int8": "int8", "uint8": "uint8",
+    "float32": "float32",
+    "float": "float32",
+    "float16": "float16",
+    "bfloat16": "bfloat16",
+    "float64": "float64",
+    "int64": "int64",
+    "int32": "int32",
+    "int8": "int8",
+    "uint8": "uint8",
     "bool": "bool",
 }
 
@@ -348,8 +365,9 @@ def example_inputs(
             raise SourceError(
                 f"input {spec.name!r}: unknown dtype {spec.dtype!r}{_suggest(spec.dtype, _DTYPES)}"
             )
-        sizes = spec.sizes or [d if isinstance(d, int) else (batch if i == 0 else seq)
-                               for i, d in enumerate(spec.dims)]
+        sizes = spec.sizes or [
+            d if isinstance(d, int) else (batch if i == 0 else seq) for i, d in enumerate(spec.dims)
+        ]
         if len(sizes) != len(spec.dims):
             raise SourceError(f"input {spec.name!r}: {len(spec.dims)} dims but {len(sizes)} sizes")
         dtype = getattr(torch, _DTYPES[spec.dtype])
@@ -375,8 +393,9 @@ def _forward_parameters(module) -> list[str] | None:
 
 def default_inputs(module, batch: int = 2, seq: int = 16) -> list[InputSpec]:
     """The inputs :func:`example_inputs` makes when none are declared."""
-    return _default_inputs(module, getattr(module, "config", None), _forward_parameters(module),
-                           batch, seq)
+    return _default_inputs(
+        module, getattr(module, "config", None), _forward_parameters(module), batch, seq
+    )
 
 
 def _default_inputs(module, config, parameters, batch: int, seq: int) -> list[InputSpec]:
@@ -385,18 +404,33 @@ def _default_inputs(module, config, parameters, batch: int, seq: int) -> list[In
         specs = [InputSpec("input_ids", "int64", ["batch", "seq"], [batch, seq])]
         if parameters and "attention_mask" in parameters:
             specs.append(InputSpec("attention_mask", "int64", ["batch", "seq"], [batch, seq]))
-        if parameters and "decoder_input_ids" in parameters and getattr(
-                config, "is_encoder_decoder", False):
+        if (
+            parameters
+            and "decoder_input_ids" in parameters
+            and getattr(config, "is_encoder_decoder", False)
+        ):
             # Encoder-decoder models need the decoder's tokens too; their length is its own.
-            specs.append(InputSpec("decoder_input_ids", "int64", ["batch", "decoder_seq"],
-                                   [batch, max(seq // 2, 2)]))
+            specs.append(
+                InputSpec(
+                    "decoder_input_ids",
+                    "int64",
+                    ["batch", "decoder_seq"],
+                    [batch, max(seq // 2, 2)],
+                )
+            )
         return specs
     if main == "pixel_values" and config is not None:
         channels = getattr(config, "num_channels", 3)
         size = getattr(config, "image_size", 224)
         height, width = (size, size) if isinstance(size, int) else tuple(size)
-        return [InputSpec("pixel_values", "float32", ["batch", channels, height, width],
-                          [batch, channels, height, width])]
+        return [
+            InputSpec(
+                "pixel_values",
+                "float32",
+                ["batch", channels, height, width],
+                [batch, channels, height, width],
+            )
+        ]
     raise SourceError(
         f"cannot guess example inputs for {type(module).__name__} (main input {main!r}); "
         "declare them (name, dtype, dims)"

@@ -71,8 +71,9 @@ def export(
         if exporter == "dynamo":
             _export_dynamo(module, args, kwargs, path, dynamic_shapes, opset, input_names)
         else:
-            traced_names = _export_torchscript(module, args, kwargs, path, dynamic_shapes, opset,
-                                               input_names)
+            traced_names = _export_torchscript(
+                module, args, kwargs, path, dynamic_shapes, opset, input_names
+            )
     model = ir.load(path)
     if exporter == "torchscript":
         from .torchscript import strip_prefix
@@ -116,15 +117,23 @@ def _export_dynamo(module, args, kwargs, path, dynamic_shapes, opset, input_name
     program.save(path, external_data=True)
 
 
-def _export_torchscript(module, args, kwargs, path, dynamic_shapes, opset,
-                        input_names) -> list[str]:
+def _export_torchscript(
+    module, args, kwargs, path, dynamic_shapes, opset, input_names
+) -> list[str]:
     from .torchscript import export_torchscript
     from .torchscript import input_names as tensor_input_names
 
     names = list(input_names or tensor_input_names(module, args, kwargs))
     try:
-        return export_torchscript(module, args, kwargs, path, names=names, opset=opset,
-                                  dynamic_axes=_dynamic_axes(dynamic_shapes, names))
+        return export_torchscript(
+            module,
+            args,
+            kwargs,
+            path,
+            names=names,
+            opset=opset,
+            dynamic_axes=_dynamic_axes(dynamic_shapes, names),
+        )
     except Exception as error:
         raise ExportError(f"torch.onnx.export (torchscript) failed: {_cause(error)}") from error
 

@@ -119,7 +119,8 @@ def export_torchscript(module, args, kwargs, path, *, dynamic_axes, opset, names
 
     wrapper = make_flat_call(module, args, kwargs)
     tensors = tuple(v for v in args if _is_tensor(v)) + tuple(
-        v for v in kwargs.values() if _is_tensor(v))
+        v for v in kwargs.values() if _is_tensor(v)
+    )
     with torch.no_grad():
         torch.onnx.export(
             wrapper,
@@ -161,7 +162,7 @@ def strip_prefix(model: ir.Model) -> None:
 
 def _short(name: str) -> str | None:
     if name.startswith(PREFIX):
-        return "/" + name[len(PREFIX):]
+        return "/" + name[len(PREFIX) :]
     if name.startswith(WRAPPED + "."):
-        return name[len(WRAPPED) + 1:]
+        return name[len(WRAPPED) + 1 :]
     return None

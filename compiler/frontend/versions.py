@@ -34,10 +34,13 @@ def check_reachable(exporter: str, opset: int | None, ir_version: int | None) ->
             f"opset {opset} is out of reach: the dynamo exporter writes opset "
             f"{DYNAMO_MIN_OPSET} at the lowest and downgrade-ir lowers to opset "
             f"{reach['opset'].min} at the lowest; --exporter torchscript writes older opsets "
-            "itself")
+            "itself"
+        )
     if ir_version is not None and ir_version < reach["ir"].min:
-        raise SourceError(f"IR version {ir_version} is out of reach: downgrade-ir lowers to IR "
-                          f"{reach['ir'].min} at the lowest")
+        raise SourceError(
+            f"IR version {ir_version} is out of reach: downgrade-ir lowers to IR "
+            f"{reach['ir'].min} at the lowest"
+        )
 
 
 def model_opset(model: ir.Model) -> int | None:
@@ -54,11 +57,15 @@ def lower(model: ir.Model, opset: int | None, ir_version: int | None) -> ir.Mode
     target_opset = current_opset if opset is None else opset
     target_ir = model.ir_version if ir_version is None else ir_version
     if current_opset is not None and target_opset > current_opset:
-        raise SourceError(f"the model is at opset {current_opset} and hcc lowers opsets, never "
-                          f"raises them: opset {target_opset} cannot be given to it")
+        raise SourceError(
+            f"the model is at opset {current_opset} and hcc lowers opsets, never "
+            f"raises them: opset {target_opset} cannot be given to it"
+        )
     if target_ir > model.ir_version:
-        raise SourceError(f"the model is at IR version {model.ir_version} and hcc lowers IR "
-                          f"versions, never raises them: IR {target_ir} cannot be given to it")
+        raise SourceError(
+            f"the model is at IR version {model.ir_version} and hcc lowers IR "
+            f"versions, never raises them: IR {target_ir} cannot be given to it"
+        )
     if target_opset == current_opset and target_ir == model.ir_version:
         return model
     from hcc.passes import get_pass, run
@@ -70,10 +77,13 @@ def lower(model: ir.Model, opset: int | None, ir_version: int | None) -> ir.Mode
             f"opset {target_opset} is out of reach: the model is at opset {current_opset} "
             f"(the dynamo exporter writes {DYNAMO_MIN_OPSET} at the lowest) and downgrade-ir "
             f"lowers to opset {low_opset} at the lowest; --exporter torchscript writes older "
-            "opsets itself")
+            "opsets itself"
+        )
     if target_ir < low_ir:
-        raise SourceError(f"IR version {target_ir} is out of reach: downgrade-ir lowers to IR "
-                          f"{low_ir} at the lowest")
+        raise SourceError(
+            f"IR version {target_ir} is out of reach: downgrade-ir lowers to IR "
+            f"{low_ir} at the lowest"
+        )
     # A model above the pass's highest opset is lowered in one step from there (the pass
     # refuses a target above its range, not a source).
     return run(model, f"downgrade-ir(opset={target_opset}, ir={target_ir})")

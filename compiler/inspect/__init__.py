@@ -24,6 +24,16 @@ from .graphml_import import import_graphml, read_graphml
 from .report import build_report
 
 __all__ = [
-    "analyze", "bisect", "build_report", "compare", "dag_data", "hierarchy_data",
-    "import_graphml", "op_metadata", "read_graphml", "repair", "validate_file", "write_graphml",
+    "analyze",
+    "bisect",
+    "build_report",
+    "compare",
+    "dag_data",
+    "hierarchy_data",
+    "import_graphml",
+    "op_metadata",
+    "read_graphml",
+    "repair",
+    "validate_file",
+    "write_graphml",
 ]

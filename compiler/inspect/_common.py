@@ -21,8 +21,9 @@ def load_model(path: str) -> Model:
         raise ir.HccError("is a folder, not an ONNX file", location=path)
     if path.endswith(".graphml"):
         # ir.load would report corrupt protobuf; the user most likely wants the importer.
-        raise ir.HccError("is GraphML, not ONNX; turn it back into ONNX with "
-                          "'hcc import-graphml'", location=path)
+        raise ir.HccError(
+            "is GraphML, not ONNX; turn it back into ONNX with 'hcc import-graphml'", location=path
+        )
     return ir.load(path)
 
 
@@ -69,9 +70,11 @@ def hierarchy_tree(model: Model) -> dict | None:
         return parse_module_tree(text)
     except ModuleTreeError as error:
         # Located at the file the model was read from, when it was read from one.
-        raise ir.HccError(f"the {HIERARCHY_KEY} metadata is not a module tree: "
-                          f"{str(error).removeprefix('the module tree ')}",
-                          location=model.proto_extras.get("source_path")) from None
+        raise ir.HccError(
+            f"the {HIERARCHY_KEY} metadata is not a module tree: "
+            f"{str(error).removeprefix('the module tree ')}",
+            location=model.proto_extras.get("source_path"),
+        ) from None
 
 
 def hierarchy_scopes(tree: dict) -> dict[str, Scope]:
@@ -80,8 +83,11 @@ def hierarchy_scopes(tree: dict) -> dict[str, Scope]:
 
     by_path = scopes_by_module_path(tree)
     # Built-in modules (Linear, ModuleList) have no scope of their own: they map to the owner.
-    return {entry["path"]: by_path[entry["path"]] for entry in iter_tree(tree)
-            if not entry.get("builtin")}
+    return {
+        entry["path"]: by_path[entry["path"]]
+        for entry in iter_tree(tree)
+        if not entry.get("builtin")
+    }
 
 
 def scope_tree(model: Model) -> list[Scope]:

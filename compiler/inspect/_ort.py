@@ -17,8 +17,15 @@ from hcc.ir import Model
 from ..deviation import Deviation, deviation
 from ..ort import Session, generated_inputs
 
-__all__ = ["Deviation", "Session", "deviation", "feeds_for", "generated_feeds", "magnitude",
-           "session_with_outputs"]
+__all__ = [
+    "Deviation",
+    "Session",
+    "deviation",
+    "feeds_for",
+    "generated_feeds",
+    "magnitude",
+    "session_with_outputs",
+]
 
 
 def session_with_outputs(path: str, names: list[str], *, optimize: bool = False) -> Session:
@@ -38,12 +45,18 @@ def session_with_outputs(path: str, names: list[str], *, optimize: bool = False)
     ir.save(model, copy, external_data="model.onnx.data")
     # Bisect compares intermediate values: fusions could make two sessions compute a value
     # differently, so both run the graph as written unless asked otherwise.
-    return Session(copy, optimization="basic" if optimize else "disabled", keep=folder,
-                   what="the model (with inner values exposed)", location=path)
+    return Session(
+        copy,
+        optimization="basic" if optimize else "disabled",
+        keep=folder,
+        what="the model (with inner values exposed)",
+        location=path,
+    )
 
 
-def generated_feeds(session: Session, model: Model, *, batch: int = 2, seq: int = 16,
-                    seed: int = 0) -> dict[str, np.ndarray]:
+def generated_feeds(
+    session: Session, model: Model, *, batch: int = 2, seq: int = 16, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Inputs as ``hcc validate`` makes them: integer inputs stay inside the tables they index
     (an id past the rows of an embedding table would make the run fail)."""
     return generated_inputs(session, model, batch=batch, seq=seq, seed=seed)
@@ -56,8 +69,10 @@ def feeds_for(session: Session, feeds: dict) -> dict:
         return {n: feeds[n] for n in names}
     if len(names) == len(feeds):
         return dict(zip(names, feeds.values()))
-    raise ir.HccError(f"the models take different inputs ({', '.join(feeds)} vs "
-                      f"{', '.join(names)}); they cannot run on the same data")
+    raise ir.HccError(
+        f"the models take different inputs ({', '.join(feeds)} vs "
+        f"{', '.join(names)}); they cannot run on the same data"
+    )
 
 
 def magnitude(array) -> float:

@@ -180,8 +180,11 @@ class Encoder:
         raise GraphMLError(f"attribute of kind {kind} cannot be written to GraphML")
 
     def sparse(self, sparse: SparseTensor) -> dict:
-        return {"values": self.tensor(sparse.values), "indices": self.tensor(sparse.indices),
-                "dims": list(sparse.dims)}
+        return {
+            "values": self.tensor(sparse.values),
+            "indices": self.tensor(sparse.indices),
+            "dims": list(sparse.dims),
+        }
 
     # -- nodes and graphs ---------------------------------------------------------------------
 
@@ -231,7 +234,9 @@ class Encoder:
 
     def function(self, function: Function) -> dict:
         record = {
-            "domain": function.domain, "name": function.name, "overload": function.overload,
+            "domain": function.domain,
+            "name": function.name,
+            "overload": function.overload,
             "attributes": list(function.attributes),
             "attribute_defaults": [self.attr(a) for a in function.attribute_defaults.values()],
             "opsets": dict(function.opset_imports),
@@ -278,8 +283,12 @@ def decode_type(record) -> Any:
         code = record.get("tensor", record.get("sparse_tensor"))
         shape = record["shape"]
         dims = record.get("dim_denotations")
-        return cls(_dtype(code), None if shape is None else tuple(shape), denotation,
-                   None if dims is None else tuple(dims))
+        return cls(
+            _dtype(code),
+            None if shape is None else tuple(shape),
+            denotation,
+            None if dims is None else tuple(dims),
+        )
     if "sequence" in record:
         return SequenceType(decode_type(record["sequence"]), denotation)
     if "optional" in record:
@@ -314,8 +323,11 @@ class Decoder:
     def tensor(self, record: dict, *, in_memory: bool = False) -> ir.Tensor:
         dtype = _dtype(record["dtype"])
         shape = record["shape"]
-        common = dict(name=record.get("name", ""), doc_string=record.get("doc", ""),
-                      metadata_props=record.get("metadata"))
+        common = dict(
+            name=record.get("name", ""),
+            doc_string=record.get("doc", ""),
+            metadata_props=record.get("metadata"),
+        )
         if "strings" in record:
             items = [_untext(s) for s in record["strings"]]
             array = np.array(items, dtype=object).reshape(shape)
@@ -324,9 +336,11 @@ class Decoder:
         if offset < 0 or length < 0 or offset + length > self.size:
             raise GraphMLError(
                 f"tensor {common['name']!r} reads bytes {offset}..{offset + length} of the "
-                f"sidecar, which has {self.size}: the sidecar does not belong to this GraphML")
-        external = ir.ExternalTensor(self.location, self.folder, dtype, shape, offset=offset,
-                                     length=length, **common)
+                f"sidecar, which has {self.size}: the sidecar does not belong to this GraphML"
+            )
+        external = ir.ExternalTensor(
+            self.location, self.folder, dtype, shape, offset=offset, length=length, **common
+        )
         problem = external.data_problem()
         if problem:
             raise GraphMLError(f"tensor {common['name']!r} {problem}")
@@ -338,8 +352,12 @@ class Decoder:
         return ir.ArrayTensor(array, dtype, **common)
 
     def value(self, record: dict, graph: Graph | None = None) -> Value:
-        value = Value(record.get("name", record["key"]), decode_type(record.get("type")),
-                      doc_string=record.get("doc", ""), metadata_props=record.get("metadata"))
+        value = Value(
+            record.get("name", record["key"]),
+            decode_type(record.get("type")),
+            doc_string=record.get("doc", ""),
+            metadata_props=record.get("metadata"),
+        )
         if graph is not None:
             value.meta["_graph"] = graph
         return value
@@ -371,11 +389,23 @@ class Decoder:
         value = record.get("value")
         if "value" in record:
             value = self.attr_value(kind, value)
-        elif kind in (AttrType.INTS, AttrType.FLOATS, AttrType.STRINGS, AttrType.TENSORS,
-                      AttrType.GRAPHS, AttrType.SPARSE_TENSORS, AttrType.TYPE_PROTOS):
+        elif kind in (
+            AttrType.INTS,
+            AttrType.FLOATS,
+            AttrType.STRINGS,
+            AttrType.TENSORS,
+            AttrType.GRAPHS,
+            AttrType.SPARSE_TENSORS,
+            AttrType.TYPE_PROTOS,
+        ):
             value = []
-        return Attr(record["name"], kind, value, doc_string=record.get("doc", ""),
-                    ref_attr_name=record.get("ref"))
+        return Attr(
+            record["name"],
+            kind,
+            value,
+            doc_string=record.get("doc", ""),
+            ref_attr_name=record.get("ref"),
+        )
 
     def attr_value(self, kind, value) -> Any:
         if kind in (AttrType.FLOAT, AttrType.INT, AttrType.INTS, AttrType.FLOATS):
@@ -403,24 +433,32 @@ class Decoder:
         return value
 
     def sparse(self, record: dict) -> SparseTensor:
-        return SparseTensor(self.tensor(record["values"], in_memory=True),
-                            self.tensor(record["indices"], in_memory=True), record["dims"])
+        return SparseTensor(
+            self.tensor(record["values"], in_memory=True),
+            self.tensor(record["indices"], in_memory=True),
+            record["dims"],
+        )
 
     def graph(self, record: dict, nodes: list[dict] | None = None) -> Graph:
         """A graph from its JSON record; ``nodes`` replaces ``record["nodes"]`` (main graph)."""
-        graph = Graph(name=record.get("name", ""), doc_string=record.get("doc", ""),
-                      metadata_props=record.get("metadata"))
+        graph = Graph(
+            name=record.get("name", ""),
+            doc_string=record.get("doc", ""),
+            metadata_props=record.get("metadata"),
+        )
         names: dict[str, Value] = {}
         self._scopes.append(names)
         try:
-            self._graph_body(graph, record, record.get("nodes", []) if nodes is None else nodes,
-                             names)
+            self._graph_body(
+                graph, record, record.get("nodes", []) if nodes is None else nodes, names
+            )
         finally:
             self._scopes.pop()
         return graph
 
-    def _graph_body(self, graph: Graph, record: dict, nodes: list[dict],
-                    names: dict[str, Value]) -> None:
+    def _graph_body(
+        self, graph: Graph, record: dict, nodes: list[dict], names: dict[str, Value]
+    ) -> None:
         for entry in record.get("inputs", []):
             value = self.value(entry, graph)
             graph.inputs.append(value)
@@ -457,9 +495,16 @@ class Decoder:
     def node(self, record: dict, outputs: list[Value]) -> Node:
         inputs = [None if key is None else self.lookup(key) for key in record["inputs"]]
         attributes = [self.attr(a) for a in record.get("attributes", [])]
-        node = Node(record.get("domain", ""), record["op_type"], inputs, outputs=outputs,
-                    attributes=attributes, name=record.get("name", ""),
-                    overload=record.get("overload", ""), doc_string=record.get("doc", ""))
+        node = Node(
+            record.get("domain", ""),
+            record["op_type"],
+            inputs,
+            outputs=outputs,
+            attributes=attributes,
+            name=record.get("name", ""),
+            overload=record.get("overload", ""),
+            doc_string=record.get("doc", ""),
+        )
         metadata = dict(record.get("metadata") or {})
         tag = metadata.get(ir.TAG_KEY)
         if tag is not None:
@@ -474,8 +519,13 @@ class Decoder:
 
     def function(self, record: dict) -> Function:
         return Function(
-            record["domain"], record["name"], self.graph(record["graph"]),
-            overload=record.get("overload", ""), attributes=record.get("attributes", []),
+            record["domain"],
+            record["name"],
+            self.graph(record["graph"]),
+            overload=record.get("overload", ""),
+            attributes=record.get("attributes", []),
             attribute_defaults=[self.attr(a) for a in record.get("attribute_defaults", [])],
-            opset_imports=record.get("opsets"), doc_string=record.get("doc", ""),
-            metadata_props=record.get("metadata"))
+            opset_imports=record.get("opsets"),
+            doc_string=record.get("doc", ""),
+            metadata_props=record.get("metadata"),
+        )

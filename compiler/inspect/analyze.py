@@ -162,8 +162,11 @@ def select(analysis: Analysis, pattern: str | None) -> list[ScopeStats]:
         chosen = [s for s in analysis.scopes if fnmatch.fnmatchcase(s.scope.tag, pattern)]
     else:
         prefix = pattern.rstrip("/")
-        chosen = [s for s in analysis.scopes
-                  if s.scope.tag == prefix or s.scope.tag.startswith(prefix + "/")]
+        chosen = [
+            s
+            for s in analysis.scopes
+            if s.scope.tag == prefix or s.scope.tag.startswith(prefix + "/")
+        ]
     if not chosen:
         tags = sorted({s.scope.tag for s in analysis.scopes})
         from hcc.passes._errors import did_you_mean
@@ -224,19 +227,36 @@ def _name(stats: ScopeStats) -> str:
 
 
 def _table(analysis: Analysis, chosen: list[ScopeStats]) -> str:
-    rows = [(_name(s), str(s.nodes), str(s.own_nodes), human_bytes(s.parameter_bytes),
-             s.dtypes, _short_ops(s.ops)) for s in chosen]
+    rows = [
+        (
+            _name(s),
+            str(s.nodes),
+            str(s.own_nodes),
+            human_bytes(s.parameter_bytes),
+            s.dtypes,
+            _short_ops(s.ops),
+        )
+        for s in chosen
+    ]
     header = ("scope", "nodes", "own", "params", "dtypes", "top ops")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
     lines = []
     for row in [header, *rows]:
-        lines.append(f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}  "
-                     f"{row[3]:>{widths[3]}}  {row[4]:<{widths[4]}}  {row[5]}".rstrip())
+        lines.append(
+            f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}  "
+            f"{row[3]:>{widths[3]}}  {row[4]:<{widths[4]}}  {row[5]}".rstrip()
+        )
     return "\n".join(lines) + "\n"
 
 
-def render_change(before: Analysis, after: Analysis, fmt: str, *, pattern: str | None = None,
-                  sources: tuple[str, str] = ("before", "after")) -> str:
+def render_change(
+    before: Analysis,
+    after: Analysis,
+    fmt: str,
+    *,
+    pattern: str | None = None,
+    sources: tuple[str, str] = ("before", "after"),
+) -> str:
     """Weight bytes and element types per module of two models (a model before and after
     convert-precision or quantize-weights), matched by tag."""
     if fmt not in ("summary", "json"):
@@ -247,30 +267,50 @@ def render_change(before: Analysis, after: Analysis, fmt: str, *, pattern: str |
     rows = []
     for tag in tags:
         a, b = old.get(tag), new.get(tag)
-        rows.append({"tag": tag, "depth": (a or b).scope.depth,
-                     "before_bytes": a.parameter_bytes if a else 0,
-                     "after_bytes": b.parameter_bytes if b else 0,
-                     "before_dtypes": a.dtype_bytes if a else {},
-                     "after_dtypes": b.dtype_bytes if b else {}})
+        rows.append(
+            {
+                "tag": tag,
+                "depth": (a or b).scope.depth,
+                "before_bytes": a.parameter_bytes if a else 0,
+                "after_bytes": b.parameter_bytes if b else 0,
+                "before_dtypes": a.dtype_bytes if a else {},
+                "after_dtypes": b.dtype_bytes if b else {},
+            }
+        )
     if fmt == "json":
-        return dump_json({"before": sources[0], "after": sources[1],
-                          "parameter_bytes": [before.parameter_bytes, after.parameter_bytes],
-                          "scopes": rows})
-    lines = [f"{sources[0]} -> {sources[1]}: weights {human_bytes(before.parameter_bytes)} -> "
-             f"{human_bytes(after.parameter_bytes)}"
-             f" ({_ratio(after.parameter_bytes, before.parameter_bytes)})", ""]
+        return dump_json(
+            {
+                "before": sources[0],
+                "after": sources[1],
+                "parameter_bytes": [before.parameter_bytes, after.parameter_bytes],
+                "scopes": rows,
+            }
+        )
+    lines = [
+        f"{sources[0]} -> {sources[1]}: weights {human_bytes(before.parameter_bytes)} -> "
+        f"{human_bytes(after.parameter_bytes)}"
+        f" ({_ratio(after.parameter_bytes, before.parameter_bytes)})",
+        "",
+    ]
     table = [("scope", "before", "after", "ratio", "dtypes")]
     for row, tag in zip(rows, tags):
         scope = (old.get(tag) or new.get(tag)).scope
         kinds = lambda d: ", ".join(sorted(d, key=lambda t: -d[t])) or "-"  # noqa: E731
-        table.append(("  " * scope.depth + scope.class_name, human_bytes(row["before_bytes"]),
-                      human_bytes(row["after_bytes"]),
-                      _ratio(row["after_bytes"], row["before_bytes"]),
-                      f"{kinds(row['before_dtypes'])} -> {kinds(row['after_dtypes'])}"))
+        table.append(
+            (
+                "  " * scope.depth + scope.class_name,
+                human_bytes(row["before_bytes"]),
+                human_bytes(row["after_bytes"]),
+                _ratio(row["after_bytes"], row["before_bytes"]),
+                f"{kinds(row['before_dtypes'])} -> {kinds(row['after_dtypes'])}",
+            )
+        )
     widths = [max(len(r[i]) for r in table) for i in range(4)]
     for r in table:
-        lines.append(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  "
-                     f"{r[3]:>{widths[3]}}  {r[4]}".rstrip())
+        lines.append(
+            f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  "
+            f"{r[3]:>{widths[3]}}  {r[4]}".rstrip()
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -294,18 +334,32 @@ def _detailed(analysis: Analysis, chosen: list[ScopeStats]) -> str:
         ]
         if s.own_nodes != s.nodes:
             lines.append(f"  own ops: {_short_ops(s.own_ops, limit=len(s.own_ops)) or '-'}")
-        lines.append(f"  parameters: {human_bytes(s.parameter_bytes)} in {len(s.initializers)} "
-                     f"initializers ({human_bytes(s.own_parameter_bytes)} read by own ops)")
+        lines.append(
+            f"  parameters: {human_bytes(s.parameter_bytes)} in {len(s.initializers)} "
+            f"initializers ({human_bytes(s.own_parameter_bytes)} read by own ops)"
+        )
         blocks.append("\n".join(lines))
     text = "\n\n".join(blocks) + "\n"
     if analysis.modules_without_nodes:
         text += "\nmodules without nodes:\n" + "".join(
-            f"  {label}\n" for label in analysis.modules_without_nodes)
+            f"  {label}\n" for label in analysis.modules_without_nodes
+        )
     return text
 
 
-CSV_COLUMNS = ("tag", "module", "depth", "nodes", "own_nodes", "share", "parameter_bytes",
-               "own_parameter_bytes", "initializers", "ops", "dtypes")
+CSV_COLUMNS = (
+    "tag",
+    "module",
+    "depth",
+    "nodes",
+    "own_nodes",
+    "share",
+    "parameter_bytes",
+    "own_parameter_bytes",
+    "initializers",
+    "ops",
+    "dtypes",
+)
 
 
 def _csv(analysis: Analysis, chosen: list[ScopeStats]) -> str:
@@ -314,8 +368,19 @@ def _csv(analysis: Analysis, chosen: list[ScopeStats]) -> str:
     writer.writerow(CSV_COLUMNS)
     for s in chosen:
         share = s.nodes / analysis.nodes if analysis.nodes else 0.0
-        writer.writerow([s.scope.tag, s.scope.module_path, s.scope.depth, s.nodes, s.own_nodes,
-                         f"{share:.4f}", s.parameter_bytes, s.own_parameter_bytes,
-                         len(s.initializers), ";".join(f"{op}:{n}" for op, n in s.ops.items()),
-                         ";".join(f"{t}:{n}" for t, n in s.dtype_bytes.items())])
+        writer.writerow(
+            [
+                s.scope.tag,
+                s.scope.module_path,
+                s.scope.depth,
+                s.nodes,
+                s.own_nodes,
+                f"{share:.4f}",
+                s.parameter_bytes,
+                s.own_parameter_bytes,
+                len(s.initializers),
+                ";".join(f"{op}:{n}" for op, n in s.ops.items()),
+                ";".join(f"{t}:{n}" for t, n in s.dtype_bytes.items()),
+            ]
+        )
     return out.getvalue()

@@ -39,10 +39,15 @@ class ScopeCheck:
         return self.diverges and not self.inputs_diverge
 
     def as_dict(self) -> dict:
-        return {"tag": self.scope.tag, "module": self.scope.module_path,
-                "values": self.outputs, "max_abs": _plain(self.max_abs),
-                "diverges": self.diverges, "inputs_diverge": self.inputs_diverge,
-                "worst": self.worst}
+        return {
+            "tag": self.scope.tag,
+            "module": self.scope.module_path,
+            "values": self.outputs,
+            "max_abs": _plain(self.max_abs),
+            "diverges": self.diverges,
+            "inputs_diverge": self.inputs_diverge,
+            "worst": self.worst,
+        }
 
 
 @dataclass
@@ -54,8 +59,9 @@ class BisectResult:
 
     def as_dict(self) -> dict:
         return {
-            "culprit": None if self.culprit is None else {
-                "tag": self.culprit.tag, "module": self.culprit.module_path},
+            "culprit": None
+            if self.culprit is None
+            else {"tag": self.culprit.tag, "module": self.culprit.module_path},
             "path": [c.as_dict() for c in self.path],
             "scopes": [c.as_dict() for c in self.checks],
             "unmatched": [scope_label(s) for s in self.unmatched],
@@ -66,13 +72,17 @@ class BisectResult:
             diverging = [c for c in self.checks if c.diverges]
             if not diverging:
                 return "bisect: no module scope's outputs diverge beyond the tolerance\n"
-            return ("bisect: values diverge, but no scope has agreeing inputs and diverging "
-                    f"outputs; first diverging scope: {scope_label(diverging[0].scope)}\n")
+            return (
+                "bisect: values diverge, but no scope has agreeing inputs and diverging "
+                f"outputs; first diverging scope: {scope_label(diverging[0].scope)}\n"
+            )
         lines = [f"bisect: first diverging module: {scope_label(self.culprit)}"]
         width = max(len(scope_label(c.scope)) for c in self.path)
         for check in self.path:
-            lines.append(f"  {scope_label(check.scope):<{width}}  max abs {check.max_abs:.3g}"
-                         f" on {check.worst or '-'}")
+            lines.append(
+                f"  {scope_label(check.scope):<{width}}  max abs {check.max_abs:.3g}"
+                f" on {check.worst or '-'}"
+            )
         if self.unmatched:
             lines.append(f"  ({len(self.unmatched)} scopes skipped: their values do not pair up)")
         return "\n".join(lines) + "\n"
@@ -82,8 +92,16 @@ def _plain(x: float):
     return x if x == x and x not in (float("inf"), float("-inf")) else str(x)
 
 
-def bisect(path_a: str, path_b: str, *, atol: float = 1e-5, rtol: float = 1e-4,
-           batch: int = 2, seq: int = 16, seed: int = 0) -> BisectResult:
+def bisect(
+    path_a: str,
+    path_b: str,
+    *,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    batch: int = 2,
+    seq: int = 16,
+    seed: int = 0,
+) -> BisectResult:
     check_tolerance(atol, "atol")
     check_tolerance(rtol, "rtol")
     model_a, model_b = ir.load(path_a), ir.load(path_b)
@@ -97,7 +115,9 @@ def bisect(path_a: str, path_b: str, *, atol: float = 1e-5, rtol: float = 1e-4,
             unmatched.append(scope)
             continue
         pairs[scope] = leaving
-        entering[scope] = _pair(_computed(model_a.graph, scope), _computed(model_b.graph, scope)) or []
+        entering[scope] = (
+            _pair(_computed(model_a.graph, scope), _computed(model_b.graph, scope)) or []
+        )
     names_a = sorted({a.name for ps in (*pairs.values(), *entering.values()) for a, _ in ps})
     names_b = sorted({b.name for ps in (*pairs.values(), *entering.values()) for _, b in ps})
     session_a = session_with_outputs(path_a, names_a)
@@ -124,8 +144,10 @@ def _common_scopes(a: Model, b: Model) -> list[Scope]:
     held = {level for node in a.graph for level in node.scope.ancestors(include_self=True)}
     order = [s for s in scope_tree(a) if s in held and s in in_b and not s.is_unknown]
     if not order:
-        raise ir.HccError("the two models share no module scope; bisect needs two models of "
-                          "the same module hierarchy (tagged by hcc)")
+        raise ir.HccError(
+            "the two models share no module scope; bisect needs two models of "
+            "the same module hierarchy (tagged by hcc)"
+        )
     return order
 
 

@@ -32,9 +32,13 @@ class ScopeDiff:
     parameter_bytes: tuple[int, int]  # read by own ops
 
     def as_dict(self) -> dict:
-        return {"tag": self.scope.tag, "module": self.scope.module_path,
-                "nodes": list(self.nodes), "ops": {k: list(v) for k, v in self.ops.items()},
-                "parameter_bytes": list(self.parameter_bytes)}
+        return {
+            "tag": self.scope.tag,
+            "module": self.scope.module_path,
+            "nodes": list(self.nodes),
+            "ops": {k: list(v) for k, v in self.ops.items()},
+            "parameter_bytes": list(self.parameter_bytes),
+        }
 
 
 @dataclass
@@ -59,9 +63,12 @@ class Comparison:
 
     def as_dict(self) -> dict:
         data = {
-            "a": self.paths[0], "b": self.paths[1], "nodes": list(self.nodes),
+            "a": self.paths[0],
+            "b": self.paths[1],
+            "nodes": list(self.nodes),
             "scopes": [s.as_dict() for s in self.scopes],
-            "initializers_only_in_a": self.only_in_a, "initializers_only_in_b": self.only_in_b,
+            "initializers_only_in_a": self.only_in_a,
+            "initializers_only_in_b": self.only_in_b,
             "changed_weights": self.changed_weights,
             "outputs": [d.as_dict() for d in self.outputs],
         }
@@ -78,9 +85,12 @@ class Comparison:
             lines.append(f"structure: {len(self.scopes)} scopes differ")
             for diff in self.scopes:
                 ops = ", ".join(f"{op} {x}->{y}" for op, (x, y) in diff.ops.items())
-                lines.append(f"  {scope_label(diff.scope)}: nodes {diff.nodes[0]}->"
-                             f"{diff.nodes[1]}" + (f"; {ops}" if ops else "")
-                             + _bytes_change(diff.parameter_bytes))
+                lines.append(
+                    f"  {scope_label(diff.scope)}: nodes {diff.nodes[0]}->"
+                    f"{diff.nodes[1]}"
+                    + (f"; {ops}" if ops else "")
+                    + _bytes_change(diff.parameter_bytes)
+                )
             for label, names in (("only in A", self.only_in_a), ("only in B", self.only_in_b)):
                 if names:
                     lines.append(f"  initializers {label}: {_few(names)}")
@@ -95,8 +105,9 @@ class Comparison:
                 if d.problem:
                     lines.append(f"  {d.name:<{width}}  FAIL: {d.problem}")
                 else:
-                    lines.append(f"  {d.name:<{width}}  {d.max_abs:.3g} / {d.mean_abs:.3g} / "
-                                 f"{d.max_rel:.3g}")
+                    lines.append(
+                        f"  {d.name:<{width}}  {d.max_abs:.3g} / {d.mean_abs:.3g} / {d.max_rel:.3g}"
+                    )
         text = "\n".join(lines) + "\n"
         if self.bisect is not None:
             text += "\n" + self.bisect.format()
@@ -108,7 +119,9 @@ def _bytes_change(pair: tuple[int, int]) -> str:
 
 
 def _few(names: list[str], limit: int = 6) -> str:
-    return ", ".join(names[:limit]) + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
+    return ", ".join(names[:limit]) + (
+        f" (+{len(names) - limit} more)" if len(names) > limit else ""
+    )
 
 
 def compare_structure(a: Model, b: Model, paths: tuple[str, str] = ("A", "B")) -> Comparison:
@@ -118,22 +131,35 @@ def compare_structure(a: Model, b: Model, paths: tuple[str, str] = ("A", "B")) -
     diffs = []
     for scope in [*stats_a, *(s for s in stats_b if s not in stats_a)]:
         x, y = stats_a.get(scope, empty), stats_b.get(scope, empty)
-        ops = {op: (x.own_ops.get(op, 0), y.own_ops.get(op, 0))
-               for op in dict.fromkeys([*x.own_ops, *y.own_ops])
-               if x.own_ops.get(op, 0) != y.own_ops.get(op, 0)}
+        ops = {
+            op: (x.own_ops.get(op, 0), y.own_ops.get(op, 0))
+            for op in dict.fromkeys([*x.own_ops, *y.own_ops])
+            if x.own_ops.get(op, 0) != y.own_ops.get(op, 0)
+        }
         present = (scope in stats_a) == (scope in stats_b)
         if ops or not present or x.own_parameter_bytes != y.own_parameter_bytes:
-            diffs.append(ScopeDiff(scope, (x.own_nodes, y.own_nodes), ops,
-                                   (x.own_parameter_bytes, y.own_parameter_bytes)))
+            diffs.append(
+                ScopeDiff(
+                    scope,
+                    (x.own_nodes, y.own_nodes),
+                    ops,
+                    (x.own_parameter_bytes, y.own_parameter_bytes),
+                )
+            )
     inits_a, inits_b = a.graph.initializers, b.graph.initializers
     changed = {}
     for name, value in inits_a.items():
         other = inits_b.get(name)
         if other is not None and not _same_tensor(value.const_value, other.const_value):
             changed[name] = [scope_label(s) for s in users_scopes(value, a.graph)]
-    return Comparison(paths, (len(a.graph), len(b.graph)), diffs,
-                      [n for n in inits_a if n not in inits_b],
-                      [n for n in inits_b if n not in inits_a], changed)
+    return Comparison(
+        paths,
+        (len(a.graph), len(b.graph)),
+        diffs,
+        [n for n in inits_a if n not in inits_b],
+        [n for n in inits_b if n not in inits_a],
+        changed,
+    )
 
 
 def _same_tensor(x: ir.Tensor, y: ir.Tensor) -> bool:
@@ -142,8 +168,9 @@ def _same_tensor(x: ir.Tensor, y: ir.Tensor) -> bool:
     return x.raw_view() == y.raw_view()
 
 
-def compare_outputs(path_a: str, path_b: str, model_a: Model, *, batch: int = 2, seq: int = 16,
-                    seed: int = 0) -> list[Deviation]:
+def compare_outputs(
+    path_a: str, path_b: str, model_a: Model, *, batch: int = 2, seq: int = 16, seed: int = 0
+) -> list[Deviation]:
     # onnxruntime's default optimization level: the models as a user would run them.
     session_a = Session(path_a, optimization="all", what="model A")
     session_b = Session(path_b, optimization="all", what="model B")
@@ -153,21 +180,32 @@ def compare_outputs(path_a: str, path_b: str, model_a: Model, *, batch: int = 2,
     return compare_arrays(out_a, out_b, ("A", "B"))
 
 
-def compare(path_a: str, path_b: str, *, run: bool = True, bisect: bool = False,
-            atol: float = 1e-5, rtol: float = 1e-4, batch: int = 2, seq: int = 16,
-            seed: int = 0) -> Comparison:
+def compare(
+    path_a: str,
+    path_b: str,
+    *,
+    run: bool = True,
+    bisect: bool = False,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    batch: int = 2,
+    seq: int = 16,
+    seed: int = 0,
+) -> Comparison:
     from ._common import load_model
 
     model_a, model_b = load_model(path_a), load_model(path_b)
     result = compare_structure(model_a, model_b, (str(path_a), str(path_b)))
     if run or bisect:
-        result.outputs = compare_outputs(str(path_a), str(path_b), model_a, batch=batch,
-                                         seq=seq, seed=seed)
+        result.outputs = compare_outputs(
+            str(path_a), str(path_b), model_a, batch=batch, seq=seq, seed=seed
+        )
     if bisect:
         from .bisect import bisect as run_bisect
 
-        result.bisect = run_bisect(str(path_a), str(path_b), atol=atol, rtol=rtol, batch=batch,
-                                   seq=seq, seed=seed)
+        result.bisect = run_bisect(
+            str(path_a), str(path_b), atol=atol, rtol=rtol, batch=batch, seq=seq, seed=seed
+        )
     return result
 
 

@@ -44,8 +44,13 @@ class Check:
         return not self.problems
 
     def as_dict(self) -> dict:
-        return {"check": self.name, "ok": self.ok, "severity": self.severity,
-                "summary": self.summary, "problems": self.problems}
+        return {
+            "check": self.name,
+            "ok": self.ok,
+            "severity": self.severity,
+            "summary": self.summary,
+            "problems": self.problems,
+        }
 
 
 @dataclass
@@ -92,8 +97,13 @@ def validate_model(model: Model, *, consistency: bool = False) -> list[Check]:
     checks = [Check("ir invariants", verify(model))]
     nodes = list(_tagged_nodes(model))
     untagged = [f"{_node(n)} has no scope" for n in nodes if n.scope.is_unknown]
-    checks.append(Check("tag coverage", untagged,
-                        summary=f"{len(nodes) - len(untagged)} of {len(nodes)} nodes tagged"))
+    checks.append(
+        Check(
+            "tag coverage",
+            untagged,
+            summary=f"{len(nodes) - len(untagged)} of {len(nodes)} nodes tagged",
+        )
+    )
     tree_check, by_path = _hierarchy(model)
     checks.append(tree_check)
     if by_path is not None:
@@ -130,13 +140,17 @@ def _hierarchy(model: Model) -> tuple[Check, dict[str, Scope] | None]:
     except ir.HccError as error:
         return Check("hierarchy", [str(error)]), None
     if tree is None:
-        return Check("hierarchy", ["no hcc.hierarchy metadata: tags cannot be checked against "
-                                   "a module tree"], severity="warning"), None
+        return Check(
+            "hierarchy",
+            ["no hcc.hierarchy metadata: tags cannot be checked against a module tree"],
+            severity="warning",
+        ), None
     try:
         by_path = hierarchy_scopes(tree)
     except (KeyError, TypeError, ValueError) as error:
-        return Check("hierarchy", [f"the module tree is malformed ({type(error).__name__}: "
-                                   f"{error})"]), None
+        return Check(
+            "hierarchy", [f"the module tree is malformed ({type(error).__name__}: {error})"]
+        ), None
     return Check("hierarchy", summary=f"{len(by_path)} modules with scopes"), by_path
 
 
@@ -148,11 +162,14 @@ def _against_tree(nodes, by_path: dict[str, Scope]) -> list[str]:
             continue  # reported by tag coverage
         expected = by_path.get(scope.module_path)
         if expected is None:
-            problems.append(f"{_node(node)}: module {scope.module_path!r} (tag {scope.tag}) is "
-                            "not a module of the hierarchy, or is a torch.nn built-in")
+            problems.append(
+                f"{_node(node)}: module {scope.module_path!r} (tag {scope.tag}) is "
+                "not a module of the hierarchy, or is a torch.nn built-in"
+            )
         elif expected.tag != scope.tag:
-            problems.append(f"{_node(node)}: tag {scope.tag} but module "
-                            f"{scope.module_path!r} is {expected.tag}")
+            problems.append(
+                f"{_node(node)}: tag {scope.tag} but module {scope.module_path!r} is {expected.tag}"
+            )
     return problems
 
 
@@ -160,8 +177,11 @@ def _consistency(model: Model, nodes, by_path: dict[str, Scope] | None) -> list[
     checks = []
     if by_path:
         root = next(iter(by_path.values())).root_scope
-        stray = [f"{_node(n)}: tag {n.scope.tag} is not under {root.tag}" for n in nodes
-                 if not n.scope.is_unknown and n.scope.root_scope != root]
+        stray = [
+            f"{_node(n)}: tag {n.scope.tag} is not under {root.tag}"
+            for n in nodes
+            if not n.scope.is_unknown and n.scope.root_scope != root
+        ]
         checks.append(Check("single root", stray))
         wrong = []
         for node in nodes:
@@ -175,11 +195,20 @@ def _consistency(model: Model, nodes, by_path: dict[str, Scope] | None) -> list[
     checks += _initializer_scopes(model)
     if by_path:
         held = {level for n in nodes for level in n.scope.ancestors(include_self=True)}
-        idle = [f"{s.tag} ({s.module_path or 'root'}) holds no node"
-                for s in dict.fromkeys(by_path.values()) if s not in held]
-        checks.append(Check("module coverage", idle, severity="warning",
-                            summary=f"{len(set(by_path.values())) - len(idle)} of "
-                            f"{len(set(by_path.values()))} modules hold nodes"))
+        idle = [
+            f"{s.tag} ({s.module_path or 'root'}) holds no node"
+            for s in dict.fromkeys(by_path.values())
+            if s not in held
+        ]
+        checks.append(
+            Check(
+                "module coverage",
+                idle,
+                severity="warning",
+                summary=f"{len(set(by_path.values())) - len(idle)} of "
+                f"{len(set(by_path.values()))} modules hold nodes",
+            )
+        )
     return checks
 
 
@@ -201,12 +230,20 @@ def _initializer_scopes(model: Model) -> list[Check]:
                 wrong.append(f"initializer {name!r}: {SCOPES_KEY} is not a JSON list")
                 continue
             if stored != actual:
-                wrong.append(f"initializer {name!r}: {SCOPES_KEY} lists {sorted(stored)} "
-                             f"but it is read by {sorted(actual)}")
+                wrong.append(
+                    f"initializer {name!r}: {SCOPES_KEY} lists {sorted(stored)} "
+                    f"but it is read by {sorted(actual)}"
+                )
     checks = [Check("initializer scopes", wrong)]
     if missing:
-        checks.append(Check("initializer scopes recorded", missing, severity="warning",
-                            summary="run propagate-tags (or --repair) to record them"))
+        checks.append(
+            Check(
+                "initializer scopes recorded",
+                missing,
+                severity="warning",
+                summary="run propagate-tags (or --repair) to record them",
+            )
+        )
     return checks
 
 
@@ -272,7 +309,9 @@ def _count(n: int, noun: str) -> str:
 def _snapshot(model: Model) -> dict:
     keys = (ir.TAG_KEY, ir.MODULE_KEY, ir.NAMESPACE_KEY)
     nodes = {id(n): tuple(n.metadata_props.get(k) for k in keys) for n in model.graph.all_nodes()}
-    inits = {(id(g), name): v.const_value.metadata_props.get(SCOPES_KEY)
-             for g in model.graph.subgraphs(include_self=True)
-             for name, v in g.initializers.items()}
+    inits = {
+        (id(g), name): v.const_value.metadata_props.get(SCOPES_KEY)
+        for g in model.graph.subgraphs(include_self=True)
+        for name, v in g.initializers.items()
+    }
     return {"nodes": nodes, "inits": inits}

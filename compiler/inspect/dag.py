@@ -35,8 +35,12 @@ def _derived_tree(model: Model) -> dict:
     entries: dict[Scope, dict] = {}
     roots: list[dict] = []
     for scope in scope_tree(model):
-        entry = {"path": scope.module_path, "class": scope.class_name.split(".")[0],
-                 "tag": scope.tag, "children": []}
+        entry = {
+            "path": scope.module_path,
+            "class": scope.class_name.split(".")[0],
+            "tag": scope.tag,
+            "children": [],
+        }
         entries[scope] = entry
         parent = entries.get(scope.parent) if scope.parent is not None else None
         (parent["children"] if parent is not None else roots).append(entry)

@@ -127,12 +127,21 @@ class _Writer:
         ET.register_namespace("xsi", NS_XSI)
         root = ET.Element(f"{{{NS}}}graphml", {f"{{{NS_XSI}}}schemaLocation": SCHEMA})
         for key, kind, name, type_ in KEYS:
-            ET.SubElement(root, f"{{{NS}}}key", {"id": key, "for": kind, "attr.name": name,
-                                                 "attr.type": type_})
-        ET.SubElement(root, f"{{{NS}}}key", {"id": GRAPHICS_NODE, "for": "node",
-                                             "yfiles.type": "nodegraphics"})
-        ET.SubElement(root, f"{{{NS}}}key", {"id": GRAPHICS_EDGE, "for": "edge",
-                                             "yfiles.type": "edgegraphics"})
+            ET.SubElement(
+                root,
+                f"{{{NS}}}key",
+                {"id": key, "for": kind, "attr.name": name, "attr.type": type_},
+            )
+        ET.SubElement(
+            root,
+            f"{{{NS}}}key",
+            {"id": GRAPHICS_NODE, "for": "node", "yfiles.type": "nodegraphics"},
+        )
+        ET.SubElement(
+            root,
+            f"{{{NS}}}key",
+            {"id": GRAPHICS_EDGE, "for": "edge", "yfiles.type": "edgegraphics"},
+        )
         graph = ET.SubElement(root, f"{{{NS}}}graph", id="G", edgedefault="directed")
         self._header(graph)
         self._body(graph)
@@ -141,14 +150,28 @@ class _Writer:
     def _header(self, graph: ET.Element) -> None:
         model = self.model
         _data(graph, "g_format", FORMAT)
-        _data(graph, "g_model", json.dumps({
-            "ir_version": model.ir_version, "opsets": model.opset_imports,
-            "producer_name": model.producer_name, "producer_version": model.producer_version,
-            "domain": model.domain, "model_version": model.model_version,
-            "doc": model.doc_string, "metadata": model.metadata_props}))
+        _data(
+            graph,
+            "g_model",
+            json.dumps(
+                {
+                    "ir_version": model.ir_version,
+                    "opsets": model.opset_imports,
+                    "producer_name": model.producer_name,
+                    "producer_version": model.producer_version,
+                    "domain": model.domain,
+                    "model_version": model.model_version,
+                    "doc": model.doc_string,
+                    "metadata": model.metadata_props,
+                }
+            ),
+        )
         _data(graph, "g_graph", json.dumps(self.encoder.graph(model.graph, with_nodes=False)))
-        _data(graph, "g_functions", json.dumps(
-            [self.encoder.function(f) for f in model.functions.values()]))
+        _data(
+            graph,
+            "g_functions",
+            json.dumps([self.encoder.function(f) for f in model.functions.values()]),
+        )
 
     def _body(self, top: ET.Element) -> None:
         graph = self.model.graph
@@ -174,16 +197,16 @@ class _Writer:
 
     def _group(self, parent: ET.Element, parent_id: str, scope: Scope) -> tuple[ET.Element, str]:
         group_id = self._new_id(parent_id)
-        element = ET.SubElement(parent, f"{{{NS}}}node", {"id": group_id,
-                                                          "yfiles.foldertype": "group"})
+        element = ET.SubElement(
+            parent, f"{{{NS}}}node", {"id": group_id, "yfiles.foldertype": "group"}
+        )
         _data(element, "n_kind", "module")
         _data(element, "n_tag", scope.tag)
         _data(element, "n_module", scope.module_path)
         _data(element, "n_class", scope.qualified_class or scope.class_name)
         label = scope.class_name + (f" ({scope.module_path})" if scope.module_path else "")
         _group_graphics(_data(element, GRAPHICS_NODE, None), _clean(label))
-        inner = ET.SubElement(element, f"{{{NS}}}graph", id=f"{group_id}:",
-                              edgedefault="directed")
+        inner = ET.SubElement(element, f"{{{NS}}}graph", id=f"{group_id}:", edgedefault="directed")
         return inner, group_id
 
     def _op_node(self, parent: ET.Element, parent_id: str, node: Node, order: int) -> None:
@@ -204,8 +227,7 @@ class _Writer:
         _data(element, "n_onnx", json.dumps(self.encoder.node(node)))
         _shape_graphics(_data(element, GRAPHICS_NODE, None), _clean(node.op_type), "#FFCC00")
 
-    def _io_node(self, parent: ET.Element, ident: str, kind: str, value: Value,
-                 index: int) -> None:
+    def _io_node(self, parent: ET.Element, ident: str, kind: str, value: Value, index: int) -> None:
         node_id = self._new_id("")
         self.ids[ident] = node_id
         element = ET.SubElement(parent, f"{{{NS}}}node", id=node_id)
@@ -214,8 +236,9 @@ class _Writer:
         _data(element, "n_outputs" if kind == "input" else "n_inputs", _type_text(value))
         _data(element, "n_order", str(index))
         color = "#CCFFCC" if kind == "input" else "#CCE5FF"
-        _shape_graphics(_data(element, GRAPHICS_NODE, None), _clean(value.name or kind), color,
-                        shape="ellipse")
+        _shape_graphics(
+            _data(element, GRAPHICS_NODE, None), _clean(value.name or kind), color, shape="ellipse"
+        )
 
     def _edges(self, top: ET.Element) -> None:
         graph = self.model.graph
@@ -229,15 +252,21 @@ class _Writer:
 
         def edge(source: str, target: str, value: Value) -> None:
             nonlocal count
-            element = ET.SubElement(top, f"{{{NS}}}edge", id=f"e{count}", source=source,
-                                    target=target)
+            element = ET.SubElement(
+                top, f"{{{NS}}}edge", id=f"e{count}", source=source, target=target
+            )
             count += 1
             _data(element, "e_tensor", _clean(value.name))
             dtype = getattr(getattr(value.type, "dtype", None), "name", "")
             _data(element, "e_dtype", dtype.lower())
             shape = getattr(value.type, "shape", None)
-            _data(element, "e_shape", "" if shape is None else
-                  "[" + ",".join("?" if d is None else str(d) for d in shape) + "]")
+            _data(
+                element,
+                "e_shape",
+                ""
+                if shape is None
+                else "[" + ",".join("?" if d is None else str(d) for d in shape) + "]",
+            )
             _edge_graphics(_data(element, GRAPHICS_EDGE, None))
 
         for node in graph:
@@ -279,14 +308,26 @@ def _group_graphics(data: ET.Element, label: str) -> None:
     for closed in ("false", "true"):  # yEd wants the open and the folded look
         group = _y(realizers, "GroupNode")
         _y(group, "Geometry", height="80.0", width="160.0", x="0.0", y="0.0")
-        _y(group, "Fill", color="#F5F5F5" if closed == "false" else "#E8EEF7",
-           transparent="false")
+        _y(group, "Fill", color="#F5F5F5" if closed == "false" else "#E8EEF7", transparent="false")
         _y(group, "BorderStyle", color="#000000", type="dashed", width="1.0")
-        _y(group, "NodeLabel", alignment="right", autoSizePolicy="node_width",
-           backgroundColor="#EBEBEB", modelName="internal", modelPosition="t").text = label
+        _y(
+            group,
+            "NodeLabel",
+            alignment="right",
+            autoSizePolicy="node_width",
+            backgroundColor="#EBEBEB",
+            modelName="internal",
+            modelPosition="t",
+        ).text = label
         _y(group, "Shape", type="roundrectangle")
-        _y(group, "State", closed=closed, closedHeight="50.0", closedWidth="120.0",
-           innerGraphDisplayEnabled="false")
+        _y(
+            group,
+            "State",
+            closed=closed,
+            closedHeight="50.0",
+            closedWidth="120.0",
+            innerGraphDisplayEnabled="false",
+        )
         _y(group, "Insets", bottom="15", left="15", right="15", top="15")
         _y(group, "BorderInsets", bottom="0", left="0", right="0", top="0")
 

@@ -31,10 +31,10 @@ def read_graphml(path: str, *, check_digest: bool = True) -> Model:
         raise GraphMLError(f"not a GraphML file (XML error: {error})", location=path) from None
     if root.tag != f"{{{NS}}}graphml":
         if _local(root.tag) == "graphml":
-            raise GraphMLError(f"the <graphml> element lacks the GraphML namespace {NS!r}",
-                               location=path)
-        raise GraphMLError(f"not a GraphML file (root element <{_local(root.tag)}>)",
-                           location=path)
+            raise GraphMLError(
+                f"the <graphml> element lacks the GraphML namespace {NS!r}", location=path
+            )
+        raise GraphMLError(f"not a GraphML file (root element <{_local(root.tag)}>)", location=path)
     keys = {k.get("id"): k.get("attr.name") for k in root.findall(f"{{{NS}}}key")}
     graph = root.find(f"{{{NS}}}graph")
     if graph is None:
@@ -43,15 +43,18 @@ def read_graphml(path: str, *, check_digest: bool = True) -> Model:
     if header.get("format") != FORMAT:
         raise GraphMLError(
             f"this GraphML was not written by hcc (no '{FORMAT}' format mark); only hcc's "
-            "GraphML carries what it takes to rebuild the ONNX model", location=path)
+            "GraphML carries what it takes to rebuild the ONNX model",
+            location=path,
+        )
     for needed in ("onnx_model", "onnx_graph", "sidecar", "sidecar_size"):
         if needed not in header:
             raise GraphMLError(f"the GraphML lacks its {needed!r} data", location=path)
     try:
         data_path = _check_sidecar(path, header, check_digest)
     except (TypeError, ValueError) as error:
-        raise GraphMLError(f"damaged sidecar data in the GraphML: {_short(error)}",
-                           location=path) from None
+        raise GraphMLError(
+            f"damaged sidecar data in the GraphML: {_short(error)}", location=path
+        ) from None
     nodes = []
     for element in graph.iter(f"{{{NS}}}node"):
         fields = _data(element, keys)
@@ -60,21 +63,32 @@ def read_graphml(path: str, *, check_digest: bool = True) -> Model:
         try:
             nodes.append((int(fields["order"]), json.loads(fields["onnx_node"])))
         except (KeyError, ValueError, RecursionError) as error:
-            raise GraphMLError(f"op node {element.get('id')!r} has no readable onnx_node/order "
-                               f"data ({error})", location=path) from None
+            raise GraphMLError(
+                f"op node {element.get('id')!r} has no readable onnx_node/order data ({error})",
+                location=path,
+            ) from None
     nodes.sort(key=lambda item: item[0])
     try:
-        return _rebuild(header, [record for _, record in nodes], data_path,
-                        int(header["sidecar_size"]))
+        return _rebuild(
+            header, [record for _, record in nodes], data_path, int(header["sidecar_size"])
+        )
     except GraphMLError as error:
         raise GraphMLError(error.message, location=path) from None
     except ir.HccError as error:  # a tensor record the sidecar or the IR refuses
         raise GraphMLError(f"damaged hcc GraphML data: {error}", location=path) from None
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError,
-            RecursionError) as error:
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        IndexError,
+        OverflowError,
+        RecursionError,
+    ) as error:
         # The JSON records are read as hcc wrote them; any other shape is damage.
-        raise GraphMLError(f"damaged hcc GraphML data: {type(error).__name__}: "
-                           f"{_short(error)}", location=path) from None
+        raise GraphMLError(
+            f"damaged hcc GraphML data: {type(error).__name__}: {_short(error)}", location=path
+        ) from None
 
 
 def _rebuild(header: dict, nodes: list[dict], data_path: str, size: int) -> Model:
@@ -82,12 +96,18 @@ def _rebuild(header: dict, nodes: list[dict], data_path: str, size: int) -> Mode
     info = json.loads(header["onnx_model"])
     graph = decoder.graph(json.loads(header["onnx_graph"]), nodes=nodes)
     functions = [decoder.function(f) for f in json.loads(header.get("onnx_functions", "[]"))]
-    return Model(graph, ir_version=info["ir_version"], opset_imports=info["opsets"],
-                 producer_name=info.get("producer_name", ""),
-                 producer_version=info.get("producer_version", ""),
-                 domain=info.get("domain", ""), model_version=info.get("model_version", 0),
-                 doc_string=info.get("doc", ""), metadata_props=info.get("metadata"),
-                 functions=functions)
+    return Model(
+        graph,
+        ir_version=info["ir_version"],
+        opset_imports=info["opsets"],
+        producer_name=info.get("producer_name", ""),
+        producer_version=info.get("producer_version", ""),
+        domain=info.get("domain", ""),
+        model_version=info.get("model_version", 0),
+        doc_string=info.get("doc", ""),
+        metadata_props=info.get("metadata"),
+        functions=functions,
+    )
 
 
 def _check_sidecar(path: str, header: dict, check_digest: bool) -> str:
@@ -98,18 +118,24 @@ def _check_sidecar(path: str, header: dict, check_digest: bool) -> str:
     if not os.path.isfile(data_path):
         raise GraphMLError(
             f"the weights sidecar {name!r} is missing; it must sit beside the GraphML "
-            "(copy both files together)", location=path)
+            "(copy both files together)",
+            location=path,
+        )
     expected = int(header["sidecar_size"])
     actual = os.path.getsize(data_path)
     if actual != expected:
         raise GraphMLError(
             f"the sidecar {name!r} has {actual} bytes but this GraphML was written with "
-            f"{expected}: it belongs to another export", location=path)
+            f"{expected}: it belongs to another export",
+            location=path,
+        )
     digest = header.get("sidecar_sha256")
     if check_digest and digest and file_digest(data_path) != digest:
         raise GraphMLError(
             f"the sidecar {name!r} does not match this GraphML (sha256 differs): it belongs "
-            "to another export or was modified", location=path)
+            "to another export or was modified",
+            location=path,
+        )
     return data_path
 
 

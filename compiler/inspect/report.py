@@ -30,9 +30,12 @@ class Census:
     @classmethod
     def of(cls, model: Model) -> Census:
         graph = model.graph
-        return cls(len(graph), len(graph.initializers),
-                   sum(1 for n in graph if n.scope.is_unknown),
-                   Counter(n.op_type for n in graph))
+        return cls(
+            len(graph),
+            len(graph.initializers),
+            sum(1 for n in graph if n.scope.is_unknown),
+            Counter(n.op_type for n in graph),
+        )
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,11 @@ class PassChange:
     def op_delta(self) -> str:
         delta = Counter(self.after.ops)
         delta.subtract(self.before.ops)
-        parts = [f"{'+' if n > 0 else '-'}{abs(n)} {op}"
-                 for op, n in sorted(delta.items(), key=lambda item: (-abs(item[1]), item[0]))
-                 if n]
+        parts = [
+            f"{'+' if n > 0 else '-'}{abs(n)} {op}"
+            for op, n in sorted(delta.items(), key=lambda item: (-abs(item[1]), item[0]))
+            if n
+        ]
         return ", ".join(parts[:6]) + (" ..." if len(parts) > 6 else "")
 
 
@@ -69,8 +74,9 @@ class ChangeLog(Instrument):
         self._before = None
 
 
-def build_report(spec, model: Model, *, timings=(), changes=(), outputs=(),
-                 deviations=(), torch=None) -> str:
+def build_report(
+    spec, model: Model, *, timings=(), changes=(), outputs=(), deviations=(), torch=None
+) -> str:
     """The Markdown text; ``spec`` is the resolved BuildSpec, the rest what the build made."""
     out = spec.output
     lines = [f"# Build report: {out.name}", ""]
@@ -110,15 +116,19 @@ def _pipeline(spec, timings: list, changes: list[PassChange]) -> list[str]:
     lines = ["## Pipeline", ""]
     if not timings:
         return lines + ["No passes ran (empty pipeline).", ""]
-    lines += ["| # | pass | ms | changed | nodes | ops added / removed | untagged |",
-              "|---:|---|---:|---|---|---|---:|"]
+    lines += [
+        "| # | pass | ms | changed | nodes | ops added / removed | untagged |",
+        "|---:|---|---:|---|---|---|---:|",
+    ]
     for index, timing in enumerate(timings):
         change = changes[index] if index < len(changes) else None
         nodes = f"{change.before.nodes} → {change.after.nodes}" if change else ""
         delta = change.op_delta() if change else ""
         untagged = str(change.after.untagged) if change else ""
-        lines.append(f"| {index + 1} | `{timing.name}` | {timing.seconds * 1e3:.2f} | "
-                     f"{'yes' if timing.changed else 'no'} | {nodes} | {delta} | {untagged} |")
+        lines.append(
+            f"| {index + 1} | `{timing.name}` | {timing.seconds * 1e3:.2f} | "
+            f"{'yes' if timing.changed else 'no'} | {nodes} | {delta} | {untagged} |"
+        )
     total = sum(t.seconds for t in timings) * 1e3
     lines += ["", f"Total pass time: {total:.2f} ms.", ""]
     return lines
@@ -127,10 +137,13 @@ def _pipeline(spec, timings: list, changes: list[PassChange]) -> list[str]:
 def _result(model: Model) -> list[str]:
     analysis = analyze(model)
     lines = ["## Model", ""]
-    lines.append(f"- {analysis.nodes} nodes, {analysis.initializers} initializers "
-                 f"({human_bytes(analysis.parameter_bytes)})")
-    lines.append(f"- tag coverage: {analysis.tagged} of {analysis.nodes} nodes "
-                 f"({analysis.coverage:.1%})")
+    lines.append(
+        f"- {analysis.nodes} nodes, {analysis.initializers} initializers "
+        f"({human_bytes(analysis.parameter_bytes)})"
+    )
+    lines.append(
+        f"- tag coverage: {analysis.tagged} of {analysis.nodes} nodes ({analysis.coverage:.1%})"
+    )
     if analysis.has_hierarchy:
         holding = analysis.modules - len(analysis.modules_without_nodes)
         lines.append(f"- modules holding nodes: {holding} of {analysis.modules}")
@@ -141,8 +154,10 @@ def _result(model: Model) -> list[str]:
         lines += ["", "| scope | nodes | own | weights |", "|---|---:|---:|---:|"]
         for s in top:
             indent = "&nbsp;&nbsp;" * s.scope.depth
-            lines.append(f"| {indent}`{scope_label(s.scope)}` | {s.nodes} | {s.own_nodes} | "
-                         f"{human_bytes(s.parameter_bytes)} |")
+            lines.append(
+                f"| {indent}`{scope_label(s.scope)}` | {s.nodes} | {s.own_nodes} | "
+                f"{human_bytes(s.parameter_bytes)} |"
+            )
         deeper = len(analysis.scopes) - len(top)
         if deeper:
             lines.append("")
@@ -159,15 +174,21 @@ def _pieces(manifest_path: str, outputs) -> list[str]:
             manifest = json.load(f)
     except (OSError, ValueError):
         return []
-    lines = ["## Pieces", "", "| # | piece | file | nodes | copied | inputs | outputs | scopes |",
-             "|---:|---|---|---:|---:|---:|---:|---|"]
+    lines = [
+        "## Pieces",
+        "",
+        "| # | piece | file | nodes | copied | inputs | outputs | scopes |",
+        "|---:|---|---|---:|---:|---:|---:|---|",
+    ]
     for index, entry in enumerate(manifest.get("pieces", [])):
         scopes = ", ".join(f"`{s}`" for s in entry.get("scopes", [])[:3])
         more = len(entry.get("scopes", [])) - 3
         scopes += f" +{more}" if more > 0 else ""
-        lines.append(f"| {index} | {entry['name']} | `{entry['file']}` | {entry.get('nodes', '')} "
-                     f"| {entry.get('copied_nodes', 0)} | {len(entry.get('inputs', []))} | "
-                     f"{len(entry.get('outputs', []))} | {scopes} |")
+        lines.append(
+            f"| {index} | {entry['name']} | `{entry['file']}` | {entry.get('nodes', '')} "
+            f"| {entry.get('copied_nodes', 0)} | {len(entry.get('inputs', []))} | "
+            f"{len(entry.get('outputs', []))} | {scopes} |"
+        )
     return lines + [""]
 
 
@@ -175,10 +196,14 @@ def _torch_validation(torch, tolerance: float) -> list[str]:
     """The deviations from the torch module (hcc.torch_reference.TorchValidation)."""
     if torch is None:
         return []
-    lines = ["## Validation against torch", "",
-             f"The same inputs through the torch module and onnxruntime (tolerance "
-             f"{tolerance:g}):", "", "| what | output | torch module | max abs deviation |",
-             "|---|---|---|---:|"]
+    lines = [
+        "## Validation against torch",
+        "",
+        f"The same inputs through the torch module and onnxruntime (tolerance {tolerance:g}):",
+        "",
+        "| what | output | torch module | max abs deviation |",
+        "|---|---|---|---:|",
+    ]
     lines += [f"| whole model | `{d.name}` | (root) | {d.describe()} |" for d in torch.whole]
     for check in torch.pieces:
         module = "not compared" if check.module is None else f"`{check.module or '(root)'}`"
@@ -190,8 +215,13 @@ def _torch_validation(torch, tolerance: float) -> list[str]:
 def _validation(deviations: list, tolerance: float) -> list[str]:
     if not deviations:
         return []
-    lines = ["## Validation", "",
-             f"Pieces chained in onnxruntime against the whole model (tolerance {tolerance:g}):",
-             "", "| output | max abs deviation |", "|---|---:|"]
+    lines = [
+        "## Validation",
+        "",
+        f"Pieces chained in onnxruntime against the whole model (tolerance {tolerance:g}):",
+        "",
+        "| output | max abs deviation |",
+        "|---|---:|",
+    ]
     lines += [f"| `{d.name}` | {d.max_abs:.3g} |" for d in deviations]
     return lines + [""]

@@ -38,21 +38,21 @@ DTYPES = ("float32", "float16", "bfloat16")
 SEMANTICS = {
     "cache_layout": "keys and values per layer: [batch, kv_heads, positions, head_dim]",
     "embedding": "embedding takes input_ids [batch, n] and, when listed, position_ids and an "
-                 "attention_mask of the same length n (ones for real tokens); returns "
-                 "hidden_states_0",
+    "attention_mask of the same length n (ones for real tokens); returns "
+    "hidden_states_0",
     "prefill": "block_i takes hidden_states_i [batch, len, hidden], attention_mask "
-               "[batch, len] (1 = real token, 0 = padding at the end), position_ids "
-               "[batch, len]; returns hidden_states_{i+1}, present_k_i and present_v_i for all "
-               "len positions (positions holding padding are garbage and must stay masked)",
+    "[batch, len] (1 = real token, 0 = padding at the end), position_ids "
+    "[batch, len]; returns hidden_states_{i+1}, present_k_i and present_v_i for all "
+    "len positions (positions holding padding are garbage and must stay masked)",
     "decode": "block_cache_i takes hidden_states_i [batch, 1, hidden] of the new token, "
-              "history_k_i/history_v_i [batch, kv_heads, history, head_dim], attention_mask "
-              "[batch, history + 1] (1 for history slots in use and for the new token, 0 for "
-              "unused slots) and position_ids [batch, 1] (the new token's position); returns "
-              "hidden_states_{i+1} and new_k_i/new_v_i [batch, kv_heads, 1, head_dim], which "
-              "the runtime writes into slot position of its history",
+    "history_k_i/history_v_i [batch, kv_heads, history, head_dim], attention_mask "
+    "[batch, history + 1] (1 for history slots in use and for the new token, 0 for "
+    "unused slots) and position_ids [batch, 1] (the new token's position); returns "
+    "hidden_states_{i+1} and new_k_i/new_v_i [batch, kv_heads, 1, head_dim], which "
+    "the runtime writes into slot position of its history",
     "static": "history is a buffer of max_len slots; prompt plus generated tokens <= max_len",
     "head": "lm_head takes the last hidden state [batch, n, hidden] and returns, per "
-            "position, the top-k token ids, the argmax id or the logits",
+    "position, the top-k token ids, the argmax id or the logits",
 }
 
 
@@ -123,24 +123,34 @@ def inspect_decoder(model) -> Shape:
     if config is None:
         raise LLMError(f"{type(model).__name__} has no transformers config")
     if getattr(config, "is_encoder_decoder", False):
-        raise LLMError(f"{type(model).__name__} is an encoder-decoder model; the KV-cache "
-                       "recipe is for decoder-only models")
+        raise LLMError(
+            f"{type(model).__name__} is an encoder-decoder model; the KV-cache "
+            "recipe is for decoder-only models"
+        )
     config.use_cache = True
     with torch.no_grad():
         probe = model(input_ids=torch.zeros(1, 2, dtype=torch.long), use_cache=True)
     cache = getattr(probe, "past_key_values", None)
     layers = getattr(cache, "layers", None) if cache is not None else None
     if not layers or getattr(layers[0], "keys", None) is None:
-        raise LLMError(f"{type(model).__name__} returns no KV cache: it is not a decoder-only "
-                       "model (an encoder?)")
+        raise LLMError(
+            f"{type(model).__name__} returns no KV cache: it is not a decoder-only "
+            "model (an encoder?)"
+        )
     keys = layers[0].keys
     if keys.dim() != 4:
         raise LLMError(f"unexpected cache layout {tuple(keys.shape)} (expected 4 dimensions)")
     layer_list = find_layer_list(model, len(layers))
     parameters = inspect.signature(model.forward).parameters
     hidden = int(getattr(config.get_text_config(), "hidden_size", 0) or probe.logits.shape[-1])
-    return Shape(len(layers), int(keys.shape[1]), int(keys.shape[3]), hidden, layer_list,
-                 "position_ids" in parameters)
+    return Shape(
+        len(layers),
+        int(keys.shape[1]),
+        int(keys.shape[3]),
+        hidden,
+        layer_list,
+        "position_ids" in parameters,
+    )
 
 
 def find_layer_list(model, count: int) -> str:
@@ -158,8 +168,9 @@ def find_layer_list(model, count: int) -> str:
     return min(found, key=lambda p: (p.count("."), p))
 
 
-def build_pieces(model, out_dir: str, options: LLMOptions | None = None, *,
-                 name: str = "model") -> list[str]:
+def build_pieces(
+    model, out_dir: str, options: LLMOptions | None = None, *, name: str = "model"
+) -> list[str]:
     """Export ``model`` (a causal-LM ``nn.Module``) as deployment pieces into ``out_dir``."""
     import torch
 
@@ -177,18 +188,27 @@ def build_pieces(model, out_dir: str, options: LLMOptions | None = None, *,
     from hcc.passes import run
 
     # Quantizing block_i and block_cache_i alike keeps one copy of each layer's weights.
-    lower = (f"{options.precision_passes()}"
-             f"downgrade-ir(ir={ir_version_for_opset(options.opset)},opset={options.opset}),"
-             "remove-dead-code")
-    pieces = [(piece_name, run(piece_model, lower), interface)
-              for piece_name, piece_model, interface in pieces]
+    lower = (
+        f"{options.precision_passes()}"
+        f"downgrade-ir(ir={ir_version_for_opset(options.opset)},opset={options.opset}),"
+        "remove-dead-code"
+    )
+    pieces = [
+        (piece_name, run(piece_model, lower), interface)
+        for piece_name, piece_model, interface in pieces
+    ]
     os.makedirs(out_dir, exist_ok=True)
     items = [(piece_model, f"{piece_name}.onnx") for piece_name, piece_model, _ in pieces]
     weights = shared_data_name(out_dir, [n for _, n in items], f"{name}.weights.data")
     manifest = _manifest(name, model, shape, options, pieces, weights)
     # One group: the manifest appears with the pieces it lists, never before or after them.
-    return ir.save_many(items, out_dir, external_data=weights, dedupe="content",
-                        texts={MANIFEST: json.dumps(manifest, indent=2) + "\n"})
+    return ir.save_many(
+        items,
+        out_dir,
+        external_data=weights,
+        dedupe="content",
+        texts={MANIFEST: json.dumps(manifest, indent=2) + "\n"},
+    )
 
 
 # -- export --------------------------------------------------------------------------------
@@ -219,40 +239,46 @@ def _export_modes(model, shape: Shape, options: LLMOptions) -> dict[str, ir.Mode
     # Examples use batch 2 where the batch stays dynamic: batch 1 would be fixed by the exporter.
     length = min(8, options.max_len)
     args = prefill_inputs(2, max(length, 2))
-    dynamic = {"input_ids": {0: batch_dim, 1: seq_dim}, "attention_mask": {0: batch_dim, 1: seq_dim},
-               "position_ids": {0: batch_dim, 1: seq_dim}}
-    exports["prefill"] = _finish(export(prefill, args, dynamic_shapes=dynamic), model, shape,
-                                 "prefill", options)
+    dynamic = {
+        "input_ids": {0: batch_dim, 1: seq_dim},
+        "attention_mask": {0: batch_dim, 1: seq_dim},
+        "position_ids": {0: batch_dim, 1: seq_dim},
+    }
+    exports["prefill"] = _finish(
+        export(prefill, args, dynamic_shapes=dynamic), model, shape, "prefill", options
+    )
     if options.static:
         args = prefill_inputs(options.batch, options.max_len)
-        exports["prefill-static"] = _finish(export(prefill, args), model, shape, "prefill",
-                                            options)
+        exports["prefill-static"] = _finish(export(prefill, args), model, shape, "prefill", options)
         batch, history = options.batch, options.max_len
         decode_shapes = None
     else:
         batch, history = 2, max(length, 2)
-        decode_shapes = {"input_ids": {0: batch_dim}, "attention_mask": {0: batch_dim,
-                                                                           1: history_dim + 1},
-                         "position_ids": {0: batch_dim},
-                         "history": [{0: batch_dim, 2: history_dim}] * (2 * shape.layers)}
-    past = [torch.zeros(batch, kv[0], history, kv[1], dtype=dtype)
-            for _ in range(2 * shape.layers)]
-    args = (torch.ones(batch, 1, dtype=torch.long), torch.ones(batch, history + 1,
-                                                                 dtype=torch.long),
-            torch.full((batch, 1), history, dtype=torch.long), past)
-    exports["decode"] = _finish(export(decode, args, dynamic_shapes=decode_shapes), model, shape,
-                                "decode", options)
+        decode_shapes = {
+            "input_ids": {0: batch_dim},
+            "attention_mask": {0: batch_dim, 1: history_dim + 1},
+            "position_ids": {0: batch_dim},
+            "history": [{0: batch_dim, 2: history_dim}] * (2 * shape.layers),
+        }
+    past = [torch.zeros(batch, kv[0], history, kv[1], dtype=dtype) for _ in range(2 * shape.layers)]
+    args = (
+        torch.ones(batch, 1, dtype=torch.long),
+        torch.ones(batch, history + 1, dtype=torch.long),
+        torch.full((batch, 1), history, dtype=torch.long),
+        past,
+    )
+    exports["decode"] = _finish(
+        export(decode, args, dynamic_shapes=decode_shapes), model, shape, "decode", options
+    )
     return exports
 
 
-def _finish(exported: ir.Model, model, shape: Shape, mode: str,
-            options: LLMOptions) -> ir.Model:
+def _finish(exported: ir.Model, model, shape: Shape, mode: str, options: LLMOptions) -> ir.Model:
     """Scopes of the model itself (not the wrapper), stable names, decode's new K/V, opset."""
     from hcc.frontend.hierarchy import hierarchy_json
     from hcc.passes import run
 
-    root = Scope.root(type(model).__name__,
-                      f"{type(model).__module__}.{type(model).__qualname__}")
+    root = Scope.root(type(model).__name__, f"{type(model).__module__}.{type(model).__qualname__}")
     for node in exported.all_nodes():
         node.scope = _unwrap(node.scope, root)
     exported.metadata_props["hcc.hierarchy"] = hierarchy_json(model)
@@ -299,8 +325,10 @@ def _only_new_entries(model: ir.Model) -> None:
         producer = value.producer
         history = graph.inputs[2 + position] if len(graph.inputs) > 2 + position else None
         if producer is None or producer.op_type != "Concat" or history is None:
-            raise LLMError(f"the cache of output {position} does not grow by concatenation; "
-                           "cannot isolate the new entries")
+            raise LLMError(
+                f"the cache of output {position} does not grow by concatenation; "
+                "cannot isolate the new entries"
+            )
         others = [v for v in producer.inputs if v is not history]
         if len(others) != 1 or len(producer.inputs) != 2:
             raise LLMError(f"unexpected cache update {producer.name!r}")
@@ -310,8 +338,9 @@ def _only_new_entries(model: ir.Model) -> None:
 # -- cutting -------------------------------------------------------------------------------
 
 
-def _cut(model: ir.Model, mode: str, shape: Shape,
-         options: LLMOptions) -> list[tuple[str, ir.Model, dict]]:
+def _cut(
+    model: ir.Model, mode: str, shape: Shape, options: LLMOptions
+) -> list[tuple[str, ir.Model, dict]]:
     """Split one export at its layers and keep the pieces this mode provides."""
     from hcc.passes import run
     from hcc.passes.pieces import boundary, extract_piece, pieces_of
@@ -320,21 +349,31 @@ def _cut(model: ir.Model, mode: str, shape: Shape,
     pieces = pieces_of(model)
     # The hidden state must cross every boundary even when it would be cheap to recompute
     # (small test models): it is the float tensor of shape [..., hidden] passed between pieces.
-    keep = sorted({v.name for piece in pieces[:-1] for v in boundary(model, piece, pieces).outputs
-                   if _is_hidden_state(v, shape)})
+    keep = sorted(
+        {
+            v.name
+            for piece in pieces[:-1]
+            for v in boundary(model, piece, pieces).outputs
+            if _is_hidden_state(v, shape)
+        }
+    )
     keep_text = ",".join(repr(name) for name in keep)
     model = run(model, f"internalize-constants(max_bytes={1 << 22},keep=[{keep_text}])")
     pieces = pieces_of(model)
     if len(pieces) != shape.layers + 2:
-        raise LLMError(f"expected embedding, {shape.layers} layers and a head, got "
-                       f"{len(pieces)} pieces: {[p.name for p in pieces]}")
+        raise LLMError(
+            f"expected embedding, {shape.layers} layers and a head, got "
+            f"{len(pieces)} pieces: {[p.name for p in pieces]}"
+        )
     # Stable names for the hidden states between pieces: hidden_states_i enters layer i.
     for index, piece in enumerate(pieces[:-1]):
         edge = boundary(model, piece, pieces)
         hidden = [v for v in edge.outputs if v not in model.graph.outputs]
         if len(hidden) != 1:
-            raise LLMError(f"piece {piece.name!r} hands {len(hidden)} tensors to the next; "
-                           f"expected the hidden state alone: {[v.name for v in hidden]}")
+            raise LLMError(
+                f"piece {piece.name!r} hands {len(hidden)} tensors to the next; "
+                f"expected the hidden state alone: {[v.name for v in hidden]}"
+            )
         hidden[0].name = f"hidden_states_{index}"
     wanted: list[tuple[str, int]] = []
     if mode == "prefill":
@@ -357,23 +396,37 @@ def _is_hidden_state(value: ir.Value, shape: Shape) -> bool:
     dims = value.shape
     dtype = value.dtype
     floating = isinstance(dtype, ir.DataType) and dtype in (
-        ir.DataType.FLOAT, ir.DataType.FLOAT16, ir.DataType.BFLOAT16, ir.DataType.DOUBLE)
+        ir.DataType.FLOAT,
+        ir.DataType.FLOAT16,
+        ir.DataType.BFLOAT16,
+        ir.DataType.DOUBLE,
+    )
     return floating and dims is not None and len(dims) == 3 and dims[-1] == shape.hidden
 
 
 def _interface(model: ir.Model) -> dict[str, Any]:
     def describe(value: ir.Value) -> dict[str, Any]:
         dtype = value.dtype
-        return {"name": value.name,
-                "dtype": dtype.name.lower() if isinstance(dtype, ir.DataType) else dtype,
-                "shape": None if value.shape is None else list(value.shape)}
+        return {
+            "name": value.name,
+            "dtype": dtype.name.lower() if isinstance(dtype, ir.DataType) else dtype,
+            "shape": None if value.shape is None else list(value.shape),
+        }
 
-    return {"inputs": [describe(v) for v in model.graph.inputs],
-            "outputs": [describe(v) for v in model.graph.outputs]}
+    return {
+        "inputs": [describe(v) for v in model.graph.inputs],
+        "outputs": [describe(v) for v in model.graph.outputs],
+    }
 
 
-def _manifest(name: str, model, shape: Shape, options: LLMOptions,
-              pieces: list[tuple[str, ir.Model, dict]], weights: str) -> dict[str, Any]:
+def _manifest(
+    name: str,
+    model,
+    shape: Shape,
+    options: LLMOptions,
+    pieces: list[tuple[str, ir.Model, dict]],
+    weights: str,
+) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "model": name,
@@ -384,6 +437,8 @@ def _manifest(name: str, model, shape: Shape, options: LLMOptions,
         "head_dim": shape.head_dim,
         "weights": weights,
         "semantics": SEMANTICS,
-        "pieces": {piece_name: {"file": f"{piece_name}.onnx", **interface}
-                   for piece_name, _, interface in pieces},
+        "pieces": {
+            piece_name: {"file": f"{piece_name}.onnx", **interface}
+            for piece_name, _, interface in pieces
+        },
     }

@@ -35,8 +35,12 @@ class Generation:
 
 def _inside(file: str) -> str:
     """A piece file named by the manifest: a plain relative path inside its folder."""
-    if not isinstance(file, str) or not file or os.path.isabs(file) or ".." in file.replace(
-            "\\", "/").split("/"):
+    if (
+        not isinstance(file, str)
+        or not file
+        or os.path.isabs(file)
+        or ".." in file.replace("\\", "/").split("/")
+    ):
         raise ValueError(f"piece file {file!r} is not inside the manifest's folder")
     return file
 
@@ -59,11 +63,14 @@ class Runner:
             self.head = options["head"]
             self.layers = int(self.manifest["layers"])
             self.batch = int(options["batch"]) if self.static else None
-            pieces = {name: os.path.join(folder, _inside(entry["file"]))
-                      for name, entry in self.manifest["pieces"].items()}
+            pieces = {
+                name: os.path.join(folder, _inside(entry["file"]))
+                for name, entry in self.manifest["pieces"].items()
+            }
         except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise HccError(f"damaged KV-cache manifest ({type(error).__name__}: {error})",
-                           location=path) from None
+            raise HccError(
+                f"damaged KV-cache manifest ({type(error).__name__}: {error})", location=path
+            ) from None
         self.sessions = {}
         for name, file in pieces.items():
             # onnxruntime's default optimization level: the pieces as a deployment runs them.
@@ -99,8 +106,9 @@ class Runner:
         if max_new_tokens < 0:
             raise HccError("max_new_tokens must be >= 0")
         if n + max_new_tokens > self.max_len:
-            raise HccError(f"prompt ({n}) plus new tokens ({max_new_tokens}) exceed max_len "
-                           f"{self.max_len}")
+            raise HccError(
+                f"prompt ({n}) plus new tokens ({max_new_tokens}) exceed max_len {self.max_len}"
+            )
         length = self.max_len if self.static else n
         ids = np.zeros((1, length), np.int64)
         ids[0, :n] = prompt
@@ -116,7 +124,7 @@ class Runner:
             hidden = out[f"hidden_states_{i + 1}"]
             history.append([out[f"present_k_{i}"], out[f"present_v_{i}"]])
         result = Generation([])
-        token, logits = self._next_token(hidden[:, n - 1:n])
+        token, logits = self._next_token(hidden[:, n - 1 : n])
         for step in range(max_new_tokens):
             result.tokens.append(token)
             if logits is not None:
@@ -132,8 +140,10 @@ class Runner:
         mask = np.zeros((1, slots + 1), np.int64)
         mask[0, :position] = 1
         mask[0, -1] = 1
-        values = {"input_ids": np.array([[token]], np.int64),
-                  "position_ids": np.array([[position]], np.int64)}
+        values = {
+            "input_ids": np.array([[token]], np.int64),
+            "position_ids": np.array([[position]], np.int64),
+        }
         # The embedding's mask covers its own input (one token), the blocks' the history too.
         values["attention_mask"] = np.ones((1, 1), np.int64)
         hidden = self._run("embedding", values)["hidden_states_0"]

@@ -39,16 +39,18 @@ class Prefill(torch.nn.Module):
 
     def forward(self, input_ids, attention_mask, position_ids):
         extra = {"position_ids": position_ids} if self.positions else {}
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=True,
-                         **extra)
+        out = self.model(
+            input_ids=input_ids, attention_mask=attention_mask, use_cache=True, **extra
+        )
         return (_head(out.logits, self.head, self.top_k), *_cache_tensors(out.past_key_values))
 
 
 class Decode(torch.nn.Module):
     """One new token and the history keys/values in; head output and the cache out."""
 
-    def __init__(self, model: torch.nn.Module, head: str, top_k: int, positions: bool,
-                 layers: int) -> None:
+    def __init__(
+        self, model: torch.nn.Module, head: str, top_k: int, positions: bool, layers: int
+    ) -> None:
         super().__init__()
         self.model = model
         self.head = head
@@ -62,6 +64,11 @@ class Decode(torch.nn.Module):
         pairs = [(history[2 * i], history[2 * i + 1]) for i in range(self.layers)]
         cache = DynamicCache(ddp_cache_data=pairs, config=self.model.config)
         extra = {"position_ids": position_ids} if self.positions else {}
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask,
-                         past_key_values=cache, use_cache=True, **extra)
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            past_key_values=cache,
+            use_cache=True,
+            **extra,
+        )
         return (_head(out.logits, self.head, self.top_k), *_cache_tensors(out.past_key_values))

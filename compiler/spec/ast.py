@@ -121,8 +121,9 @@ class OutputSection:
     end_line: int = 0  # line of the closing brace, for comments before it
 
 
-Item = (Include | Param | ModelSection | InputsSection | ExportSection | PipelineSection
-        | OutputSection)
+Item = (
+    Include | Param | ModelSection | InputsSection | ExportSection | PipelineSection | OutputSection
+)
 
 
 @dataclass

@@ -38,7 +38,9 @@ def format_value(value: ast.Value) -> str:
         return repr(raw)
     if value.word:
         return raw
-    escaped = raw.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    escaped = (
+        raw.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    )
     return f'"{escaped}"'
 
 
@@ -118,7 +120,8 @@ class _Printer:
         self.emit(head + " {", 0, item.loc.line)
         # Options and the config block in the order they were written.
         entries: list[tuple[int, int, ast.Assign | None]] = [
-            (a.loc.line, a.loc.column, a) for a in item.options]
+            (a.loc.line, a.loc.column, a) for a in item.options
+        ]
         if item.config is not None:
             entries.append((item.config_line, 0, None))
         for _, _, entry in sorted(entries, key=lambda e: (e[0], e[1])):
@@ -159,7 +162,9 @@ class _Printer:
         for call in item.passes:
             text = call.name
             if call.args:
-                text += "(" + ", ".join(f"{a.key} = {format_value(a.value)}" for a in call.args) + ")"
+                text += (
+                    "(" + ", ".join(f"{a.key} = {format_value(a.value)}" for a in call.args) + ")"
+                )
             self.emit(text, 1, call.loc.line)
         self.close(0, item.end_line)
 

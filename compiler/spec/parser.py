@@ -72,11 +72,14 @@ def read_spec_file(path: str) -> str:
     except UnicodeDecodeError as error:
         start = data.rfind(b"\n", 0, error.start) + 1
         end = data.find(b"\n", error.start)
-        line_text = data[start:end if end >= 0 else len(data)].decode("utf-8", "replace")
-        where = SourceLocation(path, data.count(b"\n", 0, error.start) + 1,
-                               error.start - start + 1, 1, line_text)
-        raise SpecError.one(f"the spec file is not UTF-8 text: byte "
-                            f"{data[error.start]:#04x} ({error.reason})", where) from None
+        line_text = data[start : end if end >= 0 else len(data)].decode("utf-8", "replace")
+        where = SourceLocation(
+            path, data.count(b"\n", 0, error.start) + 1, error.start - start + 1, 1, line_text
+        )
+        raise SpecError.one(
+            f"the spec file is not UTF-8 text: byte {data[error.start]:#04x} ({error.reason})",
+            where,
+        ) from None
 
 
 def parse_file(path: str) -> ast.SpecFile:
@@ -105,7 +108,7 @@ def parse_text(text: str, source: str = "<spec>") -> ast.SpecFile:
             if restart is None or len(errors) >= MAX_SYNTAX_ERRORS:
                 break
             # Blank out what came before, keeping the line count, so positions stay true.
-            remaining = "\n" * (restart - 1) + "\n".join(lines[restart - 1:])
+            remaining = "\n" * (restart - 1) + "\n".join(lines[restart - 1 :])
     if errors:
         raise SpecError(errors)
     spec = _Builder(source, text, loc).build(tree)
@@ -130,7 +133,7 @@ def _keyword_as_name(text: str):
         token = error.token
         if token.type == "$END" or str(token) not in _KEYWORDS:
             return False
-        if not text[token.end_pos:].lstrip(" \t\r\n\f").startswith(("=", ":")):
+        if not text[token.end_pos :].lstrip(" \t\r\n\f").startswith(("=", ":")):
             return False
         parser = error.interactive_parser
         if "NAME" not in parser.accepts():
@@ -141,8 +144,9 @@ def _keyword_as_name(text: str):
     return handle
 
 
-def _restart_line(lines: list[str], error: lark.exceptions.UnexpectedInput,
-                  after: int) -> int | None:
+def _restart_line(
+    lines: list[str], error: lark.exceptions.UnexpectedInput, after: int
+) -> int | None:
     """The next line after ``error`` where a section starts, or None."""
     line, column = error.line, error.column
     if not isinstance(line, int) or line < 1:
@@ -163,10 +167,12 @@ def _describe(error: lark.exceptions.UnexpectedInput, text: str, loc) -> Diagnos
         if char == '"':
             return Diagnostic(
                 "unterminated string: a string ends with '\"' on the line it starts on",
-                loc(line, column))
+                loc(line, column),
+            )
         if char == "$":
-            return Diagnostic("'$' must be followed by a parameter name, as in $layers",
-                              loc(line, column))
+            return Diagnostic(
+                "'$' must be followed by a parameter name, as in $layers", loc(line, column)
+            )
         return Diagnostic(f"unexpected character {char!r}", loc(line, column))
     if isinstance(error, lark.exceptions.UnexpectedToken):
         token = error.token
@@ -183,7 +189,8 @@ def _describe(error: lark.exceptions.UnexpectedInput, text: str, loc) -> Diagnos
             also = " or '{'" if "LBRACE" in expected else ""
             return Diagnostic(
                 f"unexpected {found!r}; expected a section ({', '.join(SECTION_KEYWORDS)}){also}",
-                where)
+                where,
+            )
         message = f"unexpected {_show_token(token)}; expected {_join(expected)}"
         if found in SECTION_KEYWORDS and column == 1 and "RBRACE" in expected:
             message += " (is a '}' missing before it?)"
@@ -231,13 +238,16 @@ def _unexpected_end(text: str, expected: set[str], loc) -> Diagnostic:
     opened = _unclosed_bracket(text)
     if opened is not None:
         line, column, char = opened
-        return Diagnostic(f"unexpected end of file: this {char!r} is never closed",
-                          loc(line, column))
+        return Diagnostic(
+            f"unexpected end of file: this {char!r} is never closed", loc(line, column)
+        )
     lines = text.split("\n")
     while len(lines) > 1 and not lines[-1].strip():
         lines.pop()
-    return Diagnostic(f"unexpected end of file; expected {_join(expected)}",
-                      loc(len(lines), len(lines[-1].rstrip()) + 1))
+    return Diagnostic(
+        f"unexpected end of file; expected {_join(expected)}",
+        loc(len(lines), len(lines[-1].rstrip()) + 1),
+    )
 
 
 def _unclosed_bracket(text: str) -> tuple[int, int, str] | None:
@@ -349,9 +359,18 @@ class _Builder:
                     config = (config or []) + [self.assign(a) for a in child.children]
                     config_line = config_line or child.meta.line
                     config_end = _end(child)
-        return ast.ModelSection(str(name), str(kind), self.value(reference), options, config,
-                                self.at(name), self.at(kind), _end(tree), config_line,
-                                config_end)
+        return ast.ModelSection(
+            str(name),
+            str(kind),
+            self.value(reference),
+            options,
+            config,
+            self.at(name),
+            self.at(kind),
+            _end(tree),
+            config_line,
+            config_end,
+        )
 
     def item_inputs(self, tree: Tree) -> ast.InputsSection:
         inputs, options = [], []
@@ -366,13 +385,19 @@ class _Builder:
         name, dtype, *rest = tree.children
         sizes = rest[-1]
         dims = [self.value(dim) for dim in rest[:-1] if dim is not None]
-        return ast.InputDecl(str(name), str(dtype), dims,
-                             self.value(sizes) if sizes is not None else None,
-                             self.at(name), self.at(dtype))
+        return ast.InputDecl(
+            str(name),
+            str(dtype),
+            dims,
+            self.value(sizes) if sizes is not None else None,
+            self.at(name),
+            self.at(dtype),
+        )
 
     def item_export(self, tree: Tree) -> ast.ExportSection:
-        return ast.ExportSection([self.assign(a) for a in tree.children], self.at_tree(tree),
-                                 _end(tree))
+        return ast.ExportSection(
+            [self.assign(a) for a in tree.children], self.at_tree(tree), _end(tree)
+        )
 
     def item_pipeline(self, tree: Tree) -> ast.PipelineSection:
         passes = []
@@ -396,8 +421,9 @@ class _Builder:
         if kind == "list":
             if depth >= MAX_LIST_DEPTH:
                 # Deeper lists mean nothing to any option, and would exhaust Python's stack.
-                raise SpecError.one(f"lists may nest at most {MAX_LIST_DEPTH} deep",
-                                    self.at_tree(node))
+                raise SpecError.one(
+                    f"lists may nest at most {MAX_LIST_DEPTH} deep", self.at_tree(node)
+                )
             items = [self.value(c, depth + 1) for c in node.children if c is not None]
             return ast.ListValue(items, self.at_tree(node))
         if kind in ("true", "false"):
@@ -409,8 +435,10 @@ class _Builder:
             if len(token) > MAX_NUMBER_LENGTH:
                 # int() of thousands of digits is slow, then refused by Python; no option
                 # means anything that long.
-                raise SpecError.one(f"number too long ({len(token)} characters; at most "
-                                    f"{MAX_NUMBER_LENGTH})", self.at(token))
+                raise SpecError.one(
+                    f"number too long ({len(token)} characters; at most {MAX_NUMBER_LENGTH})",
+                    self.at(token),
+                )
             return ast.Literal(_number(str(token)), self.at(token))
         if kind == "word":
             return ast.Literal(str(token), self.at(token), word=True)

@@ -26,6 +26,13 @@ def from_onnx(model_proto, *, base_dir=None):
 
 
 __all__ = [
-    "ImportedExternalTensor", "ProtoTensor", "data_files", "from_onnx", "load", "save", "save_many",
-    "shared_data_name", "to_onnx",
+    "ImportedExternalTensor",
+    "ProtoTensor",
+    "data_files",
+    "from_onnx",
+    "load",
+    "save",
+    "save_many",
+    "shared_data_name",
+    "to_onnx",
 ]

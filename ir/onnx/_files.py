@@ -157,8 +157,11 @@ def fresh_location(paths, location: str) -> tuple[str, list[str]]:
         pair = [location, location[: -len(ALTERNATE_SUFFIX)]]
     read = set().union(*(_locations_read_by(path) for path in paths))
     chosen = pair[1] if os.path.normpath(pair[0]) in read else pair[0]
-    stale = [os.path.join(folder, name) for name in pair
-             if name != chosen and os.path.normpath(name) in read]
+    stale = [
+        os.path.join(folder, name)
+        for name in pair
+        if name != chosen and os.path.normpath(name) in read
+    ]
     return chosen, stale
 
 
@@ -190,16 +193,16 @@ def save(
     if weights not in WEIGHTS:
         raise SaveError(f"weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
     try:
-        _save(model, path, external_data, size_threshold, all_tensors_to_one_file, align,
-              weights)
+        _save(model, path, external_data, size_threshold, all_tensors_to_one_file, align, weights)
     except SaveError as error:
         if error.location is None:
             raise SaveError(error.message, location=os.fspath(path)) from None
         raise
 
 
-def _save(model, path, external_data, size_threshold, all_tensors_to_one_file, align,
-          weights="copy") -> None:
+def _save(
+    model, path, external_data, size_threshold, all_tensors_to_one_file, align, weights="copy"
+) -> None:
     path = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(path)
     if os.path.isdir(path):
@@ -257,7 +260,10 @@ def _save(model, path, external_data, size_threshold, all_tensors_to_one_file, a
         writer = None
         if location is not None:
             writer = DataWriter(
-                group, folder, location if all_tensors_to_one_file else None, size_threshold,
+                group,
+                folder,
+                location if all_tensors_to_one_file else None,
+                size_threshold,
                 align,
             )
             writer.forbidden = set(reading)
@@ -291,8 +297,9 @@ def _save(model, path, external_data, size_threshold, all_tensors_to_one_file, a
                 for written in group.committed:
                     remove_quietly(written)
             if isinstance(error, OSError):
-                raise SaveError(f"cannot write the model: {_one_line(error)}",
-                                location=path) from error
+                raise SaveError(
+                    f"cannot write the model: {_one_line(error)}", location=path
+                ) from error
             raise
         finally:
             if writer is not None:

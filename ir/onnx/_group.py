@@ -45,7 +45,7 @@ class _SharedWriter(DataWriter):
         view = tensor.raw_view()
         try:
             for start in range(0, view.nbytes, 1 << 24):
-                digest.update(view[start:start + (1 << 24)])
+                digest.update(view[start : start + (1 << 24)])
         finally:
             view.release()
         return (int(tensor.dtype), tuple(tensor.shape), digest.hexdigest())
@@ -57,7 +57,10 @@ class _SharedWriter(DataWriter):
             super().write(tensor, dst, name)
             entries = {e.key: e.value for e in dst.external_data}
             self._written[key] = (
-                entries["location"], int(entries.get("offset", 0)), int(entries["length"]))
+                entries["location"],
+                int(entries.get("offset", 0)),
+                int(entries["length"]),
+            )
             self._alive.append(tensor)
             return
         proto = getattr(tensor, "proto", None)
@@ -72,9 +75,15 @@ class _SharedWriter(DataWriter):
         set_external_entries(dst, *done)
 
 
-def save_many(items: Sequence[tuple], folder, *, external_data: str | None = "weights.data",
-              size_threshold: int = 1024, dedupe: str = "identity",
-              texts: Mapping[str, str] | None = None) -> list[str]:
+def save_many(
+    items: Sequence[tuple],
+    folder,
+    *,
+    external_data: str | None = "weights.data",
+    size_threshold: int = 1024,
+    dedupe: str = "identity",
+    texts: Mapping[str, str] | None = None,
+) -> list[str]:
     """Write ``(model, file name)`` pairs into ``folder``; returns the paths written.
 
     With ``external_data`` every model keeps its large tensors in that one shared file;
@@ -107,32 +116,44 @@ def save_many(items: Sequence[tuple], folder, *, external_data: str | None = "we
         for name, path in zip(names, paths):
             data_names[name], old = fresh_location(path, f"{name}.data")
             stale += old
-    targets = [*paths, *(os.path.join(folder, n) for n in texts),
-               *(os.path.join(folder, n) for n in set(data_names.values()))]
+    targets = [
+        *paths,
+        *(os.path.join(folder, n) for n in texts),
+        *(os.path.join(folder, n) for n in set(data_names.values())),
+    ]
     for target in targets:
         for source in reading:
             if same_file(target, source):
-                raise SaveError(f"refusing to replace {os.path.basename(target)!r}: a model "
-                                "reads its tensors from it; write into another folder",
-                                location=folder)
+                raise SaveError(
+                    f"refusing to replace {os.path.basename(target)!r}: a model "
+                    "reads its tensors from it; write into another folder",
+                    location=folder,
+                )
 
     content = dedupe == "content"
     with FileGroup() as group:
-        shared = (_SharedWriter(group, folder, external_data, size_threshold, 0, content=content)
-                  if external_data is not None else None)
+        shared = (
+            _SharedWriter(group, folder, external_data, size_threshold, 0, content=content)
+            if external_data is not None
+            else None
+        )
         writers = [shared] if shared is not None else []
         blobs = []
         try:
             for model, name in items:
                 writer = shared
                 if writer is None:
-                    writer = _SharedWriter(group, folder, data_names[name], size_threshold, 0,
-                                           content=content)
+                    writer = _SharedWriter(
+                        group, folder, data_names[name], size_threshold, 0, content=content
+                    )
                     writers.append(writer)
                 proto = Exporter(writer).model(model)
                 if proto.ByteSize() > PROTOBUF_LIMIT:
-                    raise SaveError(f"{name}: the model proto is over protobuf's 2 GB limit; "
-                                    "lower the external-data size threshold", location=folder)
+                    raise SaveError(
+                        f"{name}: the model proto is over protobuf's 2 GB limit; "
+                        "lower the external-data size threshold",
+                        location=folder,
+                    )
                 blobs.append((os.path.join(folder, name), proto.SerializeToString()))
                 del proto
             # The models go after the data files they read, the texts describing them last.

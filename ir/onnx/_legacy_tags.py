@@ -59,7 +59,8 @@ def fold_into_model(dst, position: int | None = None, *, keep_inline: bool = Fal
                 raise SaveError(
                     f"node metadata below IR {FIRST_IR_WITH_NODE_METADATA} is stored by node "
                     f"name, but a {node.op_type} node has {'no' if not node.name else 'a repeated'}"
-                    " name; give nodes unique names (downgrade-ir does)")
+                    " name; give nodes unique names (downgrade-ir does)"
+                )
             table[node.name] = {e.key: e.value for e in node.metadata_props}
             del node.metadata_props[:]
         if table:
@@ -110,14 +111,18 @@ def unfold_from_model(model) -> None:
             tag = node.metadata_props.get(TAG_KEY)
             if tag:
                 try:
-                    node._set_scope_quietly(Scope.from_tag(tag, node.metadata_props.get(MODULE_KEY)))
+                    node._set_scope_quietly(
+                        Scope.from_tag(tag, node.metadata_props.get(MODULE_KEY))
+                    )
                 except ValueError:
                     pass
 
     restore(list(model.graph.all_nodes()), sections.get("graph"))
     for function in model.functions.values():
-        restore(list(function.graph.all_nodes()),
-                sections.get(f"function:{function.domain}:{function.name}"))
+        restore(
+            list(function.graph.all_nodes()),
+            sections.get(f"function:{function.domain}:{function.name}"),
+        )
     keys = list(model.metadata_props)
     model.proto_extras[_POSITION] = keys.index(NODE_METADATA_KEY)
     del model.metadata_props[NODE_METADATA_KEY]

@@ -79,9 +79,7 @@ class ProtoTensor(Tensor):
 
     def _check_readable(self) -> None:
         if self.is_external:
-            location = next(
-                (e.value for e in self.proto.external_data if e.key == "location"), "?"
-            )
+            location = next((e.value for e in self.proto.external_data if e.key == "location"), "?")
             raise LoadError(
                 f"tensor {self.name!r} keeps its data in external file {location!r}, which was "
                 "not loaded; load the model from its file to read it"
@@ -102,8 +100,10 @@ class ProtoTensor(Tensor):
         try:
             return numpy_helper.to_array(proto)
         except Exception as error:  # onnx raises ValueError, TypeError, KeyError... on bad data
-            raise LoadError(f"tensor {self.name!r}: its data does not match its element type "
-                            f"and shape {list(self._shape)} ({_first_line(error)})") from None
+            raise LoadError(
+                f"tensor {self.name!r}: its data does not match its element type "
+                f"and shape {list(self._shape)} ({_first_line(error)})"
+            ) from None
 
     def tobytes(self) -> bytes:
         self._check_readable()

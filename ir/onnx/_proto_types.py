@@ -75,9 +75,7 @@ def type_to_proto(ir_type: Type, dst: TypeProto) -> None:
     """Write ``ir_type`` into ``dst`` in canonical form (the form onnx.helper produces)."""
     # SparseTensorType subclasses TensorType: test it first.
     if isinstance(ir_type, TensorType):
-        inner = (
-            dst.sparse_tensor_type if isinstance(ir_type, SparseTensorType) else dst.tensor_type
-        )
+        inner = dst.sparse_tensor_type if isinstance(ir_type, SparseTensorType) else dst.tensor_type
         inner.elem_type = int(ir_type.dtype)
         if ir_type.shape is not None:
             shape = inner.shape

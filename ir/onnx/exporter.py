@@ -221,8 +221,7 @@ class Exporter(AttrWriter):
             self.function(function, dst.functions.add())
         for raw in extras.get("configuration", ()):
             dst.configuration.add().ParseFromString(raw)
-        fold_into_model(dst, legacy_position(model),
-                        keep_inline=bool(extras.get(INLINE_FLAG)))
+        fold_into_model(dst, legacy_position(model), keep_inline=bool(extras.get(INLINE_FLAG)))
         return dst
 
 
@@ -244,9 +243,7 @@ def _kept_functions(kept: list, current: dict) -> list:
 
 
 def _is_empty(graph: Graph) -> bool:
-    return not (
-        graph._nodes or graph.inputs or graph.outputs or graph.initializers or graph.name
-    )
+    return not (graph._nodes or graph.inputs or graph.outputs or graph.initializers or graph.name)
 
 
 def _all_names(model: Model) -> set[str]:

@@ -209,8 +209,9 @@ class Importer(AttrReader):
     # -- graphs ---------------------------------------------------------------------------------
 
     def graph(self, proto: GraphProto) -> Graph:
-        graph = Graph(name=text(proto.name, "graph name"),
-                      doc_string=text(proto.doc_string, "doc string"))
+        graph = Graph(
+            name=text(proto.name, "graph name"), doc_string=text(proto.doc_string, "doc string")
+        )
         extras = graph.proto_extras
         present = _present_defaults(proto, "name", "doc_string")
         if present:
@@ -312,8 +313,9 @@ class Importer(AttrReader):
                 self.describe(value, info, graph, "value_info", i)
                 graph.value_info.append(value)
             for name in proto.output:
-                graph.outputs.append(self.resolve(text(name, "function output name"))
-                                     if name else _named(""))
+                graph.outputs.append(
+                    self.resolve(text(name, "function output name")) if name else _named("")
+                )
         finally:
             self.scopes = saved
         function = Function(

@@ -43,8 +43,9 @@ def infer_types(model: Model, values: list[Value]) -> dict[Value, Type]:
     try:
         proto = exporter.model(model)
         # The graph's own value_info is what is known already; inference adds the rest.
-        inferred = onnx.shape_inference.infer_shapes(proto, check_type=False, strict_mode=False,
-                                                     data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(
+            proto, check_type=False, strict_mode=False, data_prop=True
+        )
     except Exception:  # noqa: BLE001 - a model inference cannot handle just stays untyped
         return {}
     graph = inferred.graph

@@ -50,13 +50,16 @@ def signature(domain: str, op: str, opset: int) -> Signature | None:
         op=op,
         domain=domain,
         since=schema.since_version,
-        inputs=tuple((p.name, _OPTION.get(int(p.option), "single"), p.type_str)
-                     for p in schema.inputs),
-        outputs=tuple((p.name, _OPTION.get(int(p.option), "single"), p.type_str)
-                      for p in schema.outputs),
+        inputs=tuple(
+            (p.name, _OPTION.get(int(p.option), "single"), p.type_str) for p in schema.inputs
+        ),
+        outputs=tuple(
+            (p.name, _OPTION.get(int(p.option), "single"), p.type_str) for p in schema.outputs
+        ),
         attributes=attributes,
-        type_constraints={t.type_param_str: frozenset(t.allowed_type_strs)
-                          for t in schema.type_constraints},
+        type_constraints={
+            t.type_param_str: frozenset(t.allowed_type_strs) for t in schema.type_constraints
+        },
         function_body=schema.has_function or schema.has_context_dependent_function,
     )
 
@@ -78,8 +81,12 @@ def _type_names() -> dict[int, str]:
         if code == 0:
             continue
         name = onnx.TensorProto.DataType.Name(code).lower()
-        names[code] = {"float": "float", "double": "double", "string": "string",
-                       "bool": "bool"}.get(name, name)
+        names[code] = {
+            "float": "float",
+            "double": "double",
+            "string": "string",
+            "bool": "bool",
+        }.get(name, name)
     return names
 
 
@@ -118,7 +125,7 @@ def _node_proto(node, attributes=None):
     proto.input.extend("" if v is None else f"i{k}" for k, v in enumerate(node.inputs))
     proto.output.extend(f"o{k}" for k in range(len(node.outputs)))
     exporter = Exporter()
-    for attr in (node.attributes.values() if attributes is None else attributes):
+    for attr in node.attributes.values() if attributes is None else attributes:
         exporter.attr(attr, proto.attribute.add())
     return proto
 
@@ -157,12 +164,18 @@ def infer_output_types(node, opset: int, input_types, constants=None) -> list:
             data[f"i{index}"] = onnx.numpy_helper.from_array(array)
     try:
         inferred = onnx.shape_inference.infer_node_outputs(
-            schema, _node_proto(node), types, data,
-            opset_imports=[onnx.helper.make_opsetid(node.domain, opset)])
+            schema,
+            _node_proto(node),
+            types,
+            data,
+            opset_imports=[onnx.helper.make_opsetid(node.domain, opset)],
+        )
     except Exception:  # noqa: BLE001 - inference is best effort; callers treat None as unknown
         return unknown
-    return [type_from_proto(inferred[f"o{k}"]) if f"o{k}" in inferred else None
-            for k in range(len(node.outputs))]
+    return [
+        type_from_proto(inferred[f"o{k}"]) if f"o{k}" in inferred else None
+        for k in range(len(node.outputs))
+    ]
 
 
 @dataclass
@@ -202,12 +215,15 @@ def expand_function(node, opset: int, input_types) -> Expansion | None:
             function = schema.get_function_with_opset_version(version)
             if isinstance(function, bytes):
                 function = onnx.FunctionProto.FromString(function) if function else None
-        elif (schema.has_context_dependent_function
-              and schema.context_dependent_function_opset_versions):
+        elif (
+            schema.has_context_dependent_function
+            and schema.context_dependent_function_opset_versions
+        ):
             version = min(schema.context_dependent_function_opset_versions)
             types = [_type_proto(t).SerializeToString() for t in input_types]
             raw = schema.get_context_dependent_function_with_opset_version(
-                version, proto.SerializeToString(), types)
+                version, proto.SerializeToString(), types
+            )
             function = onnx.FunctionProto.FromString(raw) if raw else None
     except Exception:  # noqa: BLE001 - a builder that cannot handle this node: no expansion
         return None
@@ -242,9 +258,12 @@ def _inline(node, call, function, input_types) -> Expansion | None:
     outputs = [onnx.ValueInfoProto(name=f"o{k}") for k in range(len(node.outputs))]
     graph = helper.make_graph([call], "expansion", inputs, outputs)
     model = helper.make_model(
-        graph, functions=[function], ir_version=10,
+        graph,
+        functions=[function],
+        ir_version=10,
         opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()]
-        + [helper.make_opsetid(_CALL_DOMAIN, 1)])
+        + [helper.make_opsetid(_CALL_DOMAIN, 1)],
+    )
     try:
         inlined = onnx.inliner.inline_local_functions(model, convert_version=False)
     except Exception:  # noqa: BLE001

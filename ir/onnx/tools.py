@@ -69,8 +69,11 @@ def stage_for_tool(model, folder: str, name: str = "model.onnx") -> str:
 @contextlib.contextmanager
 def _quiet():
     # Tools print progress and warnings; a pass must not print.
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-            contextlib.redirect_stderr(io.StringIO()):
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
         warnings.simplefilter("ignore")
         yield
 
@@ -198,7 +201,13 @@ def graphsurgeon_cleanup(proto: ModelProto, *, fold: bool = True) -> ModelProto:
 
 
 __all__ = [
-    "ToolError", "copy_node_metadata", "export_graphsurgeon", "graphsurgeon_cleanup",
+    "ToolError",
+    "copy_node_metadata",
+    "export_graphsurgeon",
+    "graphsurgeon_cleanup",
     "import_graphsurgeon",
-    "proto_with_data", "run_onnxsim", "run_onnxslim", "stage_for_tool",
+    "proto_with_data",
+    "run_onnxsim",
+    "run_onnxslim",
+    "stage_for_tool",
 ]

@@ -47,10 +47,18 @@ DEFAULT_DOMAINS = ("", "ai.onnx")
 
 # The first IR version that has each feature a model may use (onnx.proto's version history).
 _DTYPE_IR = {
-    DataType.FLOAT8E4M3FN: 9, DataType.FLOAT8E4M3FNUZ: 9, DataType.FLOAT8E5M2: 9,
-    DataType.FLOAT8E5M2FNUZ: 9, DataType.INT4: 10, DataType.UINT4: 10,
-    DataType.FLOAT4E2M1: 11, DataType.FLOAT8E8M0: 12, DataType.INT2: 13, DataType.UINT2: 13,
-    DataType.FLOAT6E2M3: 14, DataType.FLOAT6E3M2: 14,
+    DataType.FLOAT8E4M3FN: 9,
+    DataType.FLOAT8E4M3FNUZ: 9,
+    DataType.FLOAT8E5M2: 9,
+    DataType.FLOAT8E5M2FNUZ: 9,
+    DataType.INT4: 10,
+    DataType.UINT4: 10,
+    DataType.FLOAT4E2M1: 11,
+    DataType.FLOAT8E8M0: 12,
+    DataType.INT2: 13,
+    DataType.UINT2: 13,
+    DataType.FLOAT6E2M3: 14,
+    DataType.FLOAT6E3M2: 14,
 }
 FUNCTIONS_IR = 8
 FUNCTION_DEFAULTS_IR = 9
@@ -78,15 +86,21 @@ class DowngradeIrPass(Pass):
         if source is None:
             raise DowngradeError("the model imports no default-domain opset")
         if self.opset > source:
-            raise DowngradeError(f"the model is at opset {source}; downgrade-ir only lowers "
-                                 f"it (asked for {self.opset})")
+            raise DowngradeError(
+                f"the model is at opset {source}; downgrade-ir only lowers "
+                f"it (asked for {self.opset})"
+            )
         needed = schemas.ir_version_for_opset(self.opset)
         if self.ir < needed:
-            raise DowngradeError(f"opset {self.opset} needs IR version {needed} or later; "
-                                 f"choose ir >= {needed} or a lower opset")
+            raise DowngradeError(
+                f"opset {self.opset} needs IR version {needed} or later; "
+                f"choose ir >= {needed} or a lower opset"
+            )
         if self.ir > model.ir_version:
-            raise DowngradeError(f"the model is at IR {model.ir_version}; downgrade-ir only "
-                                 f"lowers it (asked for {self.ir})")
+            raise DowngradeError(
+                f"the model is at IR {model.ir_version}; downgrade-ir only "
+                f"lowers it (asked for {self.ir})"
+            )
         changed = False
         if self.opset < source:
             graphs = convert_graphs(model, self.opset)

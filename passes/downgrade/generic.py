@@ -43,12 +43,12 @@ def fits(rw: Rewriter, node: Node, target: int, dtypes: dict[int, DataType] | No
     for name, (required, _) in sig.attributes.items():
         if required and name not in node.attributes:
             return False
-    if not _arity_fits(len(node.inputs), sig.inputs) or not _arity_fits(len(node.outputs),
-                                                                           sig.outputs):
+    if not _arity_fits(len(node.inputs), sig.inputs) or not _arity_fits(
+        len(node.outputs), sig.outputs
+    ):
         return False
     dtypes = dtypes or {}
-    return all(_type_fits(rw, value, param, sig, dtypes)
-               for value, param in _bindings(node, sig))
+    return all(_type_fits(rw, value, param, sig, dtypes) for value, param in _bindings(node, sig))
 
 
 def drop_defaulted(node: Node, source: int, target: int) -> None:
@@ -126,8 +126,13 @@ _WIDER = {
     DataType.INT8: (DataType.INT16, DataType.INT32, DataType.INT64),
     DataType.INT16: (DataType.INT32, DataType.INT64),
     DataType.INT32: (DataType.INT64,),
-    DataType.UINT8: (DataType.UINT16, DataType.INT32, DataType.UINT32, DataType.INT64,
-                     DataType.UINT64),
+    DataType.UINT8: (
+        DataType.UINT16,
+        DataType.INT32,
+        DataType.UINT32,
+        DataType.INT64,
+        DataType.UINT64,
+    ),
     DataType.UINT16: (DataType.INT32, DataType.UINT32, DataType.INT64, DataType.UINT64),
     DataType.UINT32: (DataType.INT64, DataType.UINT64),
     DataType.BOOL: (DataType.UINT8, DataType.INT32),
@@ -135,13 +140,35 @@ _WIDER = {
 
 # Ops whose type parameters are not plain data: the element type picks the semantics (Cast,
 # quantisation, random numbers) or lives in subgraphs.
-_NOT_WIDENED = frozenset({
-    "Cast", "CastLike", "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
-    "Bernoulli", "RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
-    "Multinomial", "EyeLike", "ConstantOfShape", "Constant", "If", "Loop", "Scan",
-    "SequenceMap", "BitCast", "BitShift", "BitwiseNot", "BitwiseAnd", "BitwiseOr", "BitwiseXor",
-    "IsNaN",
-})
+_NOT_WIDENED = frozenset(
+    {
+        "Cast",
+        "CastLike",
+        "QuantizeLinear",
+        "DequantizeLinear",
+        "DynamicQuantizeLinear",
+        "Bernoulli",
+        "RandomNormal",
+        "RandomNormalLike",
+        "RandomUniform",
+        "RandomUniformLike",
+        "Multinomial",
+        "EyeLike",
+        "ConstantOfShape",
+        "Constant",
+        "If",
+        "Loop",
+        "Scan",
+        "SequenceMap",
+        "BitCast",
+        "BitShift",
+        "BitwiseNot",
+        "BitwiseAnd",
+        "BitwiseOr",
+        "BitwiseXor",
+        "IsNaN",
+    }
+)
 
 
 def widen(rw: Rewriter, node: Node, target: int) -> bool:
@@ -152,8 +179,9 @@ def widen(rw: Rewriter, node: Node, target: int) -> bool:
     cast = schemas.signature("", "Cast", target)
     if sig is None or cast is None:
         return False
-    castable = cast.type_constraints.get("T1", frozenset()) & cast.type_constraints.get("T2",
-                                                                                    frozenset())
+    castable = cast.type_constraints.get("T1", frozenset()) & cast.type_constraints.get(
+        "T2", frozenset()
+    )
     by_param: dict[str, list[Value]] = {}
     for value, param in _bindings(node, sig):
         by_param.setdefault(param, []).append(value)
@@ -168,9 +196,13 @@ def widen(rw: Rewriter, node: Node, target: int) -> bool:
             continue
         if not any(v in node.inputs for v in values):
             return False  # an output-only type (set by an attribute) cannot be widened
-        wider = [w for w in _WIDER.get(dtype, ()) if schemas.type_string(int(w)) in allowed
-                 and schemas.type_string(int(w)) in castable
-                 and schemas.type_string(int(dtype)) in castable]
+        wider = [
+            w
+            for w in _WIDER.get(dtype, ())
+            if schemas.type_string(int(w)) in allowed
+            and schemas.type_string(int(w)) in castable
+            and schemas.type_string(int(dtype)) in castable
+        ]
         if not wider:
             return False
         chosen[param] = wider[0]
@@ -188,15 +220,26 @@ def _rebuild_widened(rw: Rewriter, node: Node, sig, chosen: dict[str, DataType])
         if value is not None and param in chosen:
             value = rw.op(node, "Cast", value, to=int(chosen[param]), suffix="widen")
         inputs.append(value)
-    wide = rw.node(node, node.op_type, inputs, list(node.attributes.values()),
-                   outputs=len(node.outputs), suffix=node.op_type)
+    wide = rw.node(
+        node,
+        node.op_type,
+        inputs,
+        list(node.attributes.values()),
+        outputs=len(node.outputs),
+        suffix=node.op_type,
+    )
     rw.set_opset(wide, rw.opset_of(node))
     results: list[Value | None] = []
     for index, (old, new) in enumerate(zip(node.outputs, wide.outputs)):
         param = _param_of(sig.outputs, index)
         if param in chosen and (old.has_uses() or old.name):
-            new = rw.op(node, "Cast", new, to=int(rw.dtype(old) or _narrow(rw, node, param, sig)),
-                        suffix="narrow")
+            new = rw.op(
+                node,
+                "Cast",
+                new,
+                to=int(rw.dtype(old) or _narrow(rw, node, param, sig)),
+                suffix="narrow",
+            )
         results.append(new)
     rw.replace(node, results)
 
@@ -250,7 +293,7 @@ def expand_into_body(rw: Rewriter, node: Node) -> tuple[list[Node], int] | None:
             rw.made(inner)
             made.append(inner)
     outputs = list(body.outputs) + [None] * (len(node.outputs) - len(body.outputs))
-    rw.replace(node, outputs[:len(node.outputs)])
+    rw.replace(node, outputs[: len(node.outputs)])
     _remove_unused(graph, nodes)
     return made, expansion.opset
 

@@ -30,6 +30,7 @@ class Refuse(Exception):
     """Raised by an adapter for a node that has no form at the target at all (a newer mode
     of the operator, say), so that no generic conversion is tried after it."""
 
+
 ADAPTERS: dict[str, Adapter] = {}
 
 
@@ -80,15 +81,23 @@ class Rewriter:
 
     # -- making nodes -------------------------------------------------------------------------
 
-    def node(self, anchor: Node, op: str, inputs: Sequence[Value | None],
-             attrs: Sequence[Attr] = (), *, outputs: int | list[Value] = 1,
-             suffix: str = "") -> Node:
+    def node(
+        self,
+        anchor: Node,
+        op: str,
+        inputs: Sequence[Value | None],
+        attrs: Sequence[Attr] = (),
+        *,
+        outputs: int | list[Value] = 1,
+        suffix: str = "",
+    ) -> Node:
         """A new node of the default domain placed before ``anchor``, with its scope."""
         base = f"{anchor.name or anchor.op_type}_{suffix or op}"
         if isinstance(outputs, int):
             outputs = [Value(self.fresh(base)) for _ in range(outputs)]
-        node = Node("", op, list(inputs), attributes=list(attrs), outputs=outputs,
-                    name=self.fresh(base))
+        node = Node(
+            "", op, list(inputs), attributes=list(attrs), outputs=outputs, name=self.fresh(base)
+        )
         self.adopt_scope(node, anchor)
         anchor.graph.insert_before(anchor, node)
         self.set_opset(node, self.target)
@@ -106,14 +115,19 @@ class Rewriter:
 
     def op(self, anchor: Node, op: str, *inputs: Value | None, suffix: str = "", **attrs) -> Value:
         """The single output of a new node; keyword attributes become ONNX attributes."""
-        return self.node(anchor, op, inputs, [make_attr(k, v) for k, v in attrs.items()],
-                         suffix=suffix).outputs[0]
+        return self.node(
+            anchor, op, inputs, [make_attr(k, v) for k, v in attrs.items()], suffix=suffix
+        ).outputs[0]
 
     def constant(self, anchor: Node, array, dtype=None, suffix: str = "const") -> Value:
         array = np.asarray(array, dtype=dtype)
-        value = self.node(anchor, "Constant", [],
-                          [Attr("value", AttrType.TENSOR, ArrayTensor(array))],
-                          suffix=suffix).outputs[0]
+        value = self.node(
+            anchor,
+            "Constant",
+            [],
+            [Attr("value", AttrType.TENSOR, ArrayTensor(array))],
+            suffix=suffix,
+        ).outputs[0]
         value.type = TensorType(DataType.from_numpy(array.dtype), tuple(array.shape))
         return value
 
@@ -139,9 +153,14 @@ class Rewriter:
 
         def op(op_type: str, *inputs: Value | None, **attrs) -> Value:
             base = f"{anchor.name or anchor.op_type}_{op_type}"
-            node = Node("", op_type, list(inputs), attributes=[make_attr(k, v) for k, v in
-                                                               attrs.items()],
-                        outputs=[Value(self.fresh(base))], name=self.fresh(base))
+            node = Node(
+                "",
+                op_type,
+                list(inputs),
+                attributes=[make_attr(k, v) for k, v in attrs.items()],
+                outputs=[Value(self.fresh(base))],
+                name=self.fresh(base),
+            )
             self.adopt_scope(node, anchor)
             graph.append(node)
             self.set_opset(node, self.target)
@@ -157,9 +176,15 @@ class Rewriter:
         return graph
 
     def if_(self, anchor: Node, condition: Value, then: Graph, otherwise: Graph) -> Value:
-        return self.node(anchor, "If", [condition], [Attr("then_branch", AttrType.GRAPH, then),
-                                                     Attr("else_branch", AttrType.GRAPH,
-                                                          otherwise)]).outputs[0]
+        return self.node(
+            anchor,
+            "If",
+            [condition],
+            [
+                Attr("then_branch", AttrType.GRAPH, then),
+                Attr("else_branch", AttrType.GRAPH, otherwise),
+            ],
+        ).outputs[0]
 
     @staticmethod
     def adopt_scope(node: Node, anchor: Node) -> None:
@@ -177,8 +202,9 @@ class Rewriter:
         for value, new in zip(old.outputs, new_outputs):
             if new is None:
                 if value.has_uses() or _is_graph_output(value):
-                    raise ValueError(f"{old.op_type} output {value.name!r} is used but has no "
-                                     "replacement")
+                    raise ValueError(
+                        f"{old.op_type} output {value.name!r} is used but has no replacement"
+                    )
                 continue
             if id(new) not in self._made or _is_graph_output(new):
                 new = self.node(old, "Identity", [new]).outputs[0]
@@ -246,15 +272,16 @@ class Rewriter:
             carried = node.inputs[2:]
             body_outputs = body.outputs[1:]
         else:
-            carried = node.inputs[:len(node.inputs) - node.attr("num_scan_inputs", 0)]
+            carried = node.inputs[: len(node.inputs) - node.attr("num_scan_inputs", 0)]
             body_outputs = body.outputs
         for index, value in enumerate(node.outputs):
             if index < len(carried):
                 self._types[id(value)] = self.type_of(carried[index])
             elif index < len(body_outputs):
                 inner = self.type_of(body_outputs[index])
-                self._types[id(value)] = (TensorType(inner.dtype)
-                                          if isinstance(inner, TensorType) else None)
+                self._types[id(value)] = (
+                    TensorType(inner.dtype) if isinstance(inner, TensorType) else None
+                )
 
     def _body_input_type(self, value: Value):
         """The type of an untyped input of a Loop or Scan body, from the loop's inputs."""
@@ -277,7 +304,7 @@ class Rewriter:
                 return outer
             axes = owner.attr("scan_input_axes") or [0] * scans
             axis = axes[index - states] % len(outer.shape)
-            return TensorType(outer.dtype, outer.shape[:axis] + outer.shape[axis + 1:])
+            return TensorType(outer.dtype, outer.shape[:axis] + outer.shape[axis + 1 :])
         return None
 
     def _infer_upwards(self, start: Node) -> None:
@@ -287,9 +314,15 @@ class Rewriter:
         visiting: set[int] = set()
         while stack:
             node = stack[-1]
-            pending = [v.producer for v in node.inputs
-                       if v is not None and v.producer is not None and not _complete(v.type)
-                       and id(v) not in self._types and id(v.producer) not in visiting]
+            pending = [
+                v.producer
+                for v in node.inputs
+                if v is not None
+                and v.producer is not None
+                and not _complete(v.type)
+                and id(v) not in self._types
+                and id(v.producer) not in visiting
+            ]
             if pending and id(node) not in visiting:
                 visiting.add(id(node))
                 stack.extend(pending)
@@ -304,8 +337,9 @@ class Rewriter:
         if node.op_type == "Constant" and node.domain == "":
             array = constant_array(node.outputs[0])
             if array is not None:
-                self._types[id(node.outputs[0])] = TensorType(DataType.from_numpy(array.dtype),
-                                                              tuple(array.shape))
+                self._types[id(node.outputs[0])] = TensorType(
+                    DataType.from_numpy(array.dtype), tuple(array.shape)
+                )
                 return
         if node.op_type == "If" and node.domain == "":
             # onnx infers one node without its subgraphs; the branches' outputs say it all.
@@ -313,22 +347,29 @@ class Rewriter:
             if all(b is not None and len(b.outputs) == len(node.outputs) for b in branches):
                 for index, value in enumerate(node.outputs):
                     self._types[id(value)] = _join(
-                        [self.type_of(b.outputs[index]) for b in branches])
+                        [self.type_of(b.outputs[index]) for b in branches]
+                    )
                 return
         if node.op_type in ("Loop", "Scan") and node.domain == "":
             self._infer_loop(node)
             return
         inputs = [self.type_of(v) if v is not None else None for v in node.inputs]
-        constants = {k: constant_array(v) for k, v in enumerate(node.inputs)
-                     if v is not None and _maybe_constant(v)}
+        constants = {
+            k: constant_array(v)
+            for k, v in enumerate(node.inputs)
+            if v is not None and _maybe_constant(v)
+        }
         inferred = schemas.infer_output_types(node, self.opset_of(node), inputs, constants)
         for value, ir_type in zip(node.outputs, inferred):
             self._types[id(value)] = _merge(value.type, ir_type)
 
 
 def _complete(ir_type) -> bool:
-    return (isinstance(ir_type, TensorType) and isinstance(ir_type.dtype, DataType)
-            and ir_type.shape is not None)
+    return (
+        isinstance(ir_type, TensorType)
+        and isinstance(ir_type.dtype, DataType)
+        and ir_type.shape is not None
+    )
 
 
 def _join(types):
@@ -352,8 +393,9 @@ def _merge(recorded, inferred):
 
 def _maybe_constant(value: Value) -> bool:
     producer = value.producer
-    return value.const_value is not None or (producer is not None
-                                             and producer.op_type == "Constant")
+    return value.const_value is not None or (
+        producer is not None and producer.op_type == "Constant"
+    )
 
 
 def _is_graph_output(value: Value) -> bool:

@@ -31,8 +31,22 @@ from .model import (
 from .split import SplitError, SplitPass
 
 __all__ = [
-    "MODEL_INPUTS_KEY", "MODEL_OUTPUTS_KEY", "ONLY_KEY", "PIECES_KEY", "PIECE_KEY", "Boundary",
-    "CombineError", "CombinePass", "InternalizeConstantsPass", "Piece", "SplitError",
-    "SplitPass", "boundaries", "boundary", "boundary_types", "combine_models", "extract_piece",
+    "MODEL_INPUTS_KEY",
+    "MODEL_OUTPUTS_KEY",
+    "ONLY_KEY",
+    "PIECES_KEY",
+    "PIECE_KEY",
+    "Boundary",
+    "CombineError",
+    "CombinePass",
+    "InternalizeConstantsPass",
+    "Piece",
+    "SplitError",
+    "SplitPass",
+    "boundaries",
+    "boundary",
+    "boundary_types",
+    "combine_models",
+    "extract_piece",
     "pieces_of",
 ]

@@ -24,11 +24,17 @@ class CombinePass(Pass):
         pieces = pieces_of(model)
         edges = boundaries(model, pieces)
         # A piece with nothing left to write (all its helpers copied elsewhere) has no part.
-        parts = [extract_piece(model, piece, pieces, edge)
-                 for piece, edge in zip(pieces, edges) if edge.nodes]
-        combined = combine_models(parts, model_inputs=[v.name for v in model.graph.inputs],
-                                  model_outputs=[v.name for v in model.graph.outputs],
-                                  name=model.graph.name)
+        parts = [
+            extract_piece(model, piece, pieces, edge)
+            for piece, edge in zip(pieces, edges)
+            if edge.nodes
+        ]
+        combined = combine_models(
+            parts,
+            model_inputs=[v.name for v in model.graph.inputs],
+            model_outputs=[v.name for v in model.graph.outputs],
+            name=model.graph.name,
+        )
         combined.metadata_props = dict(model.metadata_props)
         combined.meta = {k: v for k, v in model.meta.items() if k != PIECES_KEY}
         return PassResult(combined, True)

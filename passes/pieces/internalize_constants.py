@@ -35,13 +35,19 @@ from .model import Piece, boundaries, node_order, piece_inputs, pieces_of
 SHARED_WEIGHTS_KEY = "hcc.shared_weights"
 
 
-@register_pass("internalize-constants",
-               summary="copy constants and shape helpers into every piece that needs them")
+@register_pass(
+    "internalize-constants",
+    summary="copy constants and shape helpers into every piece that needs them",
+)
 class InternalizeConstantsPass(Pass):
     max_nodes = Option(int, 64, "largest helper computation to copy into a piece", min=0)
     max_bytes = Option(int, 16 << 10, "most initializer bytes one copied helper may add", min=0)
-    shared_weights = Option(str, "share", "large weights used by several pieces",
-                            choices=["share", "duplicate", "error"])
+    shared_weights = Option(
+        str,
+        "share",
+        "large weights used by several pieces",
+        choices=["share", "duplicate", "error"],
+    )
     keep = Option(list[str], [], "tensors that stay on the boundary even when cheap to copy")
 
     def call(self, model: Model) -> PassResult:
@@ -54,17 +60,21 @@ class InternalizeConstantsPass(Pass):
         for piece in pieces:
             changed |= self._internalize(graph, piece, pieces, order)
         shared = shared_initializers(model, pieces)
-        big = [v for v in shared if v.const_value is not None
-               and v.const_value.nbytes > self.max_bytes]
+        big = [
+            v for v in shared if v.const_value is not None and v.const_value.nbytes > self.max_bytes
+        ]
         if big and self.shared_weights == "error":
             names = ", ".join(f"{v.name} ({v.const_value.nbytes} bytes)" for v in big[:5])
-            raise HccError(f"large weights are used by several pieces: {names}; "
-                           "set shared_weights=share or duplicate")
+            raise HccError(
+                f"large weights are used by several pieces: {names}; "
+                "set shared_weights=share or duplicate"
+            )
         model.meta[SHARED_WEIGHTS_KEY] = self.shared_weights
         return PassResult(model, changed)
 
-    def _internalize(self, graph: Graph, piece: Piece, pieces: list[Piece],
-                     order: dict[Node, int]) -> bool:
+    def _internalize(
+        self, graph: Graph, piece: Piece, pieces: list[Piece], order: dict[Node, int]
+    ) -> bool:
         changed = False
         progress = True
         while progress:
@@ -87,8 +97,14 @@ class InternalizeConstantsPass(Pass):
                 break  # the boundary changed: recompute it
         return changed
 
-    def _plan(self, graph: Graph, value: Value, piece: Piece, available: set[Value],
-              boundary_first: list[Value]):
+    def _plan(
+        self,
+        graph: Graph,
+        value: Value,
+        piece: Piece,
+        available: set[Value],
+        boundary_first: list[Value],
+    ):
         """The nodes to copy so the piece computes ``value`` itself, or None if too costly."""
         members = set(piece.nodes) | set(piece.copied)
         nodes: dict[Node, None] = {}
@@ -129,8 +145,9 @@ class InternalizeConstantsPass(Pass):
             if producer.op_type == "Shape" and producer.domain == "":
                 source = producer.inputs[0]
                 if source not in available and not source.is_initializer:
-                    found = _same_shape(source, available, producer, boundary_first,
-                                        self._shape_ranges)
+                    found = _same_shape(
+                        source, available, producer, boundary_first, self._shape_ranges
+                    )
                     if found is not None:
                         twin, attributes = found
                         rebased[producer] = {0: twin}
@@ -153,8 +170,9 @@ def _available(graph: Graph, piece: Piece, edge: list[Value]) -> set[Value]:
     return have
 
 
-def _same_shape(value: Value, available: set[Value], shape_node: Node,
-                boundary_first: list[Value], ranges: bool):
+def _same_shape(
+    value: Value, available: set[Value], shape_node: Node, boundary_first: list[Value], ranges: bool
+):
     """An available tensor whose dims read by ``shape_node`` are known to equal ``value``'s.
 
     Returns ``(tensor, start/end attributes for the copied Shape)`` or None. Only the piece's

@@ -28,8 +28,13 @@ class CombineError(HccError):
     """The pieces do not fit together."""
 
 
-def combine_models(pieces: Sequence[Model], *, model_inputs: Sequence[str] | None = None,
-                   model_outputs: Sequence[str] | None = None, name: str = "") -> Model:
+def combine_models(
+    pieces: Sequence[Model],
+    *,
+    model_inputs: Sequence[str] | None = None,
+    model_outputs: Sequence[str] | None = None,
+    name: str = "",
+) -> Model:
     """One model computing what ``pieces`` compute when run in order.
 
     ``model_inputs`` / ``model_outputs`` name the combined model's inputs and outputs (in that
@@ -71,8 +76,9 @@ def combine_models(pieces: Sequence[Model], *, model_inputs: Sequence[str] | Non
                         if old.name:
                             value_map[old] = by_name[old.name]
                     continue  # a helper this piece copied from an earlier one
-                raise CombineError(f"tensor {names[0]!r} is made by two different nodes "
-                                   f"(piece {index + 1})")
+                raise CombineError(
+                    f"tensor {names[0]!r} is made by two different nodes (piece {index + 1})"
+                )
             clash = [n for n in names if n in by_name]
             if clash:
                 raise CombineError(f"tensor {clash[0]!r} is made twice (piece {index + 1})")
@@ -91,8 +97,10 @@ def combine_models(pieces: Sequence[Model], *, model_inputs: Sequence[str] | Non
             raise CombineError(f"model input {missing[0]!r} is not an input of any piece")
         extra = [v.name for v in inputs if v.name not in set(model_inputs)]
         if extra:
-            raise CombineError(f"tensor {extra[0]!r} is read by a piece but no earlier piece "
-                               "makes it (boundary names do not match)")
+            raise CombineError(
+                f"tensor {extra[0]!r} is read by a piece but no earlier piece "
+                "makes it (boundary names do not match)"
+            )
         order = {n: i for i, n in enumerate(model_inputs)}
         inputs.sort(key=lambda v: order[v.name])
     if model_outputs is not None:
@@ -112,8 +120,13 @@ def combine_models(pieces: Sequence[Model], *, model_inputs: Sequence[str] | Non
                     outputs.append(by_name[value.name])
             read_later.update(v.name for v in piece.graph.inputs)
         outputs.reverse()
-    graph = Graph(inputs, outputs, nodes, initializers=initializers.by_name.values(),
-                  name=name or pieces[0].graph.name)
+    graph = Graph(
+        inputs,
+        outputs,
+        nodes,
+        initializers=initializers.by_name.values(),
+        name=name or pieces[0].graph.name,
+    )
     for piece in pieces:
         for value in piece.graph.value_info:
             if value.name in by_name and by_name[value.name] not in graph.value_info:
@@ -131,13 +144,23 @@ def combine_models(pieces: Sequence[Model], *, model_inputs: Sequence[str] | Non
     functions = {}
     for piece in pieces:
         functions.update(piece.functions)
-    metadata = {k: v for k, v in first.metadata_props.items()
-                if k not in (PIECE_KEY, MODEL_INPUTS_KEY, MODEL_OUTPUTS_KEY)}
-    return Model(graph, ir_version=max(p.ir_version for p in pieces), opset_imports=opsets,
-                 producer_name=first.producer_name, producer_version=first.producer_version,
-                 domain=first.domain, model_version=first.model_version,
-                 doc_string=first.doc_string, metadata_props=metadata,
-                 functions=functions.values())
+    metadata = {
+        k: v
+        for k, v in first.metadata_props.items()
+        if k not in (PIECE_KEY, MODEL_INPUTS_KEY, MODEL_OUTPUTS_KEY)
+    }
+    return Model(
+        graph,
+        ir_version=max(p.ir_version for p in pieces),
+        opset_imports=opsets,
+        producer_name=first.producer_name,
+        producer_version=first.producer_version,
+        domain=first.domain,
+        model_version=first.model_version,
+        doc_string=first.doc_string,
+        metadata_props=metadata,
+        functions=functions.values(),
+    )
 
 
 def _recorded(pieces: Sequence[Model], key: str) -> list[str] | None:
@@ -157,15 +180,23 @@ def _check_types(existing: Value, incoming: Value, index: int) -> None:
     if a is None or b is None:
         return
     if getattr(a, "dtype", None) != getattr(b, "dtype", None):
-        raise CombineError(f"boundary tensor {incoming.name!r}: piece {index + 1} expects "
-                           f"{b} but an earlier piece makes {a}")
+        raise CombineError(
+            f"boundary tensor {incoming.name!r}: piece {index + 1} expects "
+            f"{b} but an earlier piece makes {a}"
+        )
     sa, sb = getattr(a, "shape", None), getattr(b, "shape", None)
-    if sa is not None and sb is not None and (
-        len(sa) != len(sb)
-        or any(isinstance(x, int) and isinstance(y, int) and x != y for x, y in zip(sa, sb))
+    if (
+        sa is not None
+        and sb is not None
+        and (
+            len(sa) != len(sb)
+            or any(isinstance(x, int) and isinstance(y, int) and x != y for x, y in zip(sa, sb))
+        )
     ):
-        raise CombineError(f"boundary tensor {incoming.name!r}: piece {index + 1} expects "
-                           f"{b} but an earlier piece makes {a}")
+        raise CombineError(
+            f"boundary tensor {incoming.name!r}: piece {index + 1} expects "
+            f"{b} but an earlier piece makes {a}"
+        )
 
 
 class _Initializers:
@@ -195,11 +226,13 @@ class _Initializers:
                 self._by_place[place] = candidate
                 return candidate
         if value.name in self.by_name:
-            raise CombineError(f"initializer {value.name!r} differs between pieces "
-                               f"(piece {index + 1})")
+            raise CombineError(
+                f"initializer {value.name!r} differs between pieces (piece {index + 1})"
+            )
         if value.name in by_name:
-            raise CombineError(f"initializer {value.name!r} clashes with a tensor of an earlier "
-                               "piece")
+            raise CombineError(
+                f"initializer {value.name!r} clashes with a tensor of an earlier piece"
+            )
         copy = clone_value(value)
         self.by_name[value.name] = copy
         by_name[value.name] = copy
@@ -219,8 +252,14 @@ class _Initializers:
 
 def _place(tensor) -> tuple:
     if isinstance(tensor, ExternalTensor):
-        return ("file", os.path.realpath(tensor.path), tensor.offset, tensor.length,
-                int(tensor.dtype), tensor.shape)
+        return (
+            "file",
+            os.path.realpath(tensor.path),
+            tensor.offset,
+            tensor.length,
+            int(tensor.dtype),
+            tensor.shape,
+        )
     return ("object", id(tensor))
 
 
@@ -233,8 +272,11 @@ def _probe(tensor) -> tuple:
     if isinstance(tensor, ExternalTensor):
         with open(tensor.path, "rb") as f:
             head = os.pread(f.fileno(), min(_PROBE, tensor.length), tensor.offset)
-            tail = os.pread(f.fileno(), min(_PROBE, tensor.length),
-                            tensor.offset + max(0, tensor.length - _PROBE))
+            tail = os.pread(
+                f.fileno(),
+                min(_PROBE, tensor.length),
+                tensor.offset + max(0, tensor.length - _PROBE),
+            )
     else:
         view = tensor.raw_view()
         head, tail = bytes(view[:_PROBE]), bytes(view[-_PROBE:])
@@ -250,12 +292,11 @@ def _chunks(tensor, size: int = 1 << 24):
     if isinstance(tensor, ExternalTensor):
         with open(tensor.path, "rb") as f:
             for start in range(0, tensor.length, size):
-                yield os.pread(f.fileno(), min(size, tensor.length - start),
-                               tensor.offset + start)
+                yield os.pread(f.fileno(), min(size, tensor.length - start), tensor.offset + start)
         return
     view = tensor.raw_view()
     for start in range(0, len(view), size):
-        yield view[start:start + size]
+        yield view[start : start + size]
 
 
 def _same_op(a: Node, b: Node) -> bool:

@@ -84,8 +84,12 @@ class Boundary:
     nodes: list[Node] = field(default_factory=list)  # what the piece writes, in graph order
 
 
-def piece_inputs(graph: Graph, piece: Piece, nodes: list[Node] | None = None,
-                 order: dict[Node, int] | None = None) -> tuple[list[Value], list[Value]]:
+def piece_inputs(
+    graph: Graph,
+    piece: Piece,
+    nodes: list[Node] | None = None,
+    order: dict[Node, int] | None = None,
+) -> tuple[list[Value], list[Value]]:
     """What ``nodes`` (default: all the piece's nodes) read from outside the piece:
     ``(inputs, initializers)``, each in order of first use. Costs only the piece's size."""
     if nodes is None:
@@ -152,8 +156,12 @@ def _live(nodes: list[Node], piece: Piece, outputs: set[Value], graph: Graph) ->
     live: set[Node] = set()
     wanted = set(outputs)
     for node in reversed(nodes):
-        if (node in live or node.domain not in _PURE_DOMAINS or not node.outputs
-                or any(v in wanted for v in node.outputs)):
+        if (
+            node in live
+            or node.domain not in _PURE_DOMAINS
+            or not node.outputs
+            or any(v in wanted for v in node.outputs)
+        ):
             live.add(node)
             for value in piece.reads(node):
                 if value.producer is not None and _top(value.producer, graph) in members:
@@ -168,8 +176,9 @@ def boundary_types(model: Model, edges: list[Boundary]) -> dict[Value, Type]:
     A piece's inputs and outputs must carry a type to be valid ONNX; a model written without
     value_info records none for the tensors between its nodes.
     """
-    missing = list(dict.fromkeys(v for edge in edges for v in (*edge.inputs, *edge.outputs)
-                                 if _untyped(v)))
+    missing = list(
+        dict.fromkeys(v for edge in edges for v in (*edge.inputs, *edge.outputs) if _untyped(v))
+    )
     if not missing:
         return {}
     from hcc.ir.onnx.inference import infer_types
@@ -183,9 +192,13 @@ def _untyped(value: Value) -> bool:
     return isinstance(value.type, TensorType) and value.type.shape is None
 
 
-def extract_piece(model: Model, piece: Piece, pieces: list[Piece],
-                  edge: Boundary | None = None,
-                  types: dict[Value, Type] | None = None) -> Model:
+def extract_piece(
+    model: Model,
+    piece: Piece,
+    pieces: list[Piece],
+    edge: Boundary | None = None,
+    types: dict[Value, Type] | None = None,
+) -> Model:
     """A standalone model for ``piece``: its nodes, boundary inputs and outputs, initializers.
 
     Tensors are shared with ``model`` (no bytes are copied); names are kept, so the boundary
@@ -227,21 +240,38 @@ def extract_piece(model: Model, piece: Piece, pieces: list[Piece],
             copy.type = types[original]
     for value in (*inputs, *outputs):
         if value.type is None:
-            raise HccError(f"piece {piece.name!r}: the tensor {value.name!r} crosses its "
-                           "boundary, but the model records no type for it and shape inference "
-                           "finds none (add value_info to the model)")
-    new_graph = Graph(inputs, outputs, nodes, initializers=initializers,
-                      name=f"{graph.name or 'graph'}_{piece.name}")
+            raise HccError(
+                f"piece {piece.name!r}: the tensor {value.name!r} crosses its "
+                "boundary, but the model records no type for it and shape inference "
+                "finds none (add value_info to the model)"
+            )
+    new_graph = Graph(
+        inputs,
+        outputs,
+        nodes,
+        initializers=initializers,
+        name=f"{graph.name or 'graph'}_{piece.name}",
+    )
     for value in graph.value_info:
         if value in value_map:
             new_graph.value_info.append(value_map[value])
-    functions = [f for f in model.functions.values()
-                 if any((n.domain, n.op_type) == (f.domain, f.name) for n in nodes)]
-    piece_model = Model(new_graph, ir_version=model.ir_version,
-                        opset_imports=model.opset_imports, producer_name=model.producer_name,
-                        producer_version=model.producer_version, domain=model.domain,
-                        model_version=model.model_version, doc_string=model.doc_string,
-                        metadata_props=model.metadata_props, functions=functions)
+    functions = [
+        f
+        for f in model.functions.values()
+        if any((n.domain, n.op_type) == (f.domain, f.name) for n in nodes)
+    ]
+    piece_model = Model(
+        new_graph,
+        ir_version=model.ir_version,
+        opset_imports=model.opset_imports,
+        producer_name=model.producer_name,
+        producer_version=model.producer_version,
+        domain=model.domain,
+        model_version=model.model_version,
+        doc_string=model.doc_string,
+        metadata_props=model.metadata_props,
+        functions=functions,
+    )
     piece_model.metadata_props[PIECE_KEY] = piece.name
     # The whole model's interface, so pieces combined without a manifest still know which
     # tensors the model takes and returns (a model output may also feed a later piece).
@@ -261,8 +291,12 @@ def _topological(nodes: list[Node], piece: Piece) -> list[Node]:
         producers = set()
         for value in piece.reads(node):
             producer = value.producer
-            while producer is not None and producer not in members and producer.graph is not None \
-                    and producer.graph.parent is not None:
+            while (
+                producer is not None
+                and producer not in members
+                and producer.graph is not None
+                and producer.graph.parent is not None
+            ):
                 producer = producer.graph.parent
             if producer is not None and producer in members and producer is not node:
                 producers.add(producer)

@@ -42,23 +42,31 @@ class SplitError(HccError):
     """The requested pieces cannot be made."""
 
 
-@register_pass("split", summary="choose per-module pieces of the model (by scope pattern, depth or list)")
+@register_pass(
+    "split", summary="choose per-module pieces of the model (by scope pattern, depth or list)"
+)
 class SplitPass(Pass):
     by = Option(str, "", "glob over class paths or module paths of scopes; '|' separates globs")
     depth = Option(int, 0, "choose every scope at this depth (0: not used)", min=0)
     scopes = Option(list[str], [], "choose exactly these scopes (class paths)")
     group = Option(int, 1, "chosen scopes per piece", min=1)
-    embeddings = Option(str, "first", "where nodes before the chosen scopes go",
-                        choices=["first", "own"])
+    embeddings = Option(
+        str, "first", "where nodes before the chosen scopes go", choices=["first", "own"]
+    )
     head = Option(str, "last", "where nodes after the chosen scopes go", choices=["last", "own"])
-    only = Option(list[str], [], "write only the pieces whose name, class path or module path "
-                  "matches one of these globs (empty: all)")
+    only = Option(
+        list[str],
+        [],
+        "write only the pieces whose name, class path or module path "
+        "matches one of these globs (empty: all)",
+    )
 
     def call(self, model: Model) -> PassResult:
         graph = model.graph
         chosen = self._choose(graph)
-        pieces = partition(graph, chosen, group=self.group, embeddings=self.embeddings,
-                           head=self.head)
+        pieces = partition(
+            graph, chosen, group=self.group, embeddings=self.embeddings, head=self.head
+        )
         model.meta[PIECES_KEY] = pieces
         if self.only:
             model.meta[ONLY_KEY] = _only(pieces, self.only)
@@ -103,11 +111,15 @@ def _only(pieces: list[Piece], globs: list[str]) -> list[str]:
     chosen: list[str] = []
     for glob in globs:
         pattern = ScopePattern(glob)
-        hits = [p.name for p in pieces
-                if fnmatch.fnmatchcase(p.name, glob) or any(pattern.matches(s) for s in p.scopes)]
+        hits = [
+            p.name
+            for p in pieces
+            if fnmatch.fnmatchcase(p.name, glob) or any(pattern.matches(s) for s in p.scopes)
+        ]
         if not hits:
-            raise SplitError(f"only = {glob!r} selects no piece; pieces: "
-                             f"{', '.join(p.name for p in pieces)}")
+            raise SplitError(
+                f"only = {glob!r} selects no piece; pieces: {', '.join(p.name for p in pieces)}"
+            )
         chosen += [name for name in hits if name not in chosen]
     return chosen
 
@@ -115,8 +127,14 @@ def _only(pieces: list[Piece], globs: list[str]) -> list[str]:
 SplitPass.__doc__ = __doc__  # `hcc passes split` shows the whole description
 
 
-def partition(graph: Graph, chosen: list[Scope], *, group: int = 1, embeddings: str = "first",
-              head: str = "last") -> list[Piece]:
+def partition(
+    graph: Graph,
+    chosen: list[Scope],
+    *,
+    group: int = 1,
+    embeddings: str = "first",
+    head: str = "last",
+) -> list[Piece]:
     order = node_order(graph)
     anchor_of = _anchors(graph, chosen)
     first_seen: dict[int, int] = {}
@@ -128,7 +146,7 @@ def partition(graph: Graph, chosen: list[Scope], *, group: int = 1, embeddings: 
     _check_complete(graph, anchor_of, chosen)
     # Execution order of the chosen scopes: where their first node sits.
     ranked = sorted(range(len(chosen)), key=first_seen.__getitem__)
-    groups = [ranked[i:i + group] for i in range(0, len(ranked), group)]
+    groups = [ranked[i : i + group] for i in range(0, len(ranked), group)]
     group_of = {index: g for g, members in enumerate(groups) for index in members}
     last = len(groups) - 1
 
@@ -216,8 +234,9 @@ def _anchors(graph: Graph, chosen: list[Scope]) -> dict[Node, int]:
     for node in graph.nodes:
         scope = node.scope
         if scope not in found:
-            found[scope] = next((index_of[s] for s in scope.ancestors(include_self=True)
-                                 if s in index_of), None)
+            found[scope] = next(
+                (index_of[s] for s in scope.ancestors(include_self=True) if s in index_of), None
+            )
         if found[scope] is not None:
             anchor_of[node] = found[scope]
     return anchor_of
@@ -235,15 +254,23 @@ def _check_complete(graph: Graph, anchor_of: dict[Node, int], chosen: list[Scope
         scope = node.scope
         if scope not in checked:
             checked[scope] = next(
-                (s for s in scope.ancestors(include_self=True) if s.parent is not None
-                 and _family(s.class_name) is not None
-                 and (s.parent, _family(s.class_name)) in families), None)
+                (
+                    s
+                    for s in scope.ancestors(include_self=True)
+                    if s.parent is not None
+                    and _family(s.class_name) is not None
+                    and (s.parent, _family(s.class_name)) in families
+                ),
+                None,
+            )
         left_out = checked[scope]
         if left_out is not None:
             sibling = families[(left_out.parent, _family(left_out.class_name))]
-            raise SplitError(f"the choice is incomplete: {left_out.tag!r} is not chosen but "
-                             f"{sibling.tag!r} is; choose every element of the list (a pattern "
-                             f"like '*/{_family(left_out.class_name)}.*'), or group them")
+            raise SplitError(
+                f"the choice is incomplete: {left_out.tag!r} is not chosen but "
+                f"{sibling.tag!r} is; choose every element of the list (a pattern "
+                f"like '*/{_family(left_out.class_name)}.*'), or group them"
+            )
 
 
 def _family(class_name: str) -> str | None:

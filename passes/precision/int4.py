@@ -24,8 +24,9 @@ import numpy as np
 from hcc.ir import ArrayTensor, Attr, DataType, Graph, Node, TensorType, Value
 
 
-def block_scales(weight: np.ndarray, block_size: int, *,
-                 unsigned: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def block_scales(
+    weight: np.ndarray, block_size: int, *, unsigned: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """``(q, scales)``: int8 codes in [-8, 7] of shape ``[K_padded, N]`` and the scales
     ``[blocks, N]`` in the weight's float type. ``unsigned`` rounds ``w / scale + 8`` (the
     MatMulNBits kernel's order, which rounds 8.49999997 up in float32) instead of ``w / scale``."""
@@ -80,11 +81,21 @@ def rewrite_matmul_nbits(matmul: Node, block_size: int, fresh) -> Node:
     old = matmul.outputs[0]
     out = Value(old.name, old.type)
     old.name = fresh(f"{old.name}_float")
-    node = Node("com.microsoft", "MatMulNBits", [matmul.inputs[0], b, s], outputs=[out],
-                attributes=[Attr.int("K", k), Attr.int("N", n), Attr.int("bits", 4),
-                            Attr.int("block_size", block_size)],
-                name=fresh(f"{matmul.name or weight.name}_Q4"), scope=matmul.scope,
-                metadata_props={key: v for key, v in matmul.metadata_props.items()})
+    node = Node(
+        "com.microsoft",
+        "MatMulNBits",
+        [matmul.inputs[0], b, s],
+        outputs=[out],
+        attributes=[
+            Attr.int("K", k),
+            Attr.int("N", n),
+            Attr.int("bits", 4),
+            Attr.int("block_size", block_size),
+        ],
+        name=fresh(f"{matmul.name or weight.name}_Q4"),
+        scope=matmul.scope,
+        metadata_props={key: v for key, v in matmul.metadata_props.items()},
+    )
     graph.insert_before(matmul, node)
     old.replace_all_uses_with(out)
     graph.remove(matmul)
@@ -102,9 +113,15 @@ def rewrite_blocked_dequantize(matmul: Node, block_size: int, fresh) -> Node:
     q = _initializer(graph, fresh(f"{weight.name}_int4"), codes[:k], DataType.INT4)
     s = _initializer(graph, fresh(f"{weight.name}_scales"), scales, tensor.dtype)
     out = Value(fresh(f"{weight.name}_dequantized"), TensorType(tensor.dtype, tensor.shape))
-    node = Node("", "DequantizeLinear", [q, s], outputs=[out],
-                attributes=[Attr.int("axis", 0), Attr.int("block_size", block_size)],
-                name=fresh(f"{matmul.name or weight.name}/DequantizeLinear"), scope=matmul.scope)
+    node = Node(
+        "",
+        "DequantizeLinear",
+        [q, s],
+        outputs=[out],
+        attributes=[Attr.int("axis", 0), Attr.int("block_size", block_size)],
+        name=fresh(f"{matmul.name or weight.name}/DequantizeLinear"),
+        scope=matmul.scope,
+    )
     graph.insert_before(matmul, node)
     matmul.replace_input_with(1, out)
     _drop_if_unused(graph, weight)

@@ -32,8 +32,9 @@ def quantize_int8(weight: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray
     return q, scale
 
 
-def rewrite_int8(graph: Graph, weight: Value, readers: list[tuple[Node, int]], *,
-                 fresh, opset: int) -> list[Node]:
+def rewrite_int8(
+    graph: Graph, weight: Value, readers: list[tuple[Node, int]], *, fresh, opset: int
+) -> list[Node]:
     """Replace ``weight`` (an initializer of ``graph``) by int8 values and scales, dequantized
     before each reader; returns the DequantizeLinear (and Cast) nodes made."""
     tensor = weight.const_value
@@ -43,27 +44,48 @@ def rewrite_int8(graph: Graph, weight: Value, readers: list[tuple[Node, int]], *
     q, scale = quantize_int8(tensor.numpy(), axis)
     # DequantizeLinear writes the scale's type; float16/bfloat16 scales need opset 19.
     scale_type = dtype if opset >= 19 else DataType.FLOAT
-    q_value = graph.add_initializer(Value(
-        fresh(f"{weight.name}_int8"), TensorType(DataType.INT8, q.shape),
-        const_value=ArrayTensor(q, DataType.INT8, name="")))
+    q_value = graph.add_initializer(
+        Value(
+            fresh(f"{weight.name}_int8"),
+            TensorType(DataType.INT8, q.shape),
+            const_value=ArrayTensor(q, DataType.INT8, name=""),
+        )
+    )
     q_value.const_value.name = q_value.name
-    s_value = graph.add_initializer(Value(
-        fresh(f"{weight.name}_scale"), TensorType(scale_type, scale.shape),
-        const_value=ArrayTensor(scale.astype(scale_type.to_numpy()), scale_type, name="")))
+    s_value = graph.add_initializer(
+        Value(
+            fresh(f"{weight.name}_scale"),
+            TensorType(scale_type, scale.shape),
+            const_value=ArrayTensor(scale.astype(scale_type.to_numpy()), scale_type, name=""),
+        )
+    )
     s_value.const_value.name = s_value.name
     made: list[Node] = []
     for reader, index in readers:
         home = reader.graph
         out = Value(fresh(f"{weight.name}_dequantized"), _typed(weight, scale_type))
-        dq = Node("", "DequantizeLinear", [q_value, s_value], attributes=[Attr.int("axis", axis)],
-                  outputs=[out], name=fresh(f"{reader.name or weight.name}/DequantizeLinear"),
-                  scope=reader.scope)
+        dq = Node(
+            "",
+            "DequantizeLinear",
+            [q_value, s_value],
+            attributes=[Attr.int("axis", axis)],
+            outputs=[out],
+            name=fresh(f"{reader.name or weight.name}/DequantizeLinear"),
+            scope=reader.scope,
+        )
         home.insert_before(reader, dq)
         made.append(dq)
         if scale_type != dtype:
             cast_out = Value(fresh(f"{out.name}_{dtype.name.lower()}"), _typed(weight, dtype))
-            cast = Node("", "Cast", [out], attributes=[Attr.int("to", int(dtype))],
-                        outputs=[cast_out], name=fresh(f"{out.name}/Cast"), scope=reader.scope)
+            cast = Node(
+                "",
+                "Cast",
+                [out],
+                attributes=[Attr.int("to", int(dtype))],
+                outputs=[cast_out],
+                name=fresh(f"{out.name}/Cast"),
+                scope=reader.scope,
+            )
             home.insert_before(reader, cast)
             made.append(cast)
             out = cast_out

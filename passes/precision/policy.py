@@ -25,8 +25,17 @@ from hcc.ir import Node
 from .._scope_patterns import ScopePattern
 
 DEFAULT_KEEP_OPS = (
-    "Pow", "ReduceMean", "ReduceSum", "ReduceSumSquare", "ReduceL2", "ReduceLogSumExp",
-    "Exp", "Softmax", "LogSoftmax", "CumSum", "Range",
+    "Pow",
+    "ReduceMean",
+    "ReduceSum",
+    "ReduceSumSquare",
+    "ReduceL2",
+    "ReduceLogSumExp",
+    "Exp",
+    "Softmax",
+    "LogSoftmax",
+    "CumSum",
+    "Range",
 )
 
 
@@ -35,10 +44,15 @@ class Policy:
 
     __slots__ = ("scopes", "ops")
 
-    def __init__(self, keep: Iterable[str] = (), keep_ops: Iterable[str] = DEFAULT_KEEP_OPS) -> None:
+    def __init__(
+        self, keep: Iterable[str] = (), keep_ops: Iterable[str] = DEFAULT_KEEP_OPS
+    ) -> None:
         self.scopes = ScopePattern(list(keep))
         self.ops = frozenset(keep_ops)
 
     def keeps(self, node: Node) -> bool:
-        return node.op_type in self.ops and node.domain in ("", "ai.onnx") or (
-            bool(self.scopes) and self.scopes.covers(node.scope))
+        return (
+            node.op_type in self.ops
+            and node.domain in ("", "ai.onnx")
+            or (bool(self.scopes) and self.scopes.covers(node.scope))
+        )

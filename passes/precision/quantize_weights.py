@@ -40,18 +40,29 @@ QUANTIZED_KEY = "hcc.precision.quantized"
 _WEIGHT_OPS = {8: ("MatMul", "Gemm"), 4: ("MatMul",)}
 
 
-@register_pass("quantize-weights",
-               summary="store MatMul/Gemm weights in int8 (per channel) or int4 (block-wise), "
-                       "chosen by module scope")
+@register_pass(
+    "quantize-weights",
+    summary="store MatMul/Gemm weights in int8 (per channel) or int4 (block-wise), "
+    "chosen by module scope",
+)
 class QuantizeWeightsPass(Pass):
     bits = Option(int, 8, "bits per weight", choices=[8, 4])
-    block_size = Option(int, 32, "weights per scale for 4 bits (a power of two, at least 16)",
-                        min=16)
-    only = Option(list[str], [], "quantize only under these scopes (globs over class or module "
-                  "paths; empty: everywhere)")
+    block_size = Option(
+        int, 32, "weights per scale for 4 bits (a power of two, at least 16)", min=16
+    )
+    only = Option(
+        list[str],
+        [],
+        "quantize only under these scopes (globs over class or module paths; empty: everywhere)",
+    )
     keep = Option(list[str], [], "leave the weights under these scopes as they are")
-    target = Option(str, "onnxruntime", "4 bits: com.microsoft MatMulNBits (onnxruntime), or "
-                    "standard DequantizeLinear at opset 21 (onnx)", choices=["onnxruntime", "onnx"])
+    target = Option(
+        str,
+        "onnxruntime",
+        "4 bits: com.microsoft MatMulNBits (onnxruntime), or "
+        "standard DequantizeLinear at opset 21 (onnx)",
+        choices=["onnxruntime", "onnx"],
+    )
 
     def call(self, model: Model) -> PassResult:
         if self.block_size & (self.block_size - 1):
@@ -61,8 +72,9 @@ class QuantizeWeightsPass(Pass):
         for pattern, option in ((only, "only"), (keep, "keep")):
             missing = pattern.unmatched(every)
             if missing:
-                raise PrecisionError(f"{option} pattern {missing[0]!r} matches no scope; "
-                                     f"{near(missing[0], every)}")
+                raise PrecisionError(
+                    f"{option} pattern {missing[0]!r} matches no scope; {near(missing[0], every)}"
+                )
         chosen = _chosen_weights(model, self.bits, only, keep)
         if not chosen:
             return PassResult(model, False)
@@ -73,8 +85,10 @@ class QuantizeWeightsPass(Pass):
     def _int8(self, model: Model, chosen: list[tuple[Graph, Value, list]]) -> PassResult:
         opset = model.opset_imports.get("", model.opset_imports.get("ai.onnx", 1))
         if opset < 13:
-            raise PrecisionError(f"per-channel DequantizeLinear needs opset 13; the model has "
-                                 f"{opset} (raise it first)")
+            raise PrecisionError(
+                f"per-channel DequantizeLinear needs opset 13; the model has "
+                f"{opset} (raise it first)"
+            )
         fresh = _fresh_names(model)
         done = []
         for graph, weight, readers in chosen:
@@ -95,7 +109,7 @@ class QuantizeWeightsPass(Pass):
             model.opset_imports.setdefault("com.microsoft", 1)
         done = []
         for _, weight, uses in chosen:
-            (matmul, _), = uses
+            ((matmul, _),) = uses
             name = weight.name
             if self.target == "onnx":
                 rewrite_blocked_dequantize(matmul, self.block_size, fresh)
@@ -135,8 +149,9 @@ def _chosen_weights(model: Model, bits: int, only: ScopePattern, keep: ScopePatt
             if tensor.dtype not in FLOAT_TYPES or len(tensor.shape) != 2:
                 continue
             uses = weight.uses
-            if not uses or not all(_quantizable(node, index, ops, only, keep)
-                                   for node, index in uses):
+            if not uses or not all(
+                _quantizable(node, index, ops, only, keep) for node, index in uses
+            ):
                 continue
             if bits == 4 and (len(uses) > 1 or tensor.shape[0] < 16):
                 continue  # one reader each (no packed copy twice); at least the smallest block

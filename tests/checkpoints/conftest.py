@@ -18,14 +18,36 @@ WORDS = "the quick brown fox jumps over a lazy dog and hello world".split()
 
 # Tiny configs (2 layers, hidden 32): each checkpoint is built and saved in well under a second.
 CHECKPOINTS = {
-    "tiny-org/bert": ("bert", "base", dict(
-        num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=64,
-        vocab_size=100, max_position_embeddings=64)),
-    "tiny-org/gpt2": ("gpt2", "causal-lm", dict(
-        n_layer=2, n_embd=32, n_head=2, vocab_size=100, n_positions=64)),
-    "tiny-org/llama": ("llama", "causal-lm", dict(
-        num_hidden_layers=2, hidden_size=32, intermediate_size=64, num_attention_heads=4,
-        num_key_value_heads=2, vocab_size=100, max_position_embeddings=64)),
+    "tiny-org/bert": (
+        "bert",
+        "base",
+        dict(
+            num_hidden_layers=2,
+            hidden_size=32,
+            num_attention_heads=2,
+            intermediate_size=64,
+            vocab_size=100,
+            max_position_embeddings=64,
+        ),
+    ),
+    "tiny-org/gpt2": (
+        "gpt2",
+        "causal-lm",
+        dict(n_layer=2, n_embd=32, n_head=2, vocab_size=100, n_positions=64),
+    ),
+    "tiny-org/llama": (
+        "llama",
+        "causal-lm",
+        dict(
+            num_hidden_layers=2,
+            hidden_size=32,
+            intermediate_size=64,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            vocab_size=100,
+            max_position_embeddings=64,
+        ),
+    ),
 }
 
 

@@ -27,11 +27,16 @@ def _run(path, feeds):
 def test_export_by_hub_id_equals_torch_on_the_saved_weights(offline, tmp_path, capsys):
     _, modules = offline
     out = tmp_path / "bert.onnx"
-    assert main(["export", "tiny-org/bert", "-o", str(out),
-                 "--input-text", "the quick brown fox"]) == 0
+    assert (
+        main(["export", "tiny-org/bert", "-o", str(out), "--input-text", "the quick brown fox"])
+        == 0
+    )
     ids = np.array([[2, 5, 6, 7, 3], [2, 9, 10, 11, 3]], dtype=np.int64)
-    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids),
-             "token_type_ids": np.zeros_like(ids)}
+    feeds = {
+        "input_ids": ids,
+        "attention_mask": np.ones_like(ids),
+        "token_type_ids": np.zeros_like(ids),
+    }
     got = _run(out, feeds)[0]
     with torch.no_grad():
         want = modules["tiny-org/bert"](**{k: torch.from_numpy(v) for k, v in feeds.items()})
@@ -46,12 +51,12 @@ def test_the_loaded_module_has_the_saved_weights_of_a_decoder(offline):
         assert torch.equal(tensor, saved[name]), name
 
 
-def test_a_missing_hub_id_says_where_hcc_looked_and_how_to_put_it_there(offline, tmp_path,
-                                                                        capsys):
+def test_a_missing_hub_id_says_where_hcc_looked_and_how_to_put_it_there(offline, tmp_path, capsys):
     assert main(["export", "tiny-org/absent", "-o", str(tmp_path / "x.onnx")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("hcc: error: model 'tiny-org/absent' is "
-                                                   "not in the Hugging Face cache")
+    assert err.count("\n") == 1 and err.startswith(
+        "hcc: error: model 'tiny-org/absent' is not in the Hugging Face cache"
+    )
     assert os.path.join(offline[0], "models--tiny-org--absent") in err
     assert "HF_HUB_CACHE" in err and "hf download tiny-org/absent" in err
     assert not (tmp_path / "x.onnx").exists()
@@ -77,12 +82,12 @@ def two_revisions(offline, tmp_path_factory, put_in_cache):
     cache = tmp_path_factory.mktemp("revisions")
     modules = {}
     for revision, seed in (("main", 1), ("v2", 2)):
-        module = sources.from_config("gpt2", dict(n_layer=1, n_embd=32, n_head=2,
-                                                  vocab_size=50, n_positions=32), seed=seed)
+        module = sources.from_config(
+            "gpt2", dict(n_layer=1, n_embd=32, n_head=2, vocab_size=50, n_positions=32), seed=seed
+        )
         staging = tmp_path_factory.mktemp("staging")
         module.save_pretrained(str(staging))
-        modules[revision] = (module, put_in_cache(cache, "tiny-org/twice", str(staging),
-                                                  revision))
+        modules[revision] = (module, put_in_cache(cache, "tiny-org/twice", str(staging), revision))
     os.environ["HF_HUB_CACHE"] = str(cache)  # restored by monkeypatch in `offline`
     return modules
 
@@ -119,8 +124,9 @@ def _copy_snapshot(put_in_cache, hub_id, tmp_path, edit) -> str:
     return "tiny-org/edited"
 
 
-def test_a_checkpoint_that_needs_remote_code_is_refused_and_says_why(offline, tmp_path,
-                                                                    put_in_cache):
+def test_a_checkpoint_that_needs_remote_code_is_refused_and_says_why(
+    offline, tmp_path, put_in_cache
+):
     def needs_code(folder):
         config = json.loads((folder / "config.json").read_text())
         config["auto_map"] = {"AutoModel": "modeling_custom.CustomModel"}
@@ -137,8 +143,11 @@ def test_pickled_weights_are_refused_for_safetensors_only(offline, tmp_path, put
         (folder / "pytorch_model.bin").write_bytes(b"not read")
 
     hub_id = _copy_snapshot(put_in_cache, "tiny-org/gpt2", tmp_path, pickled)
-    with pytest.raises(SourceError, match=r"no \.safetensors weights \(it has pytorch_model"
-                                          r"\.bin\); hcc reads safetensors only"):
+    with pytest.raises(
+        SourceError,
+        match=r"no \.safetensors weights \(it has pytorch_model"
+        r"\.bin\); hcc reads safetensors only",
+    ):
         load_module(ModelSource("pretrained", hub_id))
 
 
@@ -163,10 +172,16 @@ def test_a_spec_reads_a_hub_id_and_splits_it_by_layer(offline, tmp_path):
     assert result.deviations and all(d.max_abs == 0.0 for d in result.deviations)
 
 
-@pytest.mark.parametrize("text, message", [
-    ('model m from pretrained "not a hub id"', "'not a hub id' is not a hub id"),
-    ('model m from config "gpt2" { revision = "v2" }', "a revision names a version of a hub id"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('model m from pretrained "not a hub id"', "'not a hub id' is not a hub id"),
+        (
+            'model m from config "gpt2" { revision = "v2" }',
+            "a revision names a version of a hub id",
+        ),
+    ],
+)
 def test_spec_mistakes_about_hub_ids_are_located(text, message):
     from hcc.diagnostics import SpecError
     from hcc.spec.resolve import load_spec_text
@@ -190,16 +205,22 @@ def test_kv_cache_pieces_from_a_hub_id_decode_like_transformers(offline, tmp_pat
     module = modules["tiny-org/llama"]
     module.config.use_cache = True
     with torch.no_grad():
-        want = module.generate(torch.tensor([prompt]), max_new_tokens=20, min_new_tokens=20,
-                               do_sample=False, pad_token_id=0)[0, len(prompt):].tolist()
+        want = module.generate(
+            torch.tensor([prompt]),
+            max_new_tokens=20,
+            min_new_tokens=20,
+            do_sample=False,
+            pad_token_id=0,
+        )[0, len(prompt) :].tolist()
     module.config.use_cache = False
     assert Runner(str(tmp_path / "kv")).generate(prompt, 20).tokens == want
 
 
 def test_example_text_is_padded_to_the_shape_asked(offline):
     # Seed 002: --input-text "..." --input-shape 1,128 pads the text to 128 tokens, batch 1.
-    loaded = load_module(ModelSource("pretrained", "tiny-org/bert", input_text="the quick fox",
-                                     batch=1, seq=12))
+    loaded = load_module(
+        ModelSource("pretrained", "tiny-org/bert", input_text="the quick fox", batch=1, seq=12)
+    )
     ids = loaded.kwargs["input_ids"]
     assert tuple(ids.shape) == (1, 12) and ids[0, -1].item() == 0  # [PAD] after the text
     assert loaded.kwargs["attention_mask"][0].tolist() == [1] * 5 + [0] * 7
@@ -208,5 +229,11 @@ def test_example_text_is_padded_to_the_shape_asked(offline):
 
 def test_example_text_with_per_input_shapes_is_refused(offline):
     with pytest.raises(SourceError, match="give their size as batch and sequence length"):
-        load_module(ModelSource("pretrained", "tiny-org/bert", input_text="the quick fox",
-                                shapes={"input_ids": [1, 12]}))
+        load_module(
+            ModelSource(
+                "pretrained",
+                "tiny-org/bert",
+                input_text="the quick fox",
+                shapes={"input_ids": [1, 12]},
+            )
+        )

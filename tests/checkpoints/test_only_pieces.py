@@ -46,8 +46,10 @@ def test_only_the_requested_piece_is_written(layer_1):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["partial"] is True
     assert [p["name"] for p in manifest["pieces"]] == ["LlamaDecoderLayer.1"]
-    assert sorted(p.name for p in out.glob("*.onnx")) == ["00-LlamaDecoderLayer.1.onnx",
-                                                          "llama.onnx"]
+    assert sorted(p.name for p in out.glob("*.onnx")) == [
+        "00-LlamaDecoderLayer.1.onnx",
+        "llama.onnx",
+    ]
 
 
 def test_the_piece_is_validated_against_the_whole_and_against_torch(layer_1):
@@ -73,6 +75,9 @@ def test_the_piece_runs_alone_on_the_whole_models_boundary_tensor(layer_1):
 
 
 def test_only_with_a_glob_that_selects_nothing_lists_the_pieces(tmp_path, offline):
-    with pytest.raises(SplitError, match=r"only = 'Block.9' selects no piece; pieces: "
-                                         r".*LlamaDecoderLayer.0, LlamaDecoderLayer.1"):
+    with pytest.raises(
+        SplitError,
+        match=r"only = 'Block.9' selects no piece; pieces: "
+        r".*LlamaDecoderLayer.0, LlamaDecoderLayer.1",
+    ):
         hcc.build(SPEC % ('"Block.9"', tmp_path))

@@ -91,15 +91,15 @@ def test_validate_without_a_split_compares_the_whole_model_with_torch(tmp_path):
     output "{tmp_path}" {{ validate = true }}
     """
     result = hcc.build(spec)
-    assert [d.name for d in result.torch.whole] and all(
-        d.within(1e-5) for d in result.torch.whole)
+    assert [d.name for d in result.torch.whole] and all(d.within(1e-5) for d in result.torch.whole)
     assert result.deviations == [] and result.torch.pieces == []
 
 
 def test_validate_without_split_or_torch_source_is_refused(tmp_path, split_build):
     out, _, _ = split_build
     spec = 'model m from onnx "{}"\noutput "{}" {{ validate = true }}\n'.format(
-        out / "llama.onnx", tmp_path / "again")
+        out / "llama.onnx", tmp_path / "again"
+    )
     with pytest.raises(hcc.ir.HccError, match="has no split, and an onnx source has no torch"):
         hcc.build(spec)
 
@@ -115,8 +115,17 @@ def test_hcc_build_prints_both_numbers(offline, tmp_path, capsys):
 
 def test_hcc_validate_against_a_hub_id(offline, split_build, capsys):
     out, _, _ = split_build
-    code = main(["validate", str(out / "manifest.json"), str(out / "llama.onnx"),
-                 "--against", "tiny-org/llama", "--task", "causal-lm"])
+    code = main(
+        [
+            "validate",
+            str(out / "manifest.json"),
+            str(out / "llama.onnx"),
+            "--against",
+            "tiny-org/llama",
+            "--task",
+            "causal-lm",
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "max abs deviation from torch of piece LlamaDecoderLayer.0: " in text
@@ -124,15 +133,42 @@ def test_hcc_validate_against_a_hub_id(offline, split_build, capsys):
 
 def test_hcc_validate_against_another_model_fails(offline, split_build, capsys):
     out, _, _ = split_build
-    code = main(["validate", str(out / "llama.onnx"), "--against", "tiny-org/llama",
-                 "--task", "causal-lm", "--json"])
+    code = main(
+        [
+            "validate",
+            str(out / "llama.onnx"),
+            "--against",
+            "tiny-org/llama",
+            "--task",
+            "causal-lm",
+            "--json",
+        ]
+    )
     assert code == 0
     found = json.loads(capsys.readouterr().out)
     assert found["torch"]["whole"][0]["max_abs"] <= 1e-5
-    code = main(["validate", str(out / "llama.onnx"), "--against", "llama", "--task",
-                 "causal-lm", "--set", "num_hidden_layers=2", "--set", "hidden_size=32",
-                 "--set", "intermediate_size=64", "--set", "num_attention_heads=4",
-                 "--set", "num_key_value_heads=2", "--set", "vocab_size=100"])
+    code = main(
+        [
+            "validate",
+            str(out / "llama.onnx"),
+            "--against",
+            "llama",
+            "--task",
+            "causal-lm",
+            "--set",
+            "num_hidden_layers=2",
+            "--set",
+            "hidden_size=32",
+            "--set",
+            "intermediate_size=64",
+            "--set",
+            "num_attention_heads=4",
+            "--set",
+            "num_key_value_heads=2",
+            "--set",
+            "vocab_size=100",
+        ]
+    )
     assert code == 1  # same shapes, other weights: over the tolerance
 
 
@@ -161,6 +197,5 @@ def test_checkpoints_split_per_layer_are_within_1e_5_of_torch(hub_id, offline, t
     result = hcc.build(spec)
     assert result.torch.whole and all(d.within(1e-5) for d in result.torch.whole)
     assert [c.module for c in result.torch.pieces[:1]] == modules[:1]
-    assert all(c.deviation is not None and c.deviation.within(1e-5)
-               for c in result.torch.pieces)
+    assert all(c.deviation is not None and c.deviation.within(1e-5) for c in result.torch.pieces)
     assert all(d.max_abs == 0.0 for d in result.deviations)

@@ -59,8 +59,9 @@ def _run_ci(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     environ["PATH"] = f"{bin_dir}{os.pathsep}{environ.get('PATH', '')}"
     environ["TMPDIR"] = str(tmp_path)
     environ.update(env)
-    return subprocess.run(["bash", str(repo / ".ci" / "run")], env=environ,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        ["bash", str(repo / ".ci" / "run")], env=environ, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_ci_passes_when_both_test_runs_pass(tmp_path):

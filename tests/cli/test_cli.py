@@ -35,8 +35,15 @@ def test_version(capsys):
 
 @pytest.mark.parametrize(
     "argv",
-    [[], ["frobnicate"], ["opt"], ["opt", "in.onnx"], ["opt", "in.onnx", "-o"], ["print"],
-     ["opt", "in.onnx", "-o", "out.onnx", "--no-such-flag"]],
+    [
+        [],
+        ["frobnicate"],
+        ["opt"],
+        ["opt", "in.onnx"],
+        ["opt", "in.onnx", "-o"],
+        ["print"],
+        ["opt", "in.onnx", "-o", "out.onnx", "--no-such-flag"],
+    ],
 )
 def test_bad_usage_exits_with_2(capsys, argv):
     code, _, err = _run(capsys, *argv)
@@ -99,30 +106,57 @@ def test_truncated_input_file(capsys, tmp_path, model_path):
 
 def test_unknown_pass_is_reported_before_the_model_is_read(capsys, tmp_path):
     # The input does not exist: the pipeline error must come first.
-    code, _, err = _run(capsys, "opt", str(tmp_path / "absent.onnx"), "-o", str(tmp_path / "o.onnx"),
-                        "-p", "remove-dead-code,topological-srot")
+    code, _, err = _run(
+        capsys,
+        "opt",
+        str(tmp_path / "absent.onnx"),
+        "-o",
+        str(tmp_path / "o.onnx"),
+        "-p",
+        "remove-dead-code,topological-srot",
+    )
     assert code == 2
     _assert_user_error(
         err, "pipeline:1:18: unknown pass 'topological-srot'; did you mean 'topological-sort'?"
     )
-    assert err.splitlines()[1:] == ["  remove-dead-code,topological-srot", " " * 19 + "^" + "~" * 15]
+    assert err.splitlines()[1:] == [
+        "  remove-dead-code,topological-srot",
+        " " * 19 + "^" + "~" * 15,
+    ]
 
 
 def test_unknown_option(capsys, model_path, tmp_path):
-    code, _, err = _run(capsys, "opt", str(model_path), "-o", str(tmp_path / "o.onnx"),
-                        "-p", "remove-dead-code(agressive=true)")
+    code, _, err = _run(
+        capsys,
+        "opt",
+        str(model_path),
+        "-o",
+        str(tmp_path / "o.onnx"),
+        "-p",
+        "remove-dead-code(agressive=true)",
+    )
     assert code == 2
     _assert_user_error(
-        err, "pass 'remove-dead-code' has no option 'agressive'; did you mean 'aggressive'? "
-        "(options: aggressive)"
+        err,
+        "pass 'remove-dead-code' has no option 'agressive'; did you mean 'aggressive'? "
+        "(options: aggressive)",
     )
 
 
 def test_wrong_option_type(capsys, model_path, tmp_path):
-    code, _, err = _run(capsys, "opt", str(model_path), "-o", str(tmp_path / "o.onnx"),
-                        "-p", "remove-dead-code(aggressive='yes')")
+    code, _, err = _run(
+        capsys,
+        "opt",
+        str(model_path),
+        "-o",
+        str(tmp_path / "o.onnx"),
+        "-p",
+        "remove-dead-code(aggressive='yes')",
+    )
     assert code == 2
-    _assert_user_error(err, "option 'aggressive' of pass 'remove-dead-code' expects bool, got str 'yes'")
+    _assert_user_error(
+        err, "option 'aggressive' of pass 'remove-dead-code' expects bool, got str 'yes'"
+    )
 
 
 def test_pipeline_syntax_error(capsys, model_path, tmp_path):
@@ -148,18 +182,37 @@ def test_output_may_not_be_the_input(capsys, model_path, spelling):
 
 
 def test_dump_dir_needs_dump_after(capsys, model_path, tmp_path):
-    code, _, err = _run(capsys, "opt", str(model_path), "-o", str(tmp_path / "o.onnx"),
-                        "--dump-dir", str(tmp_path / "dumps"))
+    code, _, err = _run(
+        capsys,
+        "opt",
+        str(model_path),
+        "-o",
+        str(tmp_path / "o.onnx"),
+        "--dump-dir",
+        str(tmp_path / "dumps"),
+    )
     assert code == 2
     _assert_user_error(err, "--dump-dir needs --dump-after PASS")
 
 
 def test_dump_after_must_name_a_pass_of_the_pipeline(capsys, model_path, tmp_path):
-    code, _, err = _run(capsys, "opt", str(model_path), "-o", str(tmp_path / "o.onnx"),
-                        "-p", "remove-dead-code", "--dump-after", "remove-dead-cod")
+    code, _, err = _run(
+        capsys,
+        "opt",
+        str(model_path),
+        "-o",
+        str(tmp_path / "o.onnx"),
+        "-p",
+        "remove-dead-code",
+        "--dump-after",
+        "remove-dead-cod",
+    )
     assert code == 2
-    _assert_user_error(err, "--dump-after 'remove-dead-cod' names no pass of the pipeline; "
-                            "did you mean 'remove-dead-code'?")
+    _assert_user_error(
+        err,
+        "--dump-after 'remove-dead-cod' names no pass of the pipeline; "
+        "did you mean 'remove-dead-code'?",
+    )
 
 
 # -- hcc opt: success -----------------------------------------------------------------------------
@@ -177,19 +230,36 @@ def test_empty_pipeline_round_trips(capsys, model_path, tmp_path):
 
 def test_passes_change_the_written_model(capsys, model_path, tmp_path):
     output = tmp_path / "out.onnx"
-    code, _, _ = _run(capsys, "opt", str(model_path), "-o", str(output),
-                      "-p", "remove-dead-code, topological-sort", "--verify-each")
+    code, _, _ = _run(
+        capsys,
+        "opt",
+        str(model_path),
+        "-o",
+        str(output),
+        "-p",
+        "remove-dead-code, topological-sort",
+        "--verify-each",
+    )
     assert code == 0
     written = onnx.load(output)
     assert [n.name for n in written.graph.node] == ["relu", "neg"]
-    tags = {n.name: {p.key: p.value for p in n.metadata_props}["hcc.tag"] for n in written.graph.node}
+    tags = {
+        n.name: {p.key: p.value for p in n.metadata_props}["hcc.tag"] for n in written.graph.node
+    }
     assert tags == {"relu": "/Toy/Block.0", "neg": "/Toy/Block.1"}
 
 
 def test_the_bundled_model(capsys, bundled_model, tmp_path):
     output = tmp_path / "build" / "tiny_mlp.onnx"
-    code, _, _ = _run(capsys, "opt", str(bundled_model), "-o", str(output),
-                      "-p", "remove-dead-code,topological-sort")
+    code, _, _ = _run(
+        capsys,
+        "opt",
+        str(bundled_model),
+        "-o",
+        str(output),
+        "-p",
+        "remove-dead-code,topological-sort",
+    )
     assert code == 0
     written = onnx.load(output)
     assert "/Shape" not in [n.name for n in written.graph.node]
@@ -198,8 +268,16 @@ def test_the_bundled_model(capsys, bundled_model, tmp_path):
 
 
 def test_timings_go_to_stderr(capsys, model_path, tmp_path):
-    code, out, err = _run(capsys, "opt", str(model_path), "-o", str(tmp_path / "o.onnx"),
-                          "-p", "remove-dead-code,topological-sort", "--timings")
+    code, out, err = _run(
+        capsys,
+        "opt",
+        str(model_path),
+        "-o",
+        str(tmp_path / "o.onnx"),
+        "-p",
+        "remove-dead-code,topological-sort",
+        "--timings",
+    )
     assert code == 0 and out == ""
     lines = err.splitlines()
     assert lines[0].split() == ["ms", "share", "changed", "pass"]
@@ -209,9 +287,17 @@ def test_timings_go_to_stderr(capsys, model_path, tmp_path):
 
 
 def test_dump_after_prints_the_ir(capsys, model_path, tmp_path):
-    code, out, _ = _run(capsys, "opt", str(model_path), "-o", str(tmp_path / "o.onnx"),
-                        "-p", "topological-sort,remove-dead-code,topological-sort",
-                        "--dump-after", "topological-sort")
+    code, out, _ = _run(
+        capsys,
+        "opt",
+        str(model_path),
+        "-o",
+        str(tmp_path / "o.onnx"),
+        "-p",
+        "topological-sort,remove-dead-code,topological-sort",
+        "--dump-after",
+        "topological-sort",
+    )
     assert code == 0
     assert out.count("# IR after topological-sort") == 2
     assert "Abs" in out.split("# IR after topological-sort (pass 3")[0]
@@ -220,17 +306,35 @@ def test_dump_after_prints_the_ir(capsys, model_path, tmp_path):
 
 def test_dump_dir_writes_files(capsys, model_path, tmp_path):
     dumps = tmp_path / "dumps"
-    code, out, _ = _run(capsys, "opt", str(model_path), "-o", str(tmp_path / "o.onnx"),
-                        "-p", "remove-dead-code", "--dump-after", "remove-dead-code",
-                        "--dump-dir", str(dumps))
+    code, out, _ = _run(
+        capsys,
+        "opt",
+        str(model_path),
+        "-o",
+        str(tmp_path / "o.onnx"),
+        "-p",
+        "remove-dead-code",
+        "--dump-after",
+        "remove-dead-code",
+        "--dump-dir",
+        str(dumps),
+    )
     assert code == 0 and out == ""
     assert [p.name for p in dumps.iterdir()] == ["01-remove-dead-code.txt"]
     assert "Relu" in (dumps / "01-remove-dead-code.txt").read_text()
 
 
 def test_print_ir_after_change(capsys, model_path, tmp_path):
-    code, out, _ = _run(capsys, "opt", str(model_path), "-o", str(tmp_path / "o.onnx"),
-                        "-p", "topological-sort,remove-dead-code", "--print-ir-after-change")
+    code, out, _ = _run(
+        capsys,
+        "opt",
+        str(model_path),
+        "-o",
+        str(tmp_path / "o.onnx"),
+        "-p",
+        "topological-sort,remove-dead-code",
+        "--print-ir-after-change",
+    )
     assert code == 0
     assert out.startswith("# IR after remove-dead-code (changed)\n")
     assert "topological-sort" not in out

@@ -12,7 +12,7 @@ import hcc
 from hcc.cli import main
 from hcc.diagnostics import SpecError
 
-FACTORIES = '''
+FACTORIES = """
 import sys
 
 import torch
@@ -52,7 +52,7 @@ def fails():
 
 def exits_in_forward():
     return ExitsInForward(), (torch.ones(2, 4),)
-'''
+"""
 
 
 @pytest.fixture
@@ -70,10 +70,12 @@ def factories(tmp_path, monkeypatch):
 
 def _spec(folder, reference: str) -> str:
     path = folder / "f.hx"
-    path.write_text(textwrap.dedent(f'''\
+    path.write_text(
+        textwrap.dedent(f'''\
         model tiny from factory "{reference}"
-        output "{folder / 'out'}"
-        '''))
+        output "{folder / "out"}"
+        ''')
+    )
     return str(path)
 
 
@@ -86,8 +88,10 @@ def test_a_factory_spec_is_refused_without_the_opt_in_and_nothing_is_imported(fa
     spec = _spec(factories, "trusty.models:make")
     code, err = _run(capsys, "build", "-q", spec)
     assert code == 2
-    assert err[0].startswith(f"hcc: error: {spec}:1:17: the model comes from factory "
-                             "'trusty.models:make', which imports and runs Python code")
+    assert err[0].startswith(
+        f"hcc: error: {spec}:1:17: the model comes from factory "
+        "'trusty.models:make', which imports and runs Python code"
+    )
     assert "--allow-factory" in err[0] and "allow_factory=True" in err[0]
     assert "trusty.models" not in sys.modules
     assert not (factories / "out").exists()
@@ -113,14 +117,16 @@ def test_with_the_opt_in_the_factory_builds(factories):
     assert len(result.model.graph) >= 1
 
 
-@pytest.mark.parametrize(("reference", "raised"), [
-    ("trusty.models:exits_ok", "raised SystemExit(0) (the code called sys.exit)"),
-    ("trusty.models:interrupts", "raised KeyboardInterrupt"),
-    ("trusty.models:fails", "raised ValueError: no weights here"),
-    ("trusty.exits_on_import:make", "'trusty.exits_on_import' raised SystemExit(0)"),
-])
-def test_whatever_a_factory_raises_is_an_error_not_a_success(factories, capsys, reference,
-                                                             raised):
+@pytest.mark.parametrize(
+    ("reference", "raised"),
+    [
+        ("trusty.models:exits_ok", "raised SystemExit(0) (the code called sys.exit)"),
+        ("trusty.models:interrupts", "raised KeyboardInterrupt"),
+        ("trusty.models:fails", "raised ValueError: no weights here"),
+        ("trusty.exits_on_import:make", "'trusty.exits_on_import' raised SystemExit(0)"),
+    ],
+)
+def test_whatever_a_factory_raises_is_an_error_not_a_success(factories, capsys, reference, raised):
     code, err = _run(capsys, "build", "-q", "--allow-factory", _spec(factories, reference))
     assert code == 2
     assert [line for line in err if line.startswith("hcc: error:")] == err[:1]
@@ -129,8 +135,9 @@ def test_whatever_a_factory_raises_is_an_error_not_a_success(factories, capsys, 
 
 
 def test_user_code_that_exits_during_export_is_an_error(factories, capsys):
-    code, err = _run(capsys, "build", "-q", "--allow-factory",
-                     _spec(factories, "trusty.models:exits_in_forward"))
+    code, err = _run(
+        capsys, "build", "-q", "--allow-factory", _spec(factories, "trusty.models:exits_in_forward")
+    )
     assert code == 2
     assert err[0].startswith("hcc: error:") and "exit" in err[0]
     assert not (factories / "out" / "tiny.onnx").exists()

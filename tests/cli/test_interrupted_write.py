@@ -30,15 +30,21 @@ _HCC = [sys.executable, "-c", "import sys; from hcc.cli import main; sys.exit(ma
 
 def _large_model(path: Path, seed: int) -> None:
     rng = np.random.default_rng(seed)
-    weights = [numpy_helper.from_array(rng.standard_normal((_ROWS, _COLS), np.float32), f"w{i}")
-               for i in range(_WEIGHTS)]
+    weights = [
+        numpy_helper.from_array(rng.standard_normal((_ROWS, _COLS), np.float32), f"w{i}")
+        for i in range(_WEIGHTS)
+    ]
     nodes, current = [], "x"
     for i in range(_WEIGHTS):
         nodes.append(helper.make_node("Add", [current, f"w{i}"], [f"h{i}"], name=f"add{i}"))
         current = f"h{i}"
     graph = helper.make_graph(
-        nodes, "big", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [_ROWS, _COLS])],
-        [helper.make_tensor_value_info(current, TensorProto.FLOAT, [_ROWS, _COLS])], weights)
+        nodes,
+        "big",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [_ROWS, _COLS])],
+        [helper.make_tensor_value_info(current, TensorProto.FLOAT, [_ROWS, _COLS])],
+        weights,
+    )
     model = helper.make_model(graph, ir_version=10, opset_imports=[helper.make_opsetid("", 18)])
     onnx.save(model, str(path), save_as_external_data=True, location=f"{path.name}.data")
 
@@ -84,8 +90,11 @@ def sources(tmp_path_factory) -> dict[str, Path]:
 
 
 def _opt(source: Path, output: Path) -> subprocess.Popen:
-    return subprocess.Popen([*_HCC, "opt", str(source), "-o", str(output)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [*_HCC, "opt", str(source), "-o", str(output)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def test_a_killed_opt_leaves_the_old_model_or_the_new_one(sources, tmp_path):

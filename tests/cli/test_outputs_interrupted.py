@@ -21,7 +21,8 @@ from hcc.ir import files
 def _save(path: Path, scale: float) -> Path:
     weight = np.arange(64 * 64, dtype=np.float32).reshape(64, 64) * scale
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "g",
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")],
+        "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])],
         [numpy_helper.from_array(weight, "w")],
@@ -37,13 +38,17 @@ def _digests(folder: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-@pytest.mark.parametrize("argv", [
-    ["opt", "{src}", "-o", "{out}/model.onnx"],
-    ["graphml", "{src}", "-o", "{out}/model.graphml"],
-    ["json", "dag", "{src}", "-o", "{out}/dag.json"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["opt", "{src}", "-o", "{out}/model.onnx"],
+        ["graphml", "{src}", "-o", "{out}/model.graphml"],
+        ["json", "dag", "{src}", "-o", "{out}/dag.json"],
+    ],
+)
 def test_a_signal_while_writing_leaves_the_old_files_and_no_temporary(
-        capsys, tmp_path, monkeypatch, signum, argv):
+    capsys, tmp_path, monkeypatch, signum, argv
+):
     src = _save(tmp_path / "src" / "new.onnx", scale=2.0)
     out = tmp_path / "out"
     argv = [a.format(src=src, out=out) for a in argv]

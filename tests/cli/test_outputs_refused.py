@@ -20,7 +20,8 @@ from hcc.cli import main
 def _model(scale: float = 1.0) -> onnx.ModelProto:
     weight = np.arange(64 * 64, dtype=np.float32).reshape(64, 64) * scale
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "g",
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")],
+        "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])],
         [numpy_helper.from_array(weight, "w")],
@@ -39,8 +40,11 @@ def _weight(path: Path) -> np.ndarray:
 
 
 def _digests(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.iterdir()) if p.is_file()}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if p.is_file()
+    }
 
 
 def _refused(capsys, folder: Path, *argv: str) -> str:
@@ -62,15 +66,18 @@ def model(tmp_path) -> Path:
 # -- the output is the input -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("argv", [
-    ["analyze", "{m}", "-o", "{m}"],
-    ["json", "dag", "{m}", "-o", "{m}"],
-    ["json", "hierarchy", "{m}", "-o", "{data}"],
-    ["compare", "{m}", "{m}", "--no-run", "-o", "{m}"],
-    ["opt", "{m}", "-o", "{data}"],
-    ["validate", "{m}", "--repair", "-o", "{data}"],
-    ["combine", "{m}", "-o", "{data}"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["analyze", "{m}", "-o", "{m}"],
+        ["json", "dag", "{m}", "-o", "{m}"],
+        ["json", "hierarchy", "{m}", "-o", "{data}"],
+        ["compare", "{m}", "{m}", "--no-run", "-o", "{m}"],
+        ["opt", "{m}", "-o", "{data}"],
+        ["validate", "{m}", "--repair", "-o", "{data}"],
+        ["combine", "{m}", "-o", "{data}"],
+    ],
+)
 def test_an_output_that_is_an_input_or_its_data_is_refused(capsys, model, argv):
     data = model.parent / "m.onnx.data"
     argv = [a.format(m=model, data=data) for a in argv]
@@ -79,8 +86,7 @@ def test_an_output_that_is_an_input_or_its_data_is_refused(capsys, model, argv):
 
 def test_compare_refuses_to_write_over_its_second_model(capsys, tmp_path, model):
     other = _save(tmp_path / "b" / "b.onnx", "b.onnx.data", scale=2.0)
-    _refused(capsys, other.parent, "compare", str(model), str(other), "--no-run",
-             "-o", str(other))
+    _refused(capsys, other.parent, "compare", str(model), str(other), "--no-run", "-o", str(other))
 
 
 @pytest.mark.parametrize("link", ["symlink", "hardlink"])
@@ -100,14 +106,17 @@ def test_graphml_refuses_to_replace_the_data_file_of_its_input(capsys, tmp_path)
     model = _save(tmp_path / "out.onnx", "out.onnxdata", scale=3.0)
     err = _refused(capsys, tmp_path, "graphml", str(model), "-o", str(tmp_path / "out.graphml"))
     assert "out.onnxdata" in err
-    np.testing.assert_array_equal(_weight(model),
-                                  numpy_helper.to_array(_model(3.0).graph.initializer[0]))
+    np.testing.assert_array_equal(
+        _weight(model), numpy_helper.to_array(_model(3.0).graph.initializer[0])
+    )
 
 
 def test_a_spec_graphml_report_may_not_replace_the_data_its_source_reads(tmp_path):
     model = _save(tmp_path / "src.onnx", "mlp.onnxdata")
-    spec = (f'model mlp from onnx "{model}"\n\npipeline {{\n  remove-dead-code\n}}\n\n'
-            'output "x" {\n  reports = [graphml]\n}\n')
+    spec = (
+        f'model mlp from onnx "{model}"\n\npipeline {{\n  remove-dead-code\n}}\n\n'
+        'output "x" {\n  reports = [graphml]\n}\n'
+    )
     before = _digests(tmp_path)
     with pytest.raises(hcc.ir.HccError, match="refusing to write.*mlp.onnxdata"):
         hcc.build(spec, output_dir=str(tmp_path))
@@ -117,8 +126,10 @@ def test_a_spec_graphml_report_may_not_replace_the_data_its_source_reads(tmp_pat
 def test_a_build_may_not_write_over_its_spec(tmp_path):
     model = _save(tmp_path / "src.onnx", "src.onnx.data")
     spec = tmp_path / "mlp.ir.txt"
-    spec.write_text(f'model mlp from onnx "{model}"\n\npipeline {{\n  remove-dead-code\n}}\n\n'
-                    'output "x" {\n  reports = [ir]\n}\n')
+    spec.write_text(
+        f'model mlp from onnx "{model}"\n\npipeline {{\n  remove-dead-code\n}}\n\n'
+        'output "x" {\n  reports = [ir]\n}\n'
+    )
     before = _digests(tmp_path)
     with pytest.raises(hcc.ir.HccError, match="refusing to write.*mlp.ir.txt"):
         hcc.build(str(spec), output_dir=str(tmp_path))
@@ -185,8 +196,10 @@ def test_a_split_rebuilt_in_its_folder_names_the_data_its_pieces_read(tmp_path):
 
     tiny_mlp = Path(__file__).resolve().parents[2] / "specs" / "models" / "tiny_mlp.onnx"
     folder = tmp_path / "pieces"
-    spec = (f'model m from onnx "{tiny_mlp}"\npipeline {{\n  split(by = "*/MLPBlock.*")\n}}\n'
-            f'output "{folder}" {{ validate = true }}\n')
+    spec = (
+        f'model m from onnx "{tiny_mlp}"\npipeline {{\n  split(by = "*/MLPBlock.*")\n}}\n'
+        f'output "{folder}" {{ validate = true }}\n'
+    )
     names = []
     for _ in range(3):
         hcc.build(spec)

@@ -9,8 +9,18 @@ import pytest
 
 from hcc.cli import main
 
-TINY = ["--set", "num_hidden_layers=1", "--set", "hidden_size=32", "--set",
-        "num_attention_heads=2", "--set", "intermediate_size=64", "--set", "vocab_size=100"]
+TINY = [
+    "--set",
+    "num_hidden_layers=1",
+    "--set",
+    "hidden_size=32",
+    "--set",
+    "num_attention_heads=2",
+    "--set",
+    "intermediate_size=64",
+    "--set",
+    "vocab_size=100",
+]
 
 
 def _tags(path) -> list[str | None]:
@@ -68,14 +78,20 @@ def test_onnx_source_keeps_the_tags_and_can_add_attributes(exported, tmp_path):
 # -- errors: exit 2, one line on stderr ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["bertt"], "unknown model type 'bertt'; did you mean 'bert'"),
-    (["bert", "--set", "num_hiden_layers=1"], "no option 'num_hiden_layers'; did you mean"),
-    (["bert", "--set", "num_hidden_layers"], "--set 'num_hidden_layers': write --set key=value"),
-    (["bert", "--task", "masked_lm"], "unknown task 'masked_lm'; did you mean 'masked-lm'"),
-    (["no_such_pkg.models:make"], "cannot import factory module 'no_such_pkg.models'"),
-    (["bert", "--input-text", "hello"], "example text needs a tokenizer"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["bertt"], "unknown model type 'bertt'; did you mean 'bert'"),
+        (["bert", "--set", "num_hiden_layers=1"], "no option 'num_hiden_layers'; did you mean"),
+        (
+            ["bert", "--set", "num_hidden_layers"],
+            "--set 'num_hidden_layers': write --set key=value",
+        ),
+        (["bert", "--task", "masked_lm"], "unknown task 'masked_lm'; did you mean 'masked-lm'"),
+        (["no_such_pkg.models:make"], "cannot import factory module 'no_such_pkg.models'"),
+        (["bert", "--input-text", "hello"], "example text needs a tokenizer"),
+    ],
+)
 def test_bad_input_fails_with_one_line(tmp_path, capsys, argv, message):
     code = main(["export", *argv, "-o", str(tmp_path / "out.onnx")])
     err = capsys.readouterr().err

@@ -17,8 +17,9 @@ from hcc.frontend.load import ModelSource, load_module
 from hcc.frontend.sources import SourceError
 from hcc.spec.resolve import load_spec_text
 
-TINY = dict(num_hidden_layers=1, hidden_size=32, num_attention_heads=2, intermediate_size=64,
-            vocab_size=100)
+TINY = dict(
+    num_hidden_layers=1, hidden_size=32, num_attention_heads=2, intermediate_size=64, vocab_size=100
+)
 SET = [arg for key, value in TINY.items() for arg in ("--set", f"{key}={value}")]
 
 
@@ -35,8 +36,20 @@ def opset14(tmp_path_factory):
     capture.setattr(sys, "stdout", stdout)
     capture.setattr(sys, "stderr", stderr)
     try:
-        code = main(["export", "bert", str(out), *SET, "--opset", "14", "--with-report",
-                     "--with-graphml", "--hierarchy-json", "-v"])
+        code = main(
+            [
+                "export",
+                "bert",
+                str(out),
+                *SET,
+                "--opset",
+                "14",
+                "--with-report",
+                "--with-graphml",
+                "--hierarchy-json",
+                "-v",
+            ]
+        )
     finally:
         capture.undo()
     return code, out, stdout.getvalue(), stderr.getvalue()
@@ -60,8 +73,9 @@ def test_opset_14_model_equals_torch(opset14):
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     got = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
     with torch.no_grad():
-        want = module(input_ids=torch.from_numpy(ids),
-                      attention_mask=torch.from_numpy(mask)).last_hidden_state.numpy()
+        want = module(
+            input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)
+        ).last_hidden_state.numpy()
     assert np.max(np.abs(got - want)) <= 1e-5
 
 
@@ -118,17 +132,20 @@ def test_ir_version_cannot_be_raised(opset14, tmp_path, capsys):
     assert "never raises them" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["a.onnx", "-o", "b.onnx"], "two outputs given"),
-    ([], "no output: hcc export SOURCE OUT.onnx"),
-    (["x.onnx", "--input-shape", "2xa"], "a shape is sizes joined by 'x' or ','"),
-    (["x.onnx", "--input-shape", "0x4"], "sizes are from 1 to"),
-    (["x.onnx", "--input-shape", "x=65536x65536"], "values in one example input; at most"),
-    (["x.onnx", "--input-shape", "2x3x4"], "without a name the shape is BATCHxSEQ"),
-    (["x.onnx", "--input-shape", "2x8", "--batch", "2"], "say the same; give one"),
-    (["x.onnx", "--input-shape", "a b=2x3"], "is not an input name"),
-    (["x.onnx", "-v", "-q"], "not allowed with argument"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["a.onnx", "-o", "b.onnx"], "two outputs given"),
+        ([], "no output: hcc export SOURCE OUT.onnx"),
+        (["x.onnx", "--input-shape", "2xa"], "a shape is sizes joined by 'x' or ','"),
+        (["x.onnx", "--input-shape", "0x4"], "sizes are from 1 to"),
+        (["x.onnx", "--input-shape", "x=65536x65536"], "values in one example input; at most"),
+        (["x.onnx", "--input-shape", "2x3x4"], "without a name the shape is BATCHxSEQ"),
+        (["x.onnx", "--input-shape", "2x8", "--batch", "2"], "say the same; give one"),
+        (["x.onnx", "--input-shape", "a b=2x3"], "is not an input name"),
+        (["x.onnx", "-v", "-q"], "not allowed with argument"),
+    ],
+)
 def test_bad_export_options_are_one_error(argv, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["export", "bert", *argv]) == 2
@@ -136,8 +153,9 @@ def test_bad_export_options_are_one_error(argv, message, tmp_path, capsys, monke
 
 
 def test_named_input_shapes_size_the_example_inputs():
-    source = ModelSource("config", "bert", TINY, shapes={"input_ids": [3, 8],
-                                                         "attention_mask": [3, 8]})
+    source = ModelSource(
+        "config", "bert", TINY, shapes={"input_ids": [3, 8], "attention_mask": [3, 8]}
+    )
     loaded = load_module(source)
     assert tuple(loaded.kwargs["input_ids"].shape) == (3, 8)
     assert set(loaded.dynamic_shapes["input_ids"]) == {0, 1}  # still dynamic

@@ -38,16 +38,21 @@ def test_the_kv_cache_spec_builds_a_cache_of_the_overridden_width():
     source = load_spec(str(Path(__file__).parents[2] / "specs" / "llama-kv-cache.hx")).source
     module = sources.from_config(source.reference, source.overrides, task=source.task)
     attention = module.model.layers[0].self_attn
-    heads, kv_heads = source.overrides["num_attention_heads"], source.overrides[
-        "num_key_value_heads"]
+    heads, kv_heads = (
+        source.overrides["num_attention_heads"],
+        source.overrides["num_key_value_heads"],
+    )
     head_dim = source.overrides["hidden_size"] // heads
     assert attention.k_proj.weight.shape[0] == kv_heads * head_dim
     assert module.model.rotary_emb.inv_freq.shape[0] == head_dim // 2
 
 
 def test_an_inconsistent_override_names_the_configs_own_reason():
-    with pytest.raises(SourceError, match=r"cannot build llama from its config: ValueError: "
-                                          r"The hidden size \(65\) is not a multiple"):
+    with pytest.raises(
+        SourceError,
+        match=r"cannot build llama from its config: ValueError: "
+        r"The hidden size \(65\) is not a multiple",
+    ):
         sources.build_config("llama", {"hidden_size": 65, "num_attention_heads": 4})
 
 

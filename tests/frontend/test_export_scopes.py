@@ -16,12 +16,25 @@ from hcc.frontend.torch_export import ExportError
 
 MODELS = {
     # seed 003's BERT shape
-    "bert": dict(model_type="bert", overrides=dict(
-        num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=512)),
+    "bert": dict(
+        model_type="bert",
+        overrides=dict(
+            num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=512
+        ),
+    ),
     "gpt2": dict(model_type="gpt2", overrides=dict(n_layer=4)),
-    "llama": dict(model_type="llama", overrides=dict(
-        num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4,
-        num_key_value_heads=2, vocab_size=1000, max_position_embeddings=128)),
+    "llama": dict(
+        model_type="llama",
+        overrides=dict(
+            num_hidden_layers=2,
+            hidden_size=64,
+            intermediate_size=128,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            vocab_size=1000,
+            max_position_embeddings=128,
+        ),
+    ),
 }
 
 
@@ -39,8 +52,9 @@ def exported(request, tmp_path_factory):
 def test_every_node_carries_a_tag(exported):
     _, _, path = exported
     proto = onnx.load(path, load_external_data=False)
-    untagged = [n.name for n in proto.graph.node
-                if "hcc.tag" not in {p.key for p in n.metadata_props}]
+    untagged = [
+        n.name for n in proto.graph.node if "hcc.tag" not in {p.key for p in n.metadata_props}
+    ]
     assert untagged == []
     assert "hcc.hierarchy" in {p.key for p in proto.metadata_props}
 
@@ -59,8 +73,11 @@ def test_recorded_nodes_get_the_most_specific_non_builtin_module(exported):
         if not text or "_empty_nn_module_stack" in text:
             continue
         paths = ast.literal_eval(text)[:-1]
-        deepest = [p for p in paths if p in modules
-                   and (p == "" or not type(modules[p]).__module__.startswith("torch.nn"))][-1]
+        deepest = [
+            p
+            for p in paths
+            if p in modules and (p == "" or not type(modules[p]).__module__.startswith("torch.nn"))
+        ][-1]
         assert node.scope.module_path == deepest, node
         checked += 1
     assert checked > 0.5 * len(model.graph)
@@ -117,6 +134,7 @@ def test_export_failure_reports_the_models_own_error(exporter):
 
 
 def test_unknown_exporter_lists_the_exporters():
-    with pytest.raises(ExportError, match="unknown exporter 'script'; choose one of dynamo, "
-                                          "torchscript"):
+    with pytest.raises(
+        ExportError, match="unknown exporter 'script'; choose one of dynamo, torchscript"
+    ):
         hcc.export(torch.nn.Linear(2, 2), (torch.ones(1, 2),), exporter="script")

@@ -25,8 +25,14 @@ from hcc.frontend.load import ModelSource, load_model, load_module, source_from_
 from hcc.frontend.sources import InputSpec, SourceError
 from hcc.frontend.torch_export import ExportError
 
-TINY_BERT = dict(num_hidden_layers=1, hidden_size=32, num_attention_heads=2,
-                 intermediate_size=64, vocab_size=100, max_position_embeddings=64)
+TINY_BERT = dict(
+    num_hidden_layers=1,
+    hidden_size=32,
+    num_attention_heads=2,
+    intermediate_size=64,
+    vocab_size=100,
+    max_position_embeddings=64,
+)
 WORDS = "the quick brown fox jumps over a lazy dog and hello world".split()
 
 
@@ -71,8 +77,9 @@ def test_unknown_task_lists_the_tasks():
 
 
 def test_task_the_model_type_lacks_lists_its_tasks():
-    with pytest.raises(SourceError, match="vit has no 'causal-lm' model; its tasks: base,"
-                                          ".*image-classification"):
+    with pytest.raises(
+        SourceError, match="vit has no 'causal-lm' model; its tasks: base,.*image-classification"
+    ):
         sources.from_config("vit", {}, task="causal-lm")
 
 
@@ -88,15 +95,23 @@ def test_example_text_needs_a_tokenizer_that_a_config_lacks():
 
 
 def test_declared_input_with_a_misspelt_name_lists_the_forward_parameters():
-    source = ModelSource("config", "bert", overrides=TINY_BERT,
-                         inputs=[InputSpec("input_id", "int64", ["batch", "seq"])])
+    source = ModelSource(
+        "config",
+        "bert",
+        overrides=TINY_BERT,
+        inputs=[InputSpec("input_id", "int64", ["batch", "seq"])],
+    )
     with pytest.raises(SourceError, match="'input_id' is not a parameter.*'input_ids'.*takes: "):
         load_module(source)
 
 
 def test_declared_input_with_an_unknown_dtype_lists_close_dtypes():
-    source = ModelSource("config", "bert", overrides=TINY_BERT,
-                         inputs=[InputSpec("input_ids", "int46", ["batch", "seq"])])
+    source = ModelSource(
+        "config",
+        "bert",
+        overrides=TINY_BERT,
+        inputs=[InputSpec("input_ids", "int46", ["batch", "seq"])],
+    )
     with pytest.raises(SourceError, match="unknown dtype 'int46'.*'int64'"):
         load_module(source)
 
@@ -149,8 +164,11 @@ def test_folder_export_runs_with_other_texts_in_onnxruntime(pretrained):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    encoded = tokenizer(["a lazy dog", "hello world and the quick brown fox jumps"],
-                        padding=True, return_tensors="pt")
+    encoded = tokenizer(
+        ["a lazy dog", "hello world and the quick brown fox jumps"],
+        padding=True,
+        return_tensors="pt",
+    )
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     feeds = {i.name: encoded[i.name].numpy() for i in session.get_inputs()}
     got = session.run(None, feeds)[0]
@@ -185,7 +203,7 @@ def test_folder_with_a_task_its_model_lacks_is_refused(pretrained):
 
 # -- Python factory -----------------------------------------------------------------------------
 
-FACTORY_CODE = textwrap.dedent('''
+FACTORY_CODE = textwrap.dedent("""
     import torch
 
     class Mixer(torch.nn.Module):
@@ -232,7 +250,7 @@ FACTORY_CODE = textwrap.dedent('''
         return {"module": Net(), "input": torch.ones(1)}
 
     NOT_A_FUNCTION = 3
-''')
+""")
 
 
 @pytest.fixture(scope="module")
@@ -273,8 +291,9 @@ def test_factory_returning_a_tuple_gives_its_inputs(factory_module):
 
 
 def test_factory_returning_only_a_module_takes_declared_inputs(factory_module, checks):
-    source = ModelSource("factory", f"{factory_module}:make",
-                         inputs=[InputSpec("x", "float32", ["batch", 4])])
+    source = ModelSource(
+        "factory", f"{factory_module}:make", inputs=[InputSpec("x", "float32", ["batch", 4])]
+    )
     model = load_model(source)
     checks.tags_follow_modules(load_module(source).module, model)
     with pytest.raises(SourceError, match="cannot guess example inputs for Net.*declare them"):
@@ -325,8 +344,11 @@ def test_factory_inputs_that_do_not_match_forward_name_the_signature(factory_mod
 
 
 def test_factory_inputs_and_declared_inputs_together_are_refused(factory_module):
-    source = ModelSource("factory", f"{factory_module}:make_with_inputs",
-                         inputs=[InputSpec("x", "float32", ["batch", 4])])
+    source = ModelSource(
+        "factory",
+        f"{factory_module}:make_with_inputs",
+        inputs=[InputSpec("x", "float32", ["batch", 4])],
+    )
     with pytest.raises(SourceError, match="returned example inputs"):
         load_module(source)
 
@@ -385,10 +407,17 @@ def stack_exports(tmp_path_factory):
     script_path = folder / "script.onnx"
     with warnings.catch_warnings():  # torch's deprecation notes for the TorchScript exporter
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (x,), str(dynamo_path), dynamo=True,
-                          dynamic_shapes=({0: batch},), verbose=False)
-        torch.onnx.export(module, (x,), str(script_path), dynamo=False, input_names=["x"],
-                          dynamic_axes={"x": {0: "batch"}})
+        torch.onnx.export(
+            module, (x,), str(dynamo_path), dynamo=True, dynamic_shapes=({0: batch},), verbose=False
+        )
+        torch.onnx.export(
+            module,
+            (x,),
+            str(script_path),
+            dynamo=False,
+            input_names=["x"],
+            dynamic_axes={"x": {0: "batch"}},
+        )
     return module, reference, {"hcc": hcc_path, "dynamo": dynamo_path, "script": script_path}
 
 
@@ -441,6 +470,9 @@ def test_source_kind_is_read_from_the_path(tmp_path):
 
 
 def test_unknown_source_kind_lists_the_kinds():
-    with pytest.raises(SourceError, match="unknown model source 'hub'; choose one of config, "
-                                          "pretrained, directory, factory, onnx"):
+    with pytest.raises(
+        SourceError,
+        match="unknown model source 'hub'; choose one of config, "
+        "pretrained, directory, factory, onnx",
+    ):
         load_model(ModelSource("hub", "bert-base-uncased"))

@@ -117,8 +117,13 @@ def test_a_plain_module_exports_with_positional_and_keyword_inputs(checks):
     net = Net().eval()
     x, y = torch.randn(3, 4), torch.randn(3, 4)
     batch = torch.export.Dim("batch")
-    model = hcc.export(net, (x,), {"y": y, "scale": 0.5}, exporter="torchscript",
-                       dynamic_shapes={"x": {0: batch}, "y": {0: batch}})
+    model = hcc.export(
+        net,
+        (x,),
+        {"y": y, "scale": 0.5},
+        exporter="torchscript",
+        dynamic_shapes={"x": {0: batch}, "y": {0: batch}},
+    )
     checks.tags_follow_modules(net, model)
     tags = {n.scope.tag for n in model.graph}
     assert {"/Net/Block.0", "/Net/Block.1"} <= tags

@@ -19,13 +19,29 @@ TINY_MLP = ROOT / "specs" / "models" / "tiny_mlp.onnx"
 
 MODELS = {
     # seed 003: google/bert_uncased_L-2_H-128_A-2's shape
-    "bert": ("bert", dict(num_hidden_layers=2, hidden_size=128, num_attention_heads=2,
-                          intermediate_size=512), "base"),
-    "gpt2": ("gpt2", dict(n_layer=4, n_embd=64, n_head=4, vocab_size=1000, n_positions=128),
-             "causal-lm"),
-    "llama": ("llama", dict(num_hidden_layers=2, hidden_size=64, intermediate_size=128,
-                            num_attention_heads=4, num_key_value_heads=2, vocab_size=1000,
-                            max_position_embeddings=128), "causal-lm"),
+    "bert": (
+        "bert",
+        dict(num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=512),
+        "base",
+    ),
+    "gpt2": (
+        "gpt2",
+        dict(n_layer=4, n_embd=64, n_head=4, vocab_size=1000, n_positions=128),
+        "causal-lm",
+    ),
+    "llama": (
+        "llama",
+        dict(
+            num_hidden_layers=2,
+            hidden_size=64,
+            intermediate_size=128,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            vocab_size=1000,
+            max_position_embeddings=128,
+        ),
+        "causal-lm",
+    ),
 }
 
 

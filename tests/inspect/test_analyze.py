@@ -55,7 +55,10 @@ def test_json_holds_per_scope_counts_that_add_up(tiny_mlp, capsys):
     model = ir.load(str(tiny_mlp))
     total = sum(v.const_value.nbytes for v in model.graph.initializers.values())
     assert data["parameter_bytes"] == total
-    assert root["parameter_bytes"] == total - model.graph.initializers["unused.bias"].const_value.nbytes
+    assert (
+        root["parameter_bytes"]
+        == total - model.graph.initializers["unused.bias"].const_value.nbytes
+    )
 
 
 def test_csv_has_one_row_per_scope(tiny_mlp, capsys):
@@ -68,11 +71,13 @@ def test_csv_has_one_row_per_scope(tiny_mlp, capsys):
 
 
 def test_filter_tag_keeps_a_subtree_or_a_glob(tiny_mlp, capsys):
-    _, out, _ = _run(capsys, "analyze", str(tiny_mlp), "--format", "csv", "--filter-tag",
-                     "/TinyMLP/MLPBlock.1")
+    _, out, _ = _run(
+        capsys, "analyze", str(tiny_mlp), "--format", "csv", "--filter-tag", "/TinyMLP/MLPBlock.1"
+    )
     assert [r["tag"] for r in csv.DictReader(io.StringIO(out))] == ["/TinyMLP/MLPBlock.1"]
-    _, out, _ = _run(capsys, "analyze", str(tiny_mlp), "--format", "csv", "--filter-tag",
-                     "*/MLPBlock.*")
+    _, out, _ = _run(
+        capsys, "analyze", str(tiny_mlp), "--format", "csv", "--filter-tag", "*/MLPBlock.*"
+    )
     assert len(list(csv.DictReader(io.StringIO(out)))) == 2
 
 

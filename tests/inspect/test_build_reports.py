@@ -13,18 +13,25 @@ from hcc.inspect.graphml_import import read_graphml
 
 
 def _spec(model_path, reports: str, pipeline: str = "remove-dead-code") -> str:
-    return (f'model mlp from onnx "{model_path}"\n\n'
-            f"pipeline {{\n  {pipeline}\n}}\n\n"
-            f'output "unused" {{\n  reports = [{reports}]\n}}\n')
+    return (
+        f'model mlp from onnx "{model_path}"\n\n'
+        f"pipeline {{\n  {pipeline}\n}}\n\n"
+        f'output "unused" {{\n  reports = [{reports}]\n}}\n'
+    )
 
 
 def test_json_and_graphml_reports_describe_the_built_model(tiny_mlp, tmp_path):
     out = tmp_path / "out"
-    result = hcc.build(_spec(tiny_mlp, "hierarchy, dag, op-metadata, graphml"),
-                       output_dir=str(out))
+    result = hcc.build(_spec(tiny_mlp, "hierarchy, dag, op-metadata, graphml"), output_dir=str(out))
     names = sorted(p.rsplit("/", 1)[-1] for p in result.outputs)
-    assert names == ["mlp.dag.json", "mlp.graphml", "mlp.hierarchy.json", "mlp.onnx",
-                     "mlp.onnxdata", "mlp.op-metadata.json"]
+    assert names == [
+        "mlp.dag.json",
+        "mlp.graphml",
+        "mlp.hierarchy.json",
+        "mlp.onnx",
+        "mlp.onnxdata",
+        "mlp.op-metadata.json",
+    ]
     built = ir.load(str(out / "mlp.onnx"))
     assert json.loads((out / "mlp.dag.json").read_text()) == dag_data(built)
     assert json.loads((out / "mlp.op-metadata.json").read_text()) == op_metadata(built)
@@ -44,13 +51,16 @@ def test_dry_run_lists_the_graphml_sidecar_and_report(tiny_mlp, tmp_path):
 
 def test_build_report_lists_passes_changes_pieces_and_files(tiny_mlp, tmp_path):
     out = tmp_path / "out"
-    result = hcc.build(_spec(tiny_mlp, "report", 'remove-dead-code\n  split(by = "*/MLPBlock.*")'),
-                       output_dir=str(out))
+    result = hcc.build(
+        _spec(tiny_mlp, "report", 'remove-dead-code\n  split(by = "*/MLPBlock.*")'),
+        output_dir=str(out),
+    )
     assert result.outputs[-1] == str(out / "mlp.report.md")
     text = (out / "mlp.report.md").read_text()
     assert text.startswith("# Build report: mlp\n")
-    rows = [line for line in text.splitlines() if line.startswith("| 1 |") or
-            line.startswith("| 2 |")]
+    rows = [
+        line for line in text.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")
+    ]
     assert "`remove-dead-code`" in rows[0] and "6 → 5" in rows[0] and "-1 Shape" in rows[0]
     assert "`split`" in rows[1] and "5 → 5" in rows[1]
     assert "- tag coverage: 5 of 5 nodes (100.0%)" in text

@@ -24,21 +24,26 @@ def _run(capsys, *argv) -> tuple[int, str, str]:
 def _layer_scope(model: ir.Model, k: int) -> ir.Scope:
     """The k-th element of the model's repeated blocks: the shallowest scope tagged ``X.k``."""
     scopes = {level for n in model.graph for level in n.scope.ancestors(include_self=True)}
-    return min((s for s in scopes if re.fullmatch(rf".+\.{k}", s.class_name)),
-               key=lambda s: s.depth)
+    return min(
+        (s for s in scopes if re.fullmatch(rf".+\.{k}", s.class_name)), key=lambda s: s.depth
+    )
 
 
 def _perturb_layer(source, target, k: int) -> tuple[ir.Scope, str]:
     """Change one element of the largest weight that only layer ``k`` reads; save to target."""
     model = ir.load(str(source))
     layer = _layer_scope(model, k)
-    own = [v for v in model.graph.initializers.values()
-           if v.uses and all(user.scope.is_within(layer) for user, _ in v.uses)]
+    own = [
+        v
+        for v in model.graph.initializers.values()
+        if v.uses and all(user.scope.is_within(layer) for user, _ in v.uses)
+    ]
     weight = max(own, key=lambda v: v.const_value.size)
     array = np.array(weight.const_value.numpy())
     array.flat[0] += 0.5
-    weight.const_value = ir.ArrayTensor(array, name=weight.name,
-                                        metadata_props=weight.const_value.metadata_props)
+    weight.const_value = ir.ArrayTensor(
+        array, name=weight.name, metadata_props=weight.const_value.metadata_props
+    )
     ir.save(model, str(target), external_data=f"{target.name}.data")
     return layer, weight.name
 
@@ -78,8 +83,9 @@ def test_compare_command_reports_bisect_and_changed_weight(exported, tmp_path, c
     assert f"weights with other values: 1\n  {weight} (read by" in out
     line = next(x for x in out.splitlines() if x.startswith("bisect: first diverging module: "))
     assert layer.tag in line
-    code, out, _ = _run(capsys, "compare", source, tmp_path / "p.onnx", "--bisect",
-                        "--format", "json")
+    code, out, _ = _run(
+        capsys, "compare", source, tmp_path / "p.onnx", "--bisect", "--format", "json"
+    )
     data = json.loads(out)
     assert data["bisect"]["culprit"]["tag"].startswith(layer.tag)
     assert data["bisect"]["culprit"]["module"].startswith(layer.module_path)
@@ -152,11 +158,18 @@ def _with_bias(source, target, index: int, value: float) -> None:
 
 
 @pytest.mark.parametrize("value,kind", [(float("nan"), "NaN"), (float("inf"), "inf")])
-def test_a_non_finite_output_is_shown_and_fails_compare(tiny_mlp, tmp_path, capsys, value,
-                                                        kind):
+def test_a_non_finite_output_is_shown_and_fails_compare(tiny_mlp, tmp_path, capsys, value, kind):
     _with_bias(tiny_mlp, tmp_path / "b.onnx", 3, value)
-    code, out, err = _run(capsys, "compare", tiny_mlp, tmp_path / "b.onnx", "--format", "json",
-                          "-o", tmp_path / "report.json")
+    code, out, err = _run(
+        capsys,
+        "compare",
+        tiny_mlp,
+        tmp_path / "b.onnx",
+        "--format",
+        "json",
+        "-o",
+        tmp_path / "report.json",
+    )
     assert code == 2
     # (an infinite bias reaches the output through the head as +inf or -inf)
     assert re.match(rf"hcc: error: output 'y': -?{kind} in B where A is finite", err)

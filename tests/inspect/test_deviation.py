@@ -32,8 +32,7 @@ def test_close_arrays_give_their_largest_difference():
     assert result.within(0.25) and not result.within(0.2)
 
 
-@pytest.mark.parametrize("value,kind", [(math.nan, "NaN"), (math.inf, "inf"),
-                                        (-math.inf, "-inf")])
+@pytest.mark.parametrize("value,kind", [(math.nan, "NaN"), (math.inf, "inf"), (-math.inf, "-inf")])
 def test_a_non_finite_value_on_one_side_fails_every_tolerance(value, kind):
     result = deviation("y", REFERENCE, _with(value), ("whole", "pieces"))
     assert not result.ok

@@ -110,7 +110,9 @@ def test_groups_follow_yeds_nesting_conventions(round_trip):
     assert deepest.get("id").count("::") >= 2
 
 
-def test_moving_nodes_in_the_file_does_not_change_the_model(exported, tmp_path, run_ort, make_feeds):
+def test_moving_nodes_in_the_file_does_not_change_the_model(
+    exported, tmp_path, run_ort, make_feeds
+):
     # A viewer may rewrite the file in another order; import follows the recorded op order.
     source = exported("bert")
     graphml, _ = write_graphml(ir.load(str(source)), str(tmp_path / "m.graphml"))
@@ -215,32 +217,61 @@ def test_subgraphs_functions_and_constant_attributes_round_trip(tmp_path, run_or
 
     f32 = TensorProto.FLOAT
     scale = helper.make_tensor("scale", f32, [2], [2.0, 3.0])
-    then_body = helper.make_graph([helper.make_node("Mul", ["x", "scale"], ["t"])], "then", [],
-                                  [helper.make_tensor_value_info("t", f32, [2])])
-    else_body = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [],
-                                  [helper.make_tensor_value_info("e", f32, [2])])
-    square = helper.make_function("local", "Square", ["a"], ["b"],
-                                  [helper.make_node("Mul", ["a", "a"], ["b"])],
-                                  [helper.make_opsetid("", 18)])
+    then_body = helper.make_graph(
+        [helper.make_node("Mul", ["x", "scale"], ["t"])],
+        "then",
+        [],
+        [helper.make_tensor_value_info("t", f32, [2])],
+    )
+    else_body = helper.make_graph(
+        [helper.make_node("Neg", ["x"], ["e"])],
+        "else",
+        [],
+        [helper.make_tensor_value_info("e", f32, [2])],
+    )
+    square = helper.make_function(
+        "local",
+        "Square",
+        ["a"],
+        ["b"],
+        [helper.make_node("Mul", ["a", "a"], ["b"])],
+        [helper.make_opsetid("", 18)],
+    )
     nodes = [
-        helper.make_node("Constant", [], ["c"], name="const",
-                         value=helper.make_tensor("v", f32, [2], [1.0, -1.0])),
-        helper.make_node("If", ["cond"], ["y0"], name="branch", then_branch=then_body,
-                         else_branch=else_body),
+        helper.make_node(
+            "Constant",
+            [],
+            ["c"],
+            name="const",
+            value=helper.make_tensor("v", f32, [2], [1.0, -1.0]),
+        ),
+        helper.make_node(
+            "If", ["cond"], ["y0"], name="branch", then_branch=then_body, else_branch=else_body
+        ),
         helper.make_node("Add", ["y0", "c"], ["y1"], name="add"),
         helper.make_node("Square", ["y1"], ["y"], name="square", domain="local"),
     ]
-    for node, tag, module in zip(nodes, ["/M", "/M/B.0", "/M/B.0", "/M/B.1"],
-                                 ["", "b.0", "b.0", "b.1"]):
+    for node, tag, module in zip(
+        nodes, ["/M", "/M/B.0", "/M/B.0", "/M/B.1"], ["", "b.0", "b.0", "b.1"]
+    ):
         node.metadata_props.add(key="hcc.tag", value=tag)
         node.metadata_props.add(key="hcc.module", value=module)
     graph = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("x", f32, [2]),
-                     helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
-        [helper.make_tensor_value_info("y", f32, [2])], initializer=[scale])
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18),
-                                                    helper.make_opsetid("local", 1)],
-                              functions=[square], ir_version=10)
+        nodes,
+        "g",
+        [
+            helper.make_tensor_value_info("x", f32, [2]),
+            helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+        ],
+        [helper.make_tensor_value_info("y", f32, [2])],
+        initializer=[scale],
+    )
+    proto = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("local", 1)],
+        functions=[square],
+        ir_version=10,
+    )
     onnx.checker.check_model(proto)
     source = tmp_path / "sub.onnx"
     onnx.save(proto, str(source))
@@ -265,5 +296,12 @@ def _plain(node: onnx.NodeProto) -> tuple:
             attributes.append((attr.name, attr.t.name, array.dtype.str, array.tobytes()))
         else:
             attributes.append((attr.name, attr.SerializeToString()))
-    return (node.name, node.op_type, node.domain, list(node.input), list(node.output),
-            attributes, _meta(node.metadata_props))
+    return (
+        node.name,
+        node.op_type,
+        node.domain,
+        list(node.input),
+        list(node.output),
+        attributes,
+        _meta(node.metadata_props),
+    )

@@ -29,8 +29,12 @@ def test_a_tagged_model_is_valid(tiny_mlp, capsys):
     code, out, _ = _run(capsys, "validate", tiny_mlp)
     assert code == 0
     assert out.splitlines()[-1] == f"{tiny_mlp}: valid"
-    for check in ("onnx checker", "ir invariants", "tag coverage: 6 of 6 nodes tagged",
-                  "tags match hierarchy"):
+    for check in (
+        "onnx checker",
+        "ir invariants",
+        "tag coverage: 6 of 6 nodes tagged",
+        "tags match hierarchy",
+    ):
         assert f"ok    {check}" in out
 
 
@@ -72,8 +76,10 @@ def test_stale_initializer_scopes_fail_the_consistency_check(tiny_mlp, tmp_path,
     assert code == 0  # not checked without --check-consistency
     code, out, _ = _run(capsys, "validate", tmp_path / "m.onnx", "--check-consistency")
     assert code == 1
-    assert ("initializer 'head.weight': hcc.scopes lists ['/TinyMLP/MLPBlock.0'] but it is "
-            "read by ['/TinyMLP']") in out
+    assert (
+        "initializer 'head.weight': hcc.scopes lists ['/TinyMLP/MLPBlock.0'] but it is "
+        "read by ['/TinyMLP']"
+    ) in out
 
 
 def test_a_model_without_hierarchy_gets_a_note_not_a_failure(tiny_mlp, tmp_path, capsys):
@@ -100,8 +106,9 @@ def test_repair_writes_a_new_valid_file_and_leaves_the_input_alone(tiny_mlp, tmp
     _damage(tiny_mlp, damaged)
     before = damaged.read_bytes()
     repaired = tmp_path / "fixed" / "repaired.onnx"
-    code, out, _ = _run(capsys, "validate", damaged, "--repair", "-o", repaired,
-                        "--check-consistency")
+    code, out, _ = _run(
+        capsys, "validate", damaged, "--repair", "-o", repaired, "--check-consistency"
+    )
     assert code == 0, out
     assert damaged.read_bytes() == before
     assert f"wrote {repaired}" in out and "1 node had tags outside the module tree" in out
@@ -136,8 +143,9 @@ def gpt2_pieces(exported, tmp_path_factory):
     from hcc.pieces import write_pieces
 
     folder = tmp_path_factory.mktemp("pieces")
-    model = hcc.passes.run(ir.load(str(exported("gpt2"))),
-                           'split(by="*/GPT2Block.*", embeddings=first, head=last)')
+    model = hcc.passes.run(
+        ir.load(str(exported("gpt2"))), 'split(by="*/GPT2Block.*", embeddings=first, head=last)'
+    )
     write_pieces(model, str(folder), name="gpt2")
     return folder
 

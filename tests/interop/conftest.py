@@ -14,12 +14,25 @@ import pytest
 
 MODELS = {
     # seed 003's BERT shape
-    "bert": dict(model_type="bert", overrides=dict(
-        num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=512)),
+    "bert": dict(
+        model_type="bert",
+        overrides=dict(
+            num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=512
+        ),
+    ),
     "gpt2": dict(model_type="gpt2", overrides=dict(n_layer=4)),
-    "llama": dict(model_type="llama", overrides=dict(
-        num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4,
-        num_key_value_heads=2, vocab_size=1000, max_position_embeddings=128)),
+    "llama": dict(
+        model_type="llama",
+        overrides=dict(
+            num_hidden_layers=2,
+            hidden_size=64,
+            intermediate_size=128,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            vocab_size=1000,
+            max_position_embeddings=128,
+        ),
+    ),
 }
 # The full-depth GPT-2 is the session-wide export of tests/conftest.py (with its LM head).
 SHARED = {"gpt2-12": "gpt2_12_layers"}

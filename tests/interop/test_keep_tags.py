@@ -75,16 +75,22 @@ def test_extra_arguments_reach_the_wrapped_function(source, coverage):
 
 
 def _tiny(tagged: bool, ir_version: int = 10):
-    nodes = [helper.make_node("Relu", ["x"], ["h"], name="relu"),
-             helper.make_node("Neg", ["h"], ["y"], name="neg")]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["h"], name="relu"),
+        helper.make_node("Neg", ["h"], ["y"], name="neg"),
+    ]
     if tagged:
         for n, tag in zip(nodes, ("/Toy/A", "/Toy/B")):
             n.metadata_props.add(key="hcc.tag", value=tag)
     graph = helper.make_graph(
-        nodes, "toy", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
-    return helper.make_model(graph, ir_version=ir_version,
-                             opset_imports=[helper.make_opsetid("", 18)])
+        nodes,
+        "toy",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+    )
+    return helper.make_model(
+        graph, ir_version=ir_version, opset_imports=[helper.make_opsetid("", 18)]
+    )
 
 
 def test_a_hand_built_model_survives_version_conversion_down():

@@ -50,8 +50,9 @@ def test_external_weights_stay_readable_in_the_result(bert):
     assert result.modified and _tagged(result.model) == 0
     weights = [v.const_value for v in result.model.graph.initializers.values()]
     assert any(isinstance(t, onnx_ir.ExternalTensor) for t in weights)
-    for before, after in zip(model.graph.initializers.values(),
-                             result.model.graph.initializers.values(), strict=True):
+    for before, after in zip(
+        model.graph.initializers.values(), result.model.graph.initializers.values(), strict=True
+    ):
         np.testing.assert_array_equal(after.const_value.numpy(), before.const_value.numpy())
 
 
@@ -61,11 +62,15 @@ def test_the_input_model_is_left_alone(bert):
     assert _tagged(model) == len(model.graph)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: as_onnx_ir_pass("strip-tags", hierarchy=False),
-    lambda: as_onnx_ir_pass(StripTagsPass, hierarchy=False),
-    lambda: as_onnx_ir_pass(StripTagsPass(hierarchy=False)),
-], ids=["name", "class", "instance"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: as_onnx_ir_pass("strip-tags", hierarchy=False),
+        lambda: as_onnx_ir_pass(StripTagsPass, hierarchy=False),
+        lambda: as_onnx_ir_pass(StripTagsPass(hierarchy=False)),
+    ],
+    ids=["name", "class", "instance"],
+)
 def test_a_pass_can_be_given_by_name_class_or_instance(bert, make):
     result = make()(onnx_ir.load(bert.path))
     assert _tagged(result.model) == 0
@@ -75,8 +80,9 @@ def test_a_pass_can_be_given_by_name_class_or_instance(bert, make):
 def test_an_onnx_ir_sequence_mixes_hcc_and_onnx_ir_passes(bert):
     from onnx_ir.passes.common import ClearMetadataAndDocStringPass
 
-    manager = onnx_ir.passes.PassManager([ClearMetadataAndDocStringPass(),
-                                          as_onnx_ir_pass("strip-tags")])
+    manager = onnx_ir.passes.PassManager(
+        [ClearMetadataAndDocStringPass(), as_onnx_ir_pass("strip-tags")]
+    )
     result = manager(onnx_ir.load(bert.path))
     assert _tagged(result.model) == 0
     assert ir.from_onnx(onnx_ir.serde.serialize_model(result.model)).graph is not None

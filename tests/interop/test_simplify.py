@@ -38,8 +38,11 @@ def test_every_node_is_tagged_afterwards(simplified):
 
 def test_tags_name_real_scopes_of_the_source_model(simplified):
     source, _, result = simplified
-    wrong = [(n.name, n.scope.tag, n.scope.module_path)
-             for n in result.model.all_nodes() if not source.is_real_scope(n.scope)]
+    wrong = [
+        (n.name, n.scope.tag, n.scope.module_path)
+        for n in result.model.all_nodes()
+        if not source.is_real_scope(n.scope)
+    ]
     assert wrong == []
 
 
@@ -104,8 +107,9 @@ def test_result_saves_and_reloads_with_its_tags(simplified, tmp_path, coverage):
     assert coverage(proto) == 1.0
 
 
-@pytest.mark.parametrize("options", [dict(tool="onnxslim"), dict(graphsurgeon=True)],
-                         ids=["onnxslim", "graphsurgeon"])
+@pytest.mark.parametrize(
+    "options", [dict(tool="onnxslim"), dict(graphsurgeon=True)], ids=["onnxslim", "graphsurgeon"]
+)
 def test_other_tools_also_keep_every_tag(exported, run_ort, options):
     if options.get("tool") == "onnxslim":
         pytest.importorskip("onnxslim")  # optional: only tool='onnxslim' needs it

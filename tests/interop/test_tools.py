@@ -16,17 +16,25 @@ from hcc.ir.onnx import tools
 def _model_with_weight(size: int = 4096):
     weight = numpy_helper.from_array(np.arange(size, dtype=np.float32), "w")
     graph = helper.make_graph(
-        [helper.make_node("Add", ["x", "w"], ["y"], name="add")], "g",
+        [helper.make_node("Add", ["x", "w"], ["y"], name="add")],
+        "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [size])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [size])], initializer=[weight])
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [size])],
+        initializer=[weight],
+    )
     return helper.make_model(graph, ir_version=10, opset_imports=[helper.make_opsetid("", 18)])
 
 
 def _saved(tmp_path):
     path = tmp_path / "src" / "m.onnx"
     path.parent.mkdir()
-    onnx.save(_model_with_weight(), path, save_as_external_data=True, location="m.onnx.data",
-              size_threshold=0)
+    onnx.save(
+        _model_with_weight(),
+        path,
+        save_as_external_data=True,
+        location="m.onnx.data",
+        size_threshold=0,
+    )
     return ir.load(path)
 
 
@@ -35,8 +43,9 @@ def test_staging_writes_a_model_onnx_can_load(tmp_path):
     staged = tools.stage_for_tool(model, str(tmp_path))
     assert not os.path.samefile(tmp_path / "model.onnx.data", tmp_path / "src" / "m.onnx.data")
     loaded = onnx.load(staged)
-    np.testing.assert_array_equal(numpy_helper.to_array(loaded.graph.initializer[0]),
-                                  np.arange(4096, dtype=np.float32))
+    np.testing.assert_array_equal(
+        numpy_helper.to_array(loaded.graph.initializer[0]), np.arange(4096, dtype=np.float32)
+    )
 
 
 def test_staging_saves_weights_that_live_in_memory(tmp_path):

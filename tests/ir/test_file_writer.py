@@ -21,9 +21,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _model_proto(scale: float = 1.0) -> onnx.ModelProto:
-    weight = (np.arange(64 * 64, dtype=np.float32).reshape(64, 64) * scale)
+    weight = np.arange(64 * 64, dtype=np.float32).reshape(64, 64) * scale
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])],
         [numpy_helper.from_array(weight, "w")],
@@ -181,9 +182,11 @@ def test_no_hand_made_writer_is_left_in_the_source_tree():
                 continue
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
                 code = line.split("#", 1)[0]
-                if (re.search(r"tmp-|os\.replace\(|os\.rename\(|mkstemp|O_CREAT", code)
-                        or re.search(r"(?<!files)\.write_(text|bytes)\(", code)
-                        or re.search(r"(?<![\w.])open\([^)]*[\"'][wax]b?\+?[\"']", code)):
+                if (
+                    re.search(r"tmp-|os\.replace\(|os\.rename\(|mkstemp|O_CREAT", code)
+                    or re.search(r"(?<!files)\.write_(text|bytes)\(", code)
+                    or re.search(r"(?<![\w.])open\([^)]*[\"'][wax]b?\+?[\"']", code)
+                ):
                     offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
     assert offenders == []
 
@@ -264,8 +267,14 @@ def test_an_interrupted_model_rename_leaves_the_old_pair_intact(tmp_path, monkey
         ir.save(ir.load(b), out)
     monkeypatch.undo()
     np.testing.assert_array_equal(_weight(out), _weight(a))
-    assert _listing(tmp_path) == ["a.data", "a.onnx", "b.data", "b.onnx", "out.onnx",
-                                  "out.onnx.data"]
+    assert _listing(tmp_path) == [
+        "a.data",
+        "a.onnx",
+        "b.data",
+        "b.onnx",
+        "out.onnx",
+        "out.onnx.data",
+    ]
 
 
 # -- several models written by one call ---------------------------------------------------------
@@ -276,12 +285,20 @@ def test_models_written_together_replace_their_shared_data_under_the_alternate_n
     b = ir.load(_save_external(tmp_path / "b.onnx", scale=2.0, location="b.data"))
     out = tmp_path / "out"
     out.mkdir()
-    ir.save_many([(a, "one.onnx"), (a, "two.onnx")], out, external_data="w.data",
-                 texts={"manifest.json": '{"weights": "w.data"}\n'})
+    ir.save_many(
+        [(a, "one.onnx"), (a, "two.onnx")],
+        out,
+        external_data="w.data",
+        texts={"manifest.json": '{"weights": "w.data"}\n'},
+    )
     assert _listing(out) == ["manifest.json", "one.onnx", "two.onnx", "w.data"]
     assert ir.onnx.shared_data_name(out, ["one.onnx", "two.onnx"], "w.data") == "w.data.alt"
-    ir.save_many([(b, "one.onnx"), (b, "two.onnx")], out, external_data="w.data.alt",
-                 texts={"manifest.json": '{"weights": "w.data.alt"}\n'})
+    ir.save_many(
+        [(b, "one.onnx"), (b, "two.onnx")],
+        out,
+        external_data="w.data.alt",
+        texts={"manifest.json": '{"weights": "w.data.alt"}\n'},
+    )
     # The old pieces read w.data: the new data went beside it, then the old one was removed.
     assert _listing(out) == ["manifest.json", "one.onnx", "two.onnx", "w.data.alt"]
     for name in ("one.onnx", "two.onnx"):

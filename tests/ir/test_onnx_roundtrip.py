@@ -75,8 +75,11 @@ def _compare(a, b, arrays) -> bool:
             and all(_compare(x, y, arrays) for x, y in zip(a, b))
         )
     if isinstance(a, dict) or isinstance(b, dict):
-        return isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys() and all(
-            _compare(a[k], b[k], arrays) for k in a
+        return (
+            isinstance(a, dict)
+            and isinstance(b, dict)
+            and a.keys() == b.keys()
+            and all(_compare(a[k], b[k], arrays) for k in a)
         )
     if a is None or b is None:
         return a is None and b is None
@@ -249,7 +252,9 @@ def test_real_model_runs_with_its_test_data():
         feeds = {i.name: v for i, v in zip(session.get_inputs(), inputs, strict=True)}
         got = _attempt(lambda: session.run(None, feeds))
         if got[0] == "error":
-            failures.append(_fails_alike(got, _attempt(lambda: _run_original(original, feeds)), "run"))
+            failures.append(
+                _fails_alike(got, _attempt(lambda: _run_original(original, feeds)), "run")
+            )
             continue
         assert _same_outputs(got[1], expected), path
         checked += 1

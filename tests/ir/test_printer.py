@@ -47,12 +47,19 @@ def small_graph() -> Graph:
     add = Node("", "Add", [matmul.outputs[0], bias], attributes=[Attr.int("axis", 1)], scope=LAYER0)
     add.outputs[0].name = "y"
     clip = Node("", "Clip", [add.outputs[0], None, None])  # untagged, optional inputs omitted
-    return Graph([x], [add.outputs[0], clip.outputs[0]], [matmul, add, clip],
-                 initializers=[bias, weight], name="main")
+    return Graph(
+        [x],
+        [add.outputs[0], clip.outputs[0]],
+        [matmul, add, clip],
+        initializers=[bias, weight],
+        name="main",
+    )
 
 
 def test_a_small_graph_prints_exactly():
-    assert format_graph(small_graph()) == """\
+    assert (
+        format_graph(small_graph())
+        == """\
 graph main(
   %x: float[batch,4]
 ) {
@@ -64,6 +71,7 @@ graph main(
   return %y, %1
 }
 """
+    )
 
 
 def if_model() -> Model:
@@ -72,24 +80,42 @@ def if_model() -> Model:
     then_node = Node("", "Neg", [x], scope=LAYER0, name="neg")
     then_branch = Graph([], then_node.outputs, [then_node], name="then")
     else_branch = Graph([], [x], [], name="else")  # returns the outer value itself
-    if_node = Node("", "If", [cond], scope=BERT, name="if0",
-                   attributes=[Attr.graph("then_branch", then_branch),
-                               Attr.graph("else_branch", else_branch)])
+    if_node = Node(
+        "",
+        "If",
+        [cond],
+        scope=BERT,
+        name="if0",
+        attributes=[Attr.graph("then_branch", then_branch), Attr.graph("else_branch", else_branch)],
+    )
     if_node.outputs[0].name = "out"
     if_node.outputs[0].type = f32(2)
     graph = Graph([cond, x], if_node.outputs, [if_node], name="g")
     a = Value("a")
     alpha = Attr("alpha", AttrType.FLOAT, None, ref_attr_name="alpha")
     body = Node("", "Mul", [a, a], attributes=[alpha])
-    function = Function("custom", "Square", Graph([a], body.outputs, [body]), attributes=["alpha"],
-                        opset_imports={"": 18})
-    return Model(graph, ir_version=10, opset_imports={"custom": 1, "": 18}, producer_name="hcc",
-                 producer_version="0.1", metadata_props={"hcc.hierarchy": "{" + "x" * 80 + "}"},
-                 functions=[function])
+    function = Function(
+        "custom",
+        "Square",
+        Graph([a], body.outputs, [body]),
+        attributes=["alpha"],
+        opset_imports={"": 18},
+    )
+    return Model(
+        graph,
+        ir_version=10,
+        opset_imports={"custom": 1, "": 18},
+        producer_name="hcc",
+        producer_version="0.1",
+        metadata_props={"hcc.hierarchy": "{" + "x" * 80 + "}"},
+        functions=[function],
+    )
 
 
 def test_a_model_with_an_if_and_a_function_prints_exactly():
-    assert format_model(if_model()) == """\
+    assert (
+        format_model(if_model())
+        == """\
 model ir_version=10 opset_imports={"": 18, "custom": 1} producer="hcc 0.1"
 metadata {"hcc.hierarchy": <82 chars>}
 graph g(
@@ -113,6 +139,7 @@ function custom::Square(
   return %1
 }
 """
+    )
 
 
 def test_printing_does_not_change_the_model_or_the_next_print():
@@ -143,8 +170,13 @@ def test_the_text_is_the_same_in_every_process():
     # would print two runs of the same model differently.
     code = _PRINT_IN_A_NEW_PROCESS.format(test_file=__file__)
     texts = [
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
         for seed in ("1", "2")
     ]
     assert texts[0] and texts[0] == texts[1]
@@ -170,7 +202,9 @@ def test_names_with_spaces_or_symbols_are_quoted():
 
 def test_attribute_kinds():
     node = Node(
-        "com.microsoft", "Custom", [],
+        "com.microsoft",
+        "Custom",
+        [],
         attributes=[
             Attr.float("eps", 1e-5),
             Attr.floats("scales", [1, 0.25]),
@@ -200,6 +234,7 @@ def test_sub_byte_and_string_initializers_show_their_values():
 def test_external_data_is_named_never_read(tmp_path, monkeypatch):
     (tmp_path / "w.bin").write_bytes(bytes(16))
     tensor = ExternalTensor("w.bin", str(tmp_path), DataType.FLOAT, (2,), offset=8)
+
     def no_mapping(*args, **kwargs):
         raise AssertionError("the printer mapped external data")
 

@@ -24,11 +24,21 @@ def test_a_fifo_nobody_writes_to_is_refused_without_waiting(tmp_path):
     os.mkfifo(fifo)
     # In a child process: a regression would block in open() for ever.
     result = subprocess.run(
-        [sys.executable, "-c", "import sys, hcc.ir as ir\n"
-         "try:\n    ir.load(sys.argv[1])\nexcept ir.LoadError as e:\n    print(e)",
-         str(fifo)], capture_output=True, text=True, timeout=120)
-    assert result.stdout.strip() == f"{fifo}: is not a regular file (a device, pipe or " \
-                                    "socket); hcc reads an ONNX model file only from a regular file"
+        [
+            sys.executable,
+            "-c",
+            "import sys, hcc.ir as ir\n"
+            "try:\n    ir.load(sys.argv[1])\nexcept ir.LoadError as e:\n    print(e)",
+            str(fifo),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (
+        result.stdout.strip() == f"{fifo}: is not a regular file (a device, pipe or "
+        "socket); hcc reads an ONNX model file only from a regular file"
+    )
 
 
 def test_a_regular_file_is_read_whole(tmp_path):

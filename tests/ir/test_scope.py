@@ -72,7 +72,10 @@ def test_ancestors_depth_and_root():
     scope = bert_self_attention()
     assert scope.depth == 4
     assert [s.class_name for s in scope.ancestors()] == [
-        "BertAttention", "BertLayer.0", "BertEncoder", "BertModel"
+        "BertAttention",
+        "BertLayer.0",
+        "BertEncoder",
+        "BertModel",
     ]
     assert scope.root_scope == Scope.root("BertModel")
     assert scope.parent.class_name == "BertAttention"

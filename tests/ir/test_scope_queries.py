@@ -83,9 +83,7 @@ def test_values_read_inside_a_subgraph_count_for_the_owner():
     # the If, and enters Layer 1 through the branch.
     inner = Node("", "Neg", [n["add0"].outputs[0]], scope=LAYER1)
     branch = Graph([], inner.outputs, [inner])
-    if_node = Node(
-        "", "If", [n["x"]], attributes=[Attr.graph("then_branch", branch)], scope=LAYER1
-    )
+    if_node = Node("", "If", [n["x"]], attributes=[Attr.graph("then_branch", branch)], scope=LAYER1)
     graph.insert_after(n["add1"], if_node)
     assert n["add0"].outputs[0] in graph.values_leaving(LAYER0)
     assert n["add0"].outputs[0] in graph.values_entering(LAYER1)

@@ -227,9 +227,7 @@ def test_graph_outputs_must_be_defined():
 def test_a_read_missing_from_the_use_list():
     model, n = build()
     del n["x"]._uses[(n["add"], 0)]
-    assert check(model) == [
-        "graph 'main': node 'add' (Add): input 0 %x does not list this use"
-    ]
+    assert check(model) == ["graph 'main': node 'add' (Add): input 0 %x does not list this use"]
 
 
 def test_a_use_that_is_not_an_input():
@@ -281,9 +279,7 @@ def test_a_node_listed_twice():
 def test_a_subgraph_must_know_its_owner():
     model, n = build()
     n["else_branch"].parent = None
-    assert check(model) == [
-        "graph 'main': node 'if' (If): subgraph 'else_branch' has parent None"
-    ]
+    assert check(model) == ["graph 'main': node 'if' (If): subgraph 'else_branch' has parent None"]
 
 
 def test_a_graph_attached_to_two_nodes():

@@ -16,11 +16,15 @@ from hcc.ir.verifier import MAX_IR_VERSION, check
 
 def _model(weight: TensorProto, ir_version: int = 10) -> onnx.ModelProto:
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "g",
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")],
+        "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])], [weight])
-    return helper.make_model(graph, ir_version=ir_version,
-                             opset_imports=[helper.make_opsetid("", 18)])
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])],
+        [weight],
+    )
+    return helper.make_model(
+        graph, ir_version=ir_version, opset_imports=[helper.make_opsetid("", 18)]
+    )
 
 
 def _weight() -> TensorProto:
@@ -62,10 +66,14 @@ def _negative_dims() -> TensorProto:
 
 
 BROKEN = {
-    "raw data too short": (_short_raw, "initializer %w holds 7 bytes of data, but "
-                                       "float[4, 4] takes 64"),
-    "huge dims, no data": (_huge_without_data, "holds 0 bytes of data, but "
-                                               "float[1000000000, 1000000000] takes"),
+    "raw data too short": (
+        _short_raw,
+        "initializer %w holds 7 bytes of data, but float[4, 4] takes 64",
+    ),
+    "huge dims, no data": (
+        _huge_without_data,
+        "holds 0 bytes of data, but float[1000000000, 1000000000] takes",
+    ),
     "typed data too short": (_typed_too_few, "holds 60 bytes of data, but float[4, 4] takes 64"),
     "unknown dtype": (_unknown_dtype, "initializer %w has an unknown element type (code 99)"),
     "negative dims": (_negative_dims, "has a negative dimension in its shape [-4, -4]"),
@@ -105,8 +113,7 @@ def test_a_tensor_that_fits_is_not_reported():
 @pytest.mark.parametrize("version", [0, MAX_IR_VERSION + 1, 99])
 def test_an_ir_version_hcc_does_not_know_is_reported(version):
     problems = check(ir.from_onnx(_model(_weight(), ir_version=version)))
-    assert problems == [f"model: ir_version {version} is not one hcc knows (1 to "
-                        f"{MAX_IR_VERSION})"]
+    assert problems == [f"model: ir_version {version} is not one hcc knows (1 to {MAX_IR_VERSION})"]
 
 
 def test_the_newest_ir_version_hcc_knows_is_onnx_s():

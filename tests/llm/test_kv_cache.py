@@ -19,9 +19,18 @@ from hcc.llm.recipe import LLMError, LLMOptions, build_pieces
 from hcc.llm.runtime import Runner
 
 CONFIGS = {
-    "llama": ("llama", dict(num_hidden_layers=2, hidden_size=64, intermediate_size=128,
-                            num_attention_heads=4, num_key_value_heads=2, vocab_size=1000,
-                            max_position_embeddings=128)),
+    "llama": (
+        "llama",
+        dict(
+            num_hidden_layers=2,
+            hidden_size=64,
+            intermediate_size=128,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            vocab_size=1000,
+            max_position_embeddings=128,
+        ),
+    ),
     "gpt2": ("gpt2", dict(n_layer=4, n_embd=64, n_head=4, vocab_size=1000, n_positions=128)),
 }
 PROMPT = [5, 17, 42, 7, 99, 3]
@@ -36,25 +45,36 @@ def _model(name: str):
 def _reference(model, prompt, count):
     model.config.use_cache = True
     with torch.no_grad():
-        out = model.generate(torch.tensor([prompt]), max_new_tokens=count, min_new_tokens=count,
-                             do_sample=False, output_logits=True, return_dict_in_generate=True,
-                             pad_token_id=0)
-    return out.sequences[0, len(prompt):].tolist(), [step[0].numpy() for step in out.logits]
+        out = model.generate(
+            torch.tensor([prompt]),
+            max_new_tokens=count,
+            min_new_tokens=count,
+            do_sample=False,
+            output_logits=True,
+            return_dict_in_generate=True,
+            pad_token_id=0,
+        )
+    return out.sequences[0, len(prompt) :].tolist(), [step[0].numpy() for step in out.logits]
 
 
-CASES = [("llama", False, "logits"), ("llama", True, "topk"), ("gpt2", False, "logits"),
-         pytest.param(("gpt2", True, "argmax"), marks=pytest.mark.slow)]
+CASES = [
+    ("llama", False, "logits"),
+    ("llama", True, "topk"),
+    ("gpt2", False, "logits"),
+    pytest.param(("gpt2", True, "argmax"), marks=pytest.mark.slow),
+]
 
 
-@pytest.fixture(scope="module", params=CASES,
-                ids=["llama-dynamic-logits", "llama-static-topk", "gpt2-dynamic-logits",
-                     "gpt2-static-argmax"])
+@pytest.fixture(
+    scope="module",
+    params=CASES,
+    ids=["llama-dynamic-logits", "llama-static-topk", "gpt2-dynamic-logits", "gpt2-static-argmax"],
+)
 def built(request, tmp_path_factory):
     name, static, head = request.param
     model = _model(name)
     folder = str(tmp_path_factory.mktemp(f"{name}-{static}-{head}"))
-    paths = build_pieces(model, folder, LLMOptions(max_len=32, static=static, head=head),
-                         name=name)
+    paths = build_pieces(model, folder, LLMOptions(max_len=32, static=static, head=head), name=name)
     return name, static, head, model, folder, paths
 
 
@@ -74,8 +94,12 @@ def test_greedy_decoding_matches_transformers_token_for_token(built):
 def test_pieces_are_the_promised_set_at_opset_15_and_pass_the_checker(built):
     name, _, _, model, folder, _ = built
     layers = json.load(open(os.path.join(folder, "manifest.json")))["layers"]
-    expected = {"embedding", "lm_head", *(f"block_{i}" for i in range(layers)),
-                *(f"block_cache_{i}" for i in range(layers))}
+    expected = {
+        "embedding",
+        "lm_head",
+        *(f"block_{i}" for i in range(layers)),
+        *(f"block_cache_{i}" for i in range(layers)),
+    }
     manifest = json.load(open(os.path.join(folder, "manifest.json")))
     assert set(manifest["pieces"]) == expected
     for entry in manifest["pieces"].values():
@@ -98,8 +122,9 @@ def test_every_node_of_every_piece_carries_its_scope(built):
 
 def test_prefill_and_decode_share_one_copy_of_the_weights(built):
     _, _, _, model, folder, paths = built
-    parameter_bytes = sum(p.numel() * p.element_size() for p in
-                          {id(p): p for p in model.parameters()}.values())
+    parameter_bytes = sum(
+        p.numel() * p.element_size() for p in {id(p): p for p in model.parameters()}.values()
+    )
     data_files = [p for p in paths if p.endswith(".data")]
     assert len(data_files) == 1
     assert os.path.getsize(data_files[0]) <= 1.05 * parameter_bytes
@@ -143,8 +168,10 @@ def test_decoding_refuses_a_nan_hidden_state(built, monkeypatch):
 
     def broken(piece, values):
         out = real(piece, values)
-        return {name: np.full_like(v, np.nan) if name.startswith("hidden") else v
-                for name, v in out.items()}
+        return {
+            name: np.full_like(v, np.nan) if name.startswith("hidden") else v
+            for name, v in out.items()
+        }
 
     monkeypatch.setattr(runner, "_run", broken)
     with pytest.raises(HccError, match="computed NaN in 'hidden_states_"):
@@ -152,21 +179,26 @@ def test_decoding_refuses_a_nan_hidden_state(built, monkeypatch):
 
 
 def test_an_encoder_only_model_is_refused(tmp_path):
-    bert = sources.from_config("bert", dict(num_hidden_layers=1, hidden_size=32,
-                                            num_attention_heads=2, intermediate_size=64),
-                               task="causal-lm")
+    bert = sources.from_config(
+        "bert",
+        dict(num_hidden_layers=1, hidden_size=32, num_attention_heads=2, intermediate_size=64),
+        task="causal-lm",
+    )
     with pytest.raises(LLMError, match="not a decoder-only model"):
         build_pieces(bert, str(tmp_path), LLMOptions(max_len=8))
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize("options,message", [
-    (dict(max_len=0), "max_len must be positive"),
-    (dict(max_len=-3), "max_len must be positive"),
-    (dict(head="softmax"), "head must be one of"),
-    (dict(dtype="int8"), "dtype must be one of"),
-    (dict(opset=12), "opset must be in"),
-])
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        (dict(max_len=0), "max_len must be positive"),
+        (dict(max_len=-3), "max_len must be positive"),
+        (dict(head="softmax"), "head must be one of"),
+        (dict(dtype="int8"), "dtype must be one of"),
+        (dict(opset=12), "opset must be in"),
+    ],
+)
 def test_bad_options_are_named(options, message, tmp_path):
     with pytest.raises(LLMError, match=message):
         build_pieces(torch.nn.Linear(2, 2), str(tmp_path), LLMOptions(**options))

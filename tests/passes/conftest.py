@@ -42,7 +42,9 @@ class GraphBuilder:
         name = name or f"{op_type.lower()}{self._count}"
         values = [Value(f"{name}_out{i}" if outputs > 1 else name, FLOAT2) for i in range(outputs)]
         attributes = [Attr.graph(key, g) for key, g in (subgraphs or {}).items()]
-        node = Node(domain, op_type, inputs, outputs=values, name=name, attributes=attributes, scope=scope)
+        node = Node(
+            domain, op_type, inputs, outputs=values, name=name, attributes=attributes, scope=scope
+        )
         for g in (subgraphs or {}).values():
             g.parent = node
         self.graph.append(node)

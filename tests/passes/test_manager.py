@@ -25,7 +25,9 @@ from hcc.passes import (
 REGISTRY = PassRegistry()
 
 
-@register_pass("touch", summary="log a run in model.meta; report a change if told to", registry=REGISTRY)
+@register_pass(
+    "touch", summary="log a run in model.meta; report a change if told to", registry=REGISTRY
+)
 class TouchPass(Pass):
     """Records its name in ``model.meta['log']``."""
 
@@ -89,10 +91,14 @@ def test_hooks_run_before_in_order_and_after_in_reverse(model):
     log: list[str] = []
     PassManager(_passes("touch"), [Recorder("a", log), Recorder("b", log)]).run(model)
     assert log == [
-        "a.before_pipeline", "b.before_pipeline",
-        "a.before:touch", "b.before:touch",
-        "b.after:touch:True", "a.after:touch:True",
-        "b.after_pipeline:True", "a.after_pipeline:True",
+        "a.before_pipeline",
+        "b.before_pipeline",
+        "a.before:touch",
+        "b.before:touch",
+        "b.after:touch:True",
+        "a.after:touch:True",
+        "b.after_pipeline:True",
+        "a.after_pipeline:True",
     ]
 
 

@@ -44,8 +44,14 @@ def _error(options, **kwargs) -> str:
 
 def test_defaults_are_filled_in():
     assert validate_options(INFO, {}) == {
-        "flag": False, "count": 2, "ratio": 0.5, "label": "x", "where": "first", "names": [],
-        "sizes": [1, 2], "pick": ["a"],
+        "flag": False,
+        "count": 2,
+        "ratio": 0.5,
+        "label": "x",
+        "where": "first",
+        "names": [],
+        "sizes": [1, 2],
+        "pick": ["a"],
     }
 
 
@@ -111,13 +117,17 @@ def test_out_of_range_names_the_range(options, expected):
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
 def test_a_float_option_takes_only_finite_numbers(value):
     # NaN passes every bound check (its comparisons are all false): it is refused by name.
-    assert (f"expects float in [0.0, 1.0], got float {value!r} (a finite number is needed)"
-            in _error({"ratio": value}))
+    assert (
+        f"expects float in [0.0, 1.0], got float {value!r} (a finite number is needed)"
+        in _error({"ratio": value})
+    )
 
 
 def test_choices_suggest_the_closest():
     message = _error({"where": "frist"})
-    assert "expects one of 'first', 'last', 'none', got str 'frist'; did you mean 'first'?" in message
+    assert (
+        "expects one of 'first', 'last', 'none', got str 'frist'; did you mean 'first'?" in message
+    )
     assert "expects list of 'a', 'b', got list ['c']" in _error({"pick": ["c"]})
 
 
@@ -148,7 +158,9 @@ def test_errors_without_location_are_one_line():
 
 
 def test_pass_constructor_validates_keywords():
-    with pytest.raises(PipelineError, match="option 'aggressive' of pass 'remove-dead-code' expects bool"):
+    with pytest.raises(
+        PipelineError, match="option 'aggressive' of pass 'remove-dead-code' expects bool"
+    ):
         RemoveDeadCodePass(aggressive="yes")
 
 

@@ -36,12 +36,27 @@ def test_names_and_options():
 @pytest.mark.parametrize(
     ("literal", "value"),
     [
-        ("0", 0), ("-12", -12), ("+3", 3), ("1.5", 1.5), ("-0.25", -0.25), ("1e-3", 0.001),
-        (".5", 0.5), ("2.", 2.0), ("true", True), ("false", False), ("first", "first"),
-        ("snake_case.dotted-word", "snake_case.dotted-word"), ("'it\\'s'", "it's"),
-        ('"two words"', "two words"), ("'tab\\there'", "tab\there"), ("''", ""),
-        ("'*/GPT2Block.*'", "*/GPT2Block.*"), ("[]", []), ("[ 'a' , b ]", ["a", "b"]),
-        ("[1, 2.5, true]", [1, 2.5, True]), ("[1,]", [1]),
+        ("0", 0),
+        ("-12", -12),
+        ("+3", 3),
+        ("1.5", 1.5),
+        ("-0.25", -0.25),
+        ("1e-3", 0.001),
+        (".5", 0.5),
+        ("2.", 2.0),
+        ("true", True),
+        ("false", False),
+        ("first", "first"),
+        ("snake_case.dotted-word", "snake_case.dotted-word"),
+        ("'it\\'s'", "it's"),
+        ('"two words"', "two words"),
+        ("'tab\\there'", "tab\there"),
+        ("''", ""),
+        ("'*/GPT2Block.*'", "*/GPT2Block.*"),
+        ("[]", []),
+        ("[ 'a' , b ]", ["a", "b"]),
+        ("[1, 2.5, true]", [1, 2.5, True]),
+        ("[1,]", [1]),
     ],
 )
 def test_value_literals(literal, value):
@@ -152,13 +167,26 @@ def test_build_accepts_specs_and_ready_passes():
 @pytest.mark.parametrize(
     ("text", "column", "message"),
     [
-        ("topological-sort,remove-dead-cod", 18,
-         "unknown pass 'remove-dead-cod'; did you mean 'remove-dead-code'?"),
-        ("remove-dead-code(agressive=true)", 18,
-         "pass 'remove-dead-code' has no option 'agressive'; did you mean 'aggressive'?"),
-        ("remove-dead-code(aggressive=1)", 18,
-         "option 'aggressive' of pass 'remove-dead-code' expects bool, got int 1"),
-        ("strip-tags(keys='a')", 12, "option 'keys' of pass 'strip-tags' expects list[str], got str 'a'"),
+        (
+            "topological-sort,remove-dead-cod",
+            18,
+            "unknown pass 'remove-dead-cod'; did you mean 'remove-dead-code'?",
+        ),
+        (
+            "remove-dead-code(agressive=true)",
+            18,
+            "pass 'remove-dead-code' has no option 'agressive'; did you mean 'aggressive'?",
+        ),
+        (
+            "remove-dead-code(aggressive=1)",
+            18,
+            "option 'aggressive' of pass 'remove-dead-code' expects bool, got int 1",
+        ),
+        (
+            "strip-tags(keys='a')",
+            12,
+            "option 'keys' of pass 'strip-tags' expects list[str], got str 'a'",
+        ),
         ("topological-sort(x=1)", 18, "pass 'topological-sort' takes no options, got 'x'"),
     ],
 )

@@ -41,7 +41,9 @@ def test_get_pass_returns_info_that_creates_instances():
 
 
 def test_unknown_pass_suggests_the_closest_name():
-    with pytest.raises(HccError, match=r"unknown pass 'remove-dead-cod'; did you mean 'remove-dead-code'\?"):
+    with pytest.raises(
+        HccError, match=r"unknown pass 'remove-dead-cod'; did you mean 'remove-dead-code'\?"
+    ):
         get_pass("remove-dead-cod")
 
 
@@ -64,7 +66,9 @@ def test_register_pass_in_a_private_registry():
     assert passes.build_pipeline("noop(level=3)", registry=registry)[0].level == 3
 
 
-@pytest.mark.parametrize("name", ["NoCaps", "under_score", "-leading", "trailing-", "double--dash", ""])
+@pytest.mark.parametrize(
+    "name", ["NoCaps", "under_score", "-leading", "trailing-", "double--dash", ""]
+)
 def test_register_pass_wants_kebab_case(name):
     with pytest.raises(ValueError, match="kebab-case"):
         register_pass(name, summary="x", registry=PassRegistry())

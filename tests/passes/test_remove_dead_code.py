@@ -124,7 +124,14 @@ def test_a_value_a_subgraph_outputs_directly_is_kept(graph_builder):
     then, orelse = graph_builder("then"), graph_builder("else")
     then.output(outer)
     orelse.output(outer)
-    b.output(b.op("If", cond, name="if", subgraphs={"then_branch": then.graph, "else_branch": orelse.graph}))
+    b.output(
+        b.op(
+            "If",
+            cond,
+            name="if",
+            subgraphs={"then_branch": then.graph, "else_branch": orelse.graph},
+        )
+    )
     model = b.model()
     RemoveDeadCodePass().run(model)
     assert _ops(model.graph) == ["outer", "if"]

@@ -74,8 +74,13 @@ def test_builtin_container_elements_keep_their_index():
 
 def test_recover_scopes_reads_the_dynamo_record():
     x = Value("x")
-    node = Node("", "Add", [x, x], name="node_add_1",
-                metadata_props=torch_record([("", T + "BertModel"), ("encoder", T + "BertEncoder")]))
+    node = Node(
+        "",
+        "Add",
+        [x, x],
+        name="node_add_1",
+        metadata_props=torch_record([("", T + "BertModel"), ("encoder", T + "BertEncoder")]),
+    )
     graph = Graph([x], [node.outputs[0]], [node])
     result = RecoverScopesPass().run(model_of(graph))
     assert result.changed
@@ -102,17 +107,41 @@ def test_recover_scopes_does_not_read_hcc_namespace_as_a_torch_record():
 
 
 def test_recover_scopes_falls_back_to_the_namespace():
-    node = Node("", "Add", [Value("x")], metadata_props={
-        "namespace": f": {T}BertModel/encoder: {T}BertEncoder/add_1: aten.add.Tensor"})
+    node = Node(
+        "",
+        "Add",
+        [Value("x")],
+        metadata_props={
+            "namespace": f": {T}BertModel/encoder: {T}BertEncoder/add_1: aten.add.Tensor"
+        },
+    )
     assert module_stack(node) == [("", T + "BertModel"), ("encoder", T + "BertEncoder")]
 
 
 def test_recover_scopes_reads_torchscript_node_names_through_the_module_tree():
-    tree = {"path": "", "qualified_class": T + "BertModel", "children": [
-        {"path": "encoder", "qualified_class": T + "BertEncoder", "children": [
-            {"path": "encoder.layer", "qualified_class": "torch.nn.modules.container.ModuleList",
-             "children": [{"path": "encoder.layer.0", "qualified_class": T + "BertLayer",
-                           "children": []}]}]}]}
+    tree = {
+        "path": "",
+        "qualified_class": T + "BertModel",
+        "children": [
+            {
+                "path": "encoder",
+                "qualified_class": T + "BertEncoder",
+                "children": [
+                    {
+                        "path": "encoder.layer",
+                        "qualified_class": "torch.nn.modules.container.ModuleList",
+                        "children": [
+                            {
+                                "path": "encoder.layer.0",
+                                "qualified_class": T + "BertLayer",
+                                "children": [],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
     by_path = scopes_by_module_path(tree)
     assert scope_from_node_name("/encoder/layer.0/attention/self/MatMul", by_path) == LAYER0
     assert scope_from_node_name("/Constant_3", by_path) == ROOT
@@ -120,8 +149,9 @@ def test_recover_scopes_reads_torchscript_node_names_through_the_module_tree():
 
 
 def test_recover_scopes_keeps_existing_scopes_unless_asked():
-    node = Node("", "Add", [Value("x")], scope=LAYER1,
-                metadata_props=torch_record([("", T + "BertModel")]))
+    node = Node(
+        "", "Add", [Value("x")], scope=LAYER1, metadata_props=torch_record([("", T + "BertModel")])
+    )
     graph = Graph([], [node.outputs[0]], [node])
     assert not RecoverScopesPass().run(model_of(graph)).changed
     assert node.scope == LAYER1
@@ -183,7 +213,8 @@ def test_root_comes_from_the_module_tree_when_nothing_is_scoped():
     lonely = Node("", "Constant", [], attributes=[Attr.tensor("value", ir.ArrayTensor([1.0]))])
     model = model_of(Graph([], [lonely.outputs[0]], [lonely]))
     model.metadata_props["hcc.hierarchy"] = json.dumps(
-        {"path": "", "class": "Net", "qualified_class": "pkg.Net", "tag": "/Net", "children": []})
+        {"path": "", "class": "Net", "qualified_class": "pkg.Net", "tag": "/Net", "children": []}
+    )
     PropagateTagsPass().run(model)
     assert lonely.scope.tag == "/Net"
 
@@ -194,9 +225,13 @@ def test_subgraph_nodes_take_the_scope_of_the_owning_node():
     then_graph = Graph([], [inner.outputs[0]], [inner], name="then")
     other = Node("", "Constant", [], attributes=[Attr.tensor("value", ir.ArrayTensor([2.0]))])
     else_graph = Graph([], [other.outputs[0]], [other], name="else")
-    if_node = Node("", "If", [cond], attributes=[Attr.graph("then_branch", then_graph),
-                                                 Attr.graph("else_branch", else_graph)],
-                   scope=LAYER0)
+    if_node = Node(
+        "",
+        "If",
+        [cond],
+        attributes=[Attr.graph("then_branch", then_graph), Attr.graph("else_branch", else_graph)],
+        scope=LAYER0,
+    )
     then_graph.parent = if_node
     else_graph.parent = if_node
     graph = Graph([cond], [if_node.outputs[0]], [if_node])
@@ -252,8 +287,9 @@ def test_tagging_is_deterministic_and_idempotent():
     assert [n.metadata_props for n in graph] == before
 
 
-@pytest.mark.parametrize("name", ["recover-scopes", "tag-auxiliary", "propagate-tags",
-                                  "tag-attributes"])
+@pytest.mark.parametrize(
+    "name", ["recover-scopes", "tag-auxiliary", "propagate-tags", "tag-attributes"]
+)
 def test_tagging_passes_are_registered(name):
     from hcc.passes._registry import registered_passes
 
@@ -267,10 +303,12 @@ def _recorded_and_helper():
     """A node whose scope the exporter recorded, fed by a Constant that tagging inferred."""
     x = Value("x")
     one = ir.ArrayTensor(np.ones(1, dtype=np.float32))
-    const = Node("", "Constant", [], attributes=[Attr.tensor("value", one)], name="c",
-                 scope=LAYER0)
-    stack = [("", T + "BertModel"), ("encoder", T + "BertEncoder"),
-             ("encoder.layer.0", T + "BertLayer")]
+    const = Node("", "Constant", [], attributes=[Attr.tensor("value", one)], name="c", scope=LAYER0)
+    stack = [
+        ("", T + "BertModel"),
+        ("encoder", T + "BertEncoder"),
+        ("encoder.layer.0", T + "BertLayer"),
+    ]
     add = Node("", "Add", [x, const.outputs[0]], name="add", metadata_props=torch_record(stack))
     add.scope = LAYER0
     graph = Graph([x], [add.outputs[0]], [const, add])
@@ -301,8 +339,12 @@ def test_tag_attributes_call_torchscript_names_recorded_through_the_module_tree(
     node = Node("", "Relu", [x], name="/encoder/Relu_1", scope=ENCODER)
     model = model_of(Graph([x], [node.outputs[0]], [node]))
     model.metadata_props["hcc.hierarchy"] = json.dumps(
-        {"path": "", "qualified_class": T + "BertModel", "children": [
-            {"path": "encoder", "qualified_class": T + "BertEncoder", "children": []}]})
+        {
+            "path": "",
+            "qualified_class": T + "BertModel",
+            "children": [{"path": "encoder", "qualified_class": T + "BertEncoder", "children": []}],
+        }
+    )
     TagAttributesPass().run(model)
     assert node.attributes["hierarchy_method"].value == "recorded"
 

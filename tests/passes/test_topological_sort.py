@@ -75,7 +75,14 @@ def test_subgraph_reads_order_the_owner_after_the_producer(graph_builder):
     captured = b.op("Relu", x, name="captured")
     then.output(then.op("Identity", captured, name="t"))
     orelse.output(orelse.op("Identity", x, name="e"))
-    b.output(b.op("If", cond, name="if", subgraphs={"then_branch": then.graph, "else_branch": orelse.graph}))
+    b.output(
+        b.op(
+            "If",
+            cond,
+            name="if",
+            subgraphs={"then_branch": then.graph, "else_branch": orelse.graph},
+        )
+    )
     model = b.model()
     nodes = {n.name: n for n in model.graph.nodes}
     model.graph.sort_nodes([nodes["if"], nodes["captured"]])
@@ -92,7 +99,14 @@ def test_sorts_inside_subgraphs_and_functions(graph_builder):
     inner = then.op("Neg", x, name="inner")
     then.output(then.op("Relu", inner, name="inner_out"))
     orelse.output(orelse.op("Identity", x, name="e"))
-    b.output(b.op("If", cond, name="if", subgraphs={"then_branch": then.graph, "else_branch": orelse.graph}))
+    b.output(
+        b.op(
+            "If",
+            cond,
+            name="if",
+            subgraphs={"then_branch": then.graph, "else_branch": orelse.graph},
+        )
+    )
     then.graph.sort_nodes(list(reversed(then.graph.nodes)))
 
     body = graph_builder("body")

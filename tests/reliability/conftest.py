@@ -18,17 +18,22 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 
-def tiny_model(*, ir_version: int = 10, weight: TensorProto | None = None,
-               input_dims: list | None = None) -> onnx.ModelProto:
+def tiny_model(
+    *, ir_version: int = 10, weight: TensorProto | None = None, input_dims: list | None = None
+) -> onnx.ModelProto:
     """y = x @ w, with x of shape [batch, 4] and w a 4x4 float initializer."""
     if weight is None:
         weight = numpy_helper.from_array(np.arange(16, dtype=np.float32).reshape(4, 4), "w")
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "g",
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")],
+        "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, input_dims or ["batch", 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])], [weight])
-    return helper.make_model(graph, ir_version=ir_version,
-                             opset_imports=[helper.make_opsetid("", 18)])
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+        [weight],
+    )
+    return helper.make_model(
+        graph, ir_version=ir_version, opset_imports=[helper.make_opsetid("", 18)]
+    )
 
 
 def _weight() -> TensorProto:
@@ -72,19 +77,23 @@ def _onnx_files(folder: Path) -> None:
     save("bad-op-type.onnx", _replace_once(blob, b"MatMul", b"Mat\xfful"))
     meta = tiny_model()
     helper.set_model_props(meta, {"note": "caf\u00e9"})
-    save("bad-metadata.onnx", _replace_once(meta.SerializeToString(), "caf\u00e9".encode(),
-                                            b"caf\xe9!"))
+    save(
+        "bad-metadata.onnx",
+        _replace_once(meta.SerializeToString(), "caf\u00e9".encode(), b"caf\xe9!"),
+    )
     documented = tiny_model()
     documented.graph.node[0].doc_string = "docz"
     save("bad-doc.onnx", _replace_once(documented.SerializeToString(), b"docz", b"d\xffcz"))
     attributed = tiny_model()
     attributed.graph.node[0].attribute.append(helper.make_attribute("zzq", 1))
-    save("bad-attribute-name.onnx", _replace_once(attributed.SerializeToString(), b"zzq",
-                                                  b"z\xffq"))
-    for name, tree in {"hierarchy-path-list": '{"path": 5, "qualified_class": []}',
-                       "hierarchy-children-int": '{"path": "", "qualified_class": "a.B", '
-                                                 '"children": 7}',
-                       "hierarchy-list": "[]"}.items():
+    save(
+        "bad-attribute-name.onnx", _replace_once(attributed.SerializeToString(), b"zzq", b"z\xffq")
+    )
+    for name, tree in {
+        "hierarchy-path-list": '{"path": 5, "qualified_class": []}',
+        "hierarchy-children-int": '{"path": "", "qualified_class": "a.B", "children": 7}',
+        "hierarchy-list": "[]",
+    }.items():
         shaped = tiny_model()
         helper.set_model_props(shaped, {"hcc.hierarchy": tree})
         save(f"{name}.onnx", shaped)
@@ -147,20 +156,32 @@ def _specs(folder: Path) -> None:
     spec("not-utf8.hx", b'# caf\xe9\nmodel m from onnx "good.onnx"\n')
     spec("nul-output.hx", 'model m from onnx "good.onnx"\noutput "out\0put"\n')
     spec("newline-output.hx", 'model m from onnx "good.onnx"\noutput "out\\nput"\n')
-    spec("long-number.hx", 'model m from onnx "good.onnx"\noutput "built" '
-                           "{ external_data_threshold = " + "9" * 5000 + " }\n")
+    spec(
+        "long-number.hx",
+        'model m from onnx "good.onnx"\noutput "built" '
+        "{ external_data_threshold = " + "9" * 5000 + " }\n",
+    )
     spec("syntax.hx", 'model m from onnx "good.onnx" {{\n')
     spec("factory.hx", 'model m from factory "os:abort"\noutput "built"\n')
     spec("no-model.hx", "pipeline { remove-dead-code }\n")
     spec("include-outside.hx", 'include "../elsewhere.hx"\nmodel m from onnx "good.onnx"\n')
-    spec("deep-list.hx", 'model m from onnx "good.onnx"\npipeline { strip-tags(keys = '
-         + "[" * 50 + "]" * 50 + ") }\n")
+    spec(
+        "deep-list.hx",
+        'model m from onnx "good.onnx"\npipeline { strip-tags(keys = '
+        + "[" * 50
+        + "]" * 50
+        + ") }\n",
+    )
     spec("name-slash.hx", 'model m from onnx "good.onnx"\noutput "built" { name = "a/b" }\n')
     spec("missing-source.hx", 'model m from onnx "absent.onnx"\noutput "built"\n')
-    spec("unknown-pass.hx", 'model m from onnx "good.onnx"\npipeline { remove-dead-cod }\n'
-                            'output "built"\n')
-    spec("validate-no-split.hx", 'model m from onnx "good.onnx"\n'
-                                 'output "built" { validate = true }\n')
+    spec(
+        "unknown-pass.hx",
+        'model m from onnx "good.onnx"\npipeline { remove-dead-cod }\noutput "built"\n',
+    )
+    spec(
+        "validate-no-split.hx",
+        'model m from onnx "good.onnx"\noutput "built" { validate = true }\n',
+    )
     spec("param.hx", 'param n: int = 1\nmodel m from onnx "good.onnx"\noutput "built"\n')
     spec("damaged-source.hx", 'model m from onnx "truncated.onnx"\noutput "built"\n')
     spec("control-source.hx", 'model m from onnx "good\\t.onnx"\noutput "built"\n')
@@ -178,16 +199,21 @@ def _manifests(folder: Path) -> None:
             path.write_text(data if isinstance(data, str) else json.dumps(data))
 
     (folder / "pieces" / "p.onnx").write_bytes(tiny_model().SerializeToString())
-    base = {"format": "hcc.pieces/1", "model": "m", "whole": "p.onnx", "weights": None,
-            "inputs": [{"name": "x"}], "outputs": [{"name": "y"}],
-            "pieces": [{"name": "p", "file": "p.onnx", "inputs": [], "outputs": []}]}
+    base = {
+        "format": "hcc.pieces/1",
+        "model": "m",
+        "whole": "p.onnx",
+        "weights": None,
+        "inputs": [{"name": "x"}],
+        "outputs": [{"name": "y"}],
+        "pieces": [{"name": "p", "file": "p.onnx", "inputs": [], "outputs": []}],
+    }
 
     def changed(**fields) -> dict:
         return {**base, **fields}
 
     manifest("not-json.json", "{ this is not json")
-    manifest("deep.json", '{"format": "hcc.pieces/1", "x": ' + "[" * 100_000 + "]" * 100_000
-             + "}")
+    manifest("deep.json", '{"format": "hcc.pieces/1", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
     manifest("wrong-format.json", changed(format="other/1"))
     manifest("pieces-int.json", changed(pieces=5))
     manifest("piece-int.json", changed(pieces=[5]))
@@ -214,7 +240,8 @@ def _graphml(folder: Path) -> None:
 
     def variant(name: str, new_text: str, *, with_sidecar: bytes | None = sidecar) -> None:
         (folder / "graph" / f"{name}.graphml").write_text(
-            new_text.replace("good.onnxdata", f"{name}.onnxdata"), encoding="utf-8")
+            new_text.replace("good.onnxdata", f"{name}.onnxdata"), encoding="utf-8"
+        )
         if with_sidecar is not None:
             (folder / "graph" / f"{name}.onnxdata").write_bytes(with_sidecar)
 
@@ -227,22 +254,32 @@ def _graphml(folder: Path) -> None:
     variant("not-hcc", edit("hcc.graphml/1", "yed/1"))
     variant("no-sidecar", text, with_sidecar=None)
     variant("short-sidecar", text, with_sidecar=sidecar[:-4])
-    variant("absurd-shape", edit('"shape": [4, 4], "name": "w"',
-                                 '"shape": [1000000000000, 4], "name": "w"'))
+    variant(
+        "absurd-shape",
+        edit('"shape": [4, 4], "name": "w"', '"shape": [1000000000000, 4], "name": "w"'),
+    )
     variant("shape-text", edit('"shape": [4, 4], "name": "w"', '"shape": "four", "name": "w"'))
     variant("negative-offset", edit('"offset": 0, "length": 64', '"offset": -8, "length": 64'))
     variant("graph-not-json", edit('<data key="g_graph">{', '<data key="g_graph">{{'))
-    variant("graph-deep", edit('<data key="g_graph">{"name": "g",',
-                               '<data key="g_graph">{"deep": ' + "[" * 100_000
-                               + "]" * 100_000 + ', "name": "g",'))
+    variant(
+        "graph-deep",
+        edit(
+            '<data key="g_graph">{"name": "g",',
+            '<data key="g_graph">{"deep": ' + "[" * 100_000 + "]" * 100_000 + ', "name": "g",',
+        ),
+    )
     variant("initializers-int", edit('"initializers": [', '"initializers": 5, "x": ['))
-    variant("size-not-number", edit(f'<data key="g_sidecar_size">{len(sidecar)}<',
-                                    '<data key="g_sidecar_size">many<'))
-    variant("sidecar-parent", edit('<data key="g_sidecar">good.onnxdata<',
-                                   '<data key="g_sidecar">../good.onnxdata<'))
+    variant(
+        "size-not-number",
+        edit(f'<data key="g_sidecar_size">{len(sidecar)}<', '<data key="g_sidecar_size">many<'),
+    )
+    variant(
+        "sidecar-parent",
+        edit('<data key="g_sidecar">good.onnxdata<', '<data key="g_sidecar">../good.onnxdata<'),
+    )
     node_start = text.index('<data key="n_onnx">') + len('<data key="n_onnx">')
     variant("node-not-json", text[:node_start] + "[" + text[node_start:])
-    variant("node-int", text[:node_start] + "5" + text[text.index("<", node_start):])
+    variant("node-int", text[:node_start] + "5" + text[text.index("<", node_start) :])
 
 
 def make_corpus(folder: Path, outside: Path) -> Path:

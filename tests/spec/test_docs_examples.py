@@ -64,10 +64,11 @@ def _blocks(name: str) -> list[Block]:
     text = (DOCS / name).read_text()
     blocks: list[Block] = []
     for match in FENCE.finditer(text):
-        before = text[:match.start()]
+        before = text[: match.start()]
         note = ANNOTATION.search(before)
-        block = Block(match.group(1), match.group(2), before.count("\n") + 1,
-                      note.group(1) if note else "")
+        block = Block(
+            match.group(1), match.group(2), before.count("\n") + 1, note.group(1) if note else ""
+        )
         if blocks:
             blocks[-1].after = block
         blocks.append(block)
@@ -102,7 +103,8 @@ def test_spec_example_resolves(block, doc_folder):
 @pytest.mark.parametrize("block", BAD, ids=[b.id for b in BAD])
 def test_spec_mistake_gives_the_message_shown(block, doc_folder):
     assert block.after is not None and block.after.lang == "text", (
-        f"the hx-error block at line {block.line} needs a ```text block with its message")
+        f"the hx-error block at line {block.line} needs a ```text block with its message"
+    )
     with pytest.raises(SpecError) as caught:
         load_spec_text(block.code, block.defines, source="spec.hx")
     assert str(caught.value) == block.after.code.rstrip("\n")
@@ -124,13 +126,19 @@ def test_the_language_reference_has_examples_of_both_kinds():
     assert len(GOOD) >= 10 and len(BAD) >= 5
 
 
-@pytest.mark.parametrize("section, options", [
-    ("model", MODEL_OPTIONS), ("inputs", INPUTS_OPTIONS), ("export", EXPORT_OPTIONS),
-    ("output", OUTPUT_OPTIONS)])
+@pytest.mark.parametrize(
+    "section, options",
+    [
+        ("model", MODEL_OPTIONS),
+        ("inputs", INPUTS_OPTIONS),
+        ("export", EXPORT_OPTIONS),
+        ("output", OUTPUT_OPTIONS),
+    ],
+)
 def test_every_section_option_is_documented(section, options):
     text = (DOCS / "spec-language.md").read_text()
-    part = text[text.index(f"\n## {section}\n"):]
-    part = part[:part.index("\n## ", 1)]
+    part = text[text.index(f"\n## {section}\n") :]
+    part = part[: part.index("\n## ", 1)]
     for name in options:
         assert f"`{name}`" in part, f"option {name!r} of {section} is not in its section"
 

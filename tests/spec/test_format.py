@@ -67,11 +67,11 @@ pipeline {
 }
 """,
     "everything on one line": 'model bert from config "bert" { seed = 1 config { a = 1 } } '
-                              'inputs { x: int64[2] } '
-                              'pipeline { remove-dead-code strip-tags(hierarchy = false) } '
-                              'output "o"  # c\n',
+    "inputs { x: int64[2] } "
+    "pipeline { remove-dead-code strip-tags(hierarchy = false) } "
+    'output "o"  # c\n',
     "no comments, odd spacing": '\n\n\nmodel   bert from config "bert"{seed=1}\n\n\n\n'
-                                'pipeline{remove-dead-code}\n\n\n',
+    "pipeline{remove-dead-code}\n\n\n",
     "options and inputs interleaved": """\
 model bert from config "bert" {
   config { a = 1 }
@@ -85,9 +85,9 @@ inputs {
     "only comments": "# one\n\n# two\n",
     "empty": "",
     "strings and numbers": 'model bert from config "a \\"b\\" \\\\ c\\td" {\n'
-                           "  config { x = 1e999  y = -0.5  z = +3  w = .5  v = 5.  u = 1E3 }\n}\n",
+    "  config { x = 1e999  y = -0.5  z = +3  w = .5  v = 5.  u = 1E3 }\n}\n",
     "empty blocks": 'model m from config "c" { config { } }\ninputs { }\nexport { }\n'
-                    "pipeline { topological-sort() }\noutput \"o\" { }\n",
+    'pipeline { topological-sort() }\noutput "o" { }\n',
 }
 
 # Resolving needs the base.hx that "comments everywhere" includes: resolve in a folder with it.
@@ -105,7 +105,7 @@ def _comments(text: str) -> list[str]:
     for line in text.split("\n"):
         code = re.sub(r'"([^"\\\n]|\\.)*"', lambda m: " " * len(m.group()), line)
         if "#" in code:
-            found.append(line[code.index("#"):].rstrip())
+            found.append(line[code.index("#") :].rstrip())
     return found
 
 
@@ -142,7 +142,9 @@ def test_formatting_keeps_the_meaning(name, in_folder_with_base):
 
 def test_the_canonical_layout():
     # Pinned in full: the layout is what `hcc fmt --check` holds every spec to.
-    assert format_text(TRICKY["comments everywhere"]) == """\
+    assert (
+        format_text(TRICKY["comments everywhere"])
+        == """\
 # header
 include "base.hx"  # trailing on an include
 
@@ -178,10 +180,13 @@ output "build/${label}" {
 }  # after a one-line block
 # at the very end
 """
+    )
 
 
 def test_a_comment_on_a_line_the_layout_drops_becomes_its_own_line():
-    assert format_text(TRICKY["comments inside values spread over lines"]) == """\
+    assert (
+        format_text(TRICKY["comments inside values spread over lines"])
+        == """\
 model bert from config "bert" {
   config {
     sizes = [1, 2, 3]  # after the first item
@@ -196,10 +201,13 @@ pipeline {
   remove-dead-code
 }
 """
+    )
 
 
 def test_entries_stay_in_the_order_written():
-    assert format_text(TRICKY["options and inputs interleaved"]) == """\
+    assert (
+        format_text(TRICKY["options and inputs interleaved"])
+        == """\
 model bert from config "bert" {
   config {
     a = 1
@@ -211,6 +219,7 @@ inputs {
   text = "hi"  # text first
 }
 """
+    )
 
 
 def test_values_are_written_canonically_and_read_back_the_same():
@@ -224,7 +233,8 @@ def test_values_are_written_canonically_and_read_back_the_same():
 def test_empty_blocks_and_argument_lists():
     assert format_text(TRICKY["empty blocks"]) == (
         'model m from config "c" {\n  config {}\n}\n\ninputs {\n}\n\nexport {\n}\n\n'
-        'pipeline {\n  topological-sort\n}\n\noutput "o"\n')
+        'pipeline {\n  topological-sort\n}\n\noutput "o"\n'
+    )
 
 
 def test_formatting_reports_syntax_errors():

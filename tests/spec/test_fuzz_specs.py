@@ -79,18 +79,56 @@ def _vocabulary() -> list[str]:
     rules = "\n".join(line for line in grammar.splitlines() if not line.startswith("//"))
     literals = sorted(set(re.findall(r'"([^"\\]+)"', rules)))
     samples = [
-        "layers", "remove-dead-code", "strip-tags", "hierarchy", "opset", "name", "task",
-        "int", "str", "bool", "float", "int64", "batch", "$layers", "$nope", "$label",
-        '"s"', '"${layers}"', '"${nope}"', '"base.hx"', '"/etc/hostname"', '"\\"', '"',
-        "0", "-1", "1.5", "1e999", "+2", ".5", "# comment\n", "#", "\n", "\r\n", "\t", "$", "@",
-        "\\", "\x0b", "\x85", "\u2028", "\x00", "é",
+        "layers",
+        "remove-dead-code",
+        "strip-tags",
+        "hierarchy",
+        "opset",
+        "name",
+        "task",
+        "int",
+        "str",
+        "bool",
+        "float",
+        "int64",
+        "batch",
+        "$layers",
+        "$nope",
+        "$label",
+        '"s"',
+        '"${layers}"',
+        '"${nope}"',
+        '"base.hx"',
+        '"/etc/hostname"',
+        '"\\"',
+        '"',
+        "0",
+        "-1",
+        "1.5",
+        "1e999",
+        "+2",
+        ".5",
+        "# comment\n",
+        "#",
+        "\n",
+        "\r\n",
+        "\t",
+        "$",
+        "@",
+        "\\",
+        "\x0b",
+        "\x85",
+        "\u2028",
+        "\x00",
+        "é",
     ]
     return literals + samples
 
 
 VOCABULARY = _vocabulary()
-TOKEN = re.compile(r'\s+|"(?:[^"\\\n]|\\.)*"|\$?[A-Za-z_][\w-]*|[+-]?[\d.]+(?:[eE][+-]?\d+)?|.',
-                   re.S)
+TOKEN = re.compile(
+    r'\s+|"(?:[^"\\\n]|\\.)*"|\$?[A-Za-z_][\w-]*|[+-]?[\d.]+(?:[eE][+-]?\d+)?|.', re.S
+)
 
 
 @st.composite
@@ -98,15 +136,16 @@ def mutated_specs(draw) -> str:
     text = draw(st.sampled_from(SEEDS))
     for _ in range(draw(st.integers(1, 4))):
         at = draw(st.integers(0, len(text)))
-        kind = draw(st.sampled_from(
-            ["delete", "insert", "replace", "swap", "duplicate", "token", "token"]))
+        kind = draw(
+            st.sampled_from(["delete", "insert", "replace", "swap", "duplicate", "token", "token"])
+        )
         if kind == "delete":
-            text = text[:at] + text[at + draw(st.integers(1, 8)):]
+            text = text[:at] + text[at + draw(st.integers(1, 8)) :]
         elif kind == "insert":
             char = draw(st.one_of(st.characters(), st.sampled_from('{}[]()=:,$"#\\\n ')))
             text = text[:at] + char + text[at:]
         elif kind == "replace" and at < len(text):
-            text = text[:at] + draw(st.characters()) + text[at + 1:]
+            text = text[:at] + draw(st.characters()) + text[at + 1 :]
         elif kind == "swap":
             tokens = TOKEN.findall(text)
             if len(tokens) > 1:
@@ -128,8 +167,11 @@ def mutated_specs(draw) -> str:
 
 defines = st.one_of(
     st.none(),
-    st.dictionaries(st.sampled_from(["layers", "label", "fast", "scale", "nope"]),
-                    st.sampled_from(["2", "-1", "x", "true", "1.5", "", "1e999"]), max_size=2),
+    st.dictionaries(
+        st.sampled_from(["layers", "label", "fast", "scale", "nope"]),
+        st.sampled_from(["2", "-1", "x", "true", "1.5", "", "1e999"]),
+        max_size=2,
+    ),
 )
 
 
@@ -170,10 +212,8 @@ def check_format(text: str) -> None:
     assert load_spec_text(once, source="fuzz.hx") == before  # same meaning
 
 
-FAST = settings(max_examples=500, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow])
-SLOW = settings(max_examples=5000, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SLOW = settings(max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FAST

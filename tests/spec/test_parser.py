@@ -54,8 +54,7 @@ def _nodes(node):
     if isinstance(node, list):
         for item in node:
             yield from _nodes(item)
-    elif dataclasses.is_dataclass(node) and not isinstance(node, (ast.Comment,
-                                                                   ast.SourceLocation)):
+    elif dataclasses.is_dataclass(node) and not isinstance(node, (ast.Comment, ast.SourceLocation)):
         yield node
         for f in dataclasses.fields(node):
             yield from _nodes(getattr(node, f.name))
@@ -63,7 +62,7 @@ def _nodes(node):
 
 def _written(loc) -> str:
     """The text a location underlines."""
-    return loc.line_text[loc.column - 1:loc.column - 1 + loc.length]
+    return loc.line_text[loc.column - 1 : loc.column - 1 + loc.length]
 
 
 def test_every_node_has_a_location_on_its_own_text():
@@ -103,7 +102,7 @@ def test_every_node_has_a_location_on_its_own_text():
             else:
                 assert text.startswith('"') and text.endswith('"')
         else:
-            assert loc.line_text[loc.column - 1:].startswith(starts[type(node)](node)), node
+            assert loc.line_text[loc.column - 1 :].startswith(starts[type(node)](node)), node
     assert seen >= set(starts) | {ast.Literal}
 
 
@@ -130,32 +129,50 @@ def test_values_keep_their_kind():
     assert config["num_hidden_layers"] == ast.Ref("layers", config["num_hidden_layers"].loc)
     items = config["act"].items
     assert [(i.value, i.word) for i in items[:6]] == [
-        ("gelu", True), ("tanh", False), (-1, False), (0.0025, False), (True, False),
-        (False, False)]
+        ("gelu", True),
+        ("tanh", False),
+        (-1, False),
+        (0.0025, False),
+        (True, False),
+        (False, False),
+    ]
     assert isinstance(items[6], ast.ListValue) and items[6].items == []
     # "${...}" stays as written: the resolver substitutes it.
     assert spec.items[7].path.value == "build/${layers}"
 
 
-@pytest.mark.parametrize("written, value", [
-    ("0", 0), ("42", 42), ("-7", -7), ("+3", 3), ("1.5", 1.5), (".5", 0.5), ("5.", 5.0),
-    ("1e3", 1000.0), ("-2.5E-2", -0.025),
-])
+@pytest.mark.parametrize(
+    "written, value",
+    [
+        ("0", 0),
+        ("42", 42),
+        ("-7", -7),
+        ("+3", 3),
+        ("1.5", 1.5),
+        (".5", 0.5),
+        ("5.", 5.0),
+        ("1e3", 1000.0),
+        ("-2.5E-2", -0.025),
+    ],
+)
 def test_numbers(written, value):
     spec = parse_text(f'model m from config "c" {{ seed = {written} }}')
     literal = spec.items[0].options[0].value
     assert literal.value == value and type(literal.value) is type(value)
 
 
-@pytest.mark.parametrize("written, value", [
-    (r'"plain"', "plain"),
-    (r'"say \"hi\""', 'say "hi"'),
-    (r'"back\\slash"', "back\\slash"),
-    (r'"tab\tnew\nline"', "tab\tnew\nline"),
-    (r'"# not a comment"', "# not a comment"),
-    (r'"unknown \q kept"', "unknown \\q kept"),
-    (r'""', ""),
-])
+@pytest.mark.parametrize(
+    "written, value",
+    [
+        (r'"plain"', "plain"),
+        (r'"say \"hi\""', 'say "hi"'),
+        (r'"back\\slash"', "back\\slash"),
+        (r'"tab\tnew\nline"', "tab\tnew\nline"),
+        (r'"# not a comment"', "# not a comment"),
+        (r'"unknown \q kept"', "unknown \\q kept"),
+        (r'""', ""),
+    ],
+)
 def test_strings_and_escapes(written, value):
     spec = parse_text(f"output {written}")
     assert spec.items[0].path.value == value
@@ -165,8 +182,7 @@ def test_strings_and_escapes(written, value):
 def test_true_and_false_are_booleans_but_other_bare_words_are_strings():
     spec = parse_text("output x { a = true  b = false  c = first  d = remove-dead-code }")
     values = [(a.value.value, a.value.word) for a in spec.items[0].options]
-    assert values == [(True, False), (False, False), ("first", True),
-                      ("remove-dead-code", True)]
+    assert values == [(True, False), (False, False), ("first", True), ("remove-dead-code", True)]
 
 
 def test_a_reference_is_one_token_starting_at_the_dollar():
@@ -206,21 +222,30 @@ def test_several_config_blocks_are_merged():
 
 def test_whitespace_and_newlines_only_separate_tokens():
     squeezed = parse_text('model m from config "c"{seed=1}pipeline{a b(x=1,y=[1,2])}')
-    spread = parse_text('model\nm\nfrom\nconfig\n"c"\n{\nseed\n=\n1\n}\npipeline\n{\na\nb\n(\n'
-                        'x\n=\n1\n,\ny\n=\n[\n1\n,\n2\n]\n)\n}\n')
+    spread = parse_text(
+        'model\nm\nfrom\nconfig\n"c"\n{\nseed\n=\n1\n}\npipeline\n{\na\nb\n(\n'
+        "x\n=\n1\n,\ny\n=\n[\n1\n,\n2\n]\n)\n}\n"
+    )
     assert _shape(squeezed) == _shape(spread)
 
 
 def _shape(spec):
     """The tree without locations, to compare what two texts mean."""
+
     def strip(node):
         if isinstance(node, list):
             return [strip(n) for n in node]
         if dataclasses.is_dataclass(node):
-            return (type(node).__name__, {f.name: strip(getattr(node, f.name))
-                                          for f in dataclasses.fields(node)
-                                          if "loc" not in f.name and "line" not in f.name})
+            return (
+                type(node).__name__,
+                {
+                    f.name: strip(getattr(node, f.name))
+                    for f in dataclasses.fields(node)
+                    if "loc" not in f.name and "line" not in f.name
+                },
+            )
         return node
+
     return strip(spec.items)
 
 
@@ -234,8 +259,10 @@ def test_keywords_may_name_passes_and_keys_where_only_a_name_fits():
 def test_a_keyword_followed_by_equals_or_colon_is_a_key_or_input_name_anywhere():
     # After a value the lexer offers keywords too (a value may end a section), so without
     # care "output" would be a name before "a = 1" and a keyword after it.
-    spec = parse_text('model m from config "c" { config { a = 1  output = 2  model = 3 } }\n'
-                      "inputs { a: int64[2] = [2]  model: int64[2] }")
+    spec = parse_text(
+        'model m from config "c" { config { a = 1  output = 2  model = 3 } }\n'
+        "inputs { a: int64[2] = [2]  model: int64[2] }"
+    )
     assert [a.key for a in spec.items[0].config] == ["a", "output", "model"]
     assert [d.name for d in spec.items[1].inputs] == ["a", "model"]
 
@@ -268,7 +295,7 @@ def test_an_empty_file_has_no_items():
 
 def test_dollar_and_name_must_touch():
     with pytest.raises(SpecError) as caught:
-        parse_text('output $ x')
+        parse_text("output $ x")
     assert caught.value.diagnostics[0].message.startswith("'$' must be followed")
 
 
@@ -285,7 +312,9 @@ def test_an_error_in_one_section_does_not_hide_an_error_in_a_later_one():
     with pytest.raises(SpecError) as caught:
         parse_text(text)
     assert [(d.location.line, d.location.column) for d in caught.value.diagnostics] == [
-        (3, 1), (4, 16)]
+        (3, 1),
+        (4, 16),
+    ]
 
 
 def test_a_keyword_that_is_a_key_is_not_taken_for_a_new_section():

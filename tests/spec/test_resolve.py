@@ -50,14 +50,20 @@ def test_a_minimal_spec_gets_every_default():
     spec = load_spec_text('model bert from config "bert"\n')
     assert spec.model_name == "bert"
     assert (spec.source.kind, spec.source.reference, spec.source.overrides) == (
-        "config", "bert", {})
+        "config",
+        "bert",
+        {},
+    )
     assert (spec.source.task, spec.source.seed, spec.source.inputs) == ("base", 0, None)
-    assert (spec.export.exporter, spec.export.opset, spec.export.pipeline) == (
-        "dynamo", None, None)
+    assert (spec.export.exporter, spec.export.opset, spec.export.pipeline) == ("dynamo", None, None)
     assert spec.tagging is True
     assert spec.pipeline == []
-    assert (spec.output.directory, spec.output.name, spec.output.external_data_threshold,
-            spec.output.reports) == (os.path.join("build", "bert"), "bert", 1024, [])
+    assert (
+        spec.output.directory,
+        spec.output.name,
+        spec.output.external_data_threshold,
+        spec.output.reports,
+    ) == (os.path.join("build", "bert"), "bert", 1024, [])
 
 
 def test_every_section_option_reaches_the_build_settings():
@@ -77,8 +83,12 @@ def test_every_section_option_reaches_the_build_settings():
     assert (spec.export.exporter, spec.export.opset) == ("torchscript", 17)
     # tagging = false: the front end runs no tagging pipeline of its own.
     assert (spec.tagging, spec.export.pipeline) == (False, "")
-    assert (spec.output.directory, spec.output.name, spec.output.external_data_threshold,
-            spec.output.reports) == ("out/gpt2", "tiny", 0, ["ir", "hierarchy"])
+    assert (
+        spec.output.directory,
+        spec.output.name,
+        spec.output.external_data_threshold,
+        spec.output.reports,
+    ) == ("out/gpt2", "tiny", 0, ["ir", "hierarchy"])
 
 
 def test_inputs_may_give_example_text_instead_of_declarations():
@@ -108,8 +118,9 @@ def test_pipeline_keeps_order_repeats_and_converted_options():
 
 
 def test_pass_specs_remember_where_they_were_written():
-    spec = load_spec_text('model m from config "c"\npipeline {\n  strip-tags(keys = [a])\n}\n',
-                          source="p.hx")
+    spec = load_spec_text(
+        'model m from config "c"\npipeline {\n  strip-tags(keys = [a])\n}\n', source="p.hx"
+    )
     (call,) = spec.pipeline
     assert (call.location.source, call.location.line, call.location.column) == ("p.hx", 3, 3)
     keys = call.option_locations["keys"]
@@ -139,17 +150,20 @@ def test_parameters_take_their_defaults():
     assert spec.output.name == "m_0.5"
 
 
-@pytest.mark.parametrize("defines, expected", [
-    ({"layers": "4"}, {"layers": 4}),
-    ({"layers": "-1"}, {"layers": -1}),
-    ({"width": "3"}, {"width": 3.0}),
-    ({"width": "1e-2"}, {"width": 0.01}),
-    ({"label": "42"}, {"label": "42"}),  # a str parameter takes the text as it is
-    ({"fast": "true"}, {"fast": True}),
-    ({"fast": "YES"}, {"fast": True}),
-    ({"fast": "1"}, {"fast": True}),
-    ({"fast": "no"}, {"fast": False}),
-])
+@pytest.mark.parametrize(
+    "defines, expected",
+    [
+        ({"layers": "4"}, {"layers": 4}),
+        ({"layers": "-1"}, {"layers": -1}),
+        ({"width": "3"}, {"width": 3.0}),
+        ({"width": "1e-2"}, {"width": 0.01}),
+        ({"label": "42"}, {"label": "42"}),  # a str parameter takes the text as it is
+        ({"fast": "true"}, {"fast": True}),
+        ({"fast": "YES"}, {"fast": True}),
+        ({"fast": "1"}, {"fast": True}),
+        ({"fast": "no"}, {"fast": False}),
+    ],
+)
 def test_defines_override_defaults_converted_by_the_declared_type(defines, expected):
     spec = load_spec_text(PARAMS, defines)
     for name, value in expected.items():
@@ -170,45 +184,54 @@ def test_an_int_define_must_be_written_as_an_integer(value):
 
 
 def test_a_parameter_name_with_a_dash_works_as_ref_and_in_strings():
-    spec = load_spec_text('param run-id: str = "a1"\nmodel m from config $run-id\n'
-                          'output "build/${run-id}"\n')
+    spec = load_spec_text(
+        'param run-id: str = "a1"\nmodel m from config $run-id\noutput "build/${run-id}"\n'
+    )
     assert (spec.source.reference, spec.output.directory) == ("a1", "build/a1")
 
 
 def test_a_parameter_without_default_takes_its_value_from_a_define():
-    text = 'param source: str\nmodel m from config $source\n'
+    text = "param source: str\nmodel m from config $source\n"
     assert load_spec_text(text, {"source": "gpt2"}).source.reference == "gpt2"
 
 
 def test_parameter_values_are_typed_where_they_are_used():
     # $layers is an int: fine for a config override, wrong for the output name (a str).
     with pytest.raises(SpecError) as caught:
-        load_spec_text('param layers: int = 2\nmodel m from config "c"\n'
-                       'output "b" { name = $layers }')
-    assert caught.value.diagnostics[0].message == (
-        "output option 'name' expects str, got int 2")
+        load_spec_text(
+            'param layers: int = 2\nmodel m from config "c"\noutput "b" { name = $layers }'
+        )
+    assert caught.value.diagnostics[0].message == ("output option 'name' expects str, got int 2")
 
 
 def test_a_dimension_and_sizes_may_come_from_parameters():
-    spec = load_spec_text('param seq: int = 8\nmodel m from config "c"\n'
-                          "inputs { x: int64[2, $seq] = [2, $seq] }")
+    spec = load_spec_text(
+        'param seq: int = 8\nmodel m from config "c"\ninputs { x: int64[2, $seq] = [2, $seq] }'
+    )
     assert spec.source.inputs == [InputSpec("x", "int64", [2, 8], [2, 8])]
 
 
 def test_each_use_of_an_undefined_parameter_is_reported_once_without_echoes():
-    text = ('model m from config $src\ninputs { x: int64[$n] = [$n] }\n'
-            'pipeline { strip-tags(keys = [$k]) }\noutput $out { name = "${nm}" }\n')
+    text = (
+        "model m from config $src\ninputs { x: int64[$n] = [$n] }\n"
+        'pipeline { strip-tags(keys = [$k]) }\noutput $out { name = "${nm}" }\n'
+    )
     with pytest.raises(SpecError) as caught:
         load_spec_text(text)
     messages = [d.message.split(";")[0] for d in caught.value.diagnostics]
-    assert messages == ["undefined parameter $src", "undefined parameter $n",
-                        "undefined parameter $n", "undefined parameter $k",
-                        "undefined parameter $out", "undefined parameter ${nm}"]
+    assert messages == [
+        "undefined parameter $src",
+        "undefined parameter $n",
+        "undefined parameter $n",
+        "undefined parameter $k",
+        "undefined parameter $out",
+        "undefined parameter ${nm}",
+    ]
 
 
 def test_a_parameter_without_a_value_is_not_also_reported_where_used():
     with pytest.raises(SpecError) as caught:
-        load_spec_text("param n: int\nmodel m from config \"c\" { seed = $n }\n")
+        load_spec_text('param n: int\nmodel m from config "c" { seed = $n }\n')
     assert len(caught.value.diagnostics) == 1
 
 
@@ -224,25 +247,35 @@ def test_include_paths_are_never_interpolated(tmp_path):
 
 
 def test_includes_are_relative_to_the_including_file(tmp_path):
-    _write(tmp_path, {
-        "main.hx": 'include "common/base.hx"\nmodel m from config "c"\n',
-        "common/base.hx": 'include "passes/cleanup.hx"\nparam layers: int = 3\n',
-        "common/passes/cleanup.hx": "pipeline { remove-dead-code }\n",
-    })
+    _write(
+        tmp_path,
+        {
+            "main.hx": 'include "common/base.hx"\nmodel m from config "c"\n',
+            "common/base.hx": 'include "passes/cleanup.hx"\nparam layers: int = 3\n',
+            "common/passes/cleanup.hx": "pipeline { remove-dead-code }\n",
+        },
+    )
     spec = load_spec(str(tmp_path / "main.hx"))
     assert spec.params == {"layers": 3}
     assert [p.name for p in spec.pipeline] == ["remove-dead-code"]
     assert [os.path.relpath(f, tmp_path) for f in spec.files] == [
-        "main.hx", os.path.join("common", "base.hx"),
-        os.path.join("common", "passes", "cleanup.hx")]
+        "main.hx",
+        os.path.join("common", "base.hx"),
+        os.path.join("common", "passes", "cleanup.hx"),
+    ]
 
 
 def test_later_sections_replace_included_ones(tmp_path):
-    _write(tmp_path, {
-        "base.hx": ('model base from config "bert"\npipeline { remove-dead-code }\n'
-                    'output "build/base"\n'),
-        "main.hx": 'include "base.hx"\npipeline { topological-sort }\n',
-    })
+    _write(
+        tmp_path,
+        {
+            "base.hx": (
+                'model base from config "bert"\npipeline { remove-dead-code }\n'
+                'output "build/base"\n'
+            ),
+            "main.hx": 'include "base.hx"\npipeline { topological-sort }\n',
+        },
+    )
     spec = load_spec(str(tmp_path / "main.hx"))
     assert spec.model_name == "base"  # kept: main.hx has no model section
     assert [p.name for p in spec.pipeline] == ["topological-sort"]  # replaced, not merged
@@ -250,41 +283,52 @@ def test_later_sections_replace_included_ones(tmp_path):
 
 
 def test_the_last_section_read_wins_so_an_include_after_a_section_replaces_it(tmp_path):
-    _write(tmp_path, {
-        "base.hx": 'output "build/from-base"\n',
-        "main.hx": 'model m from config "c"\noutput "build/mine"\ninclude "base.hx"\n',
-    })
+    _write(
+        tmp_path,
+        {
+            "base.hx": 'output "build/from-base"\n',
+            "main.hx": 'model m from config "c"\noutput "build/mine"\ninclude "base.hx"\n',
+        },
+    )
     assert load_spec(str(tmp_path / "main.hx")).output.directory == "build/from-base"
 
 
 def test_included_parameters_can_be_set_with_defines(tmp_path):
-    _write(tmp_path, {
-        "base.hx": "param layers: int = 2\n",
-        "main.hx": 'include "base.hx"\nmodel m from config "c" { config { n = $layers } }\n',
-    })
+    _write(
+        tmp_path,
+        {
+            "base.hx": "param layers: int = 2\n",
+            "main.hx": 'include "base.hx"\nmodel m from config "c" { config { n = $layers } }\n',
+        },
+    )
     spec = load_spec(str(tmp_path / "main.hx"), {"layers": "5"})
     assert spec.source.overrides == {"n": 5}
 
 
 def test_a_file_included_twice_is_read_once(tmp_path):
     # Two includes sharing a base must not declare its parameters twice.
-    _write(tmp_path, {
-        "base.hx": "param layers: int = 2\n",
-        "a.hx": 'include "base.hx"\n',
-        "b.hx": 'include "base.hx"\n',
-        "main.hx": 'include "a.hx"\ninclude "b.hx"\nmodel m from config "c"\n',
-    })
+    _write(
+        tmp_path,
+        {
+            "base.hx": "param layers: int = 2\n",
+            "a.hx": 'include "base.hx"\n',
+            "b.hx": 'include "base.hx"\n',
+            "main.hx": 'include "a.hx"\ninclude "b.hx"\nmodel m from config "c"\n',
+        },
+    )
     spec = load_spec(str(tmp_path / "main.hx"))
     assert spec.params == {"layers": 2}
-    assert sorted(os.path.basename(f) for f in spec.files) == ["a.hx", "b.hx", "base.hx",
-                                                               "main.hx"]
+    assert sorted(os.path.basename(f) for f in spec.files) == ["a.hx", "b.hx", "base.hx", "main.hx"]
 
 
 def test_a_duplicate_section_within_one_file_is_an_error_even_via_includes(tmp_path):
-    _write(tmp_path, {
-        "base.hx": 'output "a"\noutput "b"\n',
-        "main.hx": 'include "base.hx"\nmodel m from config "c"\n',
-    })
+    _write(
+        tmp_path,
+        {
+            "base.hx": 'output "a"\noutput "b"\n',
+            "main.hx": 'include "base.hx"\nmodel m from config "c"\n',
+        },
+    )
     with pytest.raises(SpecError) as caught:
         load_spec(str(tmp_path / "main.hx"))
     (error,) = caught.value.diagnostics
@@ -293,13 +337,15 @@ def test_a_duplicate_section_within_one_file_is_an_error_even_via_includes(tmp_p
 
 
 def test_includes_may_go_up_but_not_out_of_the_top_specs_folder(tmp_path):
-    _write(tmp_path, {
-        "shared.hx": "pipeline { remove-dead-code }\n",
-        "models/base.hx": 'include "../shared.hx"\n',
-        "main.hx": 'include "models/base.hx"\nmodel m from config "c"\n',
-    })
-    assert [p.name for p in load_spec(str(tmp_path / "main.hx")).pipeline] == [
-        "remove-dead-code"]
+    _write(
+        tmp_path,
+        {
+            "shared.hx": "pipeline { remove-dead-code }\n",
+            "models/base.hx": 'include "../shared.hx"\n',
+            "main.hx": 'include "models/base.hx"\nmodel m from config "c"\n',
+        },
+    )
+    assert [p.name for p in load_spec(str(tmp_path / "main.hx")).pipeline] == ["remove-dead-code"]
 
 
 def test_spec_text_includes_are_relative_to_the_working_directory(tmp_path, monkeypatch):
@@ -314,25 +360,36 @@ def test_spec_text_includes_are_relative_to_the_working_directory(tmp_path, monk
 
 @pytest.mark.parametrize("kind", ["onnx", "directory"])
 def test_file_sources_are_relative_to_the_spec_that_names_them(tmp_path, kind):
-    _write(tmp_path, {
-        "specs/main.hx": f'model m from {kind} "models/m"\n',
-    })
+    _write(
+        tmp_path,
+        {
+            "specs/main.hx": f'model m from {kind} "models/m"\n',
+        },
+    )
     spec = load_spec(str(tmp_path / "specs" / "main.hx"))
     assert spec.source.reference == str(tmp_path / "specs" / "models" / "m")
 
 
 def test_a_source_in_an_included_file_is_relative_to_that_file(tmp_path):
-    _write(tmp_path, {
-        "main.hx": 'include "sub/base.hx"\n',
-        "sub/base.hx": 'model m from onnx "m.onnx"\n',
-    })
+    _write(
+        tmp_path,
+        {
+            "main.hx": 'include "sub/base.hx"\n',
+            "sub/base.hx": 'model m from onnx "m.onnx"\n',
+        },
+    )
     spec = load_spec(str(tmp_path / "main.hx"))
     assert spec.source.reference == str(tmp_path / "sub" / "m.onnx")
 
 
 def test_config_and_factory_sources_are_names_not_paths(tmp_path):
-    _write(tmp_path, {"a.hx": 'model m from config "gpt2"\n',
-                      "b.hx": 'model m from factory "pkg.models:make"\n'})
+    _write(
+        tmp_path,
+        {
+            "a.hx": 'model m from config "gpt2"\n',
+            "b.hx": 'model m from factory "pkg.models:make"\n',
+        },
+    )
     assert load_spec(str(tmp_path / "a.hx")).source.reference == "gpt2"
     assert load_spec(str(tmp_path / "b.hx")).source.reference == "pkg.models:make"
 
@@ -363,10 +420,13 @@ sys.addaudithook(_audit)  # cannot be removed; it records nothing unless _opened
 
 def test_resolving_reads_only_the_spec_and_its_includes(tmp_path):
     global _opened
-    _write(tmp_path, {
-        "main.hx": 'include "base.hx"\nmodel m from onnx "models/m.onnx"\n',
-        "base.hx": 'model d from directory "weights"\noutput "build/x"\n',
-    })
+    _write(
+        tmp_path,
+        {
+            "main.hx": 'include "base.hx"\nmodel m from onnx "models/m.onnx"\n',
+            "base.hx": 'model d from directory "weights"\noutput "build/x"\n',
+        },
+    )
     load_spec_text('model m from config "c"')  # load the grammar before watching
     _opened = []
     try:

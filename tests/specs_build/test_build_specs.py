@@ -16,8 +16,9 @@ SPECS = os.path.join(os.path.dirname(__file__), "..", "..", "specs")
 
 
 def _build(name: str, out_dir, **defines):
-    return hcc.build(os.path.join(SPECS, name), {k: str(v) for k, v in defines.items()},
-                     output_dir=str(out_dir))
+    return hcc.build(
+        os.path.join(SPECS, name), {k: str(v) for k, v in defines.items()}, output_dir=str(out_dir)
+    )
 
 
 def _tagged(path: str) -> bool:
@@ -56,7 +57,9 @@ def test_layer_specs_split_and_chain_to_the_whole_model_exactly(spec, tmp_path):
 
 
 def test_cli_build_dry_run_lists_outputs_without_writing(tmp_path, capsys):
-    code = main(["build", os.path.join(SPECS, "bert-tiny.hx"), "--dry-run", "-o", str(tmp_path / "x")])
+    code = main(
+        ["build", os.path.join(SPECS, "bert-tiny.hx"), "--dry-run", "-o", str(tmp_path / "x")]
+    )
     assert code == 0
     assert "would write" in capsys.readouterr().out
     assert not (tmp_path / "x").exists()
@@ -82,9 +85,14 @@ def _greedy_reference(spec_path: str, defines: dict, prompt: list[int], count: i
     module = load_module(spec.source).module
     module.config.use_cache = True
     with torch.no_grad():
-        out = module.generate(torch.tensor([prompt]), max_new_tokens=count, min_new_tokens=count,
-                              do_sample=False, pad_token_id=0)
-    return out[0, len(prompt):].tolist()
+        out = module.generate(
+            torch.tensor([prompt]),
+            max_new_tokens=count,
+            min_new_tokens=count,
+            do_sample=False,
+            pad_token_id=0,
+        )
+    return out[0, len(prompt) :].tolist()
 
 
 @pytest.mark.slow
@@ -96,7 +104,8 @@ def test_kv_cache_spec_builds_pieces_that_decode_like_transformers(tmp_path):
     names = sorted(os.path.basename(p) for p in result.outputs)
     assert "manifest.json" in names and "embedding.onnx" in names and "lm_head.onnx" in names
     generation = Runner(str(tmp_path)).generate(prompt, count)
-    want = _greedy_reference(os.path.join(SPECS, "llama-kv-cache.hx"), {"max_len": 16}, prompt,
-                             count)
+    want = _greedy_reference(
+        os.path.join(SPECS, "llama-kv-cache.hx"), {"max_len": 16}, prompt, count
+    )
     assert len(want) == count
     assert generation.tokens == want

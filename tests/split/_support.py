@@ -22,11 +22,31 @@ from hcc.pieces import read_manifest, write_pieces
 # Seed 003's BERT (bert_uncased_L-2_H-128_A-2), a LLaMA of the same size, GPT-2 with 4 layers.
 CONFIGS = {
     "gpt2": ("gpt2", {"n_layer": 4}, "causal-lm", "*/GPT2Block.*"),
-    "bert": ("bert", {"num_hidden_layers": 2, "hidden_size": 128, "num_attention_heads": 2,
-                      "intermediate_size": 512}, "base", "*/BertLayer.*"),
-    "llama": ("llama", {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128,
-                        "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000,
-                        "max_position_embeddings": 128}, "causal-lm", "*/LlamaDecoderLayer.*"),
+    "bert": (
+        "bert",
+        {
+            "num_hidden_layers": 2,
+            "hidden_size": 128,
+            "num_attention_heads": 2,
+            "intermediate_size": 512,
+        },
+        "base",
+        "*/BertLayer.*",
+    ),
+    "llama": (
+        "llama",
+        {
+            "num_hidden_layers": 2,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "vocab_size": 1000,
+            "max_position_embeddings": 128,
+        },
+        "causal-lm",
+        "*/LlamaDecoderLayer.*",
+    ),
 }
 
 
@@ -44,8 +64,15 @@ def build(name: str, **config_changes) -> Built:
     return build_from(model_type, {**overrides, **config_changes}, task, layers, name=name)
 
 
-def build_from(model_type: str, overrides: dict, task: str, layers: str, *,
-               declared=None, name: str | None = None) -> Built:
+def build_from(
+    model_type: str,
+    overrides: dict,
+    task: str,
+    layers: str,
+    *,
+    declared=None,
+    name: str | None = None,
+) -> Built:
     from hcc.frontend.sources import example_inputs, from_config
 
     module = from_config(model_type, overrides, task=task, seed=0)
@@ -79,13 +106,15 @@ def feeds(config, names: list[str], batch: int = 2, seq: int = 11) -> dict[str, 
     return result
 
 
-def split(built: Built, folder, *, by: str | None = None, shared_weights: str = "share",
-          **options) -> dict[str, Any]:
+def split(
+    built: Built, folder, *, by: str | None = None, shared_weights: str = "share", **options
+) -> dict[str, Any]:
     """Split ``built`` (per layer unless ``by``, ``depth`` or ``scopes`` choose), write the
     pieces into ``folder`` and return the manifest (with each piece's ``path``)."""
     choice = [] if "depth" in options or "scopes" in options else [f"by={by or built.layers!r}"]
-    text = ",".join(choice + [f"{k}={v!r}" if isinstance(v, list) else f"{k}={v}"
-                              for k, v in options.items()])
+    text = ",".join(
+        choice + [f"{k}={v!r}" if isinstance(v, list) else f"{k}={v}" for k, v in options.items()]
+    )
     run(built.model, f"split({text}),internalize-constants(shared_weights={shared_weights})")
     write_pieces(built.model, str(folder))
     return read_manifest(str(folder))
@@ -134,8 +163,11 @@ def weight_bytes(paths: list[str]) -> dict[str, int]:
         for tensor in proto.graph.initializer:
             if tensor.data_location == onnx.TensorProto.EXTERNAL:
                 entries = {e.key: e.value for e in tensor.external_data}
-                key = (os.path.realpath(os.path.join(folder, entries["location"])),
-                       int(entries.get("offset", 0)), int(entries["length"]))
+                key = (
+                    os.path.realpath(os.path.join(folder, entries["location"])),
+                    int(entries.get("offset", 0)),
+                    int(entries["length"]),
+                )
                 if key not in seen:
                     seen.add(key)
                     external += key[2]
@@ -148,8 +180,9 @@ def external_files(path: str) -> set[str]:
     import onnx
 
     proto = onnx.load(path, load_external_data=False)
-    return {e.value for t in proto.graph.initializer for e in t.external_data
-            if e.key == "location"}
+    return {
+        e.value for t in proto.graph.initializer for e in t.external_data if e.key == "location"
+    }
 
 
 def node_tags(path: str) -> dict[str, str]:
@@ -157,8 +190,10 @@ def node_tags(path: str) -> dict[str, str]:
     import onnx
 
     proto = onnx.load(path, load_external_data=False)
-    return {n.name: {p.key: p.value for p in n.metadata_props}.get("hcc.tag", "")
-            for n in proto.graph.node}
+    return {
+        n.name: {p.key: p.value for p in n.metadata_props}.get("hcc.tag", "")
+        for n in proto.graph.node
+    }
 
 
 def manifest_json(folder) -> dict[str, Any]:

@@ -22,26 +22,32 @@ from hcc.pieces import read_manifest
 def _disk_bytes(path: str) -> int:
     folder = os.path.dirname(path)
     return os.path.getsize(path) + sum(
-        os.path.getsize(os.path.join(folder, f)) for f in kit.external_files(path))
+        os.path.getsize(os.path.join(folder, f)) for f in kit.external_files(path)
+    )
 
 
 def _outputs(path: str, feeds, optimization: str = "basic") -> dict[str, np.ndarray]:
     session = kit.session(path, optimization)
     names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(None, {i.name: feeds[i.name]
-                                              for i in session.get_inputs()})))
+    return dict(
+        zip(names, session.run(None, {i.name: feeds[i.name] for i in session.get_inputs()}))
+    )
 
 
 def _combine_manifest(folder, output: str) -> None:
     manifest = read_manifest(str(folder))
     pieces = [ir.load(entry["path"]) for entry in manifest["pieces"]]
-    combined = combine_models(pieces, model_inputs=[v["name"] for v in manifest["inputs"]],
-                              model_outputs=[v["name"] for v in manifest["outputs"]])
+    combined = combine_models(
+        pieces,
+        model_inputs=[v["name"] for v in manifest["inputs"]],
+        model_outputs=[v["name"] for v in manifest["outputs"]],
+    )
     ir.save(combined, output, external_data=os.path.basename(output) + ".data")
 
 
-@pytest.mark.parametrize("variant", [{}, {"embeddings": "own", "head": "own"}],
-                         ids=["first-last", "own"])
+@pytest.mark.parametrize(
+    "variant", [{}, {"embeddings": "own", "head": "own"}], ids=["first-last", "own"]
+)
 def test_combining_a_split_gives_back_the_model(any_model, variant, tmp_path):
     pieces_dir = tmp_path / "pieces"
     manifest = kit.split(any_model, pieces_dir, **variant)
@@ -80,8 +86,10 @@ def test_hcc_combine_command_reads_a_manifest(llama, tmp_path, capsys):
 
 def test_combine_pass_merges_a_split_in_memory(bert, tmp_path):
     nodes = len(bert.model.graph)
-    combined = run(bert.model, f"split(by={bert.layers!r},embeddings=own,head=own),"
-                               "internalize-constants,combine")
+    combined = run(
+        bert.model,
+        f"split(by={bert.layers!r},embeddings=own,head=own),internalize-constants,combine",
+    )
     assert combined is not bert.model and len(combined.graph) == nodes
     assert "hcc.pieces" not in combined.meta
     ir.save(bert.model, str(tmp_path / "whole.onnx"), external_data="whole.onnx.data")

@@ -21,8 +21,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def gpt2_12(gpt2_12_layers, tmp_path_factory):
     shared = gpt2_12_layers  # exported once per test run (tests/conftest.py)
-    built = kit.built_from_export("gpt2", shared.module, ir.load(shared.path), shared.kwargs,
-                                  kit.CONFIGS["gpt2"][3])
+    built = kit.built_from_export(
+        "gpt2", shared.module, ir.load(shared.path), shared.kwargs, kit.CONFIGS["gpt2"][3]
+    )
     folder = tmp_path_factory.mktemp("gpt2-12")
     return built, folder, kit.split(built, folder)
 
@@ -57,6 +58,7 @@ def test_twelve_pieces_combine_to_the_same_model(gpt2_12, tmp_path):
     assert len(got) == len(want)
     assert all(np.array_equal(w, g) for w, g in zip(want.values(), got))
     whole_bytes = os.path.getsize(whole_path) + os.path.getsize(
-        os.path.join(str(folder), manifest["weights"]))
+        os.path.join(str(folder), manifest["weights"])
+    )
     combined_bytes = os.path.getsize(path) + os.path.getsize(path + ".data")
     assert abs(combined_bytes - whole_bytes) <= 0.01 * whole_bytes

@@ -16,6 +16,7 @@ from hcc.pieces import write_pieces
 @pytest.fixture
 def no_weight_reads(monkeypatch):
     """Make reading any external tensor's bytes in Python an error."""
+
     def refuse(self, *args, **kwargs):
         raise AssertionError(f"the bytes of {self.name!r} were read")
 
@@ -31,8 +32,11 @@ def test_load_split_and_write_never_read_a_weight(name, request, tmp_path, no_we
     # ir.save copies external tensors file to file too: the patched methods are not needed.
     ir.save(built.model, str(source / "model.onnx"), external_data="model.onnx.data")
     model = load_model(ModelSource("onnx", str(source / "model.onnx")))  # with the tagging
-    tensors = [v.const_value for v in model.graph.initializers.values()
-               if isinstance(v.const_value, ExternalTensor)]
+    tensors = [
+        v.const_value
+        for v in model.graph.initializers.values()
+        if isinstance(v.const_value, ExternalTensor)
+    ]
     assert tensors
     run(model, f"split(by={built.layers!r}),internalize-constants")
     write_pieces(model, str(tmp_path / "pieces"))

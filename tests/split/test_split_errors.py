@@ -28,8 +28,9 @@ def test_module_path_pattern_matching_nothing_lists_module_paths_near_it(llama):
 
 
 def test_overlapping_scopes_are_refused(gpt2):
-    inner = next(s.tag for n in gpt2.model.graph for s in [n.scope]
-                 if s.tag.startswith(BLOCKS + ".1/"))
+    inner = next(
+        s.tag for n in gpt2.model.graph for s in [n.scope] if s.tag.startswith(BLOCKS + ".1/")
+    )
     with pytest.raises(SplitError, match="overlap"):
         run(gpt2.model, f"split(scopes=[{BLOCKS + '.1'!r}, {inner!r}])")
 
@@ -93,16 +94,21 @@ def llama_file(llama, tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("pipeline, message", [
-    ("split(by = \"*/Nothing.*\")", "matches no scope"),
-    ("split(depth = 40)", "no scope at depth"),
-    ("split(by = \"*/LlamaDecoderLayer.*\")\n  internalize-constants", None),
-])
+@pytest.mark.parametrize(
+    "pipeline, message",
+    [
+        ('split(by = "*/Nothing.*")', "matches no scope"),
+        ("split(depth = 40)", "no scope at depth"),
+        ('split(by = "*/LlamaDecoderLayer.*")\n  internalize-constants', None),
+    ],
+)
 def test_a_build_that_fails_writes_nothing(llama_file, tmp_path, pipeline, message):
     out = tmp_path / "out"
-    spec = (f'model llama from onnx "{llama_file}"\n'
-            f"pipeline {{\n  {pipeline}\n}}\n"
-            f'output "{out}" {{\n  validate = true\n}}\n')
+    spec = (
+        f'model llama from onnx "{llama_file}"\n'
+        f"pipeline {{\n  {pipeline}\n}}\n"
+        f'output "{out}" {{\n  validate = true\n}}\n'
+    )
     if message is None:
         # A valid pipeline, for contrast: it writes pieces, a manifest and the whole model.
         hcc.build(spec)

@@ -19,9 +19,11 @@ VARIANTS = {
 LAYERS = {"gpt2": 4, "bert": 2, "llama": 2}
 
 
-@pytest.fixture(scope="module",
-                params=[(m, v) for m in ("gpt2", "bert", "llama") for v in VARIANTS],
-                ids=lambda p: f"{p[0]}-{p[1]}")
+@pytest.fixture(
+    scope="module",
+    params=[(m, v) for m in ("gpt2", "bert", "llama") for v in VARIANTS],
+    ids=lambda p: f"{p[0]}-{p[1]}",
+)
 def written(request, tmp_path_factory):
     name, variant = request.param
     built = request.getfixturevalue(name)
@@ -40,8 +42,9 @@ def test_pieces_chain_to_exactly_the_whole_model(written):
 def test_with_all_runtime_fusions_seed_000_layout_is_still_exact(written):
     built, variant, folder, _ = written
     expected = kit.run_whole(folder, built.feeds, "all")
-    deviation = kit.max_deviation(expected, run_pieces(str(folder), built.feeds,
-                                                       optimization="all"))
+    deviation = kit.max_deviation(
+        expected, run_pieces(str(folder), built.feeds, optimization="all")
+    )
     if variant == "first-last":
         assert deviation == 0.0
     else:
@@ -59,8 +62,10 @@ def test_every_piece_passes_the_full_checker_and_runs_alone(written):
         rng = np.random.default_rng(0)
         feeds = {}
         for value in entry["inputs"]:
-            shape = [d if isinstance(d, int) else (2 if i == 0 else 5)
-                     for i, d in enumerate(value["shape"])]
+            shape = [
+                d if isinstance(d, int) else (2 if i == 0 else 5)
+                for i, d in enumerate(value["shape"])
+            ]
             if value["dtype"] == "int64":
                 feeds[value["name"]] = np.ones(shape, np.int64)
             else:
@@ -79,8 +84,9 @@ def test_pieces_hold_the_whole_models_weight_bytes_once(written):
     # One shared weights file: every large tensor, the tied embedding/head included, once.
     assert pieces["external"] == whole["external"]
     assert pieces["total"] <= 1.02 * whole["total"]
-    assert {f for e in manifest["pieces"] for f in kit.external_files(e["path"])} \
-        <= {manifest["weights"]}
+    assert {f for e in manifest["pieces"] for f in kit.external_files(e["path"])} <= {
+        manifest["weights"]
+    }
 
 
 def test_pieces_are_placed_per_layer_with_embeddings_and_head(written):

@@ -35,21 +35,35 @@ def _tag(node: onnx.NodeProto, tag: str, module: str) -> onnx.NodeProto:
 def toy() -> ir.Model:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])
     then_branch = helper.make_graph(
-        [helper.make_node("Identity", ["g"], ["then_out"])], "then", [],
-        [helper.make_tensor_value_info("then_out", TensorProto.FLOAT, None)])
+        [helper.make_node("Identity", ["g"], ["then_out"])],
+        "then",
+        [],
+        [helper.make_tensor_value_info("then_out", TensorProto.FLOAT, None)],
+    )
     else_branch = helper.make_graph(
-        [helper.make_node("Neg", ["g"], ["else_out"])], "else", [],
-        [helper.make_tensor_value_info("else_out", TensorProto.FLOAT, None)])
+        [helper.make_node("Neg", ["g"], ["else_out"])],
+        "else",
+        [],
+        [helper.make_tensor_value_info("else_out", TensorProto.FLOAT, None)],
+    )
     nodes = [
         _tag(helper.make_node("Shape", ["x"], ["s"], name="shape"), "/Toy", ""),
         _tag(helper.make_node("Relu", ["x"], ["h"], name="relu"), "/Toy/Block.0", "blocks.0"),
         _tag(helper.make_node("Add", ["h", "c"], ["a"], name="add"), "/Toy/Block.0", "blocks.0"),
         _tag(helper.make_node("Neg", ["a"], ["g"], name="glue"), "/Toy", ""),
-        _tag(helper.make_node("If", ["flag"], ["i"], name="if", then_branch=then_branch,
-                              else_branch=else_branch), "/Toy/Block.1", "blocks.1"),
+        _tag(
+            helper.make_node(
+                "If", ["flag"], ["i"], name="if", then_branch=then_branch, else_branch=else_branch
+            ),
+            "/Toy/Block.1",
+            "blocks.1",
+        ),
         helper.make_node("Neg", ["i"], ["n"], name="untagged"),
-        _tag(helper.make_node("Reshape", ["n", "s"], ["b"], name="reshape"),
-             "/Toy/Block.1", "blocks.1"),
+        _tag(
+            helper.make_node("Reshape", ["n", "s"], ["b"], name="reshape"),
+            "/Toy/Block.1",
+            "blocks.1",
+        ),
         _tag(helper.make_node("Transpose", ["w"], ["t"], name="transpose"), "/Toy/Head", "head"),
         _tag(helper.make_node("MatMul", ["b", "t"], ["y"], name="matmul"), "/Toy/Head", "head"),
     ]
@@ -60,12 +74,19 @@ def toy() -> ir.Model:
         numpy_helper.from_array(rng.standard_normal((3, 4)).astype(np.float32), "w"),
     ]
     graph = helper.make_graph(
-        nodes, "toy", [x],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3]),
-         helper.make_tensor_value_info("a", TensorProto.FLOAT, ["batch", 4])],
+        nodes,
+        "toy",
+        [x],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3]),
+            helper.make_tensor_value_info("a", TensorProto.FLOAT, ["batch", 4]),
+        ],
         initializers,
-        value_info=[helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", 4])
-                    for n in ("h", "g", "i", "n", "b")])
+        value_info=[
+            helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", 4])
+            for n in ("h", "g", "i", "n", "b")
+        ],
+    )
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
     onnx.checker.check_model(proto, full_check=True)
     return ir.from_onnx(proto)
@@ -86,8 +107,11 @@ def test_glue_goes_with_the_layer_before_and_the_head_takes_what_only_it_reads()
 def test_own_embeddings_and_head_are_pieces_of_their_own():
     model = run(toy(), "split(by='*/Block.*', embeddings=own, head=own)")
     assert [(p.name, _names(p)) for p in pieces_of(model)] == [
-        ("embeddings", ["shape"]), ("Block.0", ["relu", "add", "glue"]),
-        ("Block.1", ["if", "untagged", "reshape"]), ("head", ["transpose", "matmul"])]
+        ("embeddings", ["shape"]),
+        ("Block.0", ["relu", "add", "glue"]),
+        ("Block.1", ["if", "untagged", "reshape"]),
+        ("head", ["transpose", "matmul"]),
+    ]
 
 
 def test_a_helper_copied_into_every_reader_is_not_written_where_it_was():
@@ -108,7 +132,10 @@ def test_outputs_made_before_the_last_piece_and_subgraph_reads_cross_the_boundar
     manifest = read_manifest(str(tmp_path))
     # The empty embeddings piece is not written; numbering follows the written pieces.
     assert [e["file"] for e in manifest["pieces"]] == [
-        "00-Block.0.onnx", "01-Block.1.onnx", "02-head.onnx"]
+        "00-Block.0.onnx",
+        "01-Block.1.onnx",
+        "02-head.onnx",
+    ]
     assert [v["name"] for v in manifest["pieces"][0]["outputs"]] == ["a", "g"]
     assert [v["name"] for v in manifest["pieces"][1]["inputs"]] == ["g"]  # read inside If
     feeds = {"x": np.arange(12, dtype=np.float32).reshape(3, 4) - 5}

@@ -42,7 +42,8 @@ def _float_tensors(*items) -> list[np.ndarray]:
 def _fits(described: dict, array: np.ndarray) -> bool:
     shape = described["shape"]
     return len(shape) == array.ndim and all(
-        not isinstance(d, int) or d == n for d, n in zip(shape, array.shape))
+        not isinstance(d, int) or d == n for d, n in zip(shape, array.shape)
+    )
 
 
 def _match(described: dict, arrays: list[np.ndarray]) -> np.ndarray:
@@ -66,8 +67,9 @@ def check_pieces_against_modules(built: kit.Built, manifest: dict) -> list[float
         feeds = {}
         for described in entry["inputs"]:
             name = described["name"]
-            feeds[name] = (built.feeds[name] if name in model_inputs
-                           else _match(described, arguments))
+            feeds[name] = (
+                built.feeds[name] if name in model_inputs else _match(described, arguments)
+            )
         outputs = kit.session(entry["path"]).run(None, feeds)
         results = _float_tensors(seen["output"])
         compared = 0
@@ -92,8 +94,10 @@ def test_pieces_below_the_layers_compute_what_their_modules_compute(bert, tmp_pa
     manifest = kit.split(bert, tmp_path, depth=3, embeddings="own", head="own")
     # Every layer has the same three classes: pieces are named by module path instead.
     assert [e["name"] for e in manifest["pieces"][1:-1]] == [
-        f"encoder.layer.{i}.{part}" for i in range(2)
-        for part in ("attention", "intermediate", "output")]
+        f"encoder.layer.{i}.{part}"
+        for i in range(2)
+        for part in ("attention", "intermediate", "output")
+    ]
     deviations = check_pieces_against_modules(bert, manifest)
     assert len(deviations) == 6
     assert max(deviations) <= 1e-5

@@ -31,9 +31,11 @@ def _run(capsys, *argv) -> tuple[int, str, str]:
 
 
 def _split_spec(model: Path, folder: Path, by: str, extra: str = "") -> str:
-    return (f'model m from onnx "{model}"\n'
-            f'pipeline {{\n  split(by = "{by}"{extra})\n}}\n'
-            f'output "{folder}" {{ validate = true }}\n')
+    return (
+        f'model m from onnx "{model}"\n'
+        f'pipeline {{\n  split(by = "{by}"{extra})\n}}\n'
+        f'output "{folder}" {{ validate = true }}\n'
+    )
 
 
 @pytest.fixture
@@ -66,8 +68,11 @@ def test_tiny_mlp_split_validates_and_its_pieces_pass_the_full_checker(tmp_path)
             # The batch stays symbolic, the width is known.
             assert dims[0].dim_param == "batch" and dims[1].dim_value > 0, info.name
     boundary = manifest["pieces"][1]["inputs"][0]
-    assert boundary == {"name": "/layers.0/act/Relu_output_0", "dtype": "float",
-                        "shape": ["batch", 16]}
+    assert boundary == {
+        "name": "/layers.0/act/Relu_output_0",
+        "dtype": "float",
+        "shape": ["batch", 16],
+    }
     assert [d.max_abs for d in validate_pieces(str(mlp_pieces))] == [0.0]
 
 
@@ -84,16 +89,26 @@ def test_a_boundary_no_inference_can_type_is_refused(tmp_path):
     # A custom operator crosses the boundary: neither the file nor onnx's inference knows its
     # output's type, so no invalid piece is written.
     block = [Scope.root("M", "m.M").child(f"blocks.{i}", f"Block.{i}", "m.Block") for i in (0, 1)]
-    nodes = [_tagged(helper.make_node("Mystery", ["x"], ["h"], domain="custom"), block[0]),
-             _tagged(helper.make_node("Relu", ["h"], ["y"]), block[1])]
-    graph = helper.make_graph(nodes, "g", [_info("x", TensorProto.FLOAT, ["n", 4])],
-                              [_info("y", TensorProto.FLOAT, ["n", 4])])
-    model = helper.make_model(graph, ir_version=10, opset_imports=[
-        helper.make_opsetid("", 18), helper.make_opsetid("custom", 1)])
+    nodes = [
+        _tagged(helper.make_node("Mystery", ["x"], ["h"], domain="custom"), block[0]),
+        _tagged(helper.make_node("Relu", ["h"], ["y"]), block[1]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [_info("x", TensorProto.FLOAT, ["n", 4])],
+        [_info("y", TensorProto.FLOAT, ["n", 4])],
+    )
+    model = helper.make_model(
+        graph,
+        ir_version=10,
+        opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("custom", 1)],
+    )
     path = tmp_path / "custom.onnx"
     onnx.save(model, str(path))
-    with pytest.raises(ir.HccError, match="'h' crosses its boundary, but the model records no "
-                                          "type"):
+    with pytest.raises(
+        ir.HccError, match="'h' crosses its boundary, but the model records no type"
+    ):
         hcc.build(_split_spec(path, tmp_path / "out", "*/Block.*"))
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
@@ -105,8 +120,11 @@ VOCAB, POSITIONS, WIDTH = 50, 20, 8
 
 
 def _tagged(node: onnx.NodeProto, scope: Scope) -> onnx.NodeProto:
-    for key, value in (("hcc.tag", scope.tag), ("hcc.module", scope.module_path),
-                       ("namespace", namespace_of(scope))):
+    for key, value in (
+        ("hcc.tag", scope.tag),
+        ("hcc.module", scope.module_path),
+        ("namespace", namespace_of(scope)),
+    ):
         node.metadata_props.add(key=key, value=value)
     return node
 
@@ -139,17 +157,26 @@ def _embedding_model(path: Path) -> Path:
     nodes = [_tagged(n, root) for n in nodes]
     previous = "h0"
     for i, scope in enumerate(blocks):
-        nodes += [_tagged(helper.make_node("MatMul", [previous, f"w{i}"], [f"m{i}"]), scope),
-                  _tagged(helper.make_node("Tanh", [f"m{i}"], [f"t{i}"]), scope),
-                  _tagged(helper.make_node("Mul", [f"t{i}", "mask3"], [f"h{i + 1}"]), scope)]
+        nodes += [
+            _tagged(helper.make_node("MatMul", [previous, f"w{i}"], [f"m{i}"]), scope),
+            _tagged(helper.make_node("Tanh", [f"m{i}"], [f"t{i}"]), scope),
+            _tagged(helper.make_node("Mul", [f"t{i}", "mask3"], [f"h{i + 1}"]), scope),
+        ]
         previous = f"h{i + 1}"
-    inputs = [_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
-              _info("position_ids", TensorProto.INT64, ["batch", "seq"]),
-              _info("attention_mask", TensorProto.INT64, ["batch", "seq"])]
+    inputs = [
+        _info("input_ids", TensorProto.INT64, ["batch", "seq"]),
+        _info("position_ids", TensorProto.INT64, ["batch", "seq"]),
+        _info("attention_mask", TensorProto.INT64, ["batch", "seq"]),
+    ]
     outputs = [_info(previous, TensorProto.FLOAT, ["batch", "seq", WIDTH])]
-    initializers = [weight("tokens", (VOCAB, WIDTH)), weight("positions", (POSITIONS, WIDTH)),
-                    weight("w0", (WIDTH, WIDTH)), weight("w1", (WIDTH, WIDTH)), axes,
-                    numpy_helper.from_array(np.array([-1], np.int64), "last")]
+    initializers = [
+        weight("tokens", (VOCAB, WIDTH)),
+        weight("positions", (POSITIONS, WIDTH)),
+        weight("w0", (WIDTH, WIDTH)),
+        weight("w1", (WIDTH, WIDTH)),
+        axes,
+        numpy_helper.from_array(np.array([-1], np.int64), "last"),
+    ]
     graph = helper.make_graph(nodes, "toy", inputs, outputs, initializers)
     model = helper.make_model(graph, ir_version=10, opset_imports=[helper.make_opsetid("", 18)])
     model = onnx.shape_inference.infer_shapes(model)  # value_info, as exporters write it
@@ -182,9 +209,12 @@ def test_a_model_with_a_50_token_vocabulary_validates(tmp_path, capsys):
 def test_integer_inputs_without_a_table_get_small_values(tmp_path):
     from hcc.ort import generated_inputs
 
-    graph = helper.make_graph([helper.make_node("Cast", ["n"], ["y"], to=TensorProto.FLOAT)],
-                              "g", [_info("n", TensorProto.INT64, ["batch", "seq"])],
-                              [_info("y", TensorProto.FLOAT, ["batch", "seq"])])
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["n"], ["y"], to=TensorProto.FLOAT)],
+        "g",
+        [_info("n", TensorProto.INT64, ["batch", "seq"])],
+        [_info("y", TensorProto.FLOAT, ["batch", "seq"])],
+    )
     path = tmp_path / "cast.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
     feeds = generated_inputs(session(str(path)), ir.load(str(path)), seq=512)
@@ -209,14 +239,13 @@ def _poison_piece(folder: Path, value: float) -> None:
     onnx.save(proto, str(folder / piece))
 
 
-@pytest.mark.parametrize("value,kind", [(math.nan, "NaN"), (math.inf, "inf"),
-                                        (-math.inf, "-inf")])
+@pytest.mark.parametrize("value,kind", [(math.nan, "NaN"), (math.inf, "inf"), (-math.inf, "-inf")])
 @pytest.mark.parametrize("command", ["validate-pieces", "validate"])
-def test_a_non_finite_output_of_the_pieces_fails_with_exit_2(mlp_pieces, capsys, command,
-                                                             value, kind):
+def test_a_non_finite_output_of_the_pieces_fails_with_exit_2(
+    mlp_pieces, capsys, command, value, kind
+):
     _poison_piece(mlp_pieces, value)
-    code, out, err = _run(capsys, command, mlp_pieces, mlp_pieces / "m.onnx",
-                          "--tolerance", "1e30")
+    code, out, err = _run(capsys, command, mlp_pieces, mlp_pieces / "m.onnx", "--tolerance", "1e30")
     assert code == 2
     assert out.startswith(f"y: FAIL: {kind} in the pieces where the whole model is finite")
     assert err.startswith("hcc: error: ") and "output 'y' of the pieces is broken" in err
@@ -227,8 +256,9 @@ def test_a_finite_deviation_beyond_the_tolerance_still_exits_1(mlp_pieces, capsy
     _poison_piece(mlp_pieces, 0.5)
     code, out, _ = _run(capsys, "validate-pieces", mlp_pieces, mlp_pieces / "m.onnx")
     assert code == 1 and out == "y: max abs deviation 0.5\n"
-    code, _, _ = _run(capsys, "validate-pieces", mlp_pieces, mlp_pieces / "m.onnx",
-                      "--tolerance", "0.6")
+    code, _, _ = _run(
+        capsys, "validate-pieces", mlp_pieces, mlp_pieces / "m.onnx", "--tolerance", "0.6"
+    )
     assert code == 0
 
 
@@ -251,8 +281,9 @@ def test_a_nan_deviation_fails_the_build(mlp_pieces, tmp_path, monkeypatch):
 @pytest.mark.parametrize("tolerance", ["nan", "inf", "-1"])
 @pytest.mark.parametrize("command", ["validate-pieces", "validate"])
 def test_a_bad_tolerance_on_the_command_line_is_exit_2(mlp_pieces, capsys, command, tolerance):
-    code, out, err = _run(capsys, command, mlp_pieces, mlp_pieces / "m.onnx",
-                          "--tolerance", tolerance)
+    code, out, err = _run(
+        capsys, command, mlp_pieces, mlp_pieces / "m.onnx", "--tolerance", tolerance
+    )
     assert (code, out) == (2, "")
     assert err == f"hcc: error: --tolerance must be a finite number >= 0, not {float(tolerance)}\n"
 

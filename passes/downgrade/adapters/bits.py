@@ -17,10 +17,14 @@ from ..literals import constant_array
 from ..rewriter import Rewriter, adapter
 
 _UNSIGNED = {
-    DataType.INT8: DataType.UINT8, DataType.INT16: DataType.UINT16,
-    DataType.INT32: DataType.UINT32, DataType.INT64: DataType.UINT64,
-    DataType.UINT8: DataType.UINT8, DataType.UINT16: DataType.UINT16,
-    DataType.UINT32: DataType.UINT32, DataType.UINT64: DataType.UINT64,
+    DataType.INT8: DataType.UINT8,
+    DataType.INT16: DataType.UINT16,
+    DataType.INT32: DataType.UINT32,
+    DataType.INT64: DataType.UINT64,
+    DataType.UINT8: DataType.UINT8,
+    DataType.UINT16: DataType.UINT16,
+    DataType.UINT32: DataType.UINT32,
+    DataType.UINT64: DataType.UINT64,
 }
 _WIDTH = {DataType.UINT8: 8, DataType.UINT16: 16, DataType.UINT32: 32, DataType.UINT64: 64}
 
@@ -67,8 +71,12 @@ def bit_shift_any_integer(rw: Rewriter, node: Node) -> bool:
         return False  # the older operator computes the same
     zero = rw.constant(node, np.array(0, np.int64))
     y64 = _cast(rw, node, y, DataType.INT64)
-    valid = rw.op(node, "And", rw.op(node, "GreaterOrEqual", y64, zero),
-                  rw.op(node, "Less", y64, rw.constant(node, np.array(width, np.int64))))
+    valid = rw.op(
+        node,
+        "And",
+        rw.op(node, "GreaterOrEqual", y64, zero),
+        rw.op(node, "Less", y64, rw.constant(node, np.array(width, np.int64))),
+    )
     amount = _cast(rw, node, rw.op(node, "Where", valid, y64, zero), DataType.UINT64)
     right = node.attr("direction") in ("RIGHT", b"RIGHT")
     if right and signed:
@@ -77,13 +85,28 @@ def bit_shift_any_integer(rw: Rewriter, node: Node) -> bool:
         x64 = _cast(rw, node, x, DataType.INT64)
         negative = rw.op(node, "Less", x64, zero)
         magnitude = rw.op(node, "Where", negative, _complement(rw, node, x64), x64)
-        moved = _cast(rw, node, rw.op(node, "BitShift", _cast(rw, node, magnitude, DataType.UINT64),
-                                      amount, direction="RIGHT"), DataType.INT64)
+        moved = _cast(
+            rw,
+            node,
+            rw.op(
+                node,
+                "BitShift",
+                _cast(rw, node, magnitude, DataType.UINT64),
+                amount,
+                direction="RIGHT",
+            ),
+            DataType.INT64,
+        )
         result = rw.op(node, "Where", negative, _complement(rw, node, moved), moved)
         fill = rw.op(node, "Where", negative, rw.constant(node, np.array(-1, np.int64)), zero)
     else:
-        moved = rw.op(node, "BitShift", _pattern(rw, node, x, dtype), amount,
-                      direction="RIGHT" if right else "LEFT")
+        moved = rw.op(
+            node,
+            "BitShift",
+            _pattern(rw, node, x, dtype),
+            amount,
+            direction="RIGHT" if right else "LEFT",
+        )
         # Back to the operand's width (dropping bits shifted past it), then to int64 to select.
         result = _cast(rw, node, _cast(rw, node, moved, unsigned), DataType.INT64)
         fill = zero
@@ -106,10 +129,12 @@ def bitwise_not_by_arithmetic(rw: Rewriter, node: Node) -> bool:
 
 _COMBINE = {
     "BitwiseAnd": lambda rw, node, a, b: rw.op(node, "Mul", a, b),
-    "BitwiseOr": lambda rw, node, a, b: rw.op(node, "Sub", rw.op(node, "Add", a, b),
-                                              rw.op(node, "Mul", a, b)),
-    "BitwiseXor": lambda rw, node, a, b: rw.op(node, "Mod", rw.op(node, "Add", a, b),
-                                               rw.constant(node, np.array(2, np.int64))),
+    "BitwiseOr": lambda rw, node, a, b: rw.op(
+        node, "Sub", rw.op(node, "Add", a, b), rw.op(node, "Mul", a, b)
+    ),
+    "BitwiseXor": lambda rw, node, a, b: rw.op(
+        node, "Mod", rw.op(node, "Add", a, b), rw.constant(node, np.array(2, np.int64))
+    ),
 }
 
 
@@ -123,15 +148,20 @@ def bitwise_by_bits(rw: Rewriter, node: Node) -> bool:
     positions = rw.constant(node, np.arange(width, dtype=np.uint64), suffix="bit_positions")
     # The weight of bit k is 2^k; that of bit 63 is int64's minimum, so the sum wraps into
     # the right 64-bit pattern without ever overflowing.
-    weights = np.array([1 << k for k in range(min(width, 63))] + ([-(1 << 63)] if width == 64
-                                                                   else []), np.int64)
+    weights = np.array(
+        [1 << k for k in range(min(width, 63))] + ([-(1 << 63)] if width == 64 else []), np.int64
+    )
     last = rw.ints(node, [-1])
 
     def bits_of(value: Value) -> Value:
         wide = rw.op(node, "Unsqueeze", _pattern(rw, node, value, dtype), last)
         shifted = rw.op(node, "BitShift", wide, positions, direction="RIGHT")
-        return _cast(rw, node, rw.op(node, "Mod", shifted, rw.constant(
-            node, np.array(2, np.uint64))), DataType.INT64)
+        return _cast(
+            rw,
+            node,
+            rw.op(node, "Mod", shifted, rw.constant(node, np.array(2, np.uint64))),
+            DataType.INT64,
+        )
 
     combined = _COMBINE[node.op_type](rw, node, bits_of(a), bits_of(b))
     placed = rw.op(node, "Mul", combined, rw.constant(node, weights, suffix="bit_weights"))

@@ -9,10 +9,18 @@ from hcc.ir.onnx import schemas
 
 from ..rewriter import Rewriter, adapter
 
-_NARROW_FLOATS = frozenset({
-    DataType.FLOAT8E4M3FN, DataType.FLOAT8E4M3FNUZ, DataType.FLOAT8E5M2, DataType.FLOAT8E5M2FNUZ,
-    DataType.FLOAT4E2M1, DataType.FLOAT8E8M0, DataType.FLOAT6E2M3, DataType.FLOAT6E3M2,
-})
+_NARROW_FLOATS = frozenset(
+    {
+        DataType.FLOAT8E4M3FN,
+        DataType.FLOAT8E4M3FNUZ,
+        DataType.FLOAT8E5M2,
+        DataType.FLOAT8E5M2FNUZ,
+        DataType.FLOAT4E2M1,
+        DataType.FLOAT8E8M0,
+        DataType.FLOAT6E2M3,
+        DataType.FLOAT6E3M2,
+    }
+)
 
 
 @adapter("Cast")

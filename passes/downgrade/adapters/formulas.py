@@ -68,7 +68,7 @@ def layer_norm_expanded(rw: Rewriter, node: Node) -> bool:
     result = rw.op(node, "Mul", rw.op(node, "Mul", centred, inverse), scale)
     if bias is not None:
         result = rw.op(node, "Add", result, bias)
-    outputs: list[Value | None] = [result, mu, inverse][:len(node.outputs)]
+    outputs: list[Value | None] = [result, mu, inverse][: len(node.outputs)]
     rw.replace(node, outputs)
     return True
 
@@ -90,8 +90,12 @@ def trilu_as_mask(rw: Rewriter, node: Node) -> bool:
         return rw.op(node, "Range", start, size, step)
 
     rows, cols = count_along(-2), count_along(-1)
-    diagonal = rw.op(node, "Sub", rw.op(node, "Unsqueeze", cols, rw.ints(node, [0])),
-                     rw.op(node, "Unsqueeze", rows, rw.ints(node, [1])))
+    diagonal = rw.op(
+        node,
+        "Sub",
+        rw.op(node, "Unsqueeze", cols, rw.ints(node, [0])),
+        rw.op(node, "Unsqueeze", rows, rw.ints(node, [1])),
+    )
     offset = k if k is not None else rw.constant(node, np.array(0, np.int64))
     compare = "GreaterOrEqual" if node.attr("upper", 1) else "LessOrEqual"
     keep = rw.op(node, compare, diagonal, offset)
@@ -117,8 +121,9 @@ def float_mod_with_floor(rw: Rewriter, node: Node) -> bool:
     zero = _zero_like(rw, node, a)
     remainder = rw.op(node, "Mod", a, b, fmod=1)
     nonzero = rw.op(node, "Not", rw.op(node, "Equal", remainder, zero))
-    signs_differ = rw.op(node, "Xor", rw.op(node, "Less", remainder, zero),
-                         rw.op(node, "Less", b, zero))
+    signs_differ = rw.op(
+        node, "Xor", rw.op(node, "Less", remainder, zero), rw.op(node, "Less", b, zero)
+    )
     fix = rw.op(node, "And", nonzero, signs_differ)
     rw.replace(node, [rw.op(node, "Where", fix, rw.op(node, "Add", remainder, b), remainder)])
     return True
@@ -145,8 +150,9 @@ def batch_norm_training(rw: Rewriter, node: Node) -> bool:
 
     batch_mean = rw.op(node, "ReduceMean", x, axes=axes, keepdims=1)
     centred = rw.op(node, "Sub", x, batch_mean)
-    batch_var = rw.op(node, "ReduceMean", rw.op(node, "Mul", centred, centred), axes=axes,
-                      keepdims=1)
+    batch_var = rw.op(
+        node, "ReduceMean", rw.op(node, "Mul", centred, centred), axes=axes, keepdims=1
+    )
     epsilon = rw.constant(node, np.array(node.attr("epsilon", 1e-5), dtype))
     spread = rw.op(node, "Sqrt", rw.op(node, "Add", batch_var, epsilon))
     normal = rw.op(node, "Div", centred, spread)
@@ -160,7 +166,7 @@ def batch_norm_training(rw: Rewriter, node: Node) -> bool:
         return rw.op(node, "Add", rw.op(node, "Mul", old, keep), rw.op(node, "Mul", flat, take))
 
     outputs = [y, running(mean, batch_mean), running(var, batch_var)]
-    rw.replace(node, outputs[:len(node.outputs)])
+    rw.replace(node, outputs[: len(node.outputs)])
     return True
 
 
@@ -176,8 +182,9 @@ def cumulative_product_by_doubling(rw: Rewriter, node: Node) -> bool:
     if shape is None or dtype is None or not shape:
         return False
     axis = constant_array(axis_value)
-    candidates = [int(axis.reshape(-1)[0]) % len(shape)] if axis is not None else list(
-        range(len(shape)))
+    candidates = (
+        [int(axis.reshape(-1)[0]) % len(shape)] if axis is not None else list(range(len(shape)))
+    )
     if not all(isinstance(shape[a], int) for a in candidates):
         return False
     one = rw.constant(node, np.ones((), dtype), suffix="one")
@@ -195,8 +202,14 @@ def cumulative_product_by_doubling(rw: Rewriter, node: Node) -> bool:
             return op("Concat", ones, head(value, length - by), axis=along)
 
         def flipped(value: Value) -> Value:
-            return op("Slice", value, rw.ints(node, [-1]),
-                      rw.ints(node, [np.iinfo(np.int64).min]), axes, rw.ints(node, [-1]))
+            return op(
+                "Slice",
+                value,
+                rw.ints(node, [-1]),
+                rw.ints(node, [np.iinfo(np.int64).min]),
+                axes,
+                rw.ints(node, [-1]),
+            )
 
         current = flipped(x) if reverse else x
         if exclusive and length > 0:
@@ -212,8 +225,12 @@ def cumulative_product_by_doubling(rw: Rewriter, node: Node) -> bool:
     if len(candidates) == 1:
         result = scan(lambda *a, **k: rw.op(node, *a, **k), candidates[0])
     else:
-        normal = rw.op(node, "Mod", rw.op(node, "Cast", axis_value, to=int(DataType.INT64)),
-                       rw.constant(node, np.array(len(shape), np.int64)))
+        normal = rw.op(
+            node,
+            "Mod",
+            rw.op(node, "Cast", axis_value, to=int(DataType.INT64)),
+            rw.constant(node, np.array(len(shape), np.int64)),
+        )
         result = rw.op(node, "Identity", _choose(rw, node, normal, candidates, scan))
     rw.replace(node, [result])
     return True
@@ -226,8 +243,9 @@ def _choose(rw: Rewriter, node: Node, selector: Value, choices: list[int], build
         return build(op, choices[0])
     is_first = rw.op(node, "Equal", selector, rw.constant(node, np.array(choices[0], np.int64)))
     then = rw.branch(node, lambda inner: build(inner, choices[0]))
-    otherwise = rw.branch(node, lambda inner: _choose(rw, node, selector, choices[1:], build,
-                                                       inner))
+    otherwise = rw.branch(
+        node, lambda inner: _choose(rw, node, selector, choices[1:], build, inner)
+    )
     if op is None:
         return rw.if_(node, is_first, then, otherwise)
     return op("If", is_first, then_branch=then, else_branch=otherwise)

@@ -36,8 +36,9 @@ def split_without_num_outputs(rw: Rewriter, node: Node) -> bool:
         sizes = rw.ints(node, [chunk] * (count - 1) + [size - chunk * (count - 1)], "split")
     else:
         dim = rw.op(node, "Gather", rw.op(node, "Shape", x), rw.ints(node, [axis]), axis=0)
-        chunk = rw.op(node, "Div", rw.op(node, "Add", dim, rw.ints(node, [count - 1])),
-                      rw.ints(node, [count]))
+        chunk = rw.op(
+            node, "Div", rw.op(node, "Add", dim, rw.ints(node, [count - 1])), rw.ints(node, [count])
+        )
         last = rw.op(node, "Sub", dim, rw.op(node, "Mul", chunk, rw.ints(node, [count - 1])))
         head = rw.op(node, "Expand", chunk, rw.ints(node, [count - 1]))
         sizes = rw.op(node, "Concat", head, last, axis=0, suffix="split")
@@ -57,9 +58,14 @@ def shape_without_range(rw: Rewriter, node: Node) -> bool:
     if start == 0 and end is None:
         return True
     full = rw.op(node, "Shape", node.inputs[0])
-    sliced = rw.op(node, "Slice", full, rw.ints(node, [start], "start"),
-                   rw.ints(node, [INT64_MAX if end is None else end], "end"),
-                   rw.ints(node, [0], "axes"))
+    sliced = rw.op(
+        node,
+        "Slice",
+        full,
+        rw.ints(node, [start], "start"),
+        rw.ints(node, [INT64_MAX if end is None else end], "end"),
+        rw.ints(node, [0], "axes"),
+    )
     rw.replace(node, [sliced])
     return True
 
@@ -88,10 +94,15 @@ def reshape_without_allowzero(rw: Rewriter, node: Node) -> bool:
         empty = rw.node(node, "ConstantOfShape", [shape], [fill]).outputs[0]
         rw.replace(node, [empty])
         return True
-    zeros = rw.op(node, "Cast", rw.op(node, "Equal", shape, rw.ints(node, [0])),
-                  to=int(DataType.INT64))
-    has_zero = rw.op(node, "Greater", rw.op(node, "ReduceSum", zeros, keepdims=0),
-                     rw.constant(node, np.array(0, np.int64)))
+    zeros = rw.op(
+        node, "Cast", rw.op(node, "Equal", shape, rw.ints(node, [0])), to=int(DataType.INT64)
+    )
+    has_zero = rw.op(
+        node,
+        "Greater",
+        rw.op(node, "ReduceSum", zeros, keepdims=0),
+        rw.constant(node, np.array(0, np.int64)),
+    )
     then = rw.branch(node, lambda op: op("ConstantOfShape", shape, value=fill))
     otherwise = rw.branch(node, lambda op: op("Reshape", x, shape))
     rw.replace(node, [rw.if_(node, has_zero, then, otherwise)])
@@ -131,8 +142,12 @@ def pad_without_axes(rw: Rewriter, node: Node) -> bool:
     else:
         count = rw.op(node, "Shape", rw.op(node, "Shape", x))
         twice = rw.op(node, "Mul", count, rw.ints(node, [2]))
-        zeros = rw.node(node, "ConstantOfShape", [twice], [Attr(
-            "value", AttrType.TENSOR, ArrayTensor(np.zeros(1, np.int64)))]).outputs[0]
+        zeros = rw.node(
+            node,
+            "ConstantOfShape",
+            [twice],
+            [Attr("value", AttrType.TENSOR, ArrayTensor(np.zeros(1, np.int64)))],
+        ).outputs[0]
     normal = rw.op(node, "Mod", axes64, count)
     where = rw.op(node, "Concat", normal, rw.op(node, "Add", normal, count), axis=0)
     full = rw.op(node, "ScatterElements", zeros, where, pads, axis=0, suffix="pads")
@@ -152,20 +167,28 @@ def _pad_wrap(rw: Rewriter, node: Node) -> bool:
     current = x
     for axis in range(rank):
         begin = rw.op(node, "Slice", pads, rw.ints(node, [axis]), rw.ints(node, [axis + 1]))
-        end = rw.op(node, "Slice", pads, rw.ints(node, [rank + axis]),
-                    rw.ints(node, [rank + axis + 1]))
+        end = rw.op(
+            node, "Slice", pads, rw.ints(node, [rank + axis]), rw.ints(node, [rank + axis + 1])
+        )
         along = rw.ints(node, [axis])
 
         def length_of(value: Value, along=along, axis=axis) -> Value:
-            return rw.op(node, "Slice", rw.op(node, "Shape", value), along,
-                         rw.ints(node, [axis + 1]))
+            return rw.op(
+                node, "Slice", rw.op(node, "Shape", value), along, rw.ints(node, [axis + 1])
+            )
 
         grow_begin, grow_end = rw.op(node, "Max", begin, zero), rw.op(node, "Max", end, zero)
         crop_begin = rw.op(node, "Max", rw.op(node, "Neg", begin), zero)
         crop_end = rw.op(node, "Max", rw.op(node, "Neg", end), zero)
         # Crop first, then wrap what is left (as onnxruntime does).
-        core = rw.op(node, "Slice", current, crop_begin,
-                     rw.op(node, "Sub", length_of(current), crop_end), along)
+        core = rw.op(
+            node,
+            "Slice",
+            current,
+            crop_begin,
+            rw.op(node, "Sub", length_of(current), crop_end),
+            along,
+        )
         length = length_of(core)
         head = rw.op(node, "Slice", core, rw.op(node, "Sub", length, grow_begin), length, along)
         tail = rw.op(node, "Slice", core, zero, grow_end, along)
@@ -207,15 +230,26 @@ def space_to_depth_modes(rw: Rewriter, node: Node) -> bool:
     block = node.attr("blocksize")
     shape = rw.op(node, "Shape", x)
     n_c = rw.op(node, "Slice", shape, rw.ints(node, [0]), rw.ints(node, [2]))
-    h_w = rw.op(node, "Div", rw.op(node, "Slice", shape, rw.ints(node, [2]), rw.ints(node, [4])),
-                rw.ints(node, [block]))
+    h_w = rw.op(
+        node,
+        "Div",
+        rw.op(node, "Slice", shape, rw.ints(node, [2]), rw.ints(node, [4])),
+        rw.ints(node, [block]),
+    )
     h, w = (rw.op(node, "Slice", h_w, rw.ints(node, [i]), rw.ints(node, [i + 1])) for i in (0, 1))
     b = rw.ints(node, [block])
     split = rw.op(node, "Concat", n_c, h, b, w, b, axis=0)
     moved = rw.op(node, "Transpose", rw.op(node, "Reshape", x, split), perm=[0, 1, 3, 5, 2, 4])
     c = rw.op(node, "Slice", shape, rw.ints(node, [1]), rw.ints(node, [2]))
     depth = rw.op(node, "Mul", c, rw.ints(node, [block * block]))
-    out_shape = rw.op(node, "Concat", rw.op(node, "Slice", shape, rw.ints(node, [0]),
-                                            rw.ints(node, [1])), depth, h, w, axis=0)
+    out_shape = rw.op(
+        node,
+        "Concat",
+        rw.op(node, "Slice", shape, rw.ints(node, [0]), rw.ints(node, [1])),
+        depth,
+        h,
+        w,
+        axis=0,
+    )
     rw.replace(node, [rw.op(node, "Reshape", moved, out_shape)])
     return True

@@ -40,10 +40,32 @@ def pool_older_form(rw: Rewriter, node: Node) -> bool:
     pads = list(node.attr("pads") or [0] * 2 * rank)
     dilations = list(node.attr("dilations") or [1] * rank)
     ceil = bool(node.attr("ceil_mode", 0))
-    wanted = [_output_size(spatial[i], kernel[i], strides[i], pads[i], pads[rank + i],
-                           dilations[i], ceil, keep_last=False) for i in range(rank)]
-    older = [_output_size(spatial[i], kernel[i], strides[i], pads[i], pads[rank + i],
-                          dilations[i], ceil, keep_last=True) for i in range(rank)]
+    wanted = [
+        _output_size(
+            spatial[i],
+            kernel[i],
+            strides[i],
+            pads[i],
+            pads[rank + i],
+            dilations[i],
+            ceil,
+            keep_last=False,
+        )
+        for i in range(rank)
+    ]
+    older = [
+        _output_size(
+            spatial[i],
+            kernel[i],
+            strides[i],
+            pads[i],
+            pads[rank + i],
+            dilations[i],
+            ceil,
+            keep_last=True,
+        )
+        for i in range(rank)
+    ]
     dilated = any(d != 1 for d in dilations)
     if dilated and rw.target < _DILATIONS_SINCE[node.op_type]:
         if node.op_type == "MaxPool" or len(node.outputs) > 1:
@@ -55,8 +77,14 @@ def pool_older_form(rw: Rewriter, node: Node) -> bool:
         return False
     attributes = [a for a in node.attributes.values() if a.name != "dilations" or dilated]
     pool = rw.node(node, node.op_type, list(node.inputs), attributes)
-    cropped = rw.op(node, "Slice", pool.outputs[0], rw.ints(node, [0] * rank),
-                    rw.ints(node, wanted), rw.ints(node, list(range(2, 2 + rank))))
+    cropped = rw.op(
+        node,
+        "Slice",
+        pool.outputs[0],
+        rw.ints(node, [0] * rank),
+        rw.ints(node, wanted),
+        rw.ints(node, list(range(2, 2 + rank))),
+    )
     rw.replace(node, [cropped])
     return True
 
@@ -90,12 +118,21 @@ def _as_conv(rw: Rewriter, node: Node, shape, kernel, strides, pads, dilations, 
     data = rw.op(node, "Pad", data, rw.ints(node, full_pads))
     ones = ArrayTensor(np.ones([channels, 1] + kernel, dtype))
     weights = rw.node(node, "Constant", [], [Attr("value", AttrType.TENSOR, ones)]).outputs[0]
-    total = rw.op(node, "Conv", data, weights, group=channels, strides=strides,
-                  dilations=dilations, kernel_shape=kernel)
+    total = rw.op(
+        node,
+        "Conv",
+        data,
+        weights,
+        group=channels,
+        strides=strides,
+        dilations=dilations,
+        kernel_shape=kernel,
+    )
     if node.op_type == "LpPool":
         return rw.op(node, "Pow", total, rw.constant(node, np.array(1.0 / p, dtype)))
-    counts = _window_counts(spatial, kernel, strides, pads, dilations, out,
-                            bool(node.attr("count_include_pad", 0)))
+    counts = _window_counts(
+        spatial, kernel, strides, pads, dilations, out, bool(node.attr("count_include_pad", 0))
+    )
     divisor = rw.constant(node, counts.reshape([1, 1] + out).astype(dtype), suffix="counts")
     return rw.op(node, "Div", total, divisor)
 

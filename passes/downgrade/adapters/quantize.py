@@ -22,11 +22,15 @@ def dequantize_at_older_opsets(rw: Rewriter, node: Node) -> bool:
     if rw.target >= 21:
         return False
     if node.attr("block_size", 0):
-        raise Refuse("blocked scales (block_size) exist from opset 21; keep opset 21, or "
-                     "quantize with quantize-weights(bits=4, target=onnxruntime) or bits=8")
+        raise Refuse(
+            "blocked scales (block_size) exist from opset 21; keep opset 21, or "
+            "quantize with quantize-weights(bits=4, target=onnxruntime) or bits=8"
+        )
     if rw.dtype(node.inputs[0]) in _SUB_BYTE:
-        raise Refuse("4-bit data exists from opset 21; keep opset 21, or quantize with "
-                     "quantize-weights(bits=4, target=onnxruntime) or bits=8")
+        raise Refuse(
+            "4-bit data exists from opset 21; keep opset 21, or quantize with "
+            "quantize-weights(bits=4, target=onnxruntime) or bits=8"
+        )
     if "output_dtype" in node.attributes:
         return False
     scale_type = rw.dtype(node.inputs[1])

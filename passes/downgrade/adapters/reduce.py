@@ -19,9 +19,20 @@ from ..generic import type_string
 from ..literals import constant_array
 from ..rewriter import Rewriter, adapter
 
-ATTRIBUTE_AXES_UNTIL = {op: 18 for op in (
-    "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum",
-    "ReduceLogSumExp", "ReduceSumSquare")}
+ATTRIBUTE_AXES_UNTIL = {
+    op: 18
+    for op in (
+        "ReduceMean",
+        "ReduceMax",
+        "ReduceMin",
+        "ReduceProd",
+        "ReduceL1",
+        "ReduceL2",
+        "ReduceLogSum",
+        "ReduceLogSumExp",
+        "ReduceSumSquare",
+    )
+}
 ATTRIBUTE_AXES_UNTIL["ReduceSum"] = 13
 
 # Reducing axis by axis gives the same result as reducing them together.
@@ -72,14 +83,16 @@ def _stepwise(rw: Rewriter, node: Node) -> bool:
     chosen: list[Value] = []
     for axis in range(rank):
         named = rw.op(node, "Equal", normal, rw.constant(node, np.array(axis, np.int64)))
-        hits = rw.op(node, "ReduceSum", rw.op(node, "Cast", named, to=int(DataType.INT64)),
-                     keepdims=0)
+        hits = rw.op(
+            node, "ReduceSum", rw.op(node, "Cast", named, to=int(DataType.INT64)), keepdims=0
+        )
         reduce_here = rw.op(node, "Greater", hits, zero)
         if not noop:
             reduce_here = rw.op(node, "Or", reduce_here, empty)
         before = current
-        then = rw.branch(node, lambda op, v=before, a=axis: op(node.op_type, v, axes=[a],
-                                                               keepdims=1))
+        then = rw.branch(
+            node, lambda op, v=before, a=axis: op(node.op_type, v, axes=[a], keepdims=1)
+        )
         otherwise = rw.branch(node, lambda op, v=before: op("Identity", v))
         current = rw.if_(node, reduce_here, then, otherwise)
         chosen.append(reduce_here)
@@ -94,8 +107,9 @@ def _squeeze_chosen(rw: Rewriter, node: Node, value: Value, chosen: list[Value])
     first = rw.ints(node, [0])
     flags = rw.op(node, "Concat", *[rw.op(node, "Unsqueeze", c, first) for c in chosen], axis=0)
     axes = rw.op(node, "Reshape", rw.op(node, "NonZero", flags), rw.ints(node, [-1]))
-    some = rw.op(node, "Greater", rw.op(node, "Size", axes),
-                 rw.constant(node, np.array(0, np.int64)))
+    some = rw.op(
+        node, "Greater", rw.op(node, "Size", axes), rw.constant(node, np.array(0, np.int64))
+    )
     # Squeeze-13 with an empty axes list would squeeze every size-1 axis: skip it instead.
     then = rw.branch(node, lambda op: op("Squeeze", value, axes))
     otherwise = rw.branch(node, lambda op: op("Identity", value))

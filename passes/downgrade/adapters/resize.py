@@ -25,8 +25,10 @@ def _text(value) -> str:
 @adapter("Resize")
 def resize_full_rank(rw: Rewriter, node: Node) -> bool:
     if rw.target >= 18:
-        if rw.target < 19 and _text(node.attr("coordinate_transformation_mode", "")) \
-                == "half_pixel_symmetric":
+        if (
+            rw.target < 19
+            and _text(node.attr("coordinate_transformation_mode", "")) == "half_pixel_symmetric"
+        ):
             raise Refuse("the half_pixel_symmetric mode is newer than the target")
         return False
     mode = _text(node.attr("mode", "nearest"))
@@ -41,8 +43,11 @@ def resize_full_rank(rw: Rewriter, node: Node) -> bool:
     rank = rw.rank(x)
     if (axes is not None or policy != "stretch") and rank is None:
         return False
-    axes_list = [a % rank for a in axes] if axes is not None else (
-        list(range(rank)) if rank is not None else None)
+    axes_list = (
+        [a % rank for a in axes]
+        if axes is not None
+        else (list(range(rank)) if rank is not None else None)
+    )
     where = rw.ints(node, axes_list) if axes_list is not None else None
     shape = rw.op(node, "Shape", x) if sizes is not None else None
     if axes is not None:
@@ -62,7 +67,7 @@ def resize_full_rank(rw: Rewriter, node: Node) -> bool:
         sizes = _keep_aspect_ratio(rw, node, shape, sizes, where, policy)
     for name in ("axes", "antialias", "keep_aspect_ratio_policy"):
         node.attributes.pop(name, None)
-    node.set_inputs([x, roi, scales, sizes][:max(len(node.inputs), 1)])
+    node.set_inputs([x, roi, scales, sizes][: max(len(node.inputs), 1)])
     return True
 
 
@@ -71,8 +76,9 @@ def _empty(value: Value) -> bool:
     return array is not None and array.size == 0
 
 
-def _keep_aspect_ratio(rw: Rewriter, node: Node, shape: Value, sizes: Value, where: Value,
-                       policy: str) -> Value:
+def _keep_aspect_ratio(
+    rw: Rewriter, node: Node, shape: Value, sizes: Value, where: Value, policy: str
+) -> Value:
     if policy not in ("not_larger", "not_smaller"):
         raise Refuse(f"unknown keep_aspect_ratio_policy {policy!r}")
     as_float = DataType.FLOAT

@@ -43,12 +43,26 @@ def scatter_reduction_as_loop(rw: Rewriter, node: Node) -> bool:
             return False
         coordinates = rw.op(node, "Reshape", indices, rw.ints(node, [-1, depth[-1]]))
         # One row of updates per index row: the leading index dims flattened.
-        slice_shape = rw.op(node, "Slice", rw.op(node, "Shape", data), rw.ints(node, [depth[-1]]),
-                            rw.ints(node, [np.iinfo(np.int64).max]))
-        flat_updates = rw.op(node, "Reshape", updates,
-                             rw.op(node, "Concat", rw.ints(node, [-1]), slice_shape, axis=0))
-    count = rw.op(node, "Gather", rw.op(node, "Shape", coordinates), rw.constant(
-        node, np.array(0, np.int64)), axis=0)
+        slice_shape = rw.op(
+            node,
+            "Slice",
+            rw.op(node, "Shape", data),
+            rw.ints(node, [depth[-1]]),
+            rw.ints(node, [np.iinfo(np.int64).max]),
+        )
+        flat_updates = rw.op(
+            node,
+            "Reshape",
+            updates,
+            rw.op(node, "Concat", rw.ints(node, [-1]), slice_shape, axis=0),
+        )
+    count = rw.op(
+        node,
+        "Gather",
+        rw.op(node, "Shape", coordinates),
+        rw.constant(node, np.array(0, np.int64)),
+        axis=0,
+    )
     combine = _COMBINE[reduction]
 
     def body(op, step, _cond, current):
@@ -61,12 +75,14 @@ def scatter_reduction_as_loop(rw: Rewriter, node: Node) -> bool:
 
     rw_ints0 = rw.ints(node, [0])
     rw_ints1 = rw.ints(node, [1])
-    loop_body = rw.branch(node, body, [TensorType(DataType.INT64, ()),
-                                       TensorType(DataType.BOOL, ()), rw.type_of(data)])
+    loop_body = rw.branch(
+        node,
+        body,
+        [TensorType(DataType.INT64, ()), TensorType(DataType.BOOL, ()), rw.type_of(data)],
+    )
     from hcc.ir import Attr, AttrType
 
-    loop = rw.node(node, "Loop", [count, None, data],
-                   [Attr("body", AttrType.GRAPH, loop_body)])
+    loop = rw.node(node, "Loop", [count, None, data], [Attr("body", AttrType.GRAPH, loop_body)])
     rw.replace(node, [loop.outputs[0]])
     return True
 
@@ -80,8 +96,13 @@ def _element_coordinates(rw: Rewriter, node: Node, data: Value, indices: Value) 
     index_shape = rw.op(node, "Shape", indices)
     index64 = rw.op(node, "Cast", indices, to=int(DataType.INT64))
     # Negative indices count from the end of the data's axis.
-    size = rw.op(node, "Gather", rw.op(node, "Shape", data), rw.constant(
-        node, np.array(axis, np.int64)), axis=0)
+    size = rw.op(
+        node,
+        "Gather",
+        rw.op(node, "Shape", data),
+        rw.constant(node, np.array(axis, np.int64)),
+        axis=0,
+    )
     negative = rw.op(node, "Less", index64, rw.constant(node, np.array(0, np.int64)))
     index64 = rw.op(node, "Where", negative, rw.op(node, "Add", index64, size), index64)
     columns = []
@@ -89,13 +110,20 @@ def _element_coordinates(rw: Rewriter, node: Node, data: Value, indices: Value) 
         if dim == axis:
             grid = index64
         else:
-            length = rw.op(node, "Gather", index_shape, rw.constant(node, np.array(dim, np.int64)),
-                           axis=0)
-            steps = rw.op(node, "Range", rw.constant(node, np.array(0, np.int64)), length,
-                          rw.constant(node, np.array(1, np.int64)))
+            length = rw.op(
+                node, "Gather", index_shape, rw.constant(node, np.array(dim, np.int64)), axis=0
+            )
+            steps = rw.op(
+                node,
+                "Range",
+                rw.constant(node, np.array(0, np.int64)),
+                length,
+                rw.constant(node, np.array(1, np.int64)),
+            )
             along = [-1 if d == dim else 1 for d in range(rank)]
-            grid = rw.op(node, "Expand", rw.op(node, "Reshape", steps, rw.ints(node, along)),
-                         index_shape)
+            grid = rw.op(
+                node, "Expand", rw.op(node, "Reshape", steps, rw.ints(node, along)), index_shape
+            )
         columns.append(rw.op(node, "Unsqueeze", grid, rw.ints(node, [-1])))
     stacked = rw.op(node, "Concat", *columns, axis=-1)
     return rw.op(node, "Reshape", stacked, rw.ints(node, [-1, rank]))
@@ -115,17 +143,28 @@ def tensor_scatter_as_scatter_elements(rw: Rewriter, node: Node) -> bool:
     mode = mode.decode() if isinstance(mode, bytes) else mode
     shape = rw.op(node, "Shape", update)
     length = rw.op(node, "Gather", shape, rw.constant(node, np.array(axis, np.int64)), axis=0)
-    steps = rw.op(node, "Range", rw.constant(node, np.array(0, np.int64)), length,
-                  rw.constant(node, np.array(1, np.int64)))
+    steps = rw.op(
+        node,
+        "Range",
+        rw.constant(node, np.array(0, np.int64)),
+        length,
+        rw.constant(node, np.array(1, np.int64)),
+    )
     along = [-1 if d == axis else 1 for d in range(rank)]
     position = rw.op(node, "Reshape", steps, rw.ints(node, along))
     if offsets is not None:
         per_batch = [-1 if d == 0 else 1 for d in range(rank)]
-        position = rw.op(node, "Add", position, rw.op(node, "Reshape", offsets,
-                                                      rw.ints(node, per_batch)))
+        position = rw.op(
+            node, "Add", position, rw.op(node, "Reshape", offsets, rw.ints(node, per_batch))
+        )
     if mode == "circular":
-        size = rw.op(node, "Gather", rw.op(node, "Shape", past),
-                     rw.constant(node, np.array(axis, np.int64)), axis=0)
+        size = rw.op(
+            node,
+            "Gather",
+            rw.op(node, "Shape", past),
+            rw.constant(node, np.array(axis, np.int64)),
+            axis=0,
+        )
         position = rw.op(node, "Mod", position, size)
     where = rw.op(node, "Expand", position, shape)
     rw.replace(node, [rw.op(node, "ScatterElements", past, where, update, axis=axis)])

@@ -85,15 +85,19 @@ def run(model: onnx.ModelProto, inputs: list) -> list:
     options.log_severity_level = 4
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(model.SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
     return session.run(None, _feeds(model, inputs))
 
 
 def _same(got, expected) -> bool:
     if isinstance(expected, (list, tuple)):
-        return (isinstance(got, (list, tuple)) and len(got) == len(expected)
-                and all(_same(g, e) for g, e in zip(got, expected)))
+        return (
+            isinstance(got, (list, tuple))
+            and len(got) == len(expected)
+            and all(_same(g, e) for g, e in zip(got, expected))
+        )
     if expected is None:
         return got is None
     got = np.asarray(got)
@@ -105,8 +109,13 @@ def _same(got, expected) -> bool:
     if got.dtype != expected.dtype:
         return False
     try:
-        np.testing.assert_allclose(got.astype(np.float64), expected.astype(np.float64),
-                                   rtol=RTOL, atol=ATOL, equal_nan=True)
+        np.testing.assert_allclose(
+            got.astype(np.float64),
+            expected.astype(np.float64),
+            rtol=RTOL,
+            atol=ATOL,
+            equal_nan=True,
+        )
     except (AssertionError, TypeError, ValueError):
         return False
     return True
@@ -142,8 +151,9 @@ def target_ir(model: onnx.ModelProto, opset: int) -> int:
     return min(ir_version, model.ir_version, 10)
 
 
-def evaluate(case: Case, convert: Callable[[onnx.ModelProto, int, int], onnx.ModelProto],
-             opset: int) -> Outcome:
+def evaluate(
+    case: Case, convert: Callable[[onnx.ModelProto, int, int], onnx.ModelProto], opset: int
+) -> Outcome:
     """Convert to ``opset`` (and its IR version), then check the versions, check, run and
     compare one case."""
     ir_version = target_ir(case.model, opset)
@@ -155,8 +165,11 @@ def evaluate(case: Case, convert: Callable[[onnx.ModelProto, int, int], onnx.Mod
         return Outcome(False, "convert", f"{type(error).__name__}: {_short(error)}")
     reached = (default_opset(converted), converted.ir_version)
     if reached != (opset, ir_version):
-        return Outcome(False, "version", f"opset {reached[0]} and IR {reached[1]}, not "
-                                         f"opset {opset} and IR {ir_version}")
+        return Outcome(
+            False,
+            "version",
+            f"opset {reached[0]} and IR {reached[1]}, not opset {opset} and IR {ir_version}",
+        )
     try:
         onnx.checker.check_model(converted, full_check=True)
     except Exception as error:
@@ -217,8 +230,12 @@ def category(outcome: Outcome) -> str:
         if re.search(r"no (down-conversion|adapter|previous version)|not constant", group):
             return "refused: no conversion for an op"
         return "refused or crashed: other"
-    return {"version": "not at the target versions", "check": "invalid result (checker)", "run": "onnxruntime cannot run the result",
-            "compare": "wrong outputs"}[outcome.stage]
+    return {
+        "version": "not at the target versions",
+        "check": "invalid result (checker)",
+        "run": "onnxruntime cannot run the result",
+        "compare": "wrong outputs",
+    }[outcome.stage]
 
 
 def subset(cases: list[Case], per_op: int = 2) -> list[Case]:

@@ -42,8 +42,11 @@ def _measure(corpus, cases, opset: int):
 def _check(runnable, outcomes) -> None:
     assert runnable, "no case of the corpus could be checked"
     failed = {name: o for name, o in outcomes.items() if not o.ok}
-    unclear = {name: f"{o.stage}: {o.reason}" for name, o in failed.items()
-               if o.stage != "convert" or not REFUSAL.match(o.reason)}
+    unclear = {
+        name: f"{o.stage}: {o.reason}"
+        for name, o in failed.items()
+        if o.stage != "convert" or not REFUSAL.match(o.reason)
+    }
     assert unclear == {}, "failures other than a clear refusal"
     ratio = 1 - len(failed) / len(runnable)
     assert ratio >= GOAL, f"{ratio:.1%} converted ({len(failed)} of {len(runnable)} refused)"

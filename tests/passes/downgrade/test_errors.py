@@ -13,14 +13,29 @@ from hcc.passes import PipelineError
 from hcc.passes.downgrade import DowngradeError, lowest_ir
 
 
-def _model(nodes, *, opset=20, ir_version=10, inputs=None, outputs=None, initializers=(),
-           functions=(), extra_opsets=()):
+def _model(
+    nodes,
+    *,
+    opset=20,
+    ir_version=10,
+    inputs=None,
+    outputs=None,
+    initializers=(),
+    functions=(),
+    extra_opsets=(),
+):
     inputs = inputs or [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])]
     outputs = outputs or [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])]
     graph = helper.make_graph(nodes, "g", inputs, outputs, list(initializers))
-    proto = helper.make_model(graph, ir_version=ir_version, functions=list(functions),
-                              opset_imports=[helper.make_opsetid("", opset),
-                                             *[helper.make_opsetid(d, v) for d, v in extra_opsets]])
+    proto = helper.make_model(
+        graph,
+        ir_version=ir_version,
+        functions=list(functions),
+        opset_imports=[
+            helper.make_opsetid("", opset),
+            *[helper.make_opsetid(d, v) for d, v in extra_opsets],
+        ],
+    )
     return ir.from_onnx(proto)
 
 
@@ -48,11 +63,19 @@ def test_ir_too_low_for_the_opset_is_refused():
 
 
 def test_functions_need_ir_8():
-    body = helper.make_function("local", "double", ["a"], ["b"],
-                                [helper.make_node("Add", ["a", "a"], ["b"])],
-                                [helper.make_opsetid("", 20)])
-    model = _model([helper.make_node("double", ["x"], ["y"], domain="local")], functions=[body],
-                   extra_opsets=[("local", 1)])
+    body = helper.make_function(
+        "local",
+        "double",
+        ["a"],
+        ["b"],
+        [helper.make_node("Add", ["a", "a"], ["b"])],
+        [helper.make_opsetid("", 20)],
+    )
+    model = _model(
+        [helper.make_node("double", ["x"], ["y"], domain="local")],
+        functions=[body],
+        extra_opsets=[("local", 1)],
+    )
     assert lowest_ir(model) == 8
     with pytest.raises(DowngradeError, match="model-local functions .*needs IR 8"):
         _downgrade(model, "ir=7,opset=13")
@@ -66,20 +89,24 @@ def test_float8_needs_ir_9():
     weights.ClearField("float_data")
     weights.raw_data = bytes(2)
     node = helper.make_node("Custom", ["x", "w"], ["y"], domain="vendor")
-    model = _model([node], opset=17, ir_version=9, initializers=[weights],
-                   extra_opsets=[("vendor", 1)])
+    model = _model(
+        [node], opset=17, ir_version=9, initializers=[weights], extra_opsets=[("vendor", 1)]
+    )
     assert lowest_ir(model) == 9
     with pytest.raises(DowngradeError, match="FLOAT8E4M3FN.*needs IR 9"):
         _downgrade(model, "ir=8,opset=17")
 
 
-@pytest.mark.parametrize("options, message", [
-    ("ir=6,opset=13", "int in \\[7, 10\\]"),
-    ("ir=8,opset=12", "int in \\[13, 20\\]"),
-    ("ir=8,opset=21", "int in \\[13, 20\\]"),
-    ("ir='eight',opset=17", "int"),
-    ("irv=8", "irv"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ("ir=6,opset=13", "int in \\[7, 10\\]"),
+        ("ir=8,opset=12", "int in \\[13, 20\\]"),
+        ("ir=8,opset=21", "int in \\[13, 20\\]"),
+        ("ir='eight',opset=17", "int"),
+        ("irv=8", "irv"),
+    ],
+)
 def test_unknown_option_values_are_refused(options, message):
     with pytest.raises(PipelineError, match=message):
         _downgrade(_relu(), options)
@@ -87,18 +114,25 @@ def test_unknown_option_values_are_refused(options, message):
 
 def test_the_error_names_the_operator_and_the_versions():
     node = helper.make_node("StringSplit", ["s"], ["parts", "count"], maxsplit=1)
-    model = _model([node], inputs=[helper.make_tensor_value_info("s", TensorProto.STRING, [2])],
-                   outputs=[helper.make_tensor_value_info("parts", TensorProto.STRING, None),
-                            helper.make_tensor_value_info("count", TensorProto.INT64, [2])])
+    model = _model(
+        [node],
+        inputs=[helper.make_tensor_value_info("s", TensorProto.STRING, [2])],
+        outputs=[
+            helper.make_tensor_value_info("parts", TensorProto.STRING, None),
+            helper.make_tensor_value_info("count", TensorProto.INT64, [2]),
+        ],
+    )
     with pytest.raises(DowngradeError, match="no down-conversion for StringSplit from 20 to 13"):
         _downgrade(model, "ir=7,opset=13")
 
 
 def test_a_refusal_leaves_the_model_unchanged():
     # The Gelu could be converted; the StringConcat after it cannot.
-    nodes = [helper.make_node("Gelu", ["x"], ["g"]),
-             helper.make_node("Cast", ["g"], ["s"], to=TensorProto.STRING),
-             helper.make_node("StringConcat", ["s", "s"], ["y"])]
+    nodes = [
+        helper.make_node("Gelu", ["x"], ["g"]),
+        helper.make_node("Cast", ["g"], ["s"], to=TensorProto.STRING),
+        helper.make_node("StringConcat", ["s", "s"], ["y"]),
+    ]
     model = _model(nodes, outputs=[helper.make_tensor_value_info("y", TensorProto.STRING, [2])])
     before = ir.to_onnx(model).SerializeToString()
     with pytest.raises(DowngradeError, match="no down-conversion for StringConcat from 20 to 13"):
@@ -109,11 +143,17 @@ def test_a_refusal_leaves_the_model_unchanged():
 def test_a_form_without_older_equivalent_says_why():
     node = helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="linear", antialias=1)
     scales = onnx.numpy_helper.from_array(np.array([1.0, 0.5], np.float32), "scales")
-    model = _model([node], opset=19, initializers=[scales],
-                   inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
-                   outputs=[helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2])])
-    with pytest.raises(DowngradeError, match="no down-conversion for Resize from 19 to 13: "
-                                             "antialiasing is newer than the target"):
+    model = _model(
+        [node],
+        opset=19,
+        initializers=[scales],
+        inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+        outputs=[helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2])],
+    )
+    with pytest.raises(
+        DowngradeError,
+        match="no down-conversion for Resize from 19 to 13: antialiasing is newer than the target",
+    ):
         _downgrade(model, "ir=7,opset=13")
 
 

@@ -22,11 +22,29 @@ from hcc.ir.onnx._legacy_tags import NODE_METADATA_KEY
 # (model type, config overrides, one glob choosing each layer)
 MODELS = {
     "gpt2": ("gpt2", {"n_layer": 4}, "*/GPT2Block.*"),
-    "bert": ("bert", {"num_hidden_layers": 2, "hidden_size": 128, "num_attention_heads": 2,
-                      "intermediate_size": 512}, "*/BertLayer.*"),
-    "llama": ("llama", {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128,
-                        "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000,
-                        "max_position_embeddings": 128}, "*/LlamaDecoderLayer.*"),
+    "bert": (
+        "bert",
+        {
+            "num_hidden_layers": 2,
+            "hidden_size": 128,
+            "num_attention_heads": 2,
+            "intermediate_size": 512,
+        },
+        "*/BertLayer.*",
+    ),
+    "llama": (
+        "llama",
+        {
+            "num_hidden_layers": 2,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "vocab_size": 1000,
+            "max_position_embeddings": 128,
+        },
+        "*/LlamaDecoderLayer.*",
+    ),
 }
 TARGETS = [(8, 17), (8, 15), (7, 13)]
 
@@ -38,8 +56,13 @@ class Exported:
         model_type, overrides, self.layers = MODELS[name]
         module = sources.from_config(model_type, overrides, seed=0)
         kwargs, shapes = sources.example_inputs(module)
-        self.layer_count = len([m for m in module.modules() if type(m).__name__ ==
-                                self.layers.split("/")[-1].split(".")[0]])
+        self.layer_count = len(
+            [
+                m
+                for m in module.modules()
+                if type(m).__name__ == self.layers.split("/")[-1].split(".")[0]
+            ]
+        )
         model = hcc.export(module, (), kwargs, dynamic_shapes=shapes)
         self.folder = folder
         self.source = str(folder / "source" / "model.onnx")
@@ -52,8 +75,9 @@ class Exported:
     def downgraded(self, target: tuple[int, int]) -> str:
         if target not in self._done:
             model = ir.load(self.source)
-            hcc.passes.run(model, f"downgrade-ir(ir={target[0]},opset={target[1]})",
-                           verify_each=True)
+            hcc.passes.run(
+                model, f"downgrade-ir(ir={target[0]},opset={target[1]})", verify_each=True
+            )
             folder = self.folder / f"ir{target[0]}_opset{target[1]}"
             folder.mkdir()
             self._done[target] = str(folder / "model.onnx")

@@ -28,13 +28,31 @@ class Builder:
     def weight(self, name: str, fill: float, shape=(4,)) -> Value:
         tensor = ArrayTensor(np.full(shape, fill, np.float32), name=name)
         return self.graph.add_initializer(
-            Value(name, TensorType(DataType.FLOAT, shape), const_value=tensor))
+            Value(name, TensorType(DataType.FLOAT, shape), const_value=tensor)
+        )
 
-    def op(self, op_type: str, name: str, *inputs, scope: Scope, outputs: int = 1,
-           type=FLOAT, attributes=(), metadata=None, domain: str = ""):
+    def op(
+        self,
+        op_type: str,
+        name: str,
+        *inputs,
+        scope: Scope,
+        outputs: int = 1,
+        type=FLOAT,
+        attributes=(),
+        metadata=None,
+        domain: str = "",
+    ):
         values = [Value(name if outputs == 1 else f"{name}_{i}", type) for i in range(outputs)]
-        node = Node(domain, op_type, inputs, outputs=values, name=name, scope=scope,
-                    attributes=list(attributes))
+        node = Node(
+            domain,
+            op_type,
+            inputs,
+            outputs=values,
+            name=name,
+            scope=scope,
+            attributes=list(attributes),
+        )
         node.metadata_props.update(metadata or {})
         self.graph.append(node)
         return values[0] if outputs == 1 else tuple(values)
@@ -42,8 +60,9 @@ class Builder:
     def model(self, *outputs: Value, opset: int = 18) -> Model:
         self.graph.outputs.extend(outputs)
         # Types of every node output, as an exporter writes them.
-        self.graph.value_info.extend(v for n in self.graph.nodes for v in n.outputs
-                                     if v not in outputs)
+        self.graph.value_info.extend(
+            v for n in self.graph.nodes for v in n.outputs if v not in outputs
+        )
         return Model(self.graph, ir_version=10, opset_imports={"": opset})
 
 
@@ -102,21 +121,33 @@ def make_layered():
 @pytest.fixture
 def scopes():
     """The scopes of :func:`layered`: ``scopes.root``, ``scopes.layer(i)``, ``scopes.inner(i)``."""
+
     class Scopes:
         root = ROOT
         layer = staticmethod(layer_scope)
         inner = staticmethod(inner_scope)
+
     return Scopes
 
 
 def describe(node: Node) -> tuple:
     """What 'equal node for node' compares: everything but object identity."""
-    attrs = tuple((a.name, int(a.type), _attr_value(a), a.ref_attr_name)
-                  for a in node.attributes.values())
-    return (node.domain, node.op_type, node.overload, node.name,
-            tuple(None if v is None else v.name for v in node.inputs),
-            tuple(v.name for v in node.outputs), tuple(v.type for v in node.outputs),
-            attrs, node.scope.tag, node.scope.module_path, dict(node.metadata_props))
+    attrs = tuple(
+        (a.name, int(a.type), _attr_value(a), a.ref_attr_name) for a in node.attributes.values()
+    )
+    return (
+        node.domain,
+        node.op_type,
+        node.overload,
+        node.name,
+        tuple(None if v is None else v.name for v in node.inputs),
+        tuple(v.name for v in node.outputs),
+        tuple(v.type for v in node.outputs),
+        attrs,
+        node.scope.tag,
+        node.scope.module_path,
+        dict(node.metadata_props),
+    )
 
 
 def _attr_value(attr: Attr):
@@ -133,10 +164,12 @@ def assert_same_model(a: Model, b: Model, *, initializer_order: bool = True) -> 
     """Node for node (in order), graph interface, value_info, initializers, opsets."""
     assert [describe(n) for n in a.graph.nodes] == [describe(n) for n in b.graph.nodes]
     assert [v.name for v in a.graph.inputs] == [v.name for v in b.graph.inputs]
-    assert [(v.name, v.type) for v in a.graph.outputs] == \
-        [(v.name, v.type) for v in b.graph.outputs]
-    assert [(v.name, v.type) for v in a.graph.value_info] == \
-        [(v.name, v.type) for v in b.graph.value_info]
+    assert [(v.name, v.type) for v in a.graph.outputs] == [
+        (v.name, v.type) for v in b.graph.outputs
+    ]
+    assert [(v.name, v.type) for v in a.graph.value_info] == [
+        (v.name, v.type) for v in b.graph.value_info
+    ]
     names_a, names_b = list(a.graph.initializers), list(b.graph.initializers)
     if not initializer_order:
         names_a, names_b = sorted(names_a), sorted(names_b)
@@ -150,8 +183,9 @@ def run_ort(model: Model, feeds: dict, level=None) -> list:
     if level is not None:
         options.graph_optimization_level = level
     proto = ir.to_onnx(model)
-    session = ort.InferenceSession(proto.SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
     return session.run(None, feeds)
 
 

@@ -83,8 +83,9 @@ def _as_function_call(model: onnx.ModelProto, expanded: onnx.ModelProto):
     graph.node.append(call)
     opsets = [helper.make_opsetid(d, v) for d, v in sorted(imports.items())]
     opsets.append(helper.make_opsetid(DOMAIN, 1))
-    made = helper.make_model(graph, opset_imports=opsets, functions=[body],
-                             producer_name="hcc-tests")
+    made = helper.make_model(
+        graph, opset_imports=opsets, functions=[body], producer_name="hcc-tests"
+    )
     made.ir_version = max(model.ir_version, 8)
     return made
 
@@ -101,15 +102,18 @@ def _function_body(schema, node, model, version) -> FunctionProto | None:
     if version in schema.context_dependent_function_opset_versions:
         types = {v.name: v.type for v in model.graph.input}
         inputs = [(types.get(n) or TypeProto()).SerializeToString() for n in node.input]
-        body.ParseFromString(schema.get_context_dependent_function_with_opset_version(
-            version, node.SerializeToString(), inputs))
+        body.ParseFromString(
+            schema.get_context_dependent_function_with_opset_version(
+                version, node.SerializeToString(), inputs
+            )
+        )
         return body
     return None
 
 
-
 def _feeds(session, inputs) -> dict:
     """The case's inputs as onnxruntime takes them (arrays, lists for sequences)."""
+
     def convert(value):
         if isinstance(value, onnx.TensorProto):
             return numpy_helper.to_array(value)
@@ -123,8 +127,12 @@ def _feeds(session, inputs) -> dict:
 def _same(a, b) -> bool:
     """Bit-equal results (NaN equal to NaN), sequences element by element."""
     if isinstance(a, list) or isinstance(b, list):
-        return (isinstance(a, list) and isinstance(b, list) and len(a) == len(b)
-                and all(_same(x, y) for x, y in zip(a, b)))
+        return (
+            isinstance(a, list)
+            and isinstance(b, list)
+            and len(a) == len(b)
+            and all(_same(x, y) for x, y in zip(a, b))
+        )
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape or a.dtype != b.dtype:
         return False
@@ -134,8 +142,9 @@ def _same(a, b) -> bool:
 def _session(model: onnx.ModelProto):
     options = ort.SessionOptions()
     options.log_severity_level = 3  # the corpus makes onnxruntime chatty
-    return ort.InferenceSession(model.SerializeToString(), options,
-                                providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
 
 
 def _reference(model, expanded, inputs):

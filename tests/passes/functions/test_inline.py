@@ -27,10 +27,16 @@ def model_with(nodes, functions, *, inputs=(X,), outputs=(Y,), opset=18, initial
     return model
 
 
-def function(name, inputs, outputs, nodes, *, attributes=(), defaults=(), domain=LOCAL,
-             opset=18):
-    made = helper.make_function(domain, name, list(inputs), list(outputs), nodes,
-                                [helper.make_opsetid("", opset)], list(attributes))
+def function(name, inputs, outputs, nodes, *, attributes=(), defaults=(), domain=LOCAL, opset=18):
+    made = helper.make_function(
+        domain,
+        name,
+        list(inputs),
+        list(outputs),
+        nodes,
+        [helper.make_opsetid("", opset)],
+        list(attributes),
+    )
     made.attribute_proto.extend(defaults)
     return made
 
@@ -61,8 +67,7 @@ def assert_computes_the_same(original: onnx.ModelProto, inlined: ir.Model) -> No
 
 
 def ref(name: str, refers_to: str) -> onnx.AttributeProto:
-    return onnx.AttributeProto(name=name, ref_attr_name=refers_to,
-                               type=onnx.AttributeProto.FLOAT)
+    return onnx.AttributeProto(name=name, ref_attr_name=refers_to, type=onnx.AttributeProto.FLOAT)
 
 
 def test_attribute_references_take_the_call_value_the_default_or_vanish():
@@ -74,8 +79,14 @@ def test_attribute_references_take_the_call_value_the_default_or_vanish():
     body[0].attribute.append(ref("alpha", "slope"))
     body[1].attribute.append(ref("alpha", "elu_alpha"))
     body[2].attribute.append(ref("alpha", "hard_alpha"))
-    f = function("Act", ["a"], ["b"], body, attributes=["slope", "hard_alpha"],
-                 defaults=[helper.make_attribute("elu_alpha", 0.25)])
+    f = function(
+        "Act",
+        ["a"],
+        ["b"],
+        body,
+        attributes=["slope", "hard_alpha"],
+        defaults=[helper.make_attribute("elu_alpha", 0.25)],
+    )
     call = helper.make_node("Act", ["x"], ["y"], domain=LOCAL, name="act", slope=0.5)
     original = model_with([call], [f])
 
@@ -109,8 +120,10 @@ def test_an_output_that_is_an_input_gets_an_identity():
     original = model_with([call], [f], outputs=outputs)
 
     inlined = inline(original)
-    assert [(n.op_type, [v.name for v in n.inputs], [v.name for v in n.outputs])
-            for n in inlined.graph.nodes] == [("Neg", ["x"], ["y"]), ("Identity", ["x"], ["z"])]
+    assert [
+        (n.op_type, [v.name for v in n.inputs], [v.name for v in n.outputs])
+        for n in inlined.graph.nodes
+    ] == [("Neg", ["x"], ["y"]), ("Identity", ["x"], ["z"])]
     # onnxruntime cannot load the original (a function output that is an input); numpy can say.
     y, z = results(ir.to_onnx(inlined), feeds())
     assert np.array_equal(y, -feeds()["x"]) and np.array_equal(z, feeds()["x"])
@@ -121,19 +134,34 @@ def test_an_output_that_is_an_input_gets_an_identity():
 
 def test_nested_calls_and_calls_inside_subgraphs_are_inlined():
     inner = function("Inner", ["a"], ["b"], [helper.make_node("Relu", ["a"], ["b"], name="relu")])
-    outer = function("Outer", ["a"], ["b"], [
-        helper.make_node("Inner", ["a"], ["t"], domain=LOCAL, name="call_inner"),
-        helper.make_node("Neg", ["t"], ["b"], name="neg")])
+    outer = function(
+        "Outer",
+        ["a"],
+        ["b"],
+        [
+            helper.make_node("Inner", ["a"], ["t"], domain=LOCAL, name="call_inner"),
+            helper.make_node("Neg", ["t"], ["b"], name="neg"),
+        ],
+    )
     outer.opset_import.append(helper.make_opsetid(LOCAL, 1))
     then_branch = helper.make_graph(
-        [helper.make_node("Outer", ["x"], ["r"], domain=LOCAL, name="in_then")], "then", [],
-        [helper.make_tensor_value_info("r", TensorProto.FLOAT, [2, 3])])
+        [helper.make_node("Outer", ["x"], ["r"], domain=LOCAL, name="in_then")],
+        "then",
+        [],
+        [helper.make_tensor_value_info("r", TensorProto.FLOAT, [2, 3])],
+    )
     else_branch = helper.make_graph(
-        [helper.make_node("Abs", ["x"], ["s"], name="in_else")], "else", [],
-        [helper.make_tensor_value_info("s", TensorProto.FLOAT, [2, 3])])
+        [helper.make_node("Abs", ["x"], ["s"], name="in_else")],
+        "else",
+        [],
+        [helper.make_tensor_value_info("s", TensorProto.FLOAT, [2, 3])],
+    )
     cond = helper.make_tensor_value_info("c", TensorProto.BOOL, [])
-    nodes = [helper.make_node("If", ["c"], ["y"], name="if", then_branch=then_branch,
-                              else_branch=else_branch)]
+    nodes = [
+        helper.make_node(
+            "If", ["c"], ["y"], name="if", then_branch=then_branch, else_branch=else_branch
+        )
+    ]
     original = model_with(nodes, [inner, outer], inputs=(X, cond))
 
     inlined = inline(original)
@@ -143,20 +171,29 @@ def test_nested_calls_and_calls_inside_subgraphs_are_inlined():
     assert [n.op_type for n in then.nodes] == ["Relu", "Neg"]
     for flag in (True, False):
         data = {**feeds(), "c": np.array(flag)}
-        assert [a.tobytes() for a in results(ir.to_onnx(inlined), data)] == \
-            [a.tobytes() for a in results(original, data)]
+        assert [a.tobytes() for a in results(ir.to_onnx(inlined), data)] == [
+            a.tobytes() for a in results(original, data)
+        ]
 
 
 def test_calls_inside_a_kept_function_are_inlined():
     other = "other.functions"
-    inner = function("Inner", ["a"], ["b"], [helper.make_node("Relu", ["a"], ["b"], name="r")],
-                     domain=other)
-    outer = function("Outer", ["a"], ["b"], [
-        helper.make_node("Inner", ["a"], ["t"], domain=other, name="call"),
-        helper.make_node("Neg", ["t"], ["b"], name="neg")])
+    inner = function(
+        "Inner", ["a"], ["b"], [helper.make_node("Relu", ["a"], ["b"], name="r")], domain=other
+    )
+    outer = function(
+        "Outer",
+        ["a"],
+        ["b"],
+        [
+            helper.make_node("Inner", ["a"], ["t"], domain=other, name="call"),
+            helper.make_node("Neg", ["t"], ["b"], name="neg"),
+        ],
+    )
     outer.opset_import.append(helper.make_opsetid(other, 1))
-    original = model_with([helper.make_node("Outer", ["x"], ["y"], domain=LOCAL, name="o")],
-                          [inner, outer])
+    original = model_with(
+        [helper.make_node("Outer", ["x"], ["y"], domain=LOCAL, name="o")], [inner, outer]
+    )
     original.opset_import.append(helper.make_opsetid(other, 1))
 
     inlined = inline(original, f"inline-functions(domains=['{other}'])")
@@ -170,10 +207,12 @@ def test_calls_inside_a_kept_function_are_inlined():
 def test_recursive_functions_are_refused():
     ping = function("Ping", ["a"], ["b"], [helper.make_node("Pong", ["a"], ["b"], domain=LOCAL)])
     pong = function("Pong", ["a"], ["b"], [helper.make_node("Ping", ["a"], ["b"], domain=LOCAL)])
-    graph = helper.make_graph([helper.make_node("Ping", ["x"], ["y"], domain=LOCAL)], "g",
-                              [X], [Y])
-    model = helper.make_model(graph, functions=[ping, pong], opset_imports=[
-        helper.make_opsetid("", 18), helper.make_opsetid(LOCAL, 1)])
+    graph = helper.make_graph([helper.make_node("Ping", ["x"], ["y"], domain=LOCAL)], "g", [X], [Y])
+    model = helper.make_model(
+        graph,
+        functions=[ping, pong],
+        opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(LOCAL, 1)],
+    )
     with pytest.raises(InlineError, match="call themselves"):
         run(ir.from_onnx(model), "inline-functions")
 
@@ -181,9 +220,11 @@ def test_recursive_functions_are_refused():
 def test_a_function_of_another_opset_version_is_refused():
     f = function("Act", ["a"], ["b"], [helper.make_node("Relu", ["a"], ["b"])], opset=17)
     call = helper.make_node("Act", ["x"], ["y"], domain=LOCAL)
-    model = helper.make_model(helper.make_graph([call], "g", [X], [Y]), functions=[f],
-                              opset_imports=[helper.make_opsetid("", 18),
-                                             helper.make_opsetid(LOCAL, 1)])
+    model = helper.make_model(
+        helper.make_graph([call], "g", [X], [Y]),
+        functions=[f],
+        opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(LOCAL, 1)],
+    )
     with pytest.raises(InlineError, match="version 17 but its caller version 18"):
         run(ir.from_onnx(model), "inline-functions")
 
@@ -192,12 +233,16 @@ def test_a_function_of_another_opset_version_is_refused():
 
 
 def test_names_the_caller_uses_are_not_taken_again():
-    body = [helper.make_node("Neg", ["a"], ["t"], name="neg"),
-            helper.make_node("Abs", ["t"], ["b"], name="abs")]
+    body = [
+        helper.make_node("Neg", ["a"], ["t"], name="neg"),
+        helper.make_node("Abs", ["t"], ["b"], name="abs"),
+    ]
     f = function("F", ["a"], ["b"], body)
-    nodes = [helper.make_node("Relu", ["x"], ["t"], name="neg"),
-             helper.make_node("F", ["t"], ["u"], domain=LOCAL, name="f"),
-             helper.make_node("F", ["u"], ["y"], domain=LOCAL, name="f/neg")]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["t"], name="neg"),
+        helper.make_node("F", ["t"], ["u"], domain=LOCAL, name="f"),
+        helper.make_node("F", ["u"], ["y"], domain=LOCAL, name="f/neg"),
+    ]
     original = model_with(nodes, [f])
 
     inlined = inline(original)
@@ -211,8 +256,10 @@ def test_names_the_caller_uses_are_not_taken_again():
 
 
 def test_inlined_nodes_take_the_call_sites_scope():
-    body = [helper.make_node("Neg", ["a"], ["t"], name="neg"),
-            helper.make_node("Abs", ["t"], ["b"], name="abs")]
+    body = [
+        helper.make_node("Neg", ["a"], ["t"], name="neg"),
+        helper.make_node("Abs", ["t"], ["b"], name="abs"),
+    ]
     # A tag the other tool wrote means nothing at this call site.
     body[1].metadata_props.add(key="hcc.tag", value="/Elsewhere")
     f = function("F", ["a"], ["b"], body)
@@ -271,14 +318,24 @@ def test_functions_torch_writes_for_modules_inline_to_the_same_results():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # One function per Block and per LayerNorm (its eps is an attribute reference).
-        torch.onnx.export(Net().eval(), (torch.randn(2, 3),), buffer, dynamo=False,
-                          input_names=["x"], opset_version=17,
-                          export_modules_as_functions={Block, torch.nn.LayerNorm})
+        torch.onnx.export(
+            Net().eval(),
+            (torch.randn(2, 3),),
+            buffer,
+            dynamo=False,
+            input_names=["x"],
+            opset_version=17,
+            export_modules_as_functions={Block, torch.nn.LayerNorm},
+        )
     original = onnx.load_from_string(buffer.getvalue())
     assert len(original.functions) == 2
 
     inlined = inline(original)
     assert inlined.functions == {}
-    assert [n.op_type for n in inlined.graph.nodes if n.op_type != "Identity"] == \
-        ["Gemm", "Relu", "Add", "LayerNormalization"] * 3
+    assert [n.op_type for n in inlined.graph.nodes if n.op_type != "Identity"] == [
+        "Gemm",
+        "Relu",
+        "Add",
+        "LayerNormalization",
+    ] * 3
     assert_computes_the_same(original, inlined)

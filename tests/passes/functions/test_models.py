@@ -23,12 +23,26 @@ from hcc.passes import run
 
 MODELS = {
     "gpt2": dict(model_type="gpt2", overrides=dict(n_layer=4), layers=4),
-    "bert": dict(model_type="bert", overrides=dict(
-        num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=512),
-        layers=2),
-    "llama": dict(model_type="llama", overrides=dict(
-        num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4,
-        num_key_value_heads=2, vocab_size=1000, max_position_embeddings=128), layers=2),
+    "bert": dict(
+        model_type="bert",
+        overrides=dict(
+            num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=512
+        ),
+        layers=2,
+    ),
+    "llama": dict(
+        model_type="llama",
+        overrides=dict(
+            num_hidden_layers=2,
+            hidden_size=64,
+            intermediate_size=128,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            vocab_size=1000,
+            max_position_embeddings=128,
+        ),
+        layers=2,
+    ),
 }
 BLOCKS = "outline-functions(by='*/*.[0-9]*')"
 NESTED = "outline-functions(by='*/*.[0-9]*|*Attention', nested=true)"
@@ -65,8 +79,11 @@ def feeds(exported) -> dict:
     made = {}
     for i in session.get_inputs():
         shape = (2, 16)
-        made[i.name] = (np.ones(shape, np.int64) if "mask" in i.name
-                        else rng.integers(0, 100, shape).astype(np.int64))
+        made[i.name] = (
+            np.ones(shape, np.int64)
+            if "mask" in i.name
+            else rng.integers(0, 100, shape).astype(np.int64)
+        )
     return made
 
 
@@ -110,8 +127,9 @@ def test_onnxruntime_gives_bit_equal_outputs(exported, outlined, feeds):
     assert [a.tobytes() for a in actual] == [e.tobytes() for e in expected]
 
 
-def test_onnxruntime_fusions_differ_only_within_rounding(exported, outlined, feeds,
-                                                         record_property):
+def test_onnxruntime_fusions_differ_only_within_rounding(
+    exported, outlined, feeds, record_property
+):
     # onnxruntime inlines local functions without their value_info, so fusions that need the
     # shapes of values inside a body (SkipLayerNormalization, for one) may not fire: the
     # results then differ in the last bits, never more.
@@ -131,12 +149,15 @@ def test_the_graph_without_weights_shrinks(exported, outlined, record_property, 
     model, _ = outlined
     before = graph_size(onnx.load(original, load_external_data=False))
     after = graph_size(ir.to_onnx(model))
-    names_only = graph_size(ir.to_onnx(
-        run(ir.load(original), BLOCKS.replace(")", ", record='names')"))))
+    names_only = graph_size(
+        ir.to_onnx(run(ir.load(original), BLOCKS.replace(")", ", record='names')")))
+    )
     record_property("graph_bytes", {"before": before, "after": after, "names_only": names_only})
     with capsys.disabled():
-        print(f"\n{name}: graph without weights {before} bytes -> {after} (record=all), "
-              f"{names_only} (record=names)")
+        print(
+            f"\n{name}: graph without weights {before} bytes -> {after} (record=all), "
+            f"{names_only} (record=names)"
+        )
     assert after < 0.8 * before
     assert names_only < after
 

@@ -33,7 +33,10 @@ def test_identical_layers_share_one_definition(make_layered):
     model = outline(make_layered(3))
     assert list(model.functions) == [(DOMAIN, "Layer", "")]
     assert [(n.op_type, n.name) for n in calls(model)] == [
-        ("Layer", "layers.0"), ("Layer", "layers.1"), ("Layer", "layers.2")]
+        ("Layer", "layers.0"),
+        ("Layer", "layers.1"),
+        ("Layer", "layers.2"),
+    ]
     assert model.opset_imports[DOMAIN] == 1
 
 
@@ -49,8 +52,12 @@ def test_body_tags_are_relative_to_the_function(make_layered):
     function = model.functions[(DOMAIN, "Layer", "")]
     assert function.metadata_props["hcc.scope_root"] == "/Layer"
     tags = {(n.op_type, n.scope.tag, n.scope.module_path) for n in function.graph.nodes}
-    assert tags == {("Mul", "/Layer/Inner", "inner"), ("Reshape", "/Layer/Inner", "inner"),
-                    ("Add", "/Layer", ""), ("Relu", "/Layer", "")}
+    assert tags == {
+        ("Mul", "/Layer/Inner", "inner"),
+        ("Reshape", "/Layer/Inner", "inner"),
+        ("Add", "/Layer", ""),
+        ("Relu", "/Layer", ""),
+    }
     namespaces = {n.metadata_props["namespace"] for n in function.graph.nodes}
     assert namespaces == {": Layer", ": Layer/inner: Inner"}
 
@@ -60,7 +67,11 @@ def test_weights_are_inputs_named_from_their_module(make_layered):
     function = model.functions[(DOMAIN, "Layer", "")]
     assert [v.name for v in function.inputs] == ["embed", "inner.weight", "shape", "bias"]
     assert [v.name for v in calls(model)[2].inputs] == [
-        "relu_1", "layers.2.inner.weight", "shape", "layers.2.bias"]
+        "relu_1",
+        "layers.2.inner.weight",
+        "shape",
+        "layers.2.bias",
+    ]
 
 
 def test_a_computation_shared_by_layers_stays_in_the_caller(make_layered, scopes):
@@ -100,8 +111,9 @@ def test_alternatives_and_nesting_outline_inner_scopes_first(make_layered):
 
 def test_two_runs_nest_like_one_nested_run(make_layered, same_model):
     once = outline(make_layered(3), "outline-functions(by='*/Layer.*|*/Inner', nested=true)")
-    twice = outline(make_layered(3),
-                    "outline-functions(by='*/Inner'),outline-functions(by='*/Layer.*')")
+    twice = outline(
+        make_layered(3), "outline-functions(by='*/Inner'),outline-functions(by='*/Layer.*')"
+    )
     assert [n.op_type for n in once.graph.nodes] == [n.op_type for n in twice.graph.nodes]
     assert set(once.functions) == set(twice.functions)
 
@@ -123,13 +135,16 @@ def test_later_runs_reuse_an_equal_function(make_layered):
 # -- the round trip ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("pipeline", [
-    LAYERS,
-    "outline-functions(depth=1)",
-    "outline-functions(by='*/Layer.*|*/Inner', nested=true)",
-    "outline-functions(by='*/Inner'),outline-functions(by='*/Layer.*')",
-    "outline-functions(by='layers.*')",
-])
+@pytest.mark.parametrize(
+    "pipeline",
+    [
+        LAYERS,
+        "outline-functions(depth=1)",
+        "outline-functions(by='*/Layer.*|*/Inner', nested=true)",
+        "outline-functions(by='*/Inner'),outline-functions(by='*/Layer.*')",
+        "outline-functions(by='layers.*')",
+    ],
+)
 def test_inline_undoes_outline_node_for_node(make_layered, same_model, pipeline):
     original = make_layered(3)
     model = outline(make_layered(3), pipeline)
@@ -157,22 +172,30 @@ def test_outlined_model_computes_the_same(make_layered, ort_run, feeds):
 def test_the_outlined_file_passes_the_onnx_checker(make_layered):
     import onnx
 
-    proto = ir.to_onnx(outline(make_layered(3), "outline-functions(by='*/Layer.*|*/Inner', "
-                                                  "nested=true)"))
+    proto = ir.to_onnx(
+        outline(make_layered(3), "outline-functions(by='*/Layer.*|*/Inner', nested=true)")
+    )
     onnx.checker.check_model(proto, full_check=True)
 
 
 def test_record_names_keeps_names_and_tags_but_not_instance_metadata(make_layered, node_key):
     original = make_layered(3)
-    model = run(outline(make_layered(3), "outline-functions(by='*/Layer.*', record='names')"),
-                "inline-functions")
+    model = run(
+        outline(make_layered(3), "outline-functions(by='*/Layer.*', record='names')"),
+        "inline-functions",
+    )
+
     def strip(key):  # the metadata that differs per layer is what record=names drops
         return key[:-1] + ({k: v for k, v in key[-1].items() if k != "note"},)
 
-    assert [strip(node_key(n)) for n in model.graph.nodes] == \
-        [strip(node_key(n)) for n in original.graph.nodes]
-    assert not any("note" in n.metadata_props for n in model.graph.nodes
-                   if n.scope.depth > 0 and n.op_type != "Shape")
+    assert [strip(node_key(n)) for n in model.graph.nodes] == [
+        strip(node_key(n)) for n in original.graph.nodes
+    ]
+    assert not any(
+        "note" in n.metadata_props
+        for n in model.graph.nodes
+        if n.scope.depth > 0 and n.op_type != "Shape"
+    )
 
 
 def test_record_none_gives_fresh_names_and_the_same_scopes(make_layered):
@@ -180,8 +203,9 @@ def test_record_none_gives_fresh_names_and_the_same_scopes(make_layered):
     outlined = outline(make_layered(3), "outline-functions(by='*/Layer.*', record='none')")
     assert not any("hcc.outline" in n.metadata_props for n in calls(outlined))
     model = run(outlined, "inline-functions", verify_each=True)
-    assert [(n.op_type, n.scope) for n in model.graph.nodes] == \
-        [(n.op_type, n.scope) for n in original.graph.nodes]
+    assert [(n.op_type, n.scope) for n in model.graph.nodes] == [
+        (n.op_type, n.scope) for n in original.graph.nodes
+    ]
     assert "layers.1/mul_0" in {n.name for n in model.graph.nodes}
 
 
@@ -193,8 +217,9 @@ def test_the_call_record_holds_what_the_body_does_not(make_layered):
     assert second["meta"]["0"] == {"note": "layer 1"}
 
 
-def test_constants_inside_are_copied_and_come_back_as_initializers(make_layered, same_model,
-                                                                   ort_run, feeds):
+def test_constants_inside_are_copied_and_come_back_as_initializers(
+    make_layered, same_model, ort_run, feeds
+):
     original = make_layered(3)
     model = outline(make_layered(3), "outline-functions(by='*/Layer.*', constants='inside')")
     # Each layer has its own weights, so no two bodies are equal any more.
@@ -202,15 +227,17 @@ def test_constants_inside_are_copied_and_come_back_as_initializers(make_layered,
     body = model.functions[(DOMAIN, "Layer", "")].graph
     assert [n.op_type for n in body.nodes][:2] == ["Constant", "Constant"]
     assert not any(name.startswith("layers.") for name in model.graph.initializers)
-    assert [a.tobytes() for a in ort_run(model, feeds)] == \
-        [a.tobytes() for a in ort_run(original, feeds)]
+    assert [a.tobytes() for a in ort_run(model, feeds)] == [
+        a.tobytes() for a in ort_run(original, feeds)
+    ]
     back = run(model, "inline-functions", verify_each=True)
     same_model(original, back, initializer_order=False)
 
 
 def test_inside_limit_keeps_larger_tensors_as_inputs(make_layered):
-    model = outline(make_layered(3), "outline-functions(by='*/Layer.*', constants='inside', "
-                                     "inside_limit=2)")
+    model = outline(
+        make_layered(3), "outline-functions(by='*/Layer.*', constants='inside', inside_limit=2)"
+    )
     assert len(model.functions) == 1  # the 4-element weights stayed inputs
 
 
@@ -227,22 +254,44 @@ def test_a_subgraph_inside_the_scope_moves_with_its_node(builder, scopes, same_m
             scale = b.op("Mul", f"scale_{i}", h, w, scope=scopes.layer(i))
             # The branches read the layer's value and a weight from outside the If.
             then = Graph(name=f"then_{i}")
-            then.append(Node("", "Add", [scale, w], outputs=[Value(f"t_{i}", ir.TensorType(
-                ir.DataType.FLOAT, ("batch", 4)))], name=f"then_add_{i}", scope=scopes.layer(i)))
+            then.append(
+                Node(
+                    "",
+                    "Add",
+                    [scale, w],
+                    outputs=[Value(f"t_{i}", ir.TensorType(ir.DataType.FLOAT, ("batch", 4)))],
+                    name=f"then_add_{i}",
+                    scope=scopes.layer(i),
+                )
+            )
             then.outputs.append(then.nodes[0].outputs[0])
             other = Graph(name=f"else_{i}")
-            other.append(Node("", "Sub", [scale, w], outputs=[Value(f"e_{i}", ir.TensorType(
-                ir.DataType.FLOAT, ("batch", 4)))], name=f"else_sub_{i}", scope=scopes.layer(i)))
+            other.append(
+                Node(
+                    "",
+                    "Sub",
+                    [scale, w],
+                    outputs=[Value(f"e_{i}", ir.TensorType(ir.DataType.FLOAT, ("batch", 4)))],
+                    name=f"else_sub_{i}",
+                    scope=scopes.layer(i),
+                )
+            )
             other.outputs.append(other.nodes[0].outputs[0])
-            h = b.op("If", f"if_{i}", flag, scope=scopes.layer(i),
-                     attributes=[Attr.graph("then_branch", then), Attr.graph("else_branch", other)])
+            h = b.op(
+                "If",
+                f"if_{i}",
+                flag,
+                scope=scopes.layer(i),
+                attributes=[Attr.graph("then_branch", then), Attr.graph("else_branch", other)],
+            )
         return b.model(b.op("Abs", "head", h, scope=scopes.root))
 
     model = outline(make())
     assert len(model.functions) == 1 and len(calls(model)) == 2
     feeds = {"x": np.ones((2, 4), np.float32), "flag": np.array(True)}
-    assert [a.tobytes() for a in ort_run(model, feeds)] == \
-        [a.tobytes() for a in ort_run(make(), feeds)]
+    assert [a.tobytes() for a in ort_run(model, feeds)] == [
+        a.tobytes() for a in ort_run(make(), feeds)
+    ]
     same_model(make(), run(model, "inline-functions", verify_each=True))
 
 
@@ -253,13 +302,16 @@ def test_usable_from_pipeline_text_spec_and_command_line(tmp_path, make_layered,
     from hcc.passes import build_pipeline
     from hcc.spec.resolve import load_spec_text
 
-    spec = load_spec_text('model m from config "gpt2"\npipeline {\n'
-                          '  outline-functions(by = "*/Layer.*", record = names)\n'
-                          '  inline-functions(domains = ["hcc.functions"])\n}\n')
+    spec = load_spec_text(
+        'model m from config "gpt2"\npipeline {\n'
+        '  outline-functions(by = "*/Layer.*", record = names)\n'
+        '  inline-functions(domains = ["hcc.functions"])\n}\n'
+    )
     passes = build_pipeline(spec.pipeline)
     assert [str(p) for p in passes] == [
         "outline-functions(by='*/Layer.*',record='names')",
-        "inline-functions(domains=['hcc.functions'])"]
+        "inline-functions(domains=['hcc.functions'])",
+    ]
 
     source, target = tmp_path / "in.onnx", tmp_path / "out.onnx"
     ir.save(make_layered(3), source)
@@ -327,8 +379,9 @@ def test_a_scope_left_and_entered_again_is_refused(builder, scopes):
     model = _interleaved(builder, scopes, scopes.root)
     with pytest.raises(OutlineError) as error:
         run(model, LAYERS)
-    assert "'/Net/Layer.0' cannot become one call: node 'b' (/Net) runs between its nodes" \
-        in str(error.value)
+    assert "'/Net/Layer.0' cannot become one call: node 'b' (/Net) runs between its nodes" in str(
+        error.value
+    )
 
 
 def test_a_value_both_scopes_read_is_shared_not_an_overlap(builder, scopes):

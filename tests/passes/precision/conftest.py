@@ -19,14 +19,27 @@ NORM = ROOT.child("norm", "Norm")
 MLP = ROOT.child("mlp", "Mlp")
 
 TINY = {
-    "llama": ("llama", dict(num_hidden_layers=2, hidden_size=32, intermediate_size=64,
-                            num_attention_heads=4, num_key_value_heads=2, vocab_size=256,
-                            max_position_embeddings=64), "keep=['*/LlamaRMSNorm']"),
+    "llama": (
+        "llama",
+        dict(
+            num_hidden_layers=2,
+            hidden_size=32,
+            intermediate_size=64,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            vocab_size=256,
+            max_position_embeddings=64,
+        ),
+        "keep=['*/LlamaRMSNorm']",
+    ),
     # GPT-2's norms are torch.nn.LayerNorm, built-in leaves without a scope of their own: their
     # op carries the block's scope, so keeping every norm is an operator choice.
-    "gpt2": ("gpt2", dict(n_layer=2, n_embd=32, n_head=4, vocab_size=256, n_positions=64),
-             "keep_ops=[Pow,ReduceMean,ReduceSum,ReduceSumSquare,ReduceL2,ReduceLogSumExp,Exp,"
-             "Softmax,LogSoftmax,CumSum,Range,LayerNormalization]"),
+    "gpt2": (
+        "gpt2",
+        dict(n_layer=2, n_embd=32, n_head=4, vocab_size=256, n_positions=64),
+        "keep_ops=[Pow,ReduceMean,ReduceSum,ReduceSumSquare,ReduceL2,ReduceLogSumExp,Exp,"
+        "Softmax,LogSoftmax,CumSum,Range,LayerNormalization]",
+    ),
 }
 
 
@@ -44,15 +57,28 @@ class Builder:
 
     def weight(self, name: str, array) -> Value:
         array = np.asarray(array, np.float32)
-        return self.graph.add_initializer(Value(
-            name, TensorType(DataType.FLOAT, array.shape),
-            const_value=ArrayTensor(array, name=name)))
+        return self.graph.add_initializer(
+            Value(
+                name,
+                TensorType(DataType.FLOAT, array.shape),
+                const_value=ArrayTensor(array, name=name),
+            )
+        )
 
-    def op(self, op_type: str, name: str, *inputs, scope: Scope = ROOT, type=FLOAT,
-           attributes=(), outputs: int = 1):
+    def op(
+        self,
+        op_type: str,
+        name: str,
+        *inputs,
+        scope: Scope = ROOT,
+        type=FLOAT,
+        attributes=(),
+        outputs: int = 1,
+    ):
         values = [Value(name if outputs == 1 else f"{name}_{i}", type) for i in range(outputs)]
-        node = Node("", op_type, inputs, outputs=values, name=name, scope=scope,
-                    attributes=list(attributes))
+        node = Node(
+            "", op_type, inputs, outputs=values, name=name, scope=scope, attributes=list(attributes)
+        )
         for attr in attributes:
             if attr.type == ir.AttrType.GRAPH:
                 attr.value.parent = node
@@ -79,8 +105,9 @@ def chain() -> Model:
 
 
 def run_ort(model: Model, feeds: dict) -> list:
-    session = ort.InferenceSession(ir.to_onnx(model).SerializeToString(),
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        ir.to_onnx(model).SerializeToString(), providers=["CPUExecutionProvider"]
+    )
     return session.run(None, feeds)
 
 

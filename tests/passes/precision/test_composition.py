@@ -26,13 +26,15 @@ def chain_with_reference(folder: str, feeds: dict) -> tuple[dict, dict]:
 
     manifest = read_manifest(folder)
     whole = ReferenceEvaluator(os.path.join(folder, manifest["whole"]))
-    expected = dict(zip(whole.output_names,
-                        whole.run(None, {k: feeds[k] for k in whole.input_names})))
+    expected = dict(
+        zip(whole.output_names, whole.run(None, {k: feeds[k] for k in whole.input_names}))
+    )
     values = dict(feeds)
     for entry in manifest["pieces"]:
         piece = ReferenceEvaluator(entry["path"])
-        values.update(zip(piece.output_names,
-                          piece.run(None, {k: values[k] for k in piece.input_names})))
+        values.update(
+            zip(piece.output_names, piece.run(None, {k: values[k] for k in piece.input_names}))
+        )
     return expected, values
 
 
@@ -40,18 +42,23 @@ def weight_files(folder: str) -> set[str]:
     files = set()
     for entry in read_manifest(folder)["pieces"]:
         proto = onnx.load(entry["path"], load_external_data=False)
-        files |= {e.value for t in proto.graph.initializer for e in t.external_data
-                  if e.key == "location"}
+        files |= {
+            e.value for t in proto.graph.initializer for e in t.external_data if e.key == "location"
+        }
     return files
 
 
-@pytest.mark.parametrize("precision", [
-    "convert-precision(keep=['*/LlamaRMSNorm'])",
-    "convert-precision,quantize-weights(bits=4, target=onnx)",
-    "convert-precision(dtype=bfloat16),quantize-weights",
-])
-def test_split_after_precision_gives_exact_pieces_on_one_weights_file(tiny_llama, tmp_path,
-                                                                       precision):
+@pytest.mark.parametrize(
+    "precision",
+    [
+        "convert-precision(keep=['*/LlamaRMSNorm'])",
+        "convert-precision,quantize-weights(bits=4, target=onnx)",
+        "convert-precision(dtype=bfloat16),quantize-weights",
+    ],
+)
+def test_split_after_precision_gives_exact_pieces_on_one_weights_file(
+    tiny_llama, tmp_path, precision
+):
     model = run(tiny_llama.load(), f"{precision},split(by='{LAYERS}'),internalize-constants")
     assert all(not n.scope.is_unknown for n in model.all_nodes())
     write_pieces(model, str(tmp_path))
@@ -62,8 +69,9 @@ def test_split_after_precision_gives_exact_pieces_on_one_weights_file(tiny_llama
 
 
 def test_matmul_nbits_pieces_chain_exactly_in_onnxruntime(tiny_llama, tmp_path):
-    model = run(tiny_llama.load(), f"quantize-weights(bits=4),split(by='{LAYERS}'),"
-                                   "internalize-constants")
+    model = run(
+        tiny_llama.load(), f"quantize-weights(bits=4),split(by='{LAYERS}'),internalize-constants"
+    )
     write_pieces(model, str(tmp_path))
     for gap in validate_pieces(os.path.join(str(tmp_path), "manifest.json")):
         assert gap.ok and gap.max_abs == 0.0, gap.describe()
@@ -84,6 +92,9 @@ def test_downgrade_lowers_float16_scales_to_opset_17(tiny_llama, tmp_path):
 def test_downgrade_says_why_blocked_int4_has_no_older_form(tiny_llama):
     from hcc.passes.downgrade import DowngradeError
 
-    with pytest.raises(DowngradeError, match=r"DequantizeLinear from 21 to 17: blocked scales "
-                                             r"\(block_size\) exist from opset 21"):
+    with pytest.raises(
+        DowngradeError,
+        match=r"DequantizeLinear from 21 to 17: blocked scales "
+        r"\(block_size\) exist from opset 21",
+    ):
         run(tiny_llama.load(), "quantize-weights(bits=4, target=onnx),downgrade-ir(opset=17)")

@@ -35,8 +35,12 @@ def test_kept_scope_stays_float32_and_casts_sit_only_at_its_boundary(make_chain)
     assert {nodes[n].outputs[0].dtype for n in ("mean", "centre", "scale")} == {F32}
     made = casts(model)
     # Into the model (io = keep), into Norm, out of Norm, out of the model.
-    assert [(c.inputs[0].dtype, c.outputs[0].dtype) for c in made] == \
-        [(F32, F16), (F16, F32), (F32, F16), (F16, F32)]
+    assert [(c.inputs[0].dtype, c.outputs[0].dtype) for c in made] == [
+        (F32, F16),
+        (F16, F32),
+        (F32, F16),
+        (F16, F32),
+    ]
     norm_entry = made[1]
     assert norm_entry.scope.tag == "/Net/Norm"  # the scope it serves: the reader, Norm
     assert sorted(model.meta[CASTS_KEY]) == sorted((c.name, c.scope.tag) for c in made)
@@ -100,8 +104,9 @@ def test_a_keep_pattern_matching_nothing_is_an_error_with_a_hint(make_chain):
 
 
 def test_a_misspelt_keep_op_is_an_error_with_a_hint(make_chain):
-    with pytest.raises(PrecisionError, match="'ReduceMaen', which is no ONNX operator.*"
-                                             "did you mean 'ReduceMean'"):
+    with pytest.raises(
+        PrecisionError, match="'ReduceMaen', which is no ONNX operator.*did you mean 'ReduceMean'"
+    ):
         convert(make_chain(), "convert-precision(keep_ops=[ReduceMaen])")
 
 
@@ -135,9 +140,13 @@ def test_if_branches_are_converted_with_their_interface_unchanged(builder, ort_r
         r = inner.op(op, f"{name}_op", h, scope=scope)
         inner.graph.outputs.append(r)
         branches.append(inner.graph)
-    y = outer.op("If", "if", cond, scope=scope,
-                 attributes=[Attr.graph("then_branch", branches[0]),
-                             Attr.graph("else_branch", branches[1])])
+    y = outer.op(
+        "If",
+        "if",
+        cond,
+        scope=scope,
+        attributes=[Attr.graph("then_branch", branches[0]), Attr.graph("else_branch", branches[1])],
+    )
     model = outer.model(y)
     reference = ort_run(model, {**X, "cond": np.array(False)})[0]
     model = convert(model, "convert-precision(keep_ops=[])").model
@@ -195,8 +204,10 @@ def low_outputs(exported, options="", tmp_path=None):
 
 
 def worst(exported, outputs) -> float:
-    gaps = [deviation(str(i), want, got) for i, (want, got) in
-            enumerate(zip(exported.reference, outputs))]
+    gaps = [
+        deviation(str(i), want, got)
+        for i, (want, got) in enumerate(zip(exported.reference, outputs))
+    ]
     assert all(g.ok for g in gaps), [g.problem for g in gaps]
     return max(g.max_abs for g in gaps)
 
@@ -219,14 +230,17 @@ def test_a_kept_layer_computes_in_float32_and_only_its_boundary_is_cast(tiny_lla
     glob = "*/LlamaDecoderLayer.0"
     result, outputs = low_outputs(tiny_llama, f"keep=['{glob}'], keep_ops=[]", tmp_path=tmp_path)
     assert worst(tiny_llama, outputs) < TOLERANCE
-    layer = next(n.scope for n in result.model.graph.nodes
-                 if n.scope.tag.endswith("LlamaDecoderLayer.0")).at_depth(2)
+    layer = next(
+        n.scope for n in result.model.graph.nodes if n.scope.tag.endswith("LlamaDecoderLayer.0")
+    ).at_depth(2)
     inside = [n for n in result.model.graph.nodes if n.scope.is_within(layer)]
-    assert inside and all(v.dtype != F16 for n in inside for v in n.outputs
-                          if n.op_type != "Cast")
+    assert inside and all(v.dtype != F16 for n in inside for v in n.outputs if n.op_type != "Cast")
     inserted = {name for name, _ in result.model.meta[CASTS_KEY]}
-    made = [c for c in casts(result.model) if c.name in inserted
-            and c.outputs[0] not in result.model.graph.outputs]
+    made = [
+        c
+        for c in casts(result.model)
+        if c.name in inserted and c.outputs[0] not in result.model.graph.outputs
+    ]
     # Every Cast either leads into the kept layer (float32 out) or away from it.
     assert made and all(c.scope.is_within(layer) == (c.outputs[0].dtype == F32) for c in made)
 

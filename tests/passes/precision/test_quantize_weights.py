@@ -128,19 +128,25 @@ def quantized_bytes(model) -> tuple[int, int]:
         if node.op_type in ("DequantizeLinear", "MatMulNBits"):
             q, scale = node.inputs[:2] if node.op_type == "DequantizeLinear" else node.inputs[1:3]
             stored += q.const_value.nbytes + scale.const_value.nbytes
-            k, n = (node.attributes["K"].value, node.attributes["N"].value) \
-                if node.op_type == "MatMulNBits" else q.const_value.shape
+            k, n = (
+                (node.attributes["K"].value, node.attributes["N"].value)
+                if node.op_type == "MatMulNBits"
+                else q.const_value.shape
+            )
             original += k * n * 4
     return stored, original
 
 
-@pytest.mark.parametrize("text, ratio, tolerance", [
-    # int8: 1 byte per weight plus one float32 scale per output channel of K (32 or 64) rows.
-    ("quantize-weights", 0.25 + 1 / 32, 0.02),
-    # int4 at block 32: half a byte per weight plus one float32 scale per 32 weights.
-    ("quantize-weights(bits=4)", 0.125 + 1 / 32, 0.15),
-    ("quantize-weights(bits=4, target=onnx)", 0.125 + 1 / 32, 0.15),
-])
+@pytest.mark.parametrize(
+    "text, ratio, tolerance",
+    [
+        # int8: 1 byte per weight plus one float32 scale per output channel of K (32 or 64) rows.
+        ("quantize-weights", 0.25 + 1 / 32, 0.02),
+        # int4 at block 32: half a byte per weight plus one float32 scale per 32 weights.
+        ("quantize-weights(bits=4)", 0.125 + 1 / 32, 0.15),
+        ("quantize-weights(bits=4, target=onnx)", 0.125 + 1 / 32, 0.15),
+    ],
+)
 def test_llama_weights_shrink_and_outputs_stay_close(tiny_llama, tmp_path, text, ratio, tolerance):
     model, session = quantized_session(tiny_llama, text, tmp_path)
     stored, original = quantized_bytes(model)
@@ -165,8 +171,12 @@ def onnxruntime_int4(path: str, dequantize_linear: bool):
     root.handlers[:] = handlers  # the module calls logging.basicConfig(level=INFO) on import
     root.setLevel(level)
     quantizer = MatMulNBitsQuantizer(
-        onnx.load(path), bits=4, block_size=32, is_symmetric=True,
-        quant_format=QuantFormat.QDQ if dequantize_linear else QuantFormat.QOperator)
+        onnx.load(path),
+        bits=4,
+        block_size=32,
+        is_symmetric=True,
+        quant_format=QuantFormat.QDQ if dequantize_linear else QuantFormat.QOperator,
+    )
     logging.getLogger(type(quantizer).__module__).setLevel(logging.ERROR)
     quantizer.process()
     return quantizer.model.model
@@ -174,17 +184,23 @@ def onnxruntime_int4(path: str, dequantize_linear: bool):
 
 @pytest.mark.parametrize("target", ["onnxruntime", "onnx"])
 def test_int4_equals_onnxruntimes_own_quantizer_bit_for_bit(tiny_llama, tmp_path, target):
-    model, session = quantized_session(tiny_llama, f"quantize-weights(bits=4, target={target})",
-                                       tmp_path)
+    model, session = quantized_session(
+        tiny_llama, f"quantize-weights(bits=4, target={target})", tmp_path
+    )
     theirs = onnxruntime_int4(tiny_llama.path, dequantize_linear=target == "onnx")
-    reference = ort.InferenceSession(theirs.SerializeToString(),
-                                     providers=["CPUExecutionProvider"])
-    for want, got in zip(reference.run(None, tiny_llama.feeds), session.run(None, tiny_llama.feeds)):
+    reference = ort.InferenceSession(theirs.SerializeToString(), providers=["CPUExecutionProvider"])
+    for want, got in zip(
+        reference.run(None, tiny_llama.feeds), session.run(None, tiny_llama.feeds)
+    ):
         assert np.array_equal(want, got)
-    packed = {t.name: t.raw_data for t in theirs.graph.initializer
-              if t.name.endswith(("_Q4", "_scales"))}
-    ours = {v.name: v.const_value.tobytes() for v in model.graph.initializers.values()
-            if v.name.endswith(("_Q4", "_int4", "_scales"))}
+    packed = {
+        t.name: t.raw_data for t in theirs.graph.initializer if t.name.endswith(("_Q4", "_scales"))
+    }
+    ours = {
+        v.name: v.const_value.tobytes()
+        for v in model.graph.initializers.values()
+        if v.name.endswith(("_Q4", "_int4", "_scales"))
+    }
     assert len(ours) == len(packed) > 0
     assert sorted(ours.values()) == sorted(packed.values())
 
