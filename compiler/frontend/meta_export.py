@@ -184,6 +184,9 @@ def _export_unbound(
             # Lazily mapped: the optimizer's rewrite rules may look at a small parameter.
             value.const_value = _onnx_ir_external(stored[found[0]], folder, name)
         _optimize(program.model, set(bound))
+        # The optimizer merges small equal initializers (identical norm weights) and drops
+        # unused ones; the survivors still read the checkpoint.
+        bound = {n: t for n, t in bound.items() if n in graph.initializers}
         # Parameters leave the file as graph inputs: nothing of them is serialized.
         for name in bound:
             value = graph.initializers.pop(name)
