@@ -3,8 +3,8 @@
 For each chosen scope: its members (shared computations left outside), its interface (inputs in
 order of first use, outputs), a check that it is one contiguous run of the graph, a body with
 relative tags, one definition per structural key, and the call node that replaces the members
-with the record ``inline-functions`` needs (the last two in :mod:`.calls`). See
-:mod:`.outline_functions` for the rules.
+with the record ``inline-functions`` needs (bodies, definitions and calls: :mod:`.calls`).
+See :mod:`.outline_functions` for the rules.
 """
 
 from __future__ import annotations
