@@ -1,0 +1,219 @@
+"""Models larger than memory: export a checkpoint with its weights read in place, against
+torch's own export of the loaded model; time and peak memory.
+
+    python benchmarks/large.py [--shape small|tinyllama|llama-7b] [--repeat N] [--keep DIR]
+
+1. A LLaMA-shaped checkpoint is written shard by shard (random bfloat16 weights, one layer's
+   tensors in memory at a time, ``model.safetensors.index.json`` as ``save_pretrained`` writes
+   it). ``small`` is a few hundred MB, ``tinyllama`` TinyLlama's shape (1.1 B parameters,
+   ~2.2 GB), ``llama-7b`` Llama-2-7B's (~13.5 GB: needs that much disk and a long time; never
+   run by the tests).
+2. hcc, in a child process: ``load_model`` of the folder with ``weights="link"`` (the model
+   built on the meta device, every parameter bound to its bytes in the checkpoint), split per
+   decoder layer, pieces written (their weights copied from the checkpoint, file to file), and
+   the whole model saved with ``weights="link"``. It reports the bytes it added to its folder.
+3. torch, in a child process (skipped for ``llama-7b``, which does not fit this machine's
+   memory): ``from_pretrained`` then ``torch.onnx.export(dynamo=True)`` and ``save``, as a user
+   would script it.
+The two run in turn (hcc, torch; repeated), each child in its own process reporting its own wall
+time and peak RSS (``ru_maxrss``); ratios are medians of the ratios within each round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+SHAPES = {
+    "small": dict(
+        hidden_size=512,
+        intermediate_size=1408,
+        num_hidden_layers=4,
+        num_attention_heads=8,
+        num_key_value_heads=4,
+        vocab_size=32000,
+    ),
+    "tinyllama": dict(
+        hidden_size=2048,
+        intermediate_size=5632,
+        num_hidden_layers=22,
+        num_attention_heads=32,
+        num_key_value_heads=4,
+        vocab_size=32000,
+    ),
+    "llama-7b": dict(
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        vocab_size=32000,
+    ),
+}
+
+# Each child prints one JSON line last: its own wall time and peak RSS.
+_HCC = r"""
+import json, os, resource, sys, time
+src, out = sys.argv[1:3]
+start = time.perf_counter()
+import hcc.ir as ir
+from hcc.frontend.load import ExportOptions, ModelSource, load_model
+from hcc.passes import run
+from hcc.pieces import write_pieces
+model = load_model(ModelSource("directory", src, task="causal-lm"), ExportOptions(weights="link"))
+exported = time.perf_counter()
+ir.save(model, os.path.join(out, "model.onnx"), weights="link")
+run(model, "split(by='model.layers.*'),internalize-constants")
+write_pieces(model, os.path.join(out, "pieces"))
+end = time.perf_counter()
+checkpoint = [os.path.join(src, n) for n in os.listdir(src)]
+def new_bytes(folder):
+    # Bytes of the files in folder that are not links to the checkpoint.
+    return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(folder)
+               for f in files
+               if not any(os.path.samefile(os.path.join(root, f), p) for p in checkpoint))
+whole_new = new_bytes(out) - new_bytes(os.path.join(out, "pieces"))
+new = new_bytes(out)
+print(json.dumps({"seconds": end - start, "export": exported - start,
+                  "whole_model_new_bytes": whole_new, "new_bytes": new,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+_TORCH = r"""
+import json, os, resource, sys, time
+src, out = sys.argv[1:3]
+start = time.perf_counter()
+import torch, transformers
+model = transformers.AutoModelForCausalLM.from_pretrained(src, use_safetensors=True).eval()
+model.config.use_cache = False
+ids = torch.zeros((2, 16), dtype=torch.int64)
+batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq")
+program = torch.onnx.export(model, (), kwargs={"input_ids": ids, "attention_mask": ids + 1},
+                            dynamo=True, dynamic_shapes={"input_ids": {0: batch, 1: seq},
+                                                         "attention_mask": {0: batch, 1: seq}})
+program.save(os.path.join(out, "model.onnx"), external_data=True)
+end = time.perf_counter()
+print(json.dumps({"seconds": end - start,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def write_checkpoint(folder: str, shape: dict) -> int:
+    """A LLaMA checkpoint of random bfloat16 weights, one shard per layer; returns its bytes."""
+    import torch
+    import transformers
+    from safetensors.torch import save_file
+
+    config = transformers.LlamaConfig(**shape, max_position_embeddings=2048, use_cache=False)
+    config.dtype = "bfloat16"
+    config.save_pretrained(folder)
+    hidden, inter = shape["hidden_size"], shape["intermediate_size"]
+    head_dim = hidden // shape["num_attention_heads"]
+    kv = shape["num_key_value_heads"] * head_dim
+    generator = torch.Generator().manual_seed(0)
+
+    def rand(*dims):
+        return (torch.randn(dims, generator=generator) * 0.02).to(torch.bfloat16)
+
+    layers = shape["num_hidden_layers"]
+
+    def shard(index: int) -> dict:
+        if index == 0:
+            return {"model.embed_tokens.weight": rand(shape["vocab_size"], hidden)}
+        if index == layers + 1:
+            return {
+                "model.norm.weight": 1 + rand(hidden),
+                "lm_head.weight": rand(shape["vocab_size"], hidden),
+            }
+        p = f"model.layers.{index - 1}."
+        return {
+            p + "self_attn.q_proj.weight": rand(hidden, hidden),
+            p + "self_attn.k_proj.weight": rand(kv, hidden),
+            p + "self_attn.v_proj.weight": rand(kv, hidden),
+            p + "self_attn.o_proj.weight": rand(hidden, hidden),
+            p + "mlp.gate_proj.weight": rand(inter, hidden),
+            p + "mlp.up_proj.weight": rand(inter, hidden),
+            p + "mlp.down_proj.weight": rand(hidden, inter),
+            p + "input_layernorm.weight": 1 + rand(hidden),
+            p + "post_attention_layernorm.weight": 1 + rand(hidden),
+        }
+
+    weight_map, total = {}, 0
+    count = layers + 2
+    for index in range(count):
+        # Made and written one shard at a time: never the whole model in memory.
+        tensors = shard(index)
+        name = f"model-{index + 1:05d}-of-{count:05d}.safetensors"
+        save_file(tensors, os.path.join(folder, name), metadata={"format": "pt"})
+        for key, tensor in tensors.items():
+            weight_map[key] = name
+            total += tensor.numel() * tensor.element_size()
+        del tensors
+    with open(os.path.join(folder, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
+    return total
+
+
+def _child(script: str, *args: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True)
+    if done.returncode:
+        sys.stderr.write(done.stderr[-3000:])
+        raise SystemExit(f"child failed with exit status {done.returncode}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="small")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--keep", help="folder to keep the checkpoint and outputs in")
+    args = parser.parse_args()
+    root = args.keep or tempfile.mkdtemp(prefix="hcc-large-")
+    try:
+        folder = os.path.join(root, "checkpoint")
+        os.makedirs(folder, exist_ok=True)
+        size = write_checkpoint(folder, SHAPES[args.shape])
+        print(f"{args.shape}: checkpoint of {size / 2**20:.0f} MiB (bfloat16) in {folder}")
+        with_torch = args.shape != "llama-7b"
+        rounds = []
+        for round_ in range(args.repeat):
+            result = {}
+            for side, script in (("hcc", _HCC), ("torch", _TORCH)):
+                if side == "torch" and not with_torch:
+                    continue
+                out = os.path.join(root, f"{side}-{round_}")
+                shutil.rmtree(out, ignore_errors=True)
+                os.makedirs(out)
+                result[side] = _child(script, folder, out)
+                shutil.rmtree(out, ignore_errors=True)
+            rounds.append(result)
+            line = "  ".join(
+                f"{side} {r['seconds']:.1f} s {r['peak_mb']:.0f} MB" for side, r in result.items()
+            )
+            hcc = result["hcc"]
+            print(
+                f"round {round_ + 1}: {line}  (hcc export {hcc['export']:.1f} s; whole model "
+                f"adds {hcc['whole_model_new_bytes'] / 2**20:.1f} MiB, pieces "
+                f"{(hcc['new_bytes'] - hcc['whole_model_new_bytes']) / 2**20:.0f} MiB)"
+            )
+        if with_torch:
+            time_ratio = statistics.median(
+                r["hcc"]["seconds"] / r["torch"]["seconds"] for r in rounds
+            )
+            rss_ratio = statistics.median(
+                r["hcc"]["peak_mb"] / r["torch"]["peak_mb"] for r in rounds
+            )
+            print(f"hcc / torch: time {time_ratio:.2f}x, peak RSS {rss_ratio:.2f}x (medians)")
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
