@@ -22,21 +22,23 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import hcc.ir as ir
 from hcc.ir import HccError, Scope
 from hcc.ir.onnx import shared_data_name
 
-from .wrappers import HEADS, Decode, Prefill
+from .wrappers import HEADS, LAYOUTS, Decode, Prefill
 
 MANIFEST = "manifest.json"
 FORMAT = "hcc.llm/1"
 DTYPES = ("float32", "float16", "bfloat16")
 
 SEMANTICS = {
-    "cache_layout": "keys and values per layer: [batch, kv_heads, positions, head_dim]",
+    "cache_layout": "keys and values per layer, in options.cache_layout: bhsd = [batch, "
+    "kv_heads, positions, head_dim], bshd = [batch, positions, kv_heads, "
+    "head_dim]; the shapes below are written for bhsd",
     "embedding": "embedding takes input_ids [batch, n] and, when listed, position_ids and an "
     "attention_mask of the same length n (ones for real tokens); returns "
     "hidden_states_0",
@@ -69,6 +71,8 @@ class LLMOptions:
     opset: int = 15
     dtype: str = "float32"
     batch: int = 1
+    # The cache tensors' layout at the pieces' boundary (see wrappers.LAYOUTS).
+    cache_layout: str = "bhsd"
     # Options of quantize-weights for every piece (bits, block_size, only, keep, target);
     # None: the weights keep the dtype.
     quantize: dict[str, Any] | None = None
@@ -84,6 +88,10 @@ class LLMOptions:
             raise LLMError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if not 13 <= self.opset <= 20:
             raise LLMError(f"opset must be in [13, 20], got {self.opset}")
+        if self.cache_layout not in LAYOUTS:
+            raise LLMError(
+                f"cache_layout must be one of {', '.join(LAYOUTS)}, got {self.cache_layout!r}"
+            )
         if self.batch < 1:
             raise LLMError(f"batch must be at least 1, got {self.batch}")
         if self.quantize is not None:
@@ -227,8 +235,10 @@ def _export_modes(model, shape: Shape, options: LLMOptions) -> dict[str, ir.Mode
     seq_dim = torch.export.Dim("seq")
     history_dim = torch.export.Dim("history")
     exports: dict[str, ir.Model] = {}
-    prefill = Prefill(model, options.head, options.top_k, shape.positions)
-    decode = Decode(model, options.head, options.top_k, shape.positions, shape.layers)
+    layout = options.cache_layout
+    prefill = Prefill(model, options.head, options.top_k, shape.positions, layout)
+    decode = Decode(model, options.head, options.top_k, shape.positions, shape.layers, layout)
+    positions_axis = layout.index("s")
 
     def prefill_inputs(batch: int, length: int):
         ids = torch.ones(batch, length, dtype=torch.long)
@@ -258,9 +268,12 @@ def _export_modes(model, shape: Shape, options: LLMOptions) -> dict[str, ir.Mode
             "input_ids": {0: batch_dim},
             "attention_mask": {0: batch_dim, 1: history_dim + 1},
             "position_ids": {0: batch_dim},
-            "history": [{0: batch_dim, 2: history_dim}] * (2 * shape.layers),
+            "history": [{0: batch_dim, positions_axis: history_dim}] * (2 * shape.layers),
         }
-    past = [torch.zeros(batch, kv[0], history, kv[1], dtype=dtype) for _ in range(2 * shape.layers)]
+    sizes = {"b": batch, "h": kv[0], "s": history, "d": kv[1]}
+    past = [
+        torch.zeros(*(sizes[axis] for axis in layout), dtype=dtype) for _ in range(2 * shape.layers)
+    ]
     args = (
         torch.ones(batch, 1, dtype=torch.long),
         torch.ones(batch, history + 1, dtype=torch.long),
@@ -290,12 +303,38 @@ def _finish(exported: ir.Model, model, shape: Shape, mode: str, options: LLMOpti
         prefix = "present" if mode == "prefill" else "new"
         names += [f"{prefix}_k_{i}", f"{prefix}_v_{i}"]
         history_names += [f"history_k_{i}", f"history_v_{i}"]
+    if options.cache_layout != "bhsd":
+        _layout_transposes_join_their_layer(exported)
     if mode == "decode":
         for value, name in zip(graph.inputs[3:], history_names):
             value.name = name
         _only_new_entries(exported)
     _rename(graph.outputs, names)
     return run(exported, "propagate-tags")
+
+
+def _layout_transposes_join_their_layer(model: ir.Model) -> None:
+    """The wrapper's transposes between the model's cache layout and the boundary's belong to
+    the layer whose cache they carry: scoped to the wrapper, they would sit in no layer and the
+    cut would pass the cache between pieces. An output's transpose joins the node that computes
+    the cache, a history input's transpose the node that reads it."""
+    graph = model.graph
+    for value in graph.outputs[1:]:
+        node = value.producer
+        source = (
+            node.inputs[0].producer if node is not None and node.op_type == "Transpose" else None
+        )
+        if source is None:
+            raise LLMError(f"cache output {value.name!r} is not a transpose of a computed cache")
+        node.scope = source.scope
+    for value in graph.inputs[3:]:
+        for node in value.consumers():
+            if node.op_type != "Transpose":
+                continue
+            readers = node.outputs[0].consumers()
+            if not readers:
+                raise LLMError(f"history input {value.name!r} is transposed but never read")
+            node.scope = readers[0].scope
 
 
 def _unwrap(scope: Scope, root: Scope) -> Scope:
@@ -318,21 +357,46 @@ def _only_new_entries(model: ir.Model) -> None:
     """Make decode return the new token's keys and values instead of the grown cache.
 
     The cache grows by concatenating the history with the new entries; the new entries are the
-    concatenation's other input. A runtime with a fixed buffer wants exactly those."""
+    concatenation's other input. A runtime with a fixed buffer wants exactly those. In the
+    ``bshd`` layout the history enters and the cache leaves through a transpose: the output's
+    transpose then reads the new entries instead of the grown cache."""
     graph = model.graph
     outputs = list(graph.outputs)
     for position, value in enumerate(outputs[1:], start=1):
         producer = value.producer
         history = graph.inputs[2 + position] if len(graph.inputs) > 2 + position else None
-        if producer is None or producer.op_type != "Concat" or history is None:
+        transposed = producer is not None and producer.op_type == "Transpose"
+        concat = producer.inputs[0].producer if transposed else producer
+        if concat is None or concat.op_type != "Concat" or history is None:
             raise LLMError(
                 f"the cache of output {position} does not grow by concatenation; "
                 "cannot isolate the new entries"
             )
-        others = [v for v in producer.inputs if v is not history]
-        if len(others) != 1 or len(producer.inputs) != 2:
-            raise LLMError(f"unexpected cache update {producer.name!r}")
-        graph.outputs[position] = others[0]
+        others = [v for v in concat.inputs if not _reads(v, history)]
+        if len(others) != 1 or len(concat.inputs) != 2:
+            raise LLMError(f"unexpected cache update {concat.name!r}")
+        if transposed:
+            new = others[0]
+            producer.replace_input_with(0, new)
+            # The output's shape annotation still says "the grown cache": restate it.
+            perm = producer.attr("perm")
+            if isinstance(value.type, ir.TensorType):
+                shape = (
+                    None
+                    if new.shape is None or perm is None
+                    else tuple(new.shape[axis] for axis in perm)
+                )
+                value.type = replace(value.type, shape=shape)
+        else:
+            graph.outputs[position] = others[0]
+
+
+def _reads(value: ir.Value, history: ir.Value) -> bool:
+    """``value`` is the history input itself or its transpose into the model's own layout."""
+    producer = value.producer
+    return value is history or (
+        producer is not None and producer.op_type == "Transpose" and producer.inputs[0] is history
+    )
 
 
 # -- cutting -------------------------------------------------------------------------------

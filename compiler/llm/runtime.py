@@ -63,6 +63,8 @@ class Runner:
             self.head = options["head"]
             self.layers = int(self.manifest["layers"])
             self.batch = int(options["batch"]) if self.static else None
+            # Manifests from before the option have transformers' own layout.
+            self.positions_axis = options.get("cache_layout", "bhsd").index("s")
             pieces = {
                 name: os.path.join(folder, _inside(entry["file"]))
                 for name, entry in self.manifest["pieces"].items()
@@ -136,7 +138,8 @@ class Runner:
         return result
 
     def _decode(self, token: int, position: int, history: list) -> tuple[int, np.ndarray | None]:
-        slots = history[0][0].shape[2]
+        axis = self.positions_axis
+        slots = history[0][0].shape[axis]
         mask = np.zeros((1, slots + 1), np.int64)
         mask[0, :position] = 1
         mask[0, -1] = 1
@@ -154,12 +157,13 @@ class Runner:
             out = self._run(f"block_cache_{i}", values)
             hidden = out[f"hidden_states_{i + 1}"]
             new_k, new_v = out[f"new_k_{i}"], out[f"new_v_{i}"]
-            if self.static:
-                history[i][0][:, :, position] = new_k[:, :, 0]
-                history[i][1][:, :, position] = new_v[:, :, 0]
-            else:
-                history[i][0] = np.concatenate([history[i][0], new_k], axis=2)
-                history[i][1] = np.concatenate([history[i][1], new_v], axis=2)
+            for kv, new in enumerate((new_k, new_v)):
+                if self.static:
+                    slot = [slice(None)] * new.ndim
+                    slot[axis] = slice(position, position + 1)
+                    history[i][kv][tuple(slot)] = new
+                else:
+                    history[i][kv] = np.concatenate([history[i][kv], new], axis=axis)
         return self._next_token(hidden)
 
 

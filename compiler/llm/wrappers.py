@@ -2,7 +2,9 @@
 
 Both call the model itself, so nothing here knows an architecture: the model's own modules run
 and the exporter records their scopes. The KV cache crosses the graph boundary as plain
-tensors, ``[batch, kv_heads, seq, head_dim]`` per layer, keys then values.
+tensors per layer, keys then values, in one of :data:`LAYOUTS`: transformers' own
+``[batch, kv_heads, seq, head_dim]`` or ``[batch, seq, kv_heads, head_dim]`` (a transpose at
+the boundary; inside, the model keeps its own layout).
 """
 
 from __future__ import annotations
@@ -10,6 +12,13 @@ from __future__ import annotations
 import torch
 
 HEADS = ("topk", "argmax", "logits")
+# Cache layouts at the graph boundary: b = batch, h = kv heads, s = positions, d = head_dim.
+LAYOUTS = ("bhsd", "bshd")
+
+
+def _to_boundary(tensor: torch.Tensor, layout: str) -> torch.Tensor:
+    """transformers' [b, h, s, d] in the layout the runtime wants (the swap is its own inverse)."""
+    return tensor if layout == "bhsd" else tensor.transpose(1, 2)
 
 
 def _head(logits: torch.Tensor, head: str, top_k: int) -> torch.Tensor:
@@ -20,18 +29,21 @@ def _head(logits: torch.Tensor, head: str, top_k: int) -> torch.Tensor:
     return torch.topk(logits, top_k, dim=-1).indices
 
 
-def _cache_tensors(cache) -> list[torch.Tensor]:
+def _cache_tensors(cache, layout: str) -> list[torch.Tensor]:
     tensors: list[torch.Tensor] = []
     for layer in cache.layers:
-        tensors += [layer.keys, layer.values]
+        tensors += [_to_boundary(layer.keys, layout), _to_boundary(layer.values, layout)]
     return tensors
 
 
 class Prefill(torch.nn.Module):
     """Prompt in, head output and every layer's keys and values out."""
 
-    def __init__(self, model: torch.nn.Module, head: str, top_k: int, positions: bool) -> None:
+    def __init__(
+        self, model: torch.nn.Module, head: str, top_k: int, positions: bool, layout: str = "bhsd"
+    ) -> None:
         super().__init__()
+        self.layout = layout
         self.model = model
         self.head = head
         self.top_k = top_k
@@ -42,16 +54,26 @@ class Prefill(torch.nn.Module):
         out = self.model(
             input_ids=input_ids, attention_mask=attention_mask, use_cache=True, **extra
         )
-        return (_head(out.logits, self.head, self.top_k), *_cache_tensors(out.past_key_values))
+        return (
+            _head(out.logits, self.head, self.top_k),
+            *_cache_tensors(out.past_key_values, self.layout),
+        )
 
 
 class Decode(torch.nn.Module):
     """One new token and the history keys/values in; head output and the cache out."""
 
     def __init__(
-        self, model: torch.nn.Module, head: str, top_k: int, positions: bool, layers: int
+        self,
+        model: torch.nn.Module,
+        head: str,
+        top_k: int,
+        positions: bool,
+        layers: int,
+        layout: str = "bhsd",
     ) -> None:
         super().__init__()
+        self.layout = layout
         self.model = model
         self.head = head
         self.top_k = top_k
@@ -61,7 +83,8 @@ class Decode(torch.nn.Module):
     def forward(self, input_ids, attention_mask, position_ids, history):
         from transformers import DynamicCache
 
-        pairs = [(history[2 * i], history[2 * i + 1]) for i in range(self.layers)]
+        own = [_to_boundary(tensor, self.layout) for tensor in history]
+        pairs = [(own[2 * i], own[2 * i + 1]) for i in range(self.layers)]
         cache = DynamicCache(ddp_cache_data=pairs, config=self.model.config)
         extra = {"position_ids": position_ids} if self.positions else {}
         out = self.model(
@@ -71,4 +94,7 @@ class Decode(torch.nn.Module):
             use_cache=True,
             **extra,
         )
-        return (_head(out.logits, self.head, self.top_k), *_cache_tensors(out.past_key_values))
+        return (
+            _head(out.logits, self.head, self.top_k),
+            *_cache_tensors(out.past_key_values, self.layout),
+        )

@@ -92,6 +92,14 @@ EXPORT_OPTIONS = {
         "kv-cache: weights and activations",
         choices=["float32", "float16", "bfloat16"],
     ),
+    "cache_layout": Option(
+        str,
+        "bhsd",
+        "kv-cache: cache tensors' layout, bhsd = [batch, "
+        "kv_heads, positions, head_dim] or bshd = [batch, positions, "
+        "kv_heads, head_dim]",
+        choices=["bhsd", "bshd"],
+    ),
 }
 OUTPUT_OPTIONS = {
     "name": Option(str, "", "file name of the model, without .onnx (default: the model's name)"),
@@ -890,4 +898,5 @@ def _recipe(
         "dtype": options["dtype"],
         "opset": options["opset"] or 15,
         "quantize": quantize,
+        "cache_layout": options["cache_layout"],
     }

@@ -116,6 +116,14 @@ BAD_SPECS = [
         10,
     ),
     Bad(
+        "unknown kv-cache layout",
+        MODEL + "export {\n  recipe = kv-cache\n  cache_layout = bsdh\n}\n",
+        "export option 'cache_layout' expects one of 'bhsd', 'bshd', got str 'bsdh'; did you "
+        "mean 'bshd'?",
+        4,
+        18,
+    ),
+    Bad(
         "misspelt report",
         MODEL + 'output "build/x" {\n  reports = [hierachy]\n}\n',
         "output option 'reports' expects list of 'hierarchy', 'ir', 'dag', 'op-metadata', "

@@ -1,0 +1,79 @@
+"""Options of the KV-cache interface (the runtime's to choose): each combination still decodes
+greedily exactly like transformers on a tiny LLaMA."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+from hcc.frontend import sources
+from hcc.llm.recipe import LLMError, LLMOptions, build_pieces
+from hcc.llm.runtime import Runner
+
+TINY = dict(
+    num_hidden_layers=2,
+    hidden_size=32,
+    intermediate_size=64,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    vocab_size=200,
+    max_position_embeddings=64,
+)
+PROMPT = [5, 17, 42, 7, 99, 3]
+NEW_TOKENS = 20
+
+
+@pytest.fixture(scope="module")
+def model():
+    # Seed 1: with seed 0 the end-of-text token wins a step, which generate's min_new_tokens
+    # suppresses and a runtime does not; here every step's top two logits differ by > 1e-3.
+    return sources.from_config("llama", TINY, task="causal-lm", seed=1)
+
+
+@pytest.fixture(scope="module")
+def reference(model):
+    model.config.use_cache = True
+    with torch.no_grad():
+        out = model.generate(
+            torch.tensor([PROMPT]),
+            max_new_tokens=NEW_TOKENS,
+            min_new_tokens=NEW_TOKENS,
+            do_sample=False,
+            pad_token_id=0,
+        )
+    return out[0, len(PROMPT) :].tolist()
+
+
+def _shapes(folder: str, piece: str) -> dict[str, list]:
+    """Every input and output of ``piece`` by name, with its shape (from the manifest)."""
+    manifest = json.load(open(os.path.join(folder, "manifest.json")))
+    entry = manifest["pieces"][piece]
+    return {v["name"]: v["shape"] for v in entry["inputs"] + entry["outputs"]}
+
+
+@pytest.mark.parametrize(
+    "static", [True, pytest.param(False, marks=pytest.mark.slow)], ids=["static", "dynamic"]
+)
+def test_positions_first_cache_layout_decodes_like_transformers(model, reference, static, tmp_path):
+    folder = str(tmp_path)
+    build_pieces(
+        model, folder, LLMOptions(max_len=32, static=static, head="argmax", cache_layout="bshd")
+    )
+    shapes = _shapes(folder, "block_cache_0")
+    if static:
+        # [batch, positions, kv_heads, head_dim]; decode still returns the new entry alone.
+        assert shapes["history_k_0"] == [1, 32, 2, 8]
+        assert shapes["new_v_0"] == [1, 1, 2, 8]
+        assert _shapes(folder, "block_0")["present_k_0"] == [1, 32, 2, 8]
+    else:
+        assert shapes["history_k_0"][2:] == [2, 8]
+    assert Runner(folder).generate(PROMPT, NEW_TOKENS).tokens == reference
+
+
+def test_an_unknown_cache_layout_is_named(model, tmp_path):
+    with pytest.raises(LLMError, match="cache_layout must be one of bhsd, bshd"):
+        build_pieces(model, str(tmp_path), LLMOptions(cache_layout="sbhd"))
+    assert not os.listdir(tmp_path)
