@@ -108,14 +108,45 @@ def test_a_shard_index_may_not_leave_the_folder(tmp_path):
         checkpoint_tensors(str(tmp_path))
 
 
+# Tied weights (GPT-2's lm_head), buffers not in the checkpoint (BERT's position ids).
+OTHERS = {
+    "gpt2": ("causal-lm", dict(n_layer=2, n_embd=64, n_head=4, vocab_size=256, n_positions=64)),
+    "bert": (
+        "masked-lm",
+        dict(
+            num_hidden_layers=2,
+            hidden_size=64,
+            num_attention_heads=4,
+            intermediate_size=128,
+            vocab_size=256,
+            max_position_embeddings=64,
+        ),
+    ),
+}
+
+
 @pytest.mark.slow
-def test_in_place_export_computes_what_the_ordinary_export_does(llama_folder, tmp_path):
+@pytest.mark.parametrize("model_type", ["llama", *OTHERS])
+def test_in_place_export_computes_what_the_ordinary_export_does(model_type, llama_folder, tmp_path):
+    task = "causal-lm"
+    if model_type != "llama":
+        from hcc.frontend.sources import from_config
+
+        task, overrides = OTHERS[model_type]
+        llama_folder = str(tmp_path / "ckpt")
+        from_config(model_type, overrides, task=task).save_pretrained(
+            llama_folder, safe_serialization=True
+        )
+    _check_same_as_ordinary(llama_folder, task, tmp_path)
+
+
+def _check_same_as_ordinary(llama_folder, task, tmp_path):
     import onnxruntime as ort
 
     from hcc.frontend.load import ModelSource, load_model
 
-    in_place = export_checkpoint(llama_folder, task="causal-lm")
-    ordinary = load_model(ModelSource("directory", llama_folder, task="causal-lm"))
+    in_place = export_checkpoint(llama_folder, task=task)
+    ordinary = load_model(ModelSource("directory", llama_folder, task=task))
     # Every node keeps a scope, as in the ordinary export.
     assert all(not node.scope.is_unknown for node in in_place.graph.all_nodes())
     # Every parameter is read from the checkpoint; no initializer holds weight-sized data.
