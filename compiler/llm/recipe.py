@@ -34,6 +34,7 @@ from .wrappers import HEADS, LAYOUTS, Decode, Prefill
 MANIFEST = "manifest.json"
 FORMAT = "hcc.llm/1"
 DTYPES = ("float32", "float16", "bfloat16")
+DECODE_CACHES = ("new", "whole")
 
 SEMANTICS = {
     "cache_layout": "keys and values per layer, in options.cache_layout: bhsd = [batch, "
@@ -73,6 +74,9 @@ class LLMOptions:
     batch: int = 1
     # The cache tensors' layout at the pieces' boundary (see wrappers.LAYOUTS).
     cache_layout: str = "bhsd"
+    # What decode returns per layer: the new token's keys and values ("new") or the whole
+    # updated cache, history plus the new entry at the end ("whole").
+    decode_cache: str = "new"
     # Options of quantize-weights for every piece (bits, block_size, only, keep, target);
     # None: the weights keep the dtype.
     quantize: dict[str, Any] | None = None
@@ -91,6 +95,10 @@ class LLMOptions:
         if self.cache_layout not in LAYOUTS:
             raise LLMError(
                 f"cache_layout must be one of {', '.join(LAYOUTS)}, got {self.cache_layout!r}"
+            )
+        if self.decode_cache not in DECODE_CACHES:
+            raise LLMError(
+                f"decode_cache must be one of {', '.join(DECODE_CACHES)}, got {self.decode_cache!r}"
             )
         if self.batch < 1:
             raise LLMError(f"batch must be at least 1, got {self.batch}")
@@ -300,7 +308,7 @@ def _finish(exported: ir.Model, model, shape: Shape, mode: str, options: LLMOpti
     names = [head_name]
     history_names = []
     for i in range(shape.layers):
-        prefix = "present" if mode == "prefill" else "new"
+        prefix = "new" if mode == "decode" and options.decode_cache == "new" else "present"
         names += [f"{prefix}_k_{i}", f"{prefix}_v_{i}"]
         history_names += [f"history_k_{i}", f"history_v_{i}"]
     if options.cache_layout != "bhsd":
@@ -308,7 +316,8 @@ def _finish(exported: ir.Model, model, shape: Shape, mode: str, options: LLMOpti
     if mode == "decode":
         for value, name in zip(graph.inputs[3:], history_names):
             value.name = name
-        _only_new_entries(exported)
+        if options.decode_cache == "new":
+            _only_new_entries(exported)
     _rename(graph.outputs, names)
     return run(exported, "propagate-tags")
 

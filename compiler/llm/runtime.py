@@ -65,6 +65,7 @@ class Runner:
             self.batch = int(options["batch"]) if self.static else None
             # Manifests from before the option have transformers' own layout.
             self.positions_axis = options.get("cache_layout", "bhsd").index("s")
+            self.whole_cache = options.get("decode_cache", "new") == "whole"
             pieces = {
                 name: os.path.join(folder, _inside(entry["file"]))
                 for name, entry in self.manifest["pieces"].items()
@@ -156,7 +157,14 @@ class Runner:
             values[f"history_k_{i}"], values[f"history_v_{i}"] = history[i]
             out = self._run(f"block_cache_{i}", values)
             hidden = out[f"hidden_states_{i + 1}"]
-            new_k, new_v = out[f"new_k_{i}"], out[f"new_v_{i}"]
+            if self.whole_cache:
+                # The updated cache ends with the new entry; a fixed buffer keeps its slots.
+                last = [slice(None)] * 4
+                last[axis] = slice(-1, None)
+                new_k = out[f"present_k_{i}"][tuple(last)]
+                new_v = out[f"present_v_{i}"][tuple(last)]
+            else:
+                new_k, new_v = out[f"new_k_{i}"], out[f"new_v_{i}"]
             for kv, new in enumerate((new_k, new_v)):
                 if self.static:
                     slot = [slice(None)] * new.ndim

@@ -100,6 +100,12 @@ EXPORT_OPTIONS = {
         "kv_heads, head_dim]",
         choices=["bhsd", "bshd"],
     ),
+    "decode_cache": Option(
+        str,
+        "new",
+        "kv-cache: what decode returns per layer, the new entry or the whole updated cache",
+        choices=["new", "whole"],
+    ),
 }
 OUTPUT_OPTIONS = {
     "name": Option(str, "", "file name of the model, without .onnx (default: the model's name)"),
@@ -899,4 +905,5 @@ def _recipe(
         "opset": options["opset"] or 15,
         "quantize": quantize,
         "cache_layout": options["cache_layout"],
+        "decode_cache": options["decode_cache"],
     }

@@ -73,6 +73,17 @@ def test_positions_first_cache_layout_decodes_like_transformers(model, reference
     assert Runner(folder).generate(PROMPT, NEW_TOKENS).tokens == reference
 
 
+def test_decode_returning_the_whole_cache_decodes_like_transformers(model, reference, tmp_path):
+    folder = str(tmp_path)
+    options = LLMOptions(max_len=32, static=True, head="argmax", decode_cache="whole")
+    build_pieces(model, folder, options)
+    shapes = _shapes(folder, "block_cache_1")
+    # The history's 32 slots plus the new entry, in the usual layout.
+    assert shapes["present_k_1"] == [1, 2, 33, 8]
+    assert "new_k_1" not in shapes
+    assert Runner(folder).generate(PROMPT, NEW_TOKENS).tokens == reference
+
+
 def test_an_unknown_cache_layout_is_named(model, tmp_path):
     with pytest.raises(LLMError, match="cache_layout must be one of bhsd, bshd"):
         build_pieces(model, str(tmp_path), LLMOptions(cache_layout="sbhd"))
