@@ -35,6 +35,10 @@ MANIFEST = "manifest.json"
 FORMAT = "hcc.llm/1"
 DTYPES = ("float32", "float16", "bfloat16")
 DECODE_CACHES = ("new", "whole")
+# Attention masks at the blocks' boundary: 0/1 integers per position, or an additive float mask
+# [batch, 1, queries, keys] (0 to attend, MASKED to not).
+MASKS = ("ones", "additive")
+MASKED = -10000.0
 
 SEMANTICS = {
     "cache_layout": "keys and values per layer, in options.cache_layout: bhsd = [batch, "
@@ -77,6 +81,7 @@ class LLMOptions:
     # What decode returns per layer: the new token's keys and values ("new") or the whole
     # updated cache, history plus the new entry at the end ("whole").
     decode_cache: str = "new"
+    attention_mask: str = "ones"
     # Options of quantize-weights for every piece (bits, block_size, only, keep, target);
     # None: the weights keep the dtype.
     quantize: dict[str, Any] | None = None
@@ -99,6 +104,10 @@ class LLMOptions:
         if self.decode_cache not in DECODE_CACHES:
             raise LLMError(
                 f"decode_cache must be one of {', '.join(DECODE_CACHES)}, got {self.decode_cache!r}"
+            )
+        if self.attention_mask not in MASKS:
+            raise LLMError(
+                f"attention_mask must be one of {', '.join(MASKS)}, got {self.attention_mask!r}"
             )
         if self.batch < 1:
             raise LLMError(f"batch must be at least 1, got {self.batch}")
@@ -250,16 +259,19 @@ def _export_modes(model, shape: Shape, options: LLMOptions) -> dict[str, ir.Mode
 
     def prefill_inputs(batch: int, length: int):
         ids = torch.ones(batch, length, dtype=torch.long)
-        mask = torch.ones(batch, length, dtype=torch.long)
+        mask = _mask_example(batch, length, length, options.attention_mask, dtype)
         positions = torch.arange(length).repeat(batch, 1)
         return ids, mask, positions
 
     # Examples use batch 2 where the batch stays dynamic: batch 1 would be fixed by the exporter.
     length = min(8, options.max_len)
+    additive = options.attention_mask == "additive"
     args = prefill_inputs(2, max(length, 2))
     dynamic = {
         "input_ids": {0: batch_dim, 1: seq_dim},
-        "attention_mask": {0: batch_dim, 1: seq_dim},
+        "attention_mask": {0: batch_dim, 2: seq_dim, 3: seq_dim}
+        if additive
+        else {0: batch_dim, 1: seq_dim},
         "position_ids": {0: batch_dim, 1: seq_dim},
     }
     exports["prefill"] = _finish(
@@ -274,7 +286,7 @@ def _export_modes(model, shape: Shape, options: LLMOptions) -> dict[str, ir.Mode
         batch, history = 2, max(length, 2)
         decode_shapes = {
             "input_ids": {0: batch_dim},
-            "attention_mask": {0: batch_dim, 1: history_dim + 1},
+            "attention_mask": {0: batch_dim, 3 if additive else 1: history_dim + 1},
             "position_ids": {0: batch_dim},
             "history": [{0: batch_dim, positions_axis: history_dim}] * (2 * shape.layers),
         }
@@ -284,7 +296,7 @@ def _export_modes(model, shape: Shape, options: LLMOptions) -> dict[str, ir.Mode
     ]
     args = (
         torch.ones(batch, 1, dtype=torch.long),
-        torch.ones(batch, history + 1, dtype=torch.long),
+        _mask_example(batch, 1, history + 1, options.attention_mask, dtype),
         torch.full((batch, 1), history, dtype=torch.long),
         past,
     )
@@ -292,6 +304,16 @@ def _export_modes(model, shape: Shape, options: LLMOptions) -> dict[str, ir.Mode
         export(decode, args, dynamic_shapes=decode_shapes), model, shape, "decode", options
     )
     return exports
+
+
+def _mask_example(batch: int, rows: int, cols: int, kind: str, dtype):
+    """An attention mask of the kind the blocks take: 0/1 per key, or additive and causal."""
+    import torch
+
+    if kind == "ones":
+        return torch.ones(batch, cols, dtype=torch.long)
+    causal = torch.full((rows, cols), MASKED, dtype=dtype).triu(cols - rows + 1)
+    return causal.expand(batch, 1, rows, cols).contiguous()
 
 
 def _finish(exported: ir.Model, model, shape: Shape, mode: str, options: LLMOptions) -> ir.Model:

@@ -24,7 +24,7 @@ import numpy as np
 from hcc.ir import HccError
 from hcc.ir.reading import read_bytes
 
-from .recipe import FORMAT, MANIFEST
+from .recipe import FORMAT, MANIFEST, MASKED
 
 
 @dataclass
@@ -66,6 +66,8 @@ class Runner:
             # Manifests from before the option have transformers' own layout.
             self.positions_axis = options.get("cache_layout", "bhsd").index("s")
             self.whole_cache = options.get("decode_cache", "new") == "whole"
+            self.additive = options.get("attention_mask", "ones") == "additive"
+            self.dtype = options.get("dtype", "float32")
             pieces = {
                 name: os.path.join(folder, _inside(entry["file"]))
                 for name, entry in self.manifest["pieces"].items()
@@ -87,6 +89,10 @@ class Runner:
                 raise HccError(f"{piece} needs {name!r}, which the runtime does not have")
             feeds[name] = values[name]
         return session.run(feeds)
+
+    def _additive(self, seen: np.ndarray) -> np.ndarray:
+        """The additive float mask of ``seen`` (True: attend): 0, or MASKED to not attend."""
+        return np.where(seen, 0.0, MASKED).astype(_mask_dtype(self.dtype))
 
     def _next_token(self, hidden: np.ndarray) -> tuple[int, np.ndarray | None]:
         # A NaN still gives a token (argmax over NaN is 0): refuse to decode from one. Only the
@@ -117,6 +123,11 @@ class Runner:
         ids[0, :n] = prompt
         mask = np.zeros((1, length), np.int64)
         mask[0, :n] = 1
+        if self.additive:
+            # Query i sees keys j <= i among the prompt's n real tokens.
+            keys = np.arange(length)
+            seen = (keys[None, :] <= keys[:, None]) & (keys[None, :] < n)
+            mask = self._additive(seen[None, None])
         positions = np.arange(length, dtype=np.int64)[None, :]
         values = {"input_ids": ids, "attention_mask": mask, "position_ids": positions}
         hidden = self._run("embedding", values)["hidden_states_0"]
@@ -144,12 +155,18 @@ class Runner:
         mask = np.zeros((1, slots + 1), np.int64)
         mask[0, :position] = 1
         mask[0, -1] = 1
+        if self.additive:
+            mask = self._additive(mask[:, None, None, :] == 1)
         values = {
             "input_ids": np.array([[token]], np.int64),
             "position_ids": np.array([[position]], np.int64),
         }
         # The embedding's mask covers its own input (one token), the blocks' the history too.
-        values["attention_mask"] = np.ones((1, 1), np.int64)
+        values["attention_mask"] = (
+            self._additive(np.ones((1, 1, 1, 1), bool))
+            if self.additive
+            else np.ones((1, 1), np.int64)
+        )
         hidden = self._run("embedding", values)["hidden_states_0"]
         values["attention_mask"] = mask
         for i in range(self.layers):
@@ -173,6 +190,14 @@ class Runner:
                 else:
                     history[i][kv] = np.concatenate([history[i][kv], new], axis=axis)
         return self._next_token(hidden)
+
+
+def _mask_dtype(name: str):
+    if name == "bfloat16":
+        import ml_dtypes
+
+        return ml_dtypes.bfloat16
+    return np.dtype(name)
 
 
 def _refuse_nan(array: np.ndarray, name: str, piece: str) -> None:

@@ -106,6 +106,13 @@ EXPORT_OPTIONS = {
         "kv-cache: what decode returns per layer, the new entry or the whole updated cache",
         choices=["new", "whole"],
     ),
+    "attention_mask": Option(
+        str,
+        "ones",
+        "kv-cache: the blocks' mask, 0/1 per position or an additive float mask "
+        "[batch, 1, queries, keys] (0 or -10000)",
+        choices=["ones", "additive"],
+    ),
 }
 OUTPUT_OPTIONS = {
     "name": Option(str, "", "file name of the model, without .onnx (default: the model's name)"),
@@ -906,4 +913,5 @@ def _recipe(
         "quantize": quantize,
         "cache_layout": options["cache_layout"],
         "decode_cache": options["decode_cache"],
+        "attention_mask": options["attention_mask"],
     }

@@ -84,6 +84,22 @@ def test_decode_returning_the_whole_cache_decodes_like_transformers(model, refer
     assert Runner(folder).generate(PROMPT, NEW_TOKENS).tokens == reference
 
 
+@pytest.mark.parametrize(
+    "static", [True, pytest.param(False, marks=pytest.mark.slow)], ids=["static", "dynamic"]
+)
+def test_an_additive_float_mask_decodes_like_transformers(model, reference, static, tmp_path):
+    folder = str(tmp_path)
+    build_pieces(
+        model,
+        folder,
+        LLMOptions(max_len=32, static=static, head="argmax", attention_mask="additive"),
+    )
+    if static:
+        assert _shapes(folder, "block_0")["attention_mask"] == [1, 1, 32, 32]
+        assert _shapes(folder, "block_cache_0")["attention_mask"] == [1, 1, 1, 33]
+    assert Runner(folder).generate(PROMPT, NEW_TOKENS).tokens == reference
+
+
 def test_an_unknown_cache_layout_is_named(model, tmp_path):
     with pytest.raises(LLMError, match="cache_layout must be one of bhsd, bshd"):
         build_pieces(model, str(tmp_path), LLMOptions(cache_layout="sbhd"))
