@@ -109,3 +109,21 @@ def test_kv_cache_spec_builds_pieces_that_decode_like_transformers(tmp_path):
     )
     assert len(want) == count
     assert generation.tokens == want
+
+
+@pytest.mark.slow
+def test_seed001_spec_builds_its_interface_and_decodes_like_transformers(tmp_path):
+    from hcc.llm.runtime import Runner
+
+    prompt, count = [3, 1, 4, 1, 5], 8
+    _build("llama-seed001.hx", tmp_path, max_len=16)
+    manifest = json.load(open(os.path.join(tmp_path, "manifest.json")))
+    decode = manifest["pieces"]["block_cache_0"]
+    shapes = {v["name"]: v["shape"] for v in decode["inputs"] + decode["outputs"]}
+    assert shapes["history_k_0"] == [1, 16, 2, 16]  # [batch, positions, kv_heads, head_dim]
+    assert shapes["attention_mask"] == [1, 1, 1, 17]
+    assert shapes["present_k_0"] == [1, 17, 2, 16]
+    want = _greedy_reference(
+        os.path.join(SPECS, "llama-seed001.hx"), {"max_len": 16}, prompt, count
+    )
+    assert Runner(str(tmp_path)).generate(prompt, count).tokens == want
