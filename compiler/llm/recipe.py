@@ -483,6 +483,15 @@ def _cut(
     for name, index in wanted:
         piece_model = extract_piece(model, pieces[index], pieces)
         piece_model.metadata_props["hcc.piece"] = name
+        last = f"hidden_states_{shape.layers}"
+        extra = [v.name for v in piece_model.graph.inputs if v.name != last]
+        if name == "lm_head" and extra:
+            # The runtime hands the head the last hidden state alone; a head that also reads
+            # the mask (GPT-2 with an additive mask) would be unusable.
+            raise LLMError(
+                f"lm_head of this model also reads {', '.join(extra)} with these options; "
+                "choose another attention_mask"
+            )
         result.append((name, piece_model, _interface(piece_model)))
     return result
 

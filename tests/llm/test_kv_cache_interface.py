@@ -100,6 +100,19 @@ def test_an_additive_float_mask_decodes_like_transformers(model, reference, stat
     assert Runner(folder).generate(PROMPT, NEW_TOKENS).tokens == reference
 
 
+def test_a_head_that_would_need_the_mask_is_refused_not_written(tmp_path):
+    # GPT-2 with an additive mask computes part of the mask's use after its last layer.
+    gpt2 = sources.from_config(
+        "gpt2",
+        dict(n_layer=2, n_embd=32, n_head=4, vocab_size=200, n_positions=64),
+        task="causal-lm",
+        seed=0,
+    )
+    with pytest.raises(LLMError, match="lm_head of this model also reads attention_mask"):
+        build_pieces(gpt2, str(tmp_path), LLMOptions(max_len=16, attention_mask="additive"))
+    assert not os.listdir(tmp_path)
+
+
 def test_an_unknown_cache_layout_is_named(model, tmp_path):
     with pytest.raises(LLMError, match="cache_layout must be one of bhsd, bshd"):
         build_pieces(model, str(tmp_path), LLMOptions(cache_layout="sbhd"))
