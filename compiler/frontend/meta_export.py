@@ -216,17 +216,25 @@ def _onnx_ir_tensor(tensor, name: str):
 
 
 def _onnx_ir_external(stored: StoredTensor, folder: str, name: str):
+    """The checkpoint tensor, read from its file only if the optimizer looks at it.
+
+    A lazy tensor of our own rather than onnx_ir's ExternalTensor: that one refuses a file with
+    several hard links, which is what an earlier ``--weights link`` export leaves behind.
+    """
+    import numpy as np
     import onnx_ir
 
-    return onnx_ir.ExternalTensor(
-        stored.file,
-        stored.offset,
-        stored.length,
-        onnx_ir.DataType(int(stored.dtype)),
-        shape=onnx_ir.Shape(stored.shape),
-        name=name,
-        base_dir=folder,
-    )
+    dtype = onnx_ir.DataType(int(stored.dtype))
+    path = os.path.join(folder, stored.file)
+
+    def read():
+        # Mapped, not read: a rule that only glances at a large weight costs no memory.
+        raw = np.memmap(
+            path, dtype=np.uint8, mode="r", offset=stored.offset, shape=(stored.length,)
+        )
+        return onnx_ir.tensor(raw.view(dtype.numpy()).reshape(stored.shape), name=name)
+
+    return onnx_ir.LazyTensor(read, dtype, onnx_ir.Shape(stored.shape), name=name)
 
 
 def _bind(model: ir.Model, bound: dict[str, StoredTensor], folder: str) -> None:
