@@ -1,5 +1,8 @@
 """``hcc export``, and the arguments that name a model source (shared with ``hcc validate``).
 
+The export itself is :mod:`hcc.exporting`; this module reads the arguments into an
+:class:`~hcc.exporting.ExportRequest` and prints what was written.
+
 Same conventions as :mod:`hcc.cli`: ``add_<name>`` declares arguments, ``run_<name>`` works and
 returns the exit code; user errors are ``HccError`` and become one ``hcc: error:`` line.
 """
@@ -9,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from typing import Any
 
@@ -17,7 +19,6 @@ import hcc.ir as ir
 
 from .args import batch_size, opset, seed, sequence_length, whole_number
 
-HIERARCHY_KEY = "hcc.hierarchy"
 MAX_SIZE = 1 << 20  # an example axis larger than this asks for memory no export needs
 MAX_ELEMENTS = 1 << 26  # nor does an example tensor of more values (256 MiB of float32)
 ir_version = whole_number(3, 99)
@@ -162,19 +163,6 @@ def _output_path(args: argparse.Namespace) -> str:
     return path
 
 
-def extra_files(output: str, args: argparse.Namespace) -> dict[str, str]:
-    """The extra files asked for, by kind, beside ``output`` and named after it."""
-    stem = output[: -len(".onnx")] if output.endswith(".onnx") else output
-    files = {}
-    if args.with_report:
-        files["report"] = f"{stem}.report.md"
-    if args.hierarchy_json:
-        files["hierarchy"] = f"{stem}.hierarchy.json"
-    if args.with_graphml:
-        files["graphml"] = f"{stem}.graphml"
-    return files
-
-
 def apply_input_shapes(source, items: list[str], batch: int | None, seq: int | None) -> None:
     """``--input-shape``, ``--batch`` and ``--seq`` onto ``source``."""
     shapes: dict[str, list[int]] = {}
@@ -220,106 +208,51 @@ def _sizes(item: str, text: str) -> list[int]:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from ..frontend.load import ExportOptions, load_model
-    from ..outputs import graphml_files, model_files, refuse_inputs
-    from ..progress import step
+    from ..exporting import ExportRequest, export, extra_paths
+    from ..frontend.load import ExportOptions
+    from ..frontend.versions import model_opset
 
     output = _output_path(args)
     source = source_from_args(args.source, args)
     source.input_text = args.input_text
     apply_input_shapes(source, args.input_shape, args.batch, args.seq)
-    extras = extra_files(output, args)
-    written = model_files(output) + [
-        p
-        for kind, path in extras.items()
-        for p in (graphml_files(path) if kind == "graphml" else [path])
+    kinds = [
+        kind
+        for kind, asked in (
+            ("report", args.with_report),
+            ("hierarchy", args.hierarchy_json),
+            ("graphml", args.with_graphml),
+        )
+        if asked
     ]
-    if len(set(map(os.path.abspath, written))) != len(written):
-        raise ir.HccError(
-            f"output {output!r} would collide with its own extra files; name it NAME.onnx"
-        )
-    if os.path.exists(args.source):
-        refuse_inputs(written, [], readers=[args.source])
-    else:
-        refuse_inputs(written, [])  # a hub id or a model type: only the outputs' own checks
-    options = ExportOptions(
-        exporter=args.exporter, opset=args.opset, ir_version=args.ir_version, weights=args.weights
+    request = ExportRequest(
+        name=args.source,
+        source=source,
+        output=output,
+        options=ExportOptions(
+            exporter=args.exporter,
+            opset=args.opset,
+            ir_version=args.ir_version,
+            weights=args.weights,
+        ),
+        extras=extra_paths(output, kinds),
+        tag_attributes=args.tag_attributes,
     )
-    with step(f"exporting {args.source}", enabled=args.verbose):
-        model = load_model(source, options)
-    if args.tag_attributes:
-        from hcc.passes import run
-
-        model = run(model, "tag-attributes")
-    folder = os.path.dirname(os.path.abspath(output))
-    os.makedirs(folder, exist_ok=True)
-    with step(f"writing {output}", enabled=args.verbose):
-        ir.save(
-            model,
-            output,
-            external_data=f"{os.path.basename(output)}.data",
-            weights=args.weights or "copy",
-        )
-        files = [output] + _write_extras(model, extras, args, options)
+    exported = export(request, progress=args.verbose)
+    model = exported.model
     if model.ir_version < 10:
         sys.stderr.write(
             f"hcc: warning: IR version {model.ir_version} has no node metadata: "
             f"{output} carries no scopes\n"
         )
     if not args.quiet:
-        from ..frontend.versions import model_opset
-
         sys.stdout.write(
             f"wrote {output} ({len(model.graph)} nodes, opset "
             f"{model_opset(model)}, IR {model.ir_version})\n"
         )
         if args.verbose:
-            sys.stdout.write("".join(f"wrote {path}\n" for path in files[1:]))
+            sys.stdout.write("".join(f"wrote {path}\n" for path in exported.files[1:]))
     return EXIT_OK
-
-
-def _write_extras(model: ir.Model, extras: dict[str, str], args, options) -> list[str]:
-    from hcc.ir.files import write_text
-
-    written = []
-    if "hierarchy" in extras:
-        tree = json.loads(model.metadata_props.get(HIERARCHY_KEY, "{}"))
-        write_text(extras["hierarchy"], json.dumps(tree, indent=2) + "\n")
-        written.append(extras["hierarchy"])
-    if "graphml" in extras:
-        from ..inspect.graphml import write_graphml
-
-        written.extend(write_graphml(model, extras["graphml"]))
-    if "report" in extras:
-        write_text(extras["report"], export_report(model, args, options))
-        written.append(extras["report"])
-    return written
-
-
-def export_report(model: ir.Model, args: argparse.Namespace, options) -> str:
-    """Markdown: what was exported and how, then the nodes of each module."""
-    from ..frontend.versions import model_opset
-    from ..inspect.analyze import analyze, render
-
-    lines = [
-        f"# Export report: {os.path.basename(_output_path(args))}",
-        "",
-        f"- source: `{args.source}` (task {args.task}, seed {args.seed}"
-        + (f", revision {args.revision}" if args.revision else "")
-        + ")",
-        f"- exporter: {options.exporter}; opset {model_opset(model)}"
-        + (" (asked for)" if options.opset else "")
-        + f"; IR version {model.ir_version}",
-        f"- nodes: {len(model.graph)}",
-        "",
-        "## Modules",
-        "",
-        "```",
-        render(analyze(model), "summary").rstrip("\n"),
-        "```",
-        "",
-    ]
-    return "\n".join(lines)
 
 
 COMMANDS = [

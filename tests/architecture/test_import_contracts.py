@@ -51,7 +51,7 @@ def test_every_import_contract_is_kept():
     result = _lint(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     verdicts = _verdicts(result.stdout)
-    assert len(verdicts) >= 5 and set(verdicts.values()) == {"KEPT"}, result.stdout
+    assert len(verdicts) >= 6 and set(verdicts.values()) == {"KEPT"}, result.stdout
 
 
 # (file in the copy, line appended to it, name of the contract that must break)
@@ -81,6 +81,11 @@ VIOLATIONS = {
         "passes/downgrade/generic.py",
         "from hcc.passes.functions import keys",
         "Pass families do not use each other",
+    ),
+    "a library module reading arguments": (
+        "compiler/exporting.py",
+        "import argparse",
+        "Only hcc.cli parses arguments",
     ),
     "a cycle between two modules": (
         "ir/onnx/_value_info.py",
