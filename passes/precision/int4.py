@@ -1,36 +1,48 @@
 """Block-wise symmetric int4 weights, laid out as onnxruntime lays them out.
 
-Each block of ``block_size`` weights along the reduced axis K of a MatMul weight ``W[K, N]``
+Each block of ``block_size`` weights along the reduced axis K of a weight seen as ``W[K, N]``
 gets one scale: the block's value of largest magnitude divided by -8 (so that value becomes
 -8, the end of the int4 range that has no positive twin), and ``q = roundf(w / scale)``
 clamped to [-8, 7], rounding halves away from zero. The arithmetic is float32 as in
-onnxruntime's kernels (``MlasQuantizeBlockwise``); a float16 weight's scale is rounded to
+onnxruntime's kernels (``MlasQuantizeBlockwise``); a scale stored in float16 is rounded to
 float16 before its reciprocal is taken. The MatMulNBits kernel rounds ``w / scale + 8``, the
-DequantizeLinear one ``w / scale``: they differ where float32 turns x.49999997 + 8 into x.5. The same numbers give both forms:
+DequantizeLinear one ``w / scale``: they differ where float32 turns x.49999997 + 8 into x.5.
+The same numbers give both forms:
 
 - com.microsoft ``MatMulNBits``: ``q + 8`` as uint4, two per byte (low nibble first), shaped
-  ``[N, K / block_size, block_size / 2]``, scales ``[N, K / block_size]``;
-- ``DequantizeLinear`` (opset 21): int4 ``[K, N]`` and scales ``[K / block_size, N]`` with
-  ``axis = 0`` and ``block_size``.
+  ``[N, K / block_size, block_size / 2]``, scales ``[N, K / block_size]``. Its scales have the
+  type of its input A (the schema binds both to T1), so a float32 model keeps float32 scales;
+- ``DequantizeLinear`` (opset 21): int4 codes in the weight's own layout with ``block_size``
+  along K (``axis`` 0 for ``[K, N]``, 1 for a ``Gemm``'s transposed ``[N, K]``). Its output
+  has the scale's type, so float16 scales serve a float32 weight through a Cast.
 
-K is padded with zeros to whole blocks for MatMulNBits; a blocked DequantizeLinear needs K to be
-a multiple of ``block_size`` only in its last block, which it handles itself.
+K is padded with zeros to whole blocks for MatMulNBits; a blocked DequantizeLinear handles a
+last block shorter than ``block_size`` itself. No zero points are stored: symmetric codes
+have zero point 0 (8 for MatMulNBits' unsigned nibbles, its default when the input is absent).
+
+A weight read by several MatMul/Gemm nodes is quantized once: every reader uses the same codes
+and scales, and each new node takes the scope of the reader it serves.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
 from hcc.ir import ArrayTensor, Attr, DataType, Graph, Node, TensorType, Value
 
+FLOAT16_MAX = 65504.0
+
 
 def block_scales(
-    weight: np.ndarray, block_size: int, *, unsigned: bool = False
+    weight: np.ndarray, block_size: int, *, unsigned: bool = False, scale_dtype=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(q, scales)``: int8 codes in [-8, 7] of shape ``[K_padded, N]`` and the scales
-    ``[blocks, N]`` in the weight's float type. ``unsigned`` rounds ``w / scale + 8`` (the
-    MatMulNBits kernel's order, which rounds 8.49999997 up in float32) instead of ``w / scale``."""
-    dtype = weight.dtype
+    ``[blocks, N]`` in ``scale_dtype`` (default: the weight's float type). ``unsigned`` rounds
+    ``w / scale + 8`` (the MatMulNBits kernel's order, which rounds 8.49999997 up in float32)
+    instead of ``w / scale``."""
+    dtype = weight.dtype if scale_dtype is None else np.dtype(scale_dtype)
     w = np.asarray(weight, np.float32)
     rows, cols = w.shape
     blocks = -(-rows // block_size)
@@ -52,6 +64,17 @@ def block_scales(
     return codes.reshape(blocks * block_size, cols).astype(np.int8), scales
 
 
+def float16_scales_fit(weight: np.ndarray, block_size: int) -> bool:
+    """Can the scales of ``weight`` ([K, N]) be stored in float16? Every scale (a block's
+    largest magnitude / 8) must be finite in float16; tiny scales become subnormal or zero,
+    which changes the dequantized weights by less than float16's smallest normal times 8, far
+    below int4's own step."""
+    w = np.asarray(weight, np.float32)
+    if not np.all(np.isfinite(w)):
+        return False
+    return float(np.abs(w).max(initial=0.0)) / 8.0 <= FLOAT16_MAX
+
+
 def matmul_nbits_tensors(weight: np.ndarray, block_size: int) -> tuple[np.ndarray, np.ndarray]:
     """``(packed uint8 [N, blocks, block_size / 2], scales [N, blocks])`` for MatMulNBits."""
     codes, scales = block_scales(weight, block_size, unsigned=True)
@@ -68,68 +91,166 @@ def _round_half_away(x: np.ndarray) -> np.ndarray:
     return whole + np.where(np.abs(x - whole) >= 0.5, np.sign(x), 0).astype(np.float32)
 
 
-def rewrite_matmul_nbits(matmul: Node, block_size: int, fresh) -> Node:
-    """Replace ``matmul`` (weight: an initializer ``[K, N]``) by com.microsoft MatMulNBits in
-    the same scope, writing the same output value name."""
-    graph = matmul.graph
-    weight = matmul.inputs[1]
+def reduced_axis(node: Node) -> int:
+    """The axis of a MatMul/Gemm weight (input 1) that the product sums over."""
+    return 1 if node.op_type == "Gemm" and _int_attr(node, "transB", 0) else 0
+
+
+def nbits_can_replace(node: Node) -> bool:
+    """Can com.microsoft MatMulNBits (``A @ B + bias``) compute this MatMul/Gemm? A Gemm needs
+    A untransposed and alpha = beta = 1 (as exporters write a Linear)."""
+    if node.op_type == "MatMul":
+        return True
+    return (
+        not _int_attr(node, "transA", 0)
+        and _float_attr(node, "alpha", 1.0) == 1.0
+        and (
+            len(node.inputs) < 3 or node.inputs[2] is None or _float_attr(node, "beta", 1.0) == 1.0
+        )
+    )
+
+
+def rewrite_matmul_nbits(
+    graph: Graph, weight: Value, readers: list[tuple[Node, int]], block_size: int, fresh
+) -> list[Node]:
+    """Replace every reader of ``weight`` (an initializer of ``graph``) by com.microsoft MatMulNBits in the
+    reader's scope, all sharing one packed copy; returns the nodes made."""
     tensor = weight.const_value
-    packed, scales = matmul_nbits_tensors(tensor.numpy(), block_size)
-    k, n = tensor.shape
+    axis = reduced_axis(readers[0][0])
+    matrix = tensor.numpy() if axis == 0 else tensor.numpy().T
+    packed, scales = matmul_nbits_tensors(matrix, block_size)
+    k, n = matrix.shape
     b = _initializer(graph, fresh(f"{weight.name}_Q4"), packed, DataType.UINT8)
     s = _initializer(graph, fresh(f"{weight.name}_scales"), scales, tensor.dtype)
-    old = matmul.outputs[0]
+    made: list[Node] = []
+    for reader, _ in readers:
+        made.extend(_replace_by_nbits(reader, b, s, k, n, block_size, fresh))
+    _drop_if_unused(graph, weight)
+    return made
+
+
+def _replace_by_nbits(reader: Node, b: Value, s: Value, k: int, n: int, block_size: int, fresh):
+    home = reader.graph
+    old = reader.outputs[0]
     out = Value(old.name, old.type)
     old.name = fresh(f"{old.name}_float")
+    inputs = [reader.inputs[0], b, s]
+    bias = reader.inputs[2] if reader.op_type == "Gemm" and len(reader.inputs) > 2 else None
+    add_bias = bias is not None and tuple(bias.shape or ()) != (n,)
+    if bias is not None and not add_bias:
+        inputs += [None, None, bias]  # MatMulNBits' optional bias is a vector of N
+    product = Value(fresh(f"{old.name}_product"), old.type) if add_bias else out
     node = Node(
         "com.microsoft",
         "MatMulNBits",
-        [matmul.inputs[0], b, s],
-        outputs=[out],
+        inputs,
+        outputs=[product],
         attributes=[
             Attr.int("K", k),
             Attr.int("N", n),
             Attr.int("bits", 4),
             Attr.int("block_size", block_size),
         ],
-        name=fresh(f"{matmul.name or weight.name}_Q4"),
-        scope=matmul.scope,
-        metadata_props={key: v for key, v in matmul.metadata_props.items()},
+        name=fresh(f"{reader.name or b.name}_Q4"),
+        scope=reader.scope,
+        metadata_props=dict(reader.metadata_props),
     )
-    graph.insert_before(matmul, node)
+    home.insert_before(reader, node)
+    made = [node]
+    if add_bias:
+        # A bias Gemm broadcasts from [1, N] or [M, N]: added as the Gemm added it, in its scope.
+        add = Node(
+            "",
+            "Add",
+            [product, bias],
+            outputs=[out],
+            name=fresh(f"{node.name}/Add"),
+            scope=reader.scope,
+        )
+        home.insert_before(reader, add)
+        made.append(add)
     old.replace_all_uses_with(out)
-    graph.remove(matmul)
-    _drop_if_unused(graph, weight)
-    return node
+    home.remove(reader)
+    return made
 
 
-def rewrite_blocked_dequantize(matmul: Node, block_size: int, fresh) -> Node:
-    """Feed ``matmul`` an int4 ``DequantizeLinear`` with blocked scales (opset 21)."""
-    graph = matmul.graph
-    weight = matmul.inputs[1]
+def rewrite_blocked_dequantize(
+    graph: Graph,
+    weight: Value,
+    readers: list[tuple[Node, int]],
+    block_size: int,
+    fresh,
+    *,
+    float16_scales: bool,
+) -> list[Node]:
+    """Feed every reader of ``weight`` an int4 ``DequantizeLinear`` with blocked scales (opset
+    21) of one shared copy; with ``float16_scales`` a float32 weight's scales are stored in
+    float16 (when they fit) and a Cast gives the dequantized weight its type back."""
     tensor = weight.const_value
-    codes, scales = block_scales(tensor.numpy(), block_size)
-    k, _ = tensor.shape
-    q = _initializer(graph, fresh(f"{weight.name}_int4"), codes[:k], DataType.INT4)
-    s = _initializer(graph, fresh(f"{weight.name}_scales"), scales, tensor.dtype)
-    out = Value(fresh(f"{weight.name}_dequantized"), TensorType(tensor.dtype, tensor.shape))
-    node = Node(
-        "",
-        "DequantizeLinear",
-        [q, s],
-        outputs=[out],
-        attributes=[Attr.int("axis", 0), Attr.int("block_size", block_size)],
-        name=fresh(f"{matmul.name or weight.name}/DequantizeLinear"),
-        scope=matmul.scope,
-    )
-    graph.insert_before(matmul, node)
-    matmul.replace_input_with(1, out)
+    dtype = tensor.dtype
+    axis = reduced_axis(readers[0][0])
+    matrix = tensor.numpy() if axis == 0 else tensor.numpy().T
+    scale_type = dtype
+    if float16_scales and dtype == DataType.FLOAT and float16_scales_fit(matrix, block_size):
+        scale_type = DataType.FLOAT16
+    codes, scales = block_scales(matrix, block_size, scale_dtype=scale_type.to_numpy())
+    codes = codes[: matrix.shape[0]]
+    if axis == 1:
+        codes, scales = codes.T, scales.T
+    q = _initializer(graph, fresh(f"{weight.name}_int4"), codes, DataType.INT4)
+    s = _initializer(graph, fresh(f"{weight.name}_scales"), scales, scale_type)
+    made: list[Node] = []
+    for reader, index in readers:
+        home = reader.graph
+        out = Value(fresh(f"{weight.name}_dequantized"), _typed(weight, scale_type))
+        dq = Node(
+            "",
+            "DequantizeLinear",
+            [q, s],
+            outputs=[out],
+            attributes=[Attr.int("axis", axis), Attr.int("block_size", block_size)],
+            name=fresh(f"{reader.name or weight.name}/DequantizeLinear"),
+            scope=reader.scope,
+        )
+        home.insert_before(reader, dq)
+        made.append(dq)
+        if scale_type != dtype:
+            cast_out = Value(fresh(f"{out.name}_{dtype.name.lower()}"), _typed(weight, dtype))
+            cast = Node(
+                "",
+                "Cast",
+                [out],
+                attributes=[Attr.int("to", int(dtype))],
+                outputs=[cast_out],
+                name=fresh(f"{out.name}/Cast"),
+                scope=reader.scope,
+            )
+            home.insert_before(reader, cast)
+            made.append(cast)
+            out = cast_out
+        reader.replace_input_with(index, out)
     _drop_if_unused(graph, weight)
-    return node
+    return made
+
+
+def _int_attr(node: Node, name: str, default: int) -> int:
+    attr = node.attributes.get(name)
+    return default if attr is None else int(attr.value)
+
+
+def _float_attr(node: Node, name: str, default: float) -> float:
+    attr = node.attributes.get(name)
+    return default if attr is None else float(attr.value)
+
+
+def _typed(value: Value, dtype: DataType) -> TensorType:
+    if isinstance(value.type, TensorType):
+        return dataclasses.replace(value.type, dtype=dtype)
+    return TensorType(dtype, value.const_value.shape)
 
 
 def _initializer(graph: Graph, name: str, array: np.ndarray, dtype: DataType) -> Value:
-    tensor = ArrayTensor(array, dtype, name=name)
+    tensor = ArrayTensor(np.ascontiguousarray(array), dtype, name=name)
     return graph.add_initializer(Value(name, TensorType(dtype, array.shape), const_value=tensor))
 
 

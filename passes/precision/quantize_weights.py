@@ -10,16 +10,20 @@ reads) stays as it is, since quantizing it would store it twice.
 (onnxruntime has no quantizer for this form; see :mod:`.int8`).
 
 ``bits = 4``: block-wise symmetric (``block_size`` weights per scale, along the reduced axis),
-bit for bit the numbers onnxruntime's own weight quantizer makes (see :mod:`.int4`):
-``target = onnxruntime`` writes com.microsoft ``MatMulNBits``; ``target = onnx`` writes an int4
-``DequantizeLinear`` with blocked scales feeding the MatMul, which needs opset 21 (the model's
-opset is raised to 21, as onnxruntime's quantizer does). The new node takes the scope of the
-MatMul it serves. MatMul nodes only, and weights with one reader (4-bit Gemm weights and
-weights two MatMuls share are left as they are).
+the numbers onnxruntime's own weight quantizer makes (see :mod:`.int4`): ``target =
+onnxruntime`` writes com.microsoft ``MatMulNBits`` (whose scales have the activations' type);
+``target = onnx`` writes an int4 ``DequantizeLinear`` with blocked scales feeding the MatMul or
+Gemm, which needs opset 21 (the model's opset is raised to 21, as onnxruntime's quantizer does),
+and stores a float32 weight's scales in float16 unless ``scales = weight``. A Gemm is quantized
+with its ``transB`` (blocks along the reduced axis either way); MatMulNBits replaces a Gemm
+only when A is not transposed and alpha = beta = 1. A weight several nodes read is quantized
+once when every reader can use the same codes (the same reduced axis); each new node takes
+the scope of the reader it serves.
 
 The rewrite is hcc's own rather than onnxruntime's ``MatMulNBitsQuantizer``: that tool drops
-every node's metadata and reads the whole model as one protobuf, and hcc.passes does not import
-onnxruntime; the tests check equality with it.
+every node's metadata, quantizes MatMul (and Gather) but not Gemm, and reads the whole model
+as one protobuf; hcc.passes does not import onnxruntime. The tests check
+equality with it where both apply (MatMul weights, the weight's own scale type).
 
 Quantized weights are listed in ``model.meta["hcc.precision.quantized"]``.
 """
@@ -33,11 +37,16 @@ from .._options import Option
 from .._registry import register_pass
 from .._scope_patterns import ScopePattern, all_scopes, near
 from .convert_precision import PrecisionError
-from .int4 import rewrite_blocked_dequantize, rewrite_matmul_nbits
+from .int4 import (
+    nbits_can_replace,
+    reduced_axis,
+    rewrite_blocked_dequantize,
+    rewrite_matmul_nbits,
+)
 from .int8 import FLOAT_TYPES, rewrite_int8
 
 QUANTIZED_KEY = "hcc.precision.quantized"
-_WEIGHT_OPS = {8: ("MatMul", "Gemm"), 4: ("MatMul",)}
+_WEIGHT_OPS = ("MatMul", "Gemm")
 
 
 @register_pass(
@@ -63,6 +72,13 @@ class QuantizeWeightsPass(Pass):
         "standard DequantizeLinear at opset 21 (onnx)",
         choices=["onnxruntime", "onnx"],
     )
+    scales = Option(
+        str,
+        "float16",
+        "4 bits, target onnx: the type of a float32 weight's scales, float16 (when every scale "
+        "fits its range) or the weight's own (as onnxruntime's quantizer stores them)",
+        choices=["float16", "weight"],
+    )
 
     def call(self, model: Model) -> PassResult:
         if self.block_size & (self.block_size - 1):
@@ -75,7 +91,8 @@ class QuantizeWeightsPass(Pass):
                 raise PrecisionError(
                     f"{option} pattern {missing[0]!r} matches no scope; {near(missing[0], every)}"
                 )
-        chosen = _chosen_weights(model, self.bits, only, keep)
+        nbits = self.bits == 4 and self.target == "onnxruntime"
+        chosen = _chosen_weights(model, self.bits, only, keep, nbits=nbits)
         if not chosen:
             return PassResult(model, False)
         if self.bits == 8:
@@ -108,14 +125,20 @@ class QuantizeWeightsPass(Pass):
         else:
             model.opset_imports.setdefault("com.microsoft", 1)
         done = []
-        for _, weight, uses in chosen:
-            ((matmul, _),) = uses
+        for graph, weight, readers in chosen:
             name = weight.name
             if self.target == "onnx":
-                rewrite_blocked_dequantize(matmul, self.block_size, fresh)
+                rewrite_blocked_dequantize(
+                    graph,
+                    weight,
+                    readers,
+                    self.block_size,
+                    fresh,
+                    float16_scales=self.scales == "float16",
+                )
             else:
-                rewrite_matmul_nbits(matmul, self.block_size, fresh)
-            done.append((name, matmul.scope.tag))
+                rewrite_matmul_nbits(graph, weight, readers, self.block_size, fresh)
+            done.append((name, readers[0][0].scope.tag))
         model.meta[QUANTIZED_KEY] = done
         return PassResult(model, True)
 
@@ -139,9 +162,13 @@ def _fresh_names(model: Model):
     return fresh
 
 
-def _chosen_weights(model: Model, bits: int, only: ScopePattern, keep: ScopePattern):
-    """(graph, weight, readers) for each weight every reader of which the policy quantizes."""
-    ops = _WEIGHT_OPS[bits]
+def _chosen_weights(
+    model: Model, bits: int, only: ScopePattern, keep: ScopePattern, *, nbits: bool = False
+):
+    """(graph, weight, readers) for each weight every reader of which the policy quantizes.
+    For 4 bits the readers must also agree on the reduced axis (one block layout serves them
+    all), it must hold at least 16 weights, and with ``nbits`` MatMulNBits must be able to
+    replace each reader."""
     chosen = []
     for graph in model.graph.subgraphs(include_self=True):
         for weight in graph.initializers.values():
@@ -149,17 +176,19 @@ def _chosen_weights(model: Model, bits: int, only: ScopePattern, keep: ScopePatt
             if tensor.dtype not in FLOAT_TYPES or len(tensor.shape) != 2:
                 continue
             uses = weight.uses
-            if not uses or not all(
-                _quantizable(node, index, ops, only, keep) for node, index in uses
-            ):
+            if not uses or not all(_quantizable(node, index, only, keep) for node, index in uses):
                 continue
-            if bits == 4 and (len(uses) > 1 or tensor.shape[0] < 16):
-                continue  # one reader each (no packed copy twice); at least the smallest block
+            if bits == 4:
+                axes = {reduced_axis(node) for node, _ in uses}
+                if len(axes) > 1 or tensor.shape[axes.pop()] < 16:
+                    continue
+                if nbits and not all(nbits_can_replace(node) for node, _ in uses):
+                    continue
             chosen.append((graph, weight, uses))
     return chosen
 
 
-def _quantizable(node: Node, index: int, ops, only: ScopePattern, keep: ScopePattern) -> bool:
-    if node.domain not in ("", "ai.onnx") or node.op_type not in ops or index != 1:
+def _quantizable(node: Node, index: int, only: ScopePattern, keep: ScopePattern) -> bool:
+    if node.domain not in ("", "ai.onnx") or node.op_type not in _WEIGHT_OPS or index != 1:
         return False
     return (not only or only.covers(node.scope)) and not (keep and keep.covers(node.scope))

@@ -9,7 +9,7 @@ import pytest
 
 import hcc.ir as ir
 from hcc.deviation import deviation
-from hcc.ir import Attr, DataType, Scope
+from hcc.ir import Attr, DataType, Scope, TensorType
 from hcc.passes import PassManager, VerifyEach, build_pipeline
 from hcc.passes.precision import QUANTIZED_KEY, PrecisionError
 from hcc.passes.precision.int4 import block_scales, matmul_nbits_tensors
@@ -122,19 +122,22 @@ def quantized_session(exported, text, tmp_path):
 
 
 def quantized_bytes(model) -> tuple[int, int]:
-    """(bytes of the quantized weights with their scales, bytes they had as float32)."""
-    stored = original = 0
+    """(bytes of the quantized weights with their scales, bytes they had as float32), each
+    stored tensor counted once however many nodes read it."""
+    stored: dict[str, int] = {}
+    original: dict[str, int] = {}
     for node in model.all_nodes():
         if node.op_type in ("DequantizeLinear", "MatMulNBits"):
             q, scale = node.inputs[:2] if node.op_type == "DequantizeLinear" else node.inputs[1:3]
-            stored += q.const_value.nbytes + scale.const_value.nbytes
+            stored[q.name] = q.const_value.nbytes
+            stored[scale.name] = scale.const_value.nbytes
             k, n = (
                 (node.attributes["K"].value, node.attributes["N"].value)
                 if node.op_type == "MatMulNBits"
                 else q.const_value.shape
             )
-            original += k * n * 4
-    return stored, original
+            original[q.name] = k * n * 4
+    return sum(stored.values()), sum(original.values())
 
 
 @pytest.mark.parametrize(
@@ -142,9 +145,12 @@ def quantized_bytes(model) -> tuple[int, int]:
     [
         # int8: 1 byte per weight plus one float32 scale per output channel of K (32 or 64) rows.
         ("quantize-weights", 0.25 + 1 / 32, 0.02),
-        # int4 at block 32: half a byte per weight plus one float32 scale per 32 weights.
-        ("quantize-weights(bits=4)", 0.125 + 1 / 32, 0.15),
-        ("quantize-weights(bits=4, target=onnx)", 0.125 + 1 / 32, 0.15),
+        # int4 at block 32, MatMulNBits: half a byte per weight plus one scale per 32 weights,
+        # float32 like the activations (the schema gives scales A's type).
+        ("quantize-weights(bits=4)", 0.125 + 4 / 32 / 4, 0.15),
+        # DequantizeLinear stores float16 scales: 2 bytes per 32 weights.
+        ("quantize-weights(bits=4, target=onnx)", 0.125 + 2 / 32 / 4, 0.15),
+        ("quantize-weights(bits=4, target=onnx, scales=weight)", 0.125 + 4 / 32 / 4, 0.15),
     ],
 )
 def test_llama_weights_shrink_and_outputs_stay_close(tiny_llama, tmp_path, text, ratio, tolerance):
@@ -155,6 +161,17 @@ def test_llama_weights_shrink_and_outputs_stay_close(tiny_llama, tmp_path, text,
     outputs = session.run(None, tiny_llama.feeds)
     gap = deviation("logits", tiny_llama.reference[0], outputs[0])
     assert gap.within(tolerance), gap.describe()
+
+
+@pytest.mark.parametrize("target", ["onnxruntime", "onnx"])
+def test_int4_of_a_float16_model_stores_at_most_0_15_of_float32(tiny_llama, tmp_path, target):
+    text = f"convert-precision,quantize-weights(bits=4, target={target})"
+    model, session = quantized_session(tiny_llama, text, tmp_path)
+    stored, original = quantized_bytes(model)
+    assert original and stored <= (0.125 + 2 / 32 / 4) * original + 1 <= 0.15 * original
+    outputs = session.run(None, tiny_llama.feeds)
+    gap = deviation("logits", tiny_llama.reference[0], outputs[0].astype(np.float32))
+    assert gap.within(0.15), gap.describe()
 
 
 def onnxruntime_int4(path: str, dequantize_linear: bool):
@@ -182,17 +199,24 @@ def onnxruntime_int4(path: str, dequantize_linear: bool):
     return quantizer.model.model
 
 
+@pytest.mark.parametrize("float16", [False, True], ids=["float32", "float16"])
 @pytest.mark.parametrize("target", ["onnxruntime", "onnx"])
-def test_int4_equals_onnxruntimes_own_quantizer_bit_for_bit(tiny_llama, tmp_path, target):
-    model, session = quantized_session(
-        tiny_llama, f"quantize-weights(bits=4, target={target})", tmp_path
-    )
-    theirs = onnxruntime_int4(tiny_llama.path, dequantize_linear=target == "onnx")
+def test_int4_equals_onnxruntimes_own_quantizer_bit_for_bit(tiny_llama, tmp_path, target, float16):
+    source = tiny_llama.path
+    if float16:  # both quantize the same float16 model
+        source = str(tmp_path / "float16.onnx")
+        ir.save(quantize(tiny_llama.load(), "convert-precision").model, source)
+    model = quantize(
+        ir.load(source), f"quantize-weights(bits=4, target={target}, scales=weight)"
+    ).model
+    ir.save(model, str(tmp_path / "ours.onnx"))
+    session = ort.InferenceSession(str(tmp_path / "ours.onnx"), providers=["CPUExecutionProvider"])
+    theirs = onnxruntime_int4(source, dequantize_linear=target == "onnx")
     reference = ort.InferenceSession(theirs.SerializeToString(), providers=["CPUExecutionProvider"])
     for want, got in zip(
         reference.run(None, tiny_llama.feeds), session.run(None, tiny_llama.feeds)
     ):
-        assert np.array_equal(want, got)
+        assert want.dtype == got.dtype and np.array_equal(want, got)
     packed = {
         t.name: t.raw_data for t in theirs.graph.initializer if t.name.endswith(("_Q4", "_scales"))
     }
@@ -246,3 +270,116 @@ def test_quantizing_again_changes_nothing(builder):
     model = quantize(two_linears(builder)).model
     again = quantize(model)
     assert not again.changed and len(dequantizers(again.model)) == 2
+
+
+# -- int4 on Gemm and on shared weights ---------------------------------------------------------
+
+K, N = 64, 16
+WIDE = {"x": np.random.default_rng(1).standard_normal((3, K)).astype(np.float32)}
+
+
+def wide(n: int) -> TensorType:
+    return TensorType(DataType.FLOAT, ("batch", n))
+
+
+def int4_reference(weight: np.ndarray, axis: int, target: str, float16_scales: bool):
+    """The weight as the int4 form dequantizes it, ``[K, N]``."""
+    matrix = weight if axis == 0 else weight.T
+    scale_dtype = np.float16 if float16_scales else np.float32
+    codes, scales = block_scales(
+        matrix, 32, unsigned=target == "onnxruntime", scale_dtype=scale_dtype
+    )
+    dequantized = codes[: matrix.shape[0]] * np.repeat(scales, 32, axis=0)[: matrix.shape[0]]
+    return dequantized.astype(scale_dtype).astype(np.float32)
+
+
+TARGETS = [
+    ("onnxruntime", "quantize-weights(bits=4)", False),
+    ("onnx", "quantize-weights(bits=4, target=onnx)", True),
+    ("onnx", "quantize-weights(bits=4, target=onnx, scales=weight)", False),
+]
+
+
+@pytest.mark.parametrize("target, text, float16_scales", TARGETS)
+@pytest.mark.parametrize("bias_shape", [None, (N,), (1, N)])
+def test_int4_quantizes_a_gemm_with_transposed_weight(
+    builder, ort_run, target, text, float16_scales, bias_shape
+):
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((N, K)).astype(np.float32)  # transB: [N, K]
+    bias = rng.standard_normal(bias_shape or (N,)).astype(np.float32)
+    b = builder()
+    x = b.input("x", wide(K))
+    inputs = [x, b.weight("head.weight", w)]
+    if bias_shape:
+        inputs.append(b.weight("head.bias", bias))
+    y = b.op("Gemm", "head", *inputs, scope=HEAD, type=wide(N), attributes=[Attr.int("transB", 1)])
+    model = quantize(b.model(y, opset=18), text).model
+    assert "head.weight" not in model.graph.initializers
+    assert bool([n for n in model.all_nodes() if n.op_type == "Gemm"]) == (target == "onnx")
+    made = [n for n in model.all_nodes() if n.op_type in ("MatMulNBits", "DequantizeLinear")]
+    assert len(made) == 1 and all(n.scope == HEAD for n in model.all_nodes())
+    if target == "onnx":
+        assert made[0].attributes["axis"].value == 1  # blocks along K, the weight's rows
+    expected = WIDE["x"] @ int4_reference(w, 1, target, float16_scales)
+    expected = expected + (bias if bias_shape else 0)
+    assert np.allclose(ort_run(model, WIDE)[0], expected, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("target, text, float16_scales", TARGETS)
+def test_int4_quantizes_a_shared_weight_once_for_all_its_readers(
+    builder, ort_run, target, text, float16_scales
+):
+    w = np.random.default_rng(3).standard_normal((K, K)).astype(np.float32)
+    b = builder()
+    x = b.input("x", wide(K))
+    shared = b.weight("shared.weight", w)
+    h = b.op("MatMul", "mlp", x, shared, scope=MLP, type=wide(K))
+    y = b.op("MatMul", "head", h, shared, scope=HEAD, type=wide(K))
+    model = quantize(b.model(y), text).model
+    stored = [v for v in model.graph.initializers.values() if v.name.startswith("shared.weight")]
+    assert len(stored) == 2  # the codes and the scales, once
+    made = [n for n in model.all_nodes() if n.op_type in ("MatMulNBits", "DequantizeLinear")]
+    assert [n.scope for n in made] == [MLP, HEAD]
+    assert len({n.inputs[0 if target == "onnx" else 1].name for n in made}) == 1
+    dequantized = int4_reference(w, 0, target, float16_scales)
+    expected = (WIDE["x"] @ dequantized) @ dequantized
+    assert np.allclose(ort_run(model, WIDE)[0], expected, atol=1e-3, rtol=1e-4)
+
+
+def test_int4_leaves_a_weight_read_along_two_axes(builder):
+    # One reader sums over the rows, the other (transB) over the columns: no one block layout.
+    b = builder()
+    x = b.input("x", wide(K))
+    shared = b.weight("shared.weight", np.ones((K, K)))
+    h = b.op("MatMul", "mlp", x, shared, scope=MLP, type=wide(K))
+    y = b.op(
+        "Gemm", "head", h, shared, scope=HEAD, type=wide(K), attributes=[Attr.int("transB", 1)]
+    )
+    result = quantize(b.model(y), "quantize-weights(bits=4, target=onnx)")
+    assert not result.changed and "shared.weight" in result.model.graph.initializers
+
+
+def test_matmul_nbits_leaves_a_gemm_it_cannot_compute(builder):
+    b = builder()
+    x = b.input("x", TensorType(DataType.FLOAT, (K, "batch")))
+    w = b.weight("head.weight", np.ones((K, N)))
+    y = b.op("Gemm", "head", x, w, scope=HEAD, type=wide(N), attributes=[Attr.int("transA", 1)])
+    assert not quantize(b.model(y), "quantize-weights(bits=4)").changed
+    b = builder()
+    x = b.input("x", TensorType(DataType.FLOAT, (K, "batch")))
+    w = b.weight("head.weight", np.ones((K, N)))
+    y = b.op("Gemm", "head", x, w, scope=HEAD, type=wide(N), attributes=[Attr.int("transA", 1)])
+    assert quantize(b.model(y), "quantize-weights(bits=4, target=onnx)").changed
+
+
+def test_float16_scales_fall_back_to_float32_beyond_float16s_range(builder):
+    w = np.ones((K, N), np.float32)
+    w[3, 2] = 1e6  # its block's scale, 1e6 / 8, is beyond float16's 65504
+    b = builder()
+    x = b.input("x", wide(K))
+    y = b.op("MatMul", "mlp", x, b.weight("mlp.weight", w), scope=MLP, type=wide(N))
+    model = quantize(b.model(y), "quantize-weights(bits=4, target=onnx)").model
+    (dq,) = dequantizers(model)
+    assert dq.inputs[1].const_value.dtype == DataType.FLOAT
+    assert not [n for n in model.all_nodes() if n.op_type == "Cast"]
