@@ -10,7 +10,11 @@ Sources, tried in order for every node that has no scope yet:
 ``node-names``
     the TorchScript exporter names nodes after the module path (``/encoder/layer.0/attention/
     self/MatMul``); with the module tree in the model's ``hcc.hierarchy`` metadata the longest
-    known module path gives the scope.
+    known module path gives the scope. A file that carries no module tree (exported without
+    hcc) gets its scopes from the names alone: one level per path segment, the module path
+    ``encoder.layer.0.attention.self``, and, the classes being unknown, each level's segment as
+    its class segment (``/main_graph/encoder/layer.0/attention/self``; the root is named after
+    the graph). Such scopes split like any others: ``split(by='*.[0-9]*')`` picks the layers.
 
 Nodes the exporter marked ``_empty_nn_module_stack_from_metadata_hook`` and nodes with no record
 keep the unknown scope; ``tag-auxiliary`` and ``propagate-tags`` give them one.
@@ -46,6 +50,8 @@ class RecoverScopesPass(Pass):
         by_path = None
         if "node-names" in self.sources and HIERARCHY_KEY in model.metadata_props:
             by_path = _load_hierarchy(model.metadata_props[HIERARCHY_KEY])
+        if by_path is None and "node-names" in self.sources:
+            by_path = NamePaths(self._names_root(model))
         changed = False
         for node in model.all_nodes():
             if not node.scope.is_unknown and not self.overwrite:
@@ -62,6 +68,34 @@ class RecoverScopesPass(Pass):
                 node.scope = scope
                 changed = True
         return PassResult(model, changed)
+
+    def _names_root(self, model: Model) -> Scope:
+        """The root for scopes read from names alone: the root the model's scoped nodes already
+        share (so that every scope has one root), else one named after the graph."""
+        if not self.overwrite:
+            for node in model.all_nodes():
+                if not node.scope.is_unknown:
+                    return node.scope.root_scope
+        name = model.graph.name
+        return Scope.root(name if name and "/" not in name else "model")
+
+
+class NamePaths:
+    """Scopes for module paths when no module tree is known: one level per path segment, the
+    segment standing in for the unknown class (``layers.0`` reads like ``Class.0``)."""
+
+    def __init__(self, root: Scope) -> None:
+        self._scopes: dict[str, Scope] = {"": root}
+
+    def scope_of(self, tokens: list[str]) -> Scope:
+        scope = self._scopes[""]
+        for i, token in enumerate(tokens):
+            path = ".".join(tokens[: i + 1])
+            known = self._scopes.get(path)
+            if known is None:
+                known = self._scopes[path] = scope.child(path, token)
+            scope = known
+        return scope
 
 
 def _load_hierarchy(text: str) -> dict[str, Scope] | None:
@@ -122,11 +156,14 @@ def _stack_from_namespace(namespace: str) -> list[tuple[str, str]] | None:
     return entries[:-1] or None
 
 
-def scope_from_node_name(name: str, by_path: dict[str, Scope]) -> Scope | None:
-    """The scope for a TorchScript-style node name ``/a/b.0/c/Op_3`` via the module tree."""
+def scope_from_node_name(name: str, by_path: dict[str, Scope] | NamePaths) -> Scope | None:
+    """The scope for a TorchScript-style node name ``/a/b.0/c/Op_3`` via the module tree, or
+    from the name alone (:class:`NamePaths`)."""
     if not name.startswith("/"):
         return None
-    tokens = name[1:].split("/")[:-1]
+    tokens = [token for token in name[1:].split("/")[:-1] if token]
+    if isinstance(by_path, NamePaths):
+        return by_path.scope_of(tokens)
     while True:
         path = ".".join(tokens)
         if path in by_path:

@@ -137,14 +137,19 @@ def partition(
 ) -> list[Piece]:
     order = node_order(graph)
     anchor_of = _anchors(graph, chosen)
-    first_seen: dict[int, int] = {}
+    # Execution order of the chosen scopes: where their first node that computes on the model's
+    # inputs sits. Nodes that read only weights and constants may sit anywhere (the TorchScript
+    # exporter writes the Identity copies of equal weights at the top of the graph), so they
+    # rank a scope only when it has nothing else.
+    on_inputs = _reading_inputs(graph)
+    first_seen: dict[int, tuple[bool, int]] = {}
     for node, index in anchor_of.items():
-        first_seen[index] = min(first_seen.get(index, len(order)), order[node])
+        rank = (node not in on_inputs, order[node])
+        first_seen[index] = min(first_seen.get(index, rank), rank)
     empty = [s.tag for i, s in enumerate(chosen) if i not in first_seen]
     if empty:
         raise SplitError(f"chosen scopes hold no nodes: {', '.join(empty)}")
     _check_complete(graph, anchor_of, chosen)
-    # Execution order of the chosen scopes: where their first node sits.
     ranked = sorted(range(len(chosen)), key=first_seen.__getitem__)
     groups = [ranked[i : i + group] for i in range(0, len(ranked), group)]
     group_of = {index: g for g, members in enumerate(groups) for index in members}
@@ -215,6 +220,19 @@ def partition(
             pieces[-1].joined.append("head")
     _check_order(graph, pieces)
     return pieces
+
+
+def _reading_inputs(graph: Graph) -> set[Node]:
+    """The nodes that depend, directly or through other nodes, on a graph input."""
+    found: set[Node] = set()
+    inputs = set(graph.inputs)
+    for node in graph.nodes:
+        for value in node_reads(node):
+            producer = value.producer
+            if value in inputs or producer is not None and _top(producer, graph) in found:
+                found.add(node)
+                break
+    return found
 
 
 def _names(scopes_of: list[list[Scope]], label) -> list[str]:

@@ -148,6 +148,36 @@ def test_recover_scopes_reads_torchscript_node_names_through_the_module_tree():
     assert scope_from_node_name("node_add", by_path) is None
 
 
+def test_recover_scopes_reads_module_paths_from_node_names_without_a_module_tree():
+    """A file exported without hcc has no module tree: the names alone give the module paths,
+    each level's name standing in for its unknown class."""
+    x = Value("x")
+    matmul = Node("", "MatMul", [x, x], name="/model/layers.0/self_attn/q_proj/MatMul")
+    top = Node("", "Shape", [x], name="/Shape_3")
+    anonymous = Node("", "Identity", [x], name="Identity_12")
+    graph = Graph([x], [matmul.outputs[0]], [top, matmul, anonymous], name="main_graph")
+    assert RecoverScopesPass().run(model_of(graph)).changed
+    assert matmul.scope.module_path == "model.layers.0.self_attn.q_proj"
+    assert matmul.scope.tag == "/main_graph/model/layers.0/self_attn/q_proj"
+    assert matmul.scope.qualified_class is None
+    layer = matmul.scope.parent.parent
+    assert (layer.module_path, layer.class_name) == ("model.layers.0", "layers.0")
+    assert top.scope == matmul.scope.root_scope
+    assert anonymous.scope.is_unknown  # tag-auxiliary's job
+    # The stored tag and module path read back as the same scope.
+    assert Scope.from_tag(matmul.scope.tag, matmul.scope.module_path) == matmul.scope
+
+
+def test_scopes_from_names_alone_share_the_root_of_scopes_already_known():
+    x = Value("x")
+    known = Node("", "Neg", [x], scope=LAYER0)
+    named = Node("", "Relu", [x], name="/encoder/layer.1/Relu")
+    graph = Graph([x], [named.outputs[0]], [known, named])
+    RecoverScopesPass().run(model_of(graph))
+    assert named.scope.root_scope == ROOT
+    assert named.scope.module_path == "encoder.layer.1"
+
+
 def test_recover_scopes_keeps_existing_scopes_unless_asked():
     node = Node(
         "", "Add", [Value("x")], scope=LAYER1, metadata_props=torch_record([("", T + "BertModel")])

@@ -157,6 +157,26 @@ def test_groups_of_two_make_one_piece():
     assert piece.name == "Block.0-1" and len(piece.nodes) == 9
 
 
+def test_a_weight_copy_at_the_top_of_the_graph_does_not_reorder_the_layers():
+    """The TorchScript exporter writes an Identity per repeated weight at the very top of the
+    graph; one that belongs to layer 1 must not make layer 1 run first."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])
+    nodes = [
+        _tag(helper.make_node("Identity", ["w"], ["w1"], name="copy"), "/Toy/Block.1", "b.1"),
+        _tag(helper.make_node("Add", ["x", "w"], ["h"], name="add0"), "/Toy/Block.0", "b.0"),
+        _tag(helper.make_node("Add", ["h", "w1"], ["y"], name="add1"), "/Toy/Block.1", "b.1"),
+    ]
+    weight = numpy_helper.from_array(np.ones(4, dtype=np.float32), "w")
+    graph = helper.make_graph(nodes, "toy", [x], [y], [weight])
+    model = ir.from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
+    run(model, "split(by='*/Block.*')")
+    assert [(p.name, _names(p)) for p in pieces_of(model)] == [
+        ("Block.0", ["add0"]),
+        ("Block.1", ["copy", "add1"]),
+    ]
+
+
 def test_pieces_follow_execution_order_and_a_skipped_block_is_incomplete():
     model = toy()
     # The order of a list does not matter: pieces follow execution order ...
