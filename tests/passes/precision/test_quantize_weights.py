@@ -15,6 +15,8 @@ from hcc.passes.precision import QUANTIZED_KEY, PrecisionError
 from hcc.passes.precision.int4 import block_scales, matmul_nbits_tensors
 from hcc.passes.precision.int8 import quantize_int8
 
+from .conftest import quantized_bytes
+
 ROOT = Scope.root("Net")
 MLP, HEAD = ROOT.child("mlp", "Mlp"), ROOT.child("head", "Head")
 X = {"x": np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4)}
@@ -119,25 +121,6 @@ def quantized_session(exported, text, tmp_path):
     path = str(tmp_path / "q.onnx")
     ir.save(result.model, path)
     return result.model, ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-
-
-def quantized_bytes(model) -> tuple[int, int]:
-    """(bytes of the quantized weights with their scales, bytes they had as float32), each
-    stored tensor counted once however many nodes read it."""
-    stored: dict[str, int] = {}
-    original: dict[str, int] = {}
-    for node in model.all_nodes():
-        if node.op_type in ("DequantizeLinear", "MatMulNBits"):
-            q, scale = node.inputs[:2] if node.op_type == "DequantizeLinear" else node.inputs[1:3]
-            stored[q.name] = q.const_value.nbytes
-            stored[scale.name] = scale.const_value.nbytes
-            k, n = (
-                (node.attributes["K"].value, node.attributes["N"].value)
-                if node.op_type == "MatMulNBits"
-                else q.const_value.shape
-            )
-            original[q.name] = k * n * 4
-    return sum(stored.values()), sum(original.values())
 
 
 @pytest.mark.parametrize(
