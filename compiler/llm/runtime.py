@@ -1,7 +1,8 @@
 """A reference runtime for the KV-cache pieces: prompt, then greedy decoding, in onnxruntime.
 
 It reads everything from ``manifest.json`` (names, shapes, options) and nothing from the
-model's code, so it doubles as the specification of how to drive the pieces:
+model's code, so it doubles as the specification of how to drive the pieces. It works with the
+tensors' roles (``names.py``) and feeds each piece by the names the manifest gives them:
 
 * prefill: embedding on the prompt, then ``block_i`` for every layer, each returning its keys
   and values for the prompt positions; with static shapes the prompt is padded to ``max_len``
@@ -24,7 +25,9 @@ import numpy as np
 from hcc.ir import HccError
 from hcc.ir.reading import read_bytes
 
-from .recipe import FORMAT, MANIFEST, MASKED
+from .names import piece_names
+from .options import MASKED
+from .recipe import FORMAT, MANIFEST
 
 
 @dataclass
@@ -72,7 +75,12 @@ class Runner:
                 name: os.path.join(folder, _inside(entry["file"]))
                 for name, entry in self.manifest["pieces"].items()
             }
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            # Manifests from before the names were the runtime's have hcc's own.
+            self.names = {
+                name: _names(entry, name, self.layers, options)
+                for name, entry in self.manifest["pieces"].items()
+            }
+        except (KeyError, TypeError, ValueError, AttributeError, HccError) as error:
             raise HccError(
                 f"damaged KV-cache manifest ({type(error).__name__}: {error})", location=path
             ) from None
@@ -82,13 +90,17 @@ class Runner:
             self.sessions[name] = Session(file, optimization="all", what=f"piece {name!r}")
 
     def _run(self, piece: str, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run ``piece`` on ``values`` by role; its outputs by role."""
         session = self.sessions[piece]
+        names = self.names[piece]
+        role_of = {name: role for role, name in names.items()}
         feeds = {}
         for name in session.input_names:
-            if name not in values:
+            role = role_of.get(name)
+            if role not in values:
                 raise HccError(f"{piece} needs {name!r}, which the runtime does not have")
-            feeds[name] = values[name]
-        return session.run(feeds)
+            feeds[name] = values[role]
+        return {role_of.get(name, name): array for name, array in session.run(feeds).items()}
 
     def _additive(self, seen: np.ndarray) -> np.ndarray:
         """The additive float mask of ``seen`` (True: attend): 0, or MASKED to not attend."""
@@ -97,11 +109,12 @@ class Runner:
     def _next_token(self, hidden: np.ndarray) -> tuple[int, np.ndarray | None]:
         # A NaN still gives a token (argmax over NaN is 0): refuse to decode from one. Only the
         # state the token is read from is checked: padded positions may hold anything.
-        _refuse_nan(hidden, f"hidden_states_{self.layers}", "the last block")
-        out = self._run("lm_head", {f"hidden_states_{self.layers}": hidden})
+        names = self.names["lm_head"]
+        _refuse_nan(hidden, names["head_in"], "the last block")
+        out = self._run("lm_head", {"head_in": hidden})
         if self.head == "logits":
             logits = out["logits"][0, -1]
-            _refuse_nan(logits, "logits", "lm_head")
+            _refuse_nan(logits, names["logits"], "lm_head")
             return int(np.argmax(logits)), logits
         token = out["token"][0, -1]
         return int(np.reshape(token, -1)[0]), None
@@ -130,13 +143,13 @@ class Runner:
             mask = self._additive(seen[None, None])
         positions = np.arange(length, dtype=np.int64)[None, :]
         values = {"input_ids": ids, "attention_mask": mask, "position_ids": positions}
-        hidden = self._run("embedding", values)["hidden_states_0"]
+        hidden = self._run("embedding", values)["embedded"]
         history = []
         for i in range(self.layers):
-            values[f"hidden_states_{i}"] = hidden
+            values["hidden"] = hidden
             out = self._run(f"block_{i}", values)
-            hidden = out[f"hidden_states_{i + 1}"]
-            history.append([out[f"present_k_{i}"], out[f"present_v_{i}"]])
+            hidden = out["hidden_out"]
+            history.append([out["present_k"], out["present_v"]])
         result = Generation([])
         token, logits = self._next_token(hidden[:, n - 1 : n])
         for step in range(max_new_tokens):
@@ -167,21 +180,21 @@ class Runner:
             if self.additive
             else np.ones((1, 1), np.int64)
         )
-        hidden = self._run("embedding", values)["hidden_states_0"]
+        hidden = self._run("embedding", values)["embedded"]
         values["attention_mask"] = mask
         for i in range(self.layers):
-            values[f"hidden_states_{i}"] = hidden
-            values[f"history_k_{i}"], values[f"history_v_{i}"] = history[i]
+            values["hidden"] = hidden
+            values["past_k"], values["past_v"] = history[i]
             out = self._run(f"block_cache_{i}", values)
-            hidden = out[f"hidden_states_{i + 1}"]
+            hidden = out["hidden_out"]
             if self.whole_cache:
                 # The updated cache ends with the new entry; a fixed buffer keeps its slots.
                 last = [slice(None)] * 4
                 last[axis] = slice(-1, None)
-                new_k = out[f"present_k_{i}"][tuple(last)]
-                new_v = out[f"present_v_{i}"][tuple(last)]
+                new_k = out["present_k"][tuple(last)]
+                new_v = out["present_v"][tuple(last)]
             else:
-                new_k, new_v = out[f"new_k_{i}"], out[f"new_v_{i}"]
+                new_k, new_v = out["new_k"], out["new_v"]
             for kv, new in enumerate((new_k, new_v)):
                 if self.static:
                     slot = [slice(None)] * new.ndim
@@ -190,6 +203,23 @@ class Runner:
                 else:
                     history[i][kv] = np.concatenate([history[i][kv], new], axis=axis)
         return self._next_token(hidden)
+
+
+def _names(entry: dict, piece: str, layers: int, options: dict) -> dict[str, str]:
+    """Role -> tensor name of a piece: as the manifest lists them, or hcc's own."""
+    names = entry.get("names")
+    if names is None:
+        names = piece_names(
+            piece,
+            layers,
+            head=options["head"],
+            decode_cache=options.get("decode_cache", "new"),
+        )
+    if not isinstance(names, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in names.items()
+    ):
+        raise ValueError(f"the names of piece {piece!r} are not a mapping of role to name")
+    return names
 
 
 def _mask_dtype(name: str):

@@ -2,7 +2,7 @@
 
 Both call the model itself, so nothing here knows an architecture: the model's own modules run
 and the exporter records their scopes. The KV cache crosses the graph boundary as plain
-tensors per layer, keys then values, in one of :data:`LAYOUTS`: transformers' own
+tensors per layer, keys then values, in one of the layouts of ``options.LAYOUTS``: transformers' own
 ``[batch, kv_heads, seq, head_dim]`` or ``[batch, seq, kv_heads, head_dim]`` (a transpose at
 the boundary; inside, the model keeps its own layout).
 """
@@ -10,10 +10,6 @@ the boundary; inside, the model keeps its own layout).
 from __future__ import annotations
 
 import torch
-
-HEADS = ("topk", "argmax", "logits")
-# Cache layouts at the graph boundary: b = batch, h = kv heads, s = positions, d = head_dim.
-LAYOUTS = ("bhsd", "bshd")
 
 
 def _to_boundary(tensor: torch.Tensor, layout: str) -> torch.Tensor:

@@ -1,5 +1,6 @@
 """Options of the KV-cache interface (the runtime's to choose): each combination still decodes
-greedily exactly like transformers on a tiny LLaMA."""
+greedily exactly like transformers, on a tiny LLaMA and on a tiny Qwen2 (grouped-query
+attention, biased projections; slow)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hcc.frontend import sources
 from hcc.llm.recipe import LLMError, LLMOptions, build_pieces
 from hcc.llm.runtime import Runner
 
+# Both decoders: 2 layers, 4 query heads over 2 KV heads of 8 dimensions.
 TINY = dict(
     num_hidden_layers=2,
     hidden_size=32,
@@ -26,11 +28,12 @@ PROMPT = [5, 17, 42, 7, 99, 3]
 NEW_TOKENS = 20
 
 
-@pytest.fixture(scope="module")
-def model():
-    # Seed 1: with seed 0 the end-of-text token wins a step, which generate's min_new_tokens
-    # suppresses and a runtime does not; here every step's top two logits differ by > 1e-3.
-    return sources.from_config("llama", TINY, task="causal-lm", seed=1)
+@pytest.fixture(scope="module", params=["llama", pytest.param("qwen2", marks=pytest.mark.slow)])
+def model(request):
+    # Seed 1: with seed 0 the end-of-text token wins a LLaMA step, which generate's
+    # min_new_tokens suppresses and a runtime does not; with seed 1 every step's top two logits
+    # differ by > 1e-3 (LLaMA) and > 5e-3 (Qwen2).
+    return sources.from_config(request.param, TINY, task="causal-lm", seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +100,52 @@ def test_an_additive_float_mask_decodes_like_transformers(model, reference, stat
     if static:
         assert _shapes(folder, "block_0")["attention_mask"] == [1, 1, 32, 32]
         assert _shapes(folder, "block_cache_0")["attention_mask"] == [1, 1, 1, 33]
+    assert Runner(folder).generate(PROMPT, NEW_TOKENS).tokens == reference
+
+
+SEED001_NAMES = {
+    "embedding": (["input_ids"], ["input_embed"]),
+    "block_0": (
+        ["input_states", "position_ids", "attention_mask"],
+        ["hidden_states", "past_k", "past_v"],
+    ),
+    "block_cache_1": (
+        ["input_states", "position_ids", "attention_mask", "history_k", "history_v"],
+        ["hidden_states", "past_k", "past_v"],
+    ),
+    "lm_head": (["hidden_states"], ["token"]),
+}
+
+
+@pytest.mark.parametrize(
+    "static", [True, pytest.param(False, marks=pytest.mark.slow)], ids=["static", "dynamic"]
+)
+def test_seed_001s_interface_with_its_names_decodes_like_transformers(
+    model, reference, static, tmp_path
+):
+    # Every option as seed 001's runtime has it: positions before heads, an additive mask, the
+    # whole cache back from decode and seed 001's tensor names.
+    folder = str(tmp_path)
+    options = LLMOptions(
+        max_len=32,
+        static=static,
+        head="topk",
+        cache_layout="bshd",
+        attention_mask="additive",
+        decode_cache="whole",
+        names_preset="seed001",
+    )
+    build_pieces(model, folder, options)
+    manifest = json.load(open(os.path.join(folder, "manifest.json")))
+    for piece, (inputs, outputs) in SEED001_NAMES.items():
+        entry = manifest["pieces"][piece]
+        assert sorted(v["name"] for v in entry["inputs"]) == sorted(inputs), piece
+        assert sorted(v["name"] for v in entry["outputs"]) == sorted(outputs), piece
+    if static:
+        assert _shapes(folder, "block_cache_1")["history_k"] == [1, 32, 2, 8]
+        assert _shapes(folder, "block_cache_1")["past_k"] == [1, 33, 2, 8]
+        assert _shapes(folder, "block_0")["attention_mask"] == [1, 1, 32, 32]
+    assert manifest["pieces"]["block_cache_1"]["names"]["past_k"] == "history_k"
     assert Runner(folder).generate(PROMPT, NEW_TOKENS).tokens == reference
 
 
