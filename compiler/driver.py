@@ -43,6 +43,7 @@ class BuildResult:
     deviations: list = field(default_factory=list)  # per model output, when validated
     warnings: list[str] = field(default_factory=list)  # from the passes, "pass-name: message"
     torch: Any = None  # TorchValidation: deviations from the torch module, when validated
+    changes: list = field(default_factory=list)  # PassChange per pass run: node counts around it
 
 
 def read_spec(path_or_text: str, defines: dict[str, str] | None = None) -> BuildSpec:
@@ -93,7 +94,6 @@ def build(
     ):
         model, loaded = load_with_module(spec.source, spec.export)
     timings = Timings()
-    changes = None
     instruments: list[Any] = []
     if verify_each:
         instruments.append(VerifyEach())
@@ -103,17 +103,18 @@ def build(
         instruments.append(PrintAfterChange(stream or sys.stdout))
     if progress and passes:
         instruments.append(Progress(len(passes)))
-    if "report" in spec.output.reports:
-        from .inspect.report import ChangeLog
+    # Node counts around every pass, for the reports (a count per pass costs next to nothing).
+    from .inspect.report import ChangeLog
 
-        changes = ChangeLog()
-        instruments.append(changes)  # before Timings: its counting is not timed
+    changes = ChangeLog()
+    instruments.append(changes)  # before Timings: its counting is not timed
     instruments.append(timings)  # last: closest to the pass, so verification is not timed
     ran = PassManager(passes, instruments).run(model)
     model = ran.model
     result.model = model
     result.warnings = list(ran.warnings)
     result.timings = list(timings.records)
+    result.changes = list(changes.records)
     with step(f"writing {spec.output.directory}", enabled=progress):
         result.outputs = write_outputs(model, spec)
     if spec.output.validate:
@@ -122,11 +123,28 @@ def build(
         )
     if "report" in spec.output.reports:
         # Written last, so it can list the validation and every other file.
-        result.outputs.append(_write_build_report(result, changes))
+        result.outputs.append(_write_build_report(result))
+    _write_html_report(result)
     return result
 
 
-def _write_build_report(result: BuildResult, changes) -> str:
+def _write_html_report(result: BuildResult) -> None:
+    """``reports = [html]``: the build record, then the page made from the folder and it."""
+    out = result.spec.output
+    if "html" not in out.reports:
+        return
+    from .report import PAGE, record_of, report_folder, write_page
+    from .report.record import dump, record_path
+
+    record = record_of(result, result.changes)
+    path = record_path(out.directory, out.name)
+    write_text(path, dump(record))
+    result.outputs.append(path)
+    page = os.path.join(out.directory, PAGE)
+    result.outputs.append(write_page(page, report_folder(out.directory, record)))
+
+
+def _write_build_report(result: BuildResult) -> str:
     from .inspect.report import build_report
 
     out = result.spec.output
@@ -138,7 +156,7 @@ def _write_build_report(result: BuildResult, changes) -> str:
             result.spec,
             result.model,
             timings=result.timings,
-            changes=changes.records if changes else (),
+            changes=result.changes,
             outputs=files,
             deviations=result.deviations,
             torch=result.torch,
@@ -165,6 +183,7 @@ def _build_llm(spec: BuildSpec, result: BuildResult, progress: bool) -> BuildRes
         result.outputs = build_pieces(
             loaded.module, spec.output.directory, options, name=spec.output.name
         )
+    _write_html_report(result)
     return result
 
 
@@ -250,6 +269,8 @@ def planned_outputs(spec: BuildSpec) -> list[str]:
         paths.append(os.path.join(out.directory, _REPORT_FILES[report].format(name=out.name)))
         if report == "graphml":
             paths.append(os.path.join(out.directory, f"{out.name}.onnxdata"))
+        if report == "html":
+            paths.insert(-1, os.path.join(out.directory, f"{out.name}.build.json"))
     return paths
 
 
@@ -260,6 +281,7 @@ _REPORT_FILES = {
     "op-metadata": "{name}.op-metadata.json",
     "graphml": "{name}.graphml",  # and its weights, {name}.onnxdata
     "report": "{name}.report.md",  # written by build() after validation
+    "html": "report.html",  # and the build record {name}.build.json, written last as well
 }
 
 
@@ -286,7 +308,7 @@ def write_outputs(model: ir.Model, spec: BuildSpec) -> list[str]:
         written = [model_path]
     for report in out.reports:
         path = os.path.join(out.directory, _REPORT_FILES[report].format(name=out.name))
-        if report == "report":
+        if report in ("report", "html"):
             continue  # needs the whole build: see build()
         if report == "graphml":
             from .inspect.graphml import write_graphml

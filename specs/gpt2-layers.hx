@@ -20,6 +20,6 @@ pipeline {
 }
 
 output "build/gpt2-${layers}-layers" {
-  reports = [hierarchy]
+  reports = [hierarchy, html]
   validate = true
 }

@@ -19,7 +19,7 @@ import hcc
 import hcc.ir as ir
 from hcc.ir.files import Interrupted, stop_on_signals
 
-from . import build, export, inspect, passes
+from . import build, export, inspect, passes, report
 
 EXIT_OK = 0
 EXIT_USER_ERROR = 2
@@ -32,6 +32,7 @@ _COMMANDS: list[tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]
     *build.COMMANDS,
     *export.COMMANDS,
     *inspect.COMMANDS,
+    *report.COMMANDS,
 ]
 
 

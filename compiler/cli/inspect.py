@@ -59,7 +59,12 @@ def add_analyze(subparsers: Any) -> None:
         help="a second model (MODEL after a precision pass, say): weight bytes "
         "and element types per module, side by side",
     )
-    parser.add_argument("--format", default="summary", choices=FORMATS)
+    parser.add_argument(
+        "--format",
+        default="summary",
+        choices=(*FORMATS, "html"),
+        help="html: a self-contained page with the module tree (as hcc report draws it)",
+    )
     parser.add_argument(
         "--filter-tag",
         metavar="GLOB",
@@ -74,6 +79,8 @@ def run_analyze(args: argparse.Namespace) -> int:
 
     models = [args.model] + ([args.after] if args.after else [])
     _refuse(args.output, *models)
+    if args.format == "html":
+        return _analyze_html(args)
     analyses = [analyze(load_model(path)) for path in models]
     if args.after:
         text = render_change(
@@ -82,6 +89,17 @@ def run_analyze(args: argparse.Namespace) -> int:
     else:
         text = render(analyses[0], args.format, pattern=args.filter_tag, source=args.model)
     _emit(text, args.output)
+    return EXIT_OK
+
+
+def _analyze_html(args: argparse.Namespace) -> int:
+    from ..inspect._common import load_model
+    from ..report import report_model
+
+    if args.after or args.filter_tag:
+        option = "a second model" if args.after else "--filter-tag"
+        raise ir.HccError(f"--format html shows one whole model; it does not take {option}")
+    _emit(report_model(load_model(args.model), os.path.basename(args.model)), args.output)
     return EXIT_OK
 
 

@@ -41,6 +41,7 @@ class ScopeStats:
     ops: dict[str, int] = field(default_factory=dict)
     own_parameter_bytes: int = 0
     parameter_bytes: int = 0
+    parameters: int = 0  # elements of those initializers (what "parameter count" means)
     initializers: list[str] = field(default_factory=list)  # read by ops of the subtree
     dtype_bytes: dict[str, int] = field(default_factory=dict)  # parameter_bytes by element type
 
@@ -56,6 +57,7 @@ class ScopeStats:
             "ops": self.ops,
             "own_parameter_bytes": self.own_parameter_bytes,
             "parameter_bytes": self.parameter_bytes,
+            "parameters": self.parameters,
             "initializers": self.initializers,
             "parameter_dtypes": self.dtype_bytes,
         }
@@ -119,6 +121,7 @@ def analyze(model: Model) -> Analysis:
     total_bytes = 0
     for name, value in graph.initializers.items():
         size = value.const_value.nbytes
+        elements = value.const_value.size
         total_bytes += size
         users = [s for s in users_scopes(value, graph) if not s.is_unknown]
         for scope in users:
@@ -128,6 +131,7 @@ def analyze(model: Model) -> Analysis:
         dtype = _dtype_name(value.const_value.dtype)
         for level in levels:
             stats[level].parameter_bytes += size
+            stats[level].parameters += elements
             stats[level].initializers.append(name)
             stats[level].dtype_bytes[dtype] = stats[level].dtype_bytes.get(dtype, 0) + size
     by_path = readable_hierarchy(model)

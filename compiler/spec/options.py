@@ -8,7 +8,7 @@ from __future__ import annotations
 from hcc.frontend.sources import TASKS
 from hcc.passes._options import Option
 
-REPORTS = ("hierarchy", "ir", "dag", "op-metadata", "graphml", "report")
+REPORTS = ("hierarchy", "ir", "dag", "op-metadata", "graphml", "report", "html")
 SECTIONS = ("model", "inputs", "export", "pipeline", "output")
 
 # Options each section accepts, typed and documented (docs/spec-language.md lists them).

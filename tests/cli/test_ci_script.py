@@ -52,7 +52,7 @@ def _run_ci(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     repo = tmp_path / "repo"
     shutil.copytree(ROOT / ".ci", repo / ".ci")
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
+    bin_dir.mkdir(exist_ok=True)
     _executable(bin_dir / "python3", FAKE_PYTHON3)
     _executable(bin_dir / "venv-python", FAKE_PYTHON)
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("HCC_CI_", "FAKE_"))}
@@ -87,3 +87,35 @@ def test_ci_fails_when_a_test_run_fails_or_the_fast_run_collects_nothing(tmp_pat
     else:
         assert result.returncode != 0
         assert "== hcc ci: passed" not in result.stdout
+
+
+# apt-get on PATH: records what it was asked, as root would run it.
+FAKE_APT_GET = """\
+#!/usr/bin/env bash
+echo "$@" >> "$FAKE_APT_LOG"
+exit "${FAKE_APT_STATUS:-0}"
+"""
+
+
+def _with_apt(tmp_path: Path) -> dict:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    _executable(bin_dir / "apt-get", FAKE_APT_GET)
+    # sudo, for when the tests do not run as root: runs its command as it is.
+    _executable(bin_dir / "sudo", '#!/usr/bin/env bash\nexec "$@"\n')
+    return {"FAKE_APT_LOG": str(tmp_path / "apt.log"), "HCC_CI_BROWSER": "hcc-no-such-browser"}
+
+
+def test_ci_installs_chromium_when_it_is_missing(tmp_path):
+    result = _run_ci(tmp_path, **_with_apt(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "apt.log").read_text().splitlines() == [
+        "update -q",
+        "install -y -q chromium",
+    ]
+
+
+def test_ci_fails_when_chromium_cannot_be_installed(tmp_path):
+    result = _run_ci(tmp_path, FAKE_APT_STATUS="100", **_with_apt(tmp_path))
+    assert result.returncode != 0
+    assert "could not install chromium" in result.stderr

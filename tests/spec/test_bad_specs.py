@@ -127,7 +127,7 @@ BAD_SPECS = [
         "misspelt report",
         MODEL + 'output "build/x" {\n  reports = [hierachy]\n}\n',
         "output option 'reports' expects list of 'hierarchy', 'ir', 'dag', 'op-metadata', "
-        "'graphml', 'report', got list ['hierachy'];"
+        "'graphml', 'report', 'html', got list ['hierachy'];"
         " did you mean 'hierarchy'?",
         3,
         13,
