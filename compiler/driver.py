@@ -41,6 +41,7 @@ class BuildResult:
     timings: list[PassTiming] = field(default_factory=list)
     model: ir.Model | None = None
     deviations: list = field(default_factory=list)  # per model output, when validated
+    boundaries: list = field(default_factory=list)  # per tensor crossing a cut, when validated
     warnings: list[str] = field(default_factory=list)  # from the passes, "pass-name: message"
     torch: Any = None  # TorchValidation: deviations from the torch module, when validated
     changes: list = field(default_factory=list)  # PassChange per pass run: node counts around it
@@ -118,7 +119,7 @@ def build(
     with step(f"writing {spec.output.directory}", enabled=progress):
         result.outputs = write_outputs(model, spec)
     if spec.output.validate:
-        result.deviations, result.torch = _validate(
+        result.deviations, result.boundaries, result.torch = _validate(
             model, spec, progress, loaded.module if loaded else None
         )
     if "report" in spec.output.reports:
@@ -187,7 +188,7 @@ def _build_llm(spec: BuildSpec, result: BuildResult, progress: bool) -> BuildRes
     return result
 
 
-def _validate(model: ir.Model, spec: BuildSpec, progress: bool, module) -> tuple[list, Any]:
+def _validate(model: ir.Model, spec: BuildSpec, progress: bool, module) -> tuple[list, list, Any]:
     """Pieces against the whole model (after a split), and, with a torch module, the whole
     model and every piece boundary against the module. Both are computed before either fails,
     so the error names every kind of deviation found."""
@@ -195,7 +196,7 @@ def _validate(model: ir.Model, spec: BuildSpec, progress: bool, module) -> tuple
 
     from .deviation import failures
     from .pieces import MANIFEST
-    from .validate import validate_pieces
+    from .validate import validate_boundaries, validate_pieces
 
     split = bool(model.meta.get(PIECES_KEY))
     if not split and module is None:
@@ -207,10 +208,14 @@ def _validate(model: ir.Model, spec: BuildSpec, progress: bool, module) -> tuple
     whole = os.path.join(out.directory, f"{out.name}.onnx")
     manifest = os.path.join(out.directory, MANIFEST) if split else None
     deviations: list = []
+    boundaries: list = []
     problems: list[str] = []
     if split:
         with step("validating the pieces", enabled=progress):
             deviations = validate_pieces(manifest, whole, seed=spec.source.seed)
+            if "html" in out.reports:
+                # Shown per boundary on the page to locate a deviation; the outputs decide.
+                boundaries = validate_boundaries(manifest, whole, seed=spec.source.seed)
         problems += failures(deviations, out.tolerance)
     reference = None
     if module is not None:
@@ -225,7 +230,7 @@ def _validate(model: ir.Model, spec: BuildSpec, progress: bool, module) -> tuple
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ir.HccError(f"validation failed: {problems[0]}{more}", location=out.directory)
-    return deviations, reference
+    return deviations, boundaries, reference
 
 
 def _refuse_inputs(spec: BuildSpec) -> None:

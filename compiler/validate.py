@@ -15,6 +15,7 @@ own piece: 3e-6). With ``optimization="all"`` the comparison includes those effe
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 
@@ -30,6 +31,7 @@ __all__ = [
     "generated_inputs",
     "run_pieces",
     "session",
+    "validate_boundaries",
     "validate_pieces",
 ]
 
@@ -107,13 +109,51 @@ def validate_pieces(
     return deviations
 
 
+def validate_boundaries(
+    manifest_path: str,
+    whole_path: str | None = None,
+    *,
+    seed: int = 0,
+    batch: int = 2,
+    seq: int = 16,
+    optimization: str = "basic",
+) -> list[Deviation]:
+    """The deviation of every tensor that crosses a cut: each piece output the model does not
+    return, as the chained pieces compute it against the same tensor in the whole model
+    (named ``piece: tensor``). Same inputs as :func:`validate_pieces` for the same seed, so a
+    deviation of an output can be traced to the boundary where it appeared."""
+    manifest = read_manifest(manifest_path)
+    if whole_path is None:
+        whole_path = os.path.join(manifest["folder"], manifest["whole"])
+    if manifest.get("partial"):
+        return []  # validate_pieces already compares each piece's outputs with the whole model
+    model_outputs = {v["name"] for v in manifest["outputs"]}
+    crossing = [
+        (entry["name"], out["name"])
+        for entry in manifest["pieces"]
+        for out in entry["outputs"]
+        if out["name"] not in model_outputs
+    ]
+    if not crossing:
+        return []
+    whole = Session(whole_path, optimization=optimization, what="the whole model")
+    feeds = generated_inputs(whole, ir.load(whole_path), batch=batch, seq=seq, seed=seed)
+    del whole
+    computed = run_pieces(manifest_path, feeds, optimization=optimization)
+    expected = whole_values(
+        whole_path, [name for _, name in crossing], feeds, optimization=optimization
+    )
+    return [
+        deviation(f"{piece}: {name}", expected[name], computed[name], LABELS)
+        for piece, name in crossing
+    ]
+
+
 def whole_values(
     whole_path: str, names: list[str], feeds: dict[str, np.ndarray], *, optimization: str = "basic"
 ) -> dict[str, np.ndarray]:
     """The tensors ``names`` as the whole model computes them for ``feeds`` (made graph outputs
     of a temporary copy), with the feeds themselves."""
-    import tempfile
-
     model = ir.load(whole_path)
     by_name = {v.name: v for v in model.graph.values()}
     for name in names:
@@ -126,11 +166,21 @@ def whole_values(
                 location=whole_path,
             )
         model.graph.outputs.append(by_name[name])
-    with tempfile.TemporaryDirectory(prefix="hcc-whole-") as folder:
+    with _scratch(whole_path) as folder:
         path = os.path.join(folder, "whole.onnx")
-        ir.save(model, path, external_data="whole.onnx.data")
+        # Beside the model, its weights file is hard-linked rather than copied.
+        ir.save(model, path, external_data="whole.onnx.data", weights="auto")
         values = Session(path, optimization=optimization, what="the whole model").run(feeds)
     return {**feeds, **values}
+
+
+def _scratch(near: str):
+    """A temporary folder beside ``near`` (same file system: weights can be linked), or in the
+    system's temporary folder when that one cannot be written."""
+    try:
+        return tempfile.TemporaryDirectory(prefix=".hcc-whole-", dir=os.path.dirname(near) or ".")
+    except OSError:
+        return tempfile.TemporaryDirectory(prefix="hcc-whole-")
 
 
 def _run_partial(

@@ -222,28 +222,33 @@ def _validation(report: Report) -> str:
             "<th class=num>pieces vs whole model</th><th class=num>vs torch</th></tr></thead>"
             f"<tbody>{rows}</tbody></table>"
         )
-    boundaries = torch.get("pieces") or []
+    boundaries = _boundaries(v.get("boundaries") or [], torch.get("pieces") or [])
     if boundaries:
         rows = "".join(
-            f"<tr><td><code>{escape(b.get('piece'))}</code></td>"
-            f"<td><code>{escape(b.get('output'))}</code></td>"
-            f"<td>{_module_cell(b.get('module'))}</td>"
-            f"{_deviation_cell(b.get('deviation'), torch_tolerance)}</tr>"
-            for b in boundaries
+            f"<tr><td><code>{escape(piece)}</code></td><td><code>{escape(tensor)}</code></td>"
+            f"<td>{_module_cell(pair['module']) if 'module' in pair else ''}</td>"
+            f"{_deviation_cell(pair.get('whole'), tolerance)}"
+            f"{_deviation_cell(pair.get('torch'), torch_tolerance)}</tr>"
+            for (piece, tensor), pair in boundaries.items()
         )
+        against = "torch" if torch else "whole"
         chart = deviation_chart(
             [
-                _chart_row(f"{b.get('piece')}: {b.get('output')}", b.get("deviation"))
-                for b in boundaries
+                _chart_row(f"{piece}: {tensor}", pair.get(against))
+                for (piece, tensor), pair in boundaries.items()
             ],
-            torch_tolerance,
-            title="max abs deviation from torch per piece boundary",
+            torch_tolerance if torch else tolerance,
+            title=f"max abs deviation from {'torch' if torch else 'the whole model'} per "
+            "piece boundary",
         )
         parts.append(
             "<h3>Per piece boundary</h3>"
             '<table id="boundary-deviations"><thead><tr><th>piece</th><th>boundary tensor</th>'
-            "<th>torch module</th><th class=num>max abs vs torch</th></tr></thead>"
-            f'<tbody>{rows}</tbody></table><div id="deviation-chart">{chart}</div>'
+            "<th>torch module</th><th class=num>pieces vs whole model</th>"
+            "<th class=num>vs torch</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table><p class=note>Chart: against "
+            f"{'torch' if torch else 'the whole model'}, log scale; the dashed line is the "
+            f'tolerance.</p><div id="deviation-chart">{chart}</div>'
         )
     elif outputs:
         chart = deviation_chart(
@@ -253,6 +258,22 @@ def _validation(report: Report) -> str:
         )
         parts.append(f'<div id="deviation-chart">{chart}</div>')
     return "".join(parts)
+
+
+def _boundaries(whole: list, torch: list) -> dict[tuple[str, str], dict]:
+    """Each piece output with its deviation from the whole model and from torch (where either
+    was measured), in piece order."""
+    found: dict[tuple[str, str], dict] = {}
+    for entry in whole:
+        if isinstance(entry, dict):
+            key = (str(entry.get("piece")), str(entry.get("output")))
+            found.setdefault(key, {})["whole"] = entry.get("deviation")
+    for entry in torch:
+        if isinstance(entry, dict):
+            key = (str(entry.get("piece")), str(entry.get("output")))
+            pair = found.setdefault(key, {})
+            pair["torch"], pair["module"] = entry.get("deviation"), entry.get("module")
+    return found
 
 
 def _number(value) -> float:

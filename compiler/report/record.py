@@ -53,6 +53,12 @@ def record_of(result, changes=()) -> dict[str, Any]:
             "tolerance": out.tolerance,
             "torch_tolerance": getattr(out, "torch_tolerance", None),
             "pieces": [d.as_dict() for d in result.deviations],
+            # Named "piece: tensor" by validate_boundaries; piece names (class segments) hold
+            # no ": ".
+            "boundaries": [
+                dict(zip(("piece", "output"), d.name.split(": ", 1)), deviation=d.as_dict())
+                for d in result.boundaries
+            ],
             "torch": result.torch.as_dict() if result.torch is not None else None,
         }
     return record

@@ -25,6 +25,7 @@ CONTENTS = """(() => {
     piece_bars: count('#piece-chart svg rect'),
     output_rows: count('#output-deviations tbody tr'),
     boundary_rows: count('#boundary-deviations tbody tr'),
+    boundary_vs_whole: Array.from(document.querySelectorAll('#boundary-deviations tbody tr')).map(tr => tr.cells[3].textContent),
     tolerance_lines: count('#deviation-chart svg line.tolerance'),
     pass_rows: count('#pass-table tbody tr'),
     interface_rows: count('#interface-table tbody tr'),
@@ -60,6 +61,8 @@ def test_gpt2_layer_spec_report_shows_tree_pieces_chart_and_deviations(
     assert seen["piece_rows"] == seen["piece_bars"] == 2
     assert seen["output_rows"] == 1  # linear: pieces against the whole model and against torch
     assert seen["boundary_rows"] == 2 and seen["tolerance_lines"] == 1
+    # add_299 crosses the cut and matches the whole model; linear is the model's output.
+    assert seen["boundary_vs_whole"] == ["0", "-"]
     assert seen["pass_rows"] == 3  # remove-dead-code, split, internalize-constants
     assert seen["external"] == 0
     found = browser.evaluate(f"{SEARCH}('c_attn')")

@@ -318,3 +318,27 @@ def test_a_whole_model_onnxruntime_cannot_load_is_a_clear_error(mlp_pieces, tmp_
     assert code == 2
     assert err.startswith(f"hcc: error: {broken}: onnxruntime cannot load the whole model: ")
     assert len(err.splitlines()) == 1
+
+
+# -- the tensors crossing a cut -----------------------------------------------------------------
+
+
+def test_boundary_deviations_name_the_cut_where_a_piece_went_wrong(mlp_pieces):
+    from hcc.validate import validate_boundaries
+
+    assert [(d.name, d.max_abs) for d in validate_boundaries(str(mlp_pieces))] == [
+        ("MLPBlock.0: " + _first_boundary(mlp_pieces), 0.0)
+    ]
+    # Another weight in the first piece: its output (the boundary) now deviates.
+    path = mlp_pieces / "00-MLPBlock.0.onnx"
+    proto = onnx.load(str(path))
+    weight = next(t for t in proto.graph.initializer if t.name.endswith("weight"))
+    weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight) + 1, weight.name))
+    onnx.save(proto, str(path))
+    (changed,) = validate_boundaries(str(mlp_pieces))
+    assert changed.max_abs > 0.1
+    assert not [p for p in os.listdir(mlp_pieces) if p.startswith(".hcc-whole-")]
+
+
+def _first_boundary(folder: Path) -> str:
+    return hcc.pieces.read_manifest(str(folder))["pieces"][0]["outputs"][0]["name"]

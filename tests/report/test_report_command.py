@@ -1,0 +1,106 @@
+"""hcc report DIR and hcc analyze --format html: what they write, what they refuse, and names
+that would be markup shown as text."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from hcc.cli import main
+
+TINY_MLP = Path(__file__).resolve().parents[2] / "specs" / "models" / "tiny_mlp.onnx"
+
+# A class segment and a module path a hostile (or merely odd) model could carry.
+ODD_CLASS = 'Block<svg onload="window.pwned=1">\'&\x1b'  # no "/": that separates tag levels
+ODD_PATH = 'blocks.<img src=x onerror="window.pwned=2">\u2028é'
+
+
+def _odd_model(path: Path) -> None:
+    weight = numpy_helper.from_array(np.ones((4, 4), np.float32), "w</td><td>")
+    node = helper.make_node("MatMul", ["x", weight.name], ["y"], name="mm")
+    for key, value in (("hcc.tag", f"/Toy/{ODD_CLASS}"), ("hcc.module", ODD_PATH)):
+        entry = node.metadata_props.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph(
+        [node],
+        "odd",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])],
+        [weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 10
+    onnx.save(model, path)
+
+
+def test_odd_names_are_shown_as_text_not_run_as_markup(tmp_path, browser, capsys):
+    model = tmp_path / "odd.onnx"
+    _odd_model(model)
+    page = tmp_path / "odd.html"
+    assert main(["analyze", str(model), "--format", "html", "-o", str(page)]) == 0
+    text = page.read_text(encoding="utf-8")
+    assert "<svg onload" not in text and "<img" not in text and "\x1b" not in text
+    assert browser.open(page).errors == []
+    assert browser.evaluate("window.pwned === undefined")
+    names = browser.evaluate(
+        "Array.from(document.querySelectorAll('#tree .name')).map(e => e.textContent)"
+    )
+    shown_class = ODD_CLASS.replace("\x1b", "\\x1b")
+    shown_path = ODD_PATH.replace("\u2028", "\\u2028")
+    assert f"{shown_class} {shown_path}" in names
+
+
+def test_analyze_html_shows_the_tree_of_any_model(tmp_path, capsys):
+    assert main(["analyze", str(TINY_MLP), "--format", "html"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("<!DOCTYPE html>") and out.count("<li ") == 3
+    assert "MLPBlock.1" in out and 'id="pieces"' not in out
+
+
+def test_analyze_html_refuses_a_second_model_or_a_filter(capsys):
+    assert main(["analyze", str(TINY_MLP), str(TINY_MLP), "--format", "html"]) == 2
+    assert main(["analyze", str(TINY_MLP), "--format", "html", "--filter-tag", "x"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("hcc: error: --format html shows one whole model") == 2
+
+
+def test_report_of_a_plain_folder_and_its_refusals(tmp_path, capsys):
+    folder = tmp_path / "build"
+    folder.mkdir()
+    assert main(["report", str(folder)]) == 2
+    assert "holds no .onnx model and no manifest.json" in capsys.readouterr().err
+    shutil.copy(TINY_MLP, folder / "mlp.onnx")
+    assert main(["report", str(folder)]) == 0
+    page = (folder / "report.html").read_text()
+    assert "TinyMLP" in page and 'id="pipeline"' not in page  # no build record: no passes
+    # The page may not replace what it is drawn from.
+    assert main(["report", str(folder), "-o", str(folder / "mlp.onnx")]) == 2
+    assert "refusing to write" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    assert main(["report", str(folder / "mlp.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "no such folder" in err and "not a folder" in err
+    shutil.copy(TINY_MLP, folder / "other.onnx")
+    assert main(["report", str(folder)]) == 2
+    assert "holds 2 models" in capsys.readouterr().err
+
+
+def test_report_survives_a_damaged_record_and_refuses_a_damaged_manifest(tmp_path, capsys):
+    folder = tmp_path / "build"
+    folder.mkdir()
+    shutil.copy(TINY_MLP, folder / "mlp.onnx")
+    (folder / "mlp.build.json").write_text("{not json")
+    assert main(["report", str(folder)]) == 0  # the record only adds sections
+    (folder / "mlp.build.json").write_text(json.dumps({"format": "hcc.build/1", "pipeline": 3}))
+    assert main(["report", str(folder)]) == 0
+    (folder / "manifest.json").write_text(json.dumps({"format": "hcc.pieces/1", "pieces": 1}))
+    assert main(["report", str(folder)]) == 2
+    assert "damaged manifest" in capsys.readouterr().err
+    (folder / "manifest.json").write_text("[]")
+    assert main(["report", str(folder)]) == 2
+    assert "not an hcc manifest" in capsys.readouterr().err
