@@ -105,3 +105,18 @@ def test_kv_cache_spec_report_shows_its_interface(tmp_path, browser, screenshot)
     )
     assert "LlamaDecoderLayer.1 model.layers.1" in seen["tree_names"]
     assert seen["pass_rows"] == 0 and seen["external"] == 0
+
+
+@pytest.mark.slow
+def test_twelve_layer_gpt2_page_is_small_and_opens_cleanly(tmp_path, browser):
+    folder = tmp_path / "gpt2-12"
+    hcc.build(str(SPECS / "gpt2-layers.hx"), {"layers": "12"}, output_dir=str(folder))
+    page = folder / "report.html"
+    assert page.stat().st_size < 2 * 1024 * 1024
+    loaded = browser.open(page)
+    assert loaded.errors == []
+    seen = browser.evaluate(CONTENTS)
+    assert seen["modules"] == 2 + 12 * 8
+    assert seen["piece_rows"] == seen["piece_bars"] == seen["boundary_rows"] == 12
+    assert seen["boundary_vs_whole"] == ["0"] * 11 + ["-"]
+    # How long it takes to show is measured by benchmarks/report_page.py, not asserted here.
