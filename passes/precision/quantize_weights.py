@@ -30,6 +30,8 @@ Quantized weights are listed in ``model.meta["hcc.precision.quantized"]``.
 
 from __future__ import annotations
 
+import numpy as np
+
 from hcc.ir import Graph, Model, Node, Value
 
 from .._infra import Pass, PassResult
@@ -93,6 +95,13 @@ class QuantizeWeightsPass(Pass):
                 )
         nbits = self.bits == 4 and self.target == "onnxruntime"
         chosen = _chosen_weights(model, self.bits, only, keep, nbits=nbits)
+        for _, weight, readers in chosen:
+            if not np.all(np.isfinite(weight.const_value.numpy())):
+                # Its scales would be NaN or infinite and every code garbage.
+                raise PrecisionError(
+                    f"weight {weight.name!r} (read in {readers[0][0].scope.tag}) has NaN or "
+                    "infinite values and cannot be quantized; leave its module out with keep"
+                )
         if not chosen:
             return PassResult(model, False)
         if self.bits == 8:
@@ -173,7 +182,7 @@ def _chosen_weights(
     for graph in model.graph.subgraphs(include_self=True):
         for weight in graph.initializers.values():
             tensor = weight.const_value
-            if tensor.dtype not in FLOAT_TYPES or len(tensor.shape) != 2:
+            if tensor.dtype not in FLOAT_TYPES or len(tensor.shape) != 2 or 0 in tensor.shape:
                 continue
             uses = weight.uses
             if not uses or not all(_quantizable(node, index, only, keep) for node, index in uses):

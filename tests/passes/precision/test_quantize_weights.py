@@ -366,3 +366,21 @@ def test_float16_scales_fall_back_to_float32_beyond_float16s_range(builder):
     (dq,) = dequantizers(model)
     assert dq.inputs[1].const_value.dtype == DataType.FLOAT
     assert not [n for n in model.all_nodes() if n.op_type == "Cast"]
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_a_weight_with_nan_is_refused_with_its_name_and_scope(builder, bits):
+    w = np.ones((K, N), np.float32)
+    w[1, 1] = np.nan
+    b = builder()
+    x = b.input("x", wide(K))
+    y = b.op("MatMul", "mlp", x, b.weight("mlp.weight", w), scope=MLP, type=wide(N))
+    with pytest.raises(PrecisionError, match=r"'mlp.weight' \(read in /Net/Mlp\) has NaN"):
+        quantize(b.model(y), f"quantize-weights(bits={bits})")
+
+
+def test_an_empty_weight_is_left_as_it_is(builder):
+    b = builder()
+    x = b.input("x", wide(0))
+    y = b.op("MatMul", "mlp", x, b.weight("mlp.weight", np.ones((0, N))), scope=MLP, type=wide(N))
+    assert not quantize(b.model(y)).changed
