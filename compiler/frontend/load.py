@@ -14,7 +14,8 @@ from typing import Any
 
 import hcc.ir as ir
 
-from .sources import InputSpec, SourceError
+from .errors import SourceError
+from .inputs import InputSpec
 
 KINDS = ("config", "pretrained", "directory", "factory", "onnx")
 

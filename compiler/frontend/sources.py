@@ -7,14 +7,22 @@ Each source yields a :class:`LoadedModule` (module, example inputs, dynamic shap
 
 from __future__ import annotations
 
-import difflib
 import importlib
-import inspect
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from hcc.ir.errors import HccError
+from .errors import SourceError, suggest
+from .inputs import InputSpec, default_inputs, example_inputs
+
+__all__ = [  # the example inputs are a part of every source, read from here too
+    "InputSpec",
+    "LoadedModule",
+    "SourceError",
+    "TASKS",
+    "default_inputs",
+    "example_inputs",
+]
 
 # Task names map to transformers' Auto classes; these are generic tasks, not architectures.
 TASKS = {
@@ -29,21 +37,6 @@ TASKS = {
 }
 
 
-class SourceError(HccError):
-    """A model source cannot be found, imported or built as named."""
-
-
-@dataclass
-class InputSpec:
-    """One declared example input: ``dims`` are ints (static) or names (dynamic, shared by name);
-    ``sizes`` gives the example size of every dim."""
-
-    name: str
-    dtype: str
-    dims: list[int | str]
-    sizes: list[int] | None = None
-
-
 @dataclass
 class LoadedModule:
     module: Any
@@ -51,11 +44,6 @@ class LoadedModule:
     kwargs: dict = field(default_factory=dict)
     dynamic_shapes: Any = None
     tokenizer: Any = None
-
-
-def _suggest(name: str, choices) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=3)
-    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 def _seed(seed: int) -> None:
@@ -114,14 +102,14 @@ def build_config(model_type: str, overrides: dict[str, Any] | None = None):
 
     if model_type not in CONFIG_MAPPING:
         raise SourceError(
-            f"unknown model type {model_type!r}{_suggest(model_type, CONFIG_MAPPING.keys())}"
+            f"unknown model type {model_type!r}{suggest(model_type, CONFIG_MAPPING.keys())}"
         )
     defaults = transformers.AutoConfig.for_model(model_type)
     known = set(defaults.to_dict()) | set(getattr(defaults, "attribute_map", {}))
     overrides = dict(overrides or {})
     for key in overrides:
         if key not in known:
-            raise SourceError(f"{model_type} config has no option {key!r}{_suggest(key, known)}")
+            raise SourceError(f"{model_type} config has no option {key!r}{suggest(key, known)}")
     try:
         # Overrides go to the constructor, not onto a built config: values derived from them
         # (LLaMA's head_dim from hidden_size / num_attention_heads) are computed there.
@@ -139,7 +127,7 @@ def _auto_class(task: str, config=None, what: str = ""):
 
     if task not in TASKS:
         raise SourceError(
-            f"unknown task {task!r}{_suggest(task, TASKS) or ';'} tasks: {', '.join(TASKS)}"
+            f"unknown task {task!r}{suggest(task, TASKS) or ';'} tasks: {', '.join(TASKS)}"
         )
     cls = getattr(transformers, TASKS[task])
     if config is not None and type(config) not in cls._model_mapping:
@@ -281,7 +269,7 @@ def from_factory(reference: str) -> LoadedModule:
         ) from error
     if not hasattr(owner, attr):
         names = [n for n in dir(owner) if callable(getattr(owner, n)) and not n.startswith("_")]
-        raise SourceError(f"{module_name!r} has no function {attr!r}{_suggest(attr, names)}")
+        raise SourceError(f"{module_name!r} has no function {attr!r}{suggest(attr, names)}")
     function = getattr(owner, attr)
     if not callable(function):
         raise SourceError(
@@ -318,134 +306,3 @@ def from_factory(reference: str) -> LoadedModule:
 
 
 FACTORY_KEYS = {"module", "args", "kwargs", "dynamic_shapes", "tokenizer"}
-
-
-_DTYPES = {
-    "float32": "float32",
-    "float": "float32",
-    "float16": "float16",
-    "bfloat16": "bfloat16",
-    "float64": "float64",
-    "int64": "int64",
-    "int32": "int32",
-    "int8": "int8",
-    "uint8": "uint8",
-    "bool": "bool",
-}
-
-
-def example_inputs(
-    module, declared: list[InputSpec] | None = None, *, seed: int = 0, batch: int = 2, seq: int = 16
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Example keyword inputs and dynamo ``dynamic_shapes`` for ``module``.
-
-    Declared inputs are made as asked: integer tensors get values in the vocabulary (or 0/1 for
-    inputs named like masks), float tensors standard normal noise, and every named dim becomes
-    one shared ``torch.export.Dim``. Without declarations the module's ``main_input_name``
-    decides: token ids (with an attention mask when forward takes one) or pixel values.
-    The example batch is 2 by default: an example batch of 1 makes the exporter fix batch to 1.
-    """
-    import torch
-
-    generator = torch.Generator().manual_seed(seed)
-    config = getattr(module, "config", None)
-    parameters = _forward_parameters(module)
-    if declared is None:
-        declared = _default_inputs(module, config, parameters, batch, seq)
-    inputs: dict[str, Any] = {}
-    shapes: dict[str, Any] = {}
-    dims: dict[str, Any] = {}
-    for spec in declared:
-        if parameters is not None and spec.name not in parameters:
-            raise SourceError(
-                f"input {spec.name!r} is not a parameter of {type(module).__name__}.forward"
-                f"{_suggest(spec.name, parameters)}; it takes: {', '.join(parameters)}"
-            )
-        if spec.dtype not in _DTYPES:
-            raise SourceError(
-                f"input {spec.name!r}: unknown dtype {spec.dtype!r}{_suggest(spec.dtype, _DTYPES)}"
-            )
-        sizes = spec.sizes or [
-            d if isinstance(d, int) else (batch if i == 0 else seq) for i, d in enumerate(spec.dims)
-        ]
-        if len(sizes) != len(spec.dims):
-            raise SourceError(f"input {spec.name!r}: {len(spec.dims)} dims but {len(sizes)} sizes")
-        dtype = getattr(torch, _DTYPES[spec.dtype])
-        inputs[spec.name] = _random_tensor(spec.name, dtype, sizes, config, generator)
-        axis_dims = {}
-        for axis, dim in enumerate(spec.dims):
-            # An axis of example size 1 cannot stay dynamic (the exporter specialises it to 1
-            # and refuses a Dim there): it is fixed.
-            if isinstance(dim, str) and sizes[axis] > 1:
-                if dim not in dims:
-                    dims[dim] = torch.export.Dim(dim)
-                axis_dims[axis] = dims[dim]
-        shapes[spec.name] = axis_dims or None
-    return inputs, shapes
-
-
-def _forward_parameters(module) -> list[str] | None:
-    try:
-        return list(inspect.signature(module.forward).parameters)
-    except (TypeError, ValueError):
-        return None
-
-
-def default_inputs(module, batch: int = 2, seq: int = 16) -> list[InputSpec]:
-    """The inputs :func:`example_inputs` makes when none are declared."""
-    return _default_inputs(
-        module, getattr(module, "config", None), _forward_parameters(module), batch, seq
-    )
-
-
-def _default_inputs(module, config, parameters, batch: int, seq: int) -> list[InputSpec]:
-    main = getattr(module, "main_input_name", None) or (parameters[0] if parameters else None)
-    if main == "input_ids":
-        specs = [InputSpec("input_ids", "int64", ["batch", "seq"], [batch, seq])]
-        if parameters and "attention_mask" in parameters:
-            specs.append(InputSpec("attention_mask", "int64", ["batch", "seq"], [batch, seq]))
-        if (
-            parameters
-            and "decoder_input_ids" in parameters
-            and getattr(config, "is_encoder_decoder", False)
-        ):
-            # Encoder-decoder models need the decoder's tokens too; their length is its own.
-            specs.append(
-                InputSpec(
-                    "decoder_input_ids",
-                    "int64",
-                    ["batch", "decoder_seq"],
-                    [batch, max(seq // 2, 2)],
-                )
-            )
-        return specs
-    if main == "pixel_values" and config is not None:
-        channels = getattr(config, "num_channels", 3)
-        size = getattr(config, "image_size", 224)
-        height, width = (size, size) if isinstance(size, int) else tuple(size)
-        return [
-            InputSpec(
-                "pixel_values",
-                "float32",
-                ["batch", channels, height, width],
-                [batch, channels, height, width],
-            )
-        ]
-    raise SourceError(
-        f"cannot guess example inputs for {type(module).__name__} (main input {main!r}); "
-        "declare them (name, dtype, dims)"
-    )
-
-
-def _random_tensor(name: str, dtype, sizes, config, generator):
-    import torch
-
-    if dtype == torch.bool:
-        return torch.ones(sizes, dtype=dtype)
-    if dtype.is_floating_point:
-        return torch.randn(sizes, generator=generator).to(dtype)
-    if "mask" in name:
-        return torch.ones(sizes, dtype=dtype)
-    high = int(getattr(config, "vocab_size", 0) or 0) if config is not None else 0
-    high = min(high, 1000) if high > 0 else 2
-    return torch.randint(0, high, sizes, generator=generator, dtype=dtype)

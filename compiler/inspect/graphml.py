@@ -31,7 +31,8 @@ from hcc.ir import owner_in as _top_owner
 from hcc.ir.files import FileGroup
 
 from ..outputs import sidecar_path
-from ._serial import Encoder, Sidecar
+from ._encoder import Encoder
+from ._serial import Sidecar
 
 FORMAT = "hcc.graphml/1"
 NS = "http://graphml.graphdrawing.org/xmlns"

@@ -16,7 +16,8 @@ import hcc.ir as ir
 from hcc.ir import Model
 from hcc.ir.reading import read_bytes
 
-from ._serial import Decoder, GraphMLError, file_digest
+from ._decoder import Decoder
+from ._serial import GraphMLError, file_digest
 from .graphml import FORMAT, NS
 
 

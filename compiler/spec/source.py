@@ -6,8 +6,8 @@ import os
 from typing import Any
 
 from hcc.frontend.hub import is_hub_id
+from hcc.frontend.inputs import DTYPES, InputSpec
 from hcc.frontend.load import KINDS, ModelSource
-from hcc.frontend.sources import _DTYPES, InputSpec
 from hcc.passes._errors import SourceLocation
 
 from ..diagnostics import Diagnostic
@@ -130,9 +130,9 @@ def declared_inputs(
         if decl.name in names:
             errors.append(Diagnostic(f"input {decl.name!r} is declared twice", decl.loc))
         names.add(decl.name)
-        if decl.dtype not in _DTYPES:
+        if decl.dtype not in DTYPES:
             errors.append(
-                Diagnostic(unknown("dtype", decl.dtype, _DTYPES, "dtypes"), decl.dtype_loc)
+                Diagnostic(unknown("dtype", decl.dtype, DTYPES, "dtypes"), decl.dtype_loc)
             )
         dims: list[int | str] = []
         dims_known = True

@@ -62,9 +62,7 @@ def ort_max_diff(module, path: str, batch: int, seq: int, *, seed: int = 0) -> f
 
     from hcc.frontend import sources
 
-    defaults = sources._default_inputs(
-        module, getattr(module, "config", None), sources._forward_parameters(module), batch, seq
-    )
+    defaults = sources.default_inputs(module, batch, seq)
     declared = [sources.InputSpec(s.name, s.dtype, s.dims, None) for s in defaults]
     kwargs, _ = sources.example_inputs(module, declared, seed=seed, batch=batch, seq=seq)
     if "attention_mask" in kwargs and batch > 1:
