@@ -27,7 +27,7 @@ from hcc.passes import (
 
 from .diagnostics import SpecError
 from .frontend.load import load_with_module
-from .progress import Progress, step
+from .progress import Progress, meter, step
 from .spec.model import BuildSpec
 from .spec.resolve import load_spec, load_spec_text
 
@@ -117,7 +117,7 @@ def build(
     result.timings = list(timings.records)
     result.changes = list(changes.records)
     with step(f"writing {spec.output.directory}", enabled=progress):
-        result.outputs = write_outputs(model, spec)
+        result.outputs = write_outputs(model, spec, progress=meter("weights", unit="bytes"))
     if spec.output.validate:
         result.deviations, result.boundaries, result.torch = _validate(
             model, spec, progress, loaded.module if loaded else None
@@ -212,10 +212,15 @@ def _validate(model: ir.Model, spec: BuildSpec, progress: bool, module) -> tuple
     problems: list[str] = []
     if split:
         with step("validating the pieces", enabled=progress):
-            deviations = validate_pieces(manifest, whole, seed=spec.source.seed)
-            if "html" in out.reports:
-                # Shown per boundary on the page to locate a deviation; the outputs decide.
-                boundaries = validate_boundaries(manifest, whole, seed=spec.source.seed)
+            deviations = validate_pieces(
+                manifest, whole, seed=spec.source.seed, on_piece=meter("pieces")
+            )
+        if "html" in out.reports:
+            # Shown per boundary on the page to locate a deviation; the outputs decide.
+            with step("validating the cuts", enabled=progress):
+                boundaries = validate_boundaries(
+                    manifest, whole, seed=spec.source.seed, on_piece=meter("pieces")
+                )
         problems += failures(deviations, out.tolerance)
     reference = None
     if module is not None:
@@ -290,8 +295,9 @@ _REPORT_FILES = {
 }
 
 
-def write_outputs(model: ir.Model, spec: BuildSpec) -> list[str]:
-    """The model (and, after a split, its pieces and manifest) plus the asked-for reports."""
+def write_outputs(model: ir.Model, spec: BuildSpec, progress=None) -> list[str]:
+    """The model (and, after a split, its pieces and manifest) plus the asked-for reports;
+    ``progress(done, total)`` is told the weight bytes written."""
     from hcc.passes.pieces import PIECES_KEY
 
     out = spec.output
@@ -300,7 +306,11 @@ def write_outputs(model: ir.Model, spec: BuildSpec) -> list[str]:
         from .pieces import write_pieces
 
         written = write_pieces(
-            model, out.directory, name=out.name, size_threshold=out.external_data_threshold
+            model,
+            out.directory,
+            name=out.name,
+            size_threshold=out.external_data_threshold,
+            progress=progress,
         )
     else:
         model_path = os.path.join(out.directory, f"{out.name}.onnx")
@@ -309,6 +319,7 @@ def write_outputs(model: ir.Model, spec: BuildSpec) -> list[str]:
             model_path,
             external_data=f"{out.name}.onnx.data",
             size_threshold=out.external_data_threshold,
+            progress=progress,
         )
         written = [model_path]
     for report in out.reports:

@@ -17,7 +17,7 @@ import hcc.ir as ir
 from .frontend.load import ExportOptions, ModelSource, load_model
 from .frontend.versions import model_opset
 from .outputs import graphml_files, model_files, refuse_inputs
-from .progress import step
+from .progress import meter, step
 
 HIERARCHY_KEY = "hcc.hierarchy"
 
@@ -79,6 +79,7 @@ def export(request: ExportRequest, *, progress: bool = False) -> Exported:
             output,
             external_data=f"{os.path.basename(output)}.data",
             weights=request.options.weights or "copy",
+            progress=meter("weights", unit="bytes"),
         )
         files = [output] + _write_extras(model, request)
     return Exported(model, files)

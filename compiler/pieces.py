@@ -37,6 +37,7 @@ def write_pieces(
     name: str = "model",
     size_threshold: int = 1024,
     shared_weights: str | None = None,
+    progress=None,
 ) -> list[str]:
     """Write every piece of a split model and the manifest; returns the paths written.
 
@@ -104,6 +105,7 @@ def write_pieces(
         external_data=data_file,
         size_threshold=size_threshold,
         texts={MANIFEST: json.dumps(manifest, indent=2) + "\n"},
+        progress=progress,  # (bytes written, bytes to write) of the weights
     )
 
 

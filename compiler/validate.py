@@ -45,16 +45,21 @@ def session(path: str, optimization: str = "basic"):
 
 
 def run_pieces(
-    manifest_path: str, feeds: dict[str, np.ndarray], *, optimization: str = "basic"
+    manifest_path: str,
+    feeds: dict[str, np.ndarray],
+    *,
+    optimization: str = "basic",
+    on_piece=None,
 ) -> dict[str, np.ndarray]:
     """Run the pieces of a manifest in order; returns every tensor they computed, by name.
     The pieces of a partial manifest (``split(only = ...)``) do not chain: each runs on the
-    tensors the whole model computes for its inputs."""
+    tensors the whole model computes for its inputs. ``on_piece(done, total, name)`` is told
+    each piece that ran (a progress report)."""
     manifest = read_manifest(manifest_path)
     if manifest.get("partial"):
         return _run_partial(manifest, feeds, optimization)[1]
     values = dict(feeds)
-    for entry in manifest["pieces"]:
+    for index, entry in enumerate(manifest["pieces"]):
         piece = Session(entry["path"], optimization=optimization, what=f"piece {entry['name']!r}")
         missing = [name for name in piece.input_names if name not in values]
         if missing:
@@ -64,6 +69,8 @@ def run_pieces(
                 location=entry["path"],
             )
         values.update(piece.run({name: values[name] for name in piece.input_names}))
+        if on_piece is not None:
+            on_piece(index + 1, len(manifest["pieces"]), entry["name"])
     return values
 
 
@@ -75,6 +82,7 @@ def validate_pieces(
     batch: int = 2,
     seq: int = 16,
     optimization: str = "basic",
+    on_piece=None,
 ) -> list[Deviation]:
     """The deviation of the chained pieces from the whole model, per model output (see
     :mod:`hcc.deviation`: a NaN, a shape or a dtype that differ is a problem, not a number).
@@ -98,7 +106,7 @@ def validate_pieces(
             for out in entry["outputs"]
         ]
     expected = whole.run(feeds)
-    values = run_pieces(manifest_path, feeds, optimization=optimization)
+    values = run_pieces(manifest_path, feeds, optimization=optimization, on_piece=on_piece)
     deviations = []
     for name, want in expected.items():
         if name not in values:
@@ -117,6 +125,7 @@ def validate_boundaries(
     batch: int = 2,
     seq: int = 16,
     optimization: str = "basic",
+    on_piece=None,
 ) -> list[Deviation]:
     """The deviation of every tensor that crosses a cut: each piece output the model does not
     return, as the chained pieces compute it against the same tensor in the whole model
@@ -139,7 +148,7 @@ def validate_boundaries(
     whole = Session(whole_path, optimization=optimization, what="the whole model")
     feeds = generated_inputs(whole, ir.load(whole_path), batch=batch, seq=seq, seed=seed)
     del whole
-    computed = run_pieces(manifest_path, feeds, optimization=optimization)
+    computed = run_pieces(manifest_path, feeds, optimization=optimization, on_piece=on_piece)
     expected = whole_values(
         whole_path, [name for _, name in crossing], feeds, optimization=optimization
     )

@@ -21,6 +21,7 @@ from typing import Any
 import hcc.ir as ir
 from hcc.ir.errors import HccError
 
+from ..progress import stage
 from .hierarchy import hierarchy_json
 
 HIERARCHY_KEY = "hcc.hierarchy"
@@ -67,14 +68,17 @@ def export(
     workdir = tempfile.TemporaryDirectory(prefix="hcc-export-")
     path = os.path.join(workdir.name, "model.onnx")
     traced_names: list[str] = []
-    with _quiet():
+    # Stages are shown under the command's step (nothing when it reports none); outside
+    # _quiet, which silences torch's own printing.
+    with stage(f"torch.onnx.export ({exporter})"), _quiet():
         if exporter == "dynamo":
             _export_dynamo(module, args, kwargs, path, dynamic_shapes, opset, input_names)
         else:
             traced_names = _export_torchscript(
                 module, args, kwargs, path, dynamic_shapes, opset, input_names
             )
-    model = ir.load(path)
+    with stage("reading the exported model"):
+        model = ir.load(path)
     if exporter == "torchscript":
         from .torchscript import strip_prefix
 
@@ -94,7 +98,8 @@ def export(
     if pipeline:
         from hcc.passes import run
 
-        model = run(model, pipeline)
+        with stage(f"tagging ({pipeline})"):
+            model = run(model, pipeline)
     return model
 
 

@@ -63,6 +63,7 @@ class DataWriter:
         # Real paths of files linked beside the model -> their location there: tensors read
         # from them keep their offsets and are not copied.
         self.in_place: dict[str, str] = {}
+        self.progress = Progress(None)
 
     # The exporter asks this for every tensor.
     def wants(self, tensor: Tensor, initializer: bool) -> bool:
@@ -111,6 +112,7 @@ class DataWriter:
         length = self._write_data(tensor, fd, offset)
         entry[1] = offset + length
         set_external_entries(dst, location, offset, length)
+        self.progress.add(length)
 
     def _per_tensor_location(self, name: str) -> str:
         location = name if valid_filename(name) else f"tensor_{len(self.files)}.data"
@@ -170,6 +172,43 @@ class DataWriter:
         for source in self._sources.values():
             os.close(source)
         self._sources.clear()
+
+
+class Progress:
+    """Reports the bytes written to the data files so far, against the bytes to write.
+
+    ``report(done, total)`` is the caller's (a progress bar); it is told once at the start and
+    after every tensor. The total is the tensors that go to data files, each object once, so
+    tensors stored once for several models may make the count end below it; :meth:`end`
+    reports the total then.
+    """
+
+    def __init__(self, report, tensors=(), threshold: int = 0) -> None:
+        self.report = report
+        self.done = 0
+        self.total = 0
+        if report is None:
+            return
+        seen: set[int] = set()
+        for tensor in tensors:
+            if id(tensor) in seen:
+                continue
+            seen.add(id(tensor))
+            if isinstance(tensor, ExternalTensor):
+                self.total += tensor.length
+            elif isinstance(tensor.dtype, DataType) and tensor.dtype != DataType.STRING:
+                size = tensor.nbytes  # from the shape: nothing is read
+                self.total += size if size >= threshold else 0
+        report(0, self.total)
+
+    def add(self, count: int) -> None:
+        if self.report is not None:
+            self.done += count
+            self.report(min(self.done, self.total), self.total)
+
+    def end(self) -> None:
+        if self.report is not None:
+            self.report(self.total, self.total)
 
 
 class _EmbedAll:

@@ -23,7 +23,7 @@ from .._tensors import ExternalTensor
 from ..errors import LoadError, SaveError
 from ..files import FileGroup, remove_quietly, same_file
 from ..reading import read_bytes
-from ._data_writer import EMBED_ALL, DataWriter, check_location
+from ._data_writer import EMBED_ALL, DataWriter, Progress, check_location
 from ._linked_data import link_sources
 from ._proto_tensor import (
     ProtoTensor,
@@ -174,6 +174,7 @@ def save(
     all_tensors_to_one_file: bool = True,
     align: int = 0,
     weights: str = "copy",
+    progress=None,
 ) -> None:
     """Write ``model`` to ``path`` atomically.
 
@@ -189,11 +190,23 @@ def save(
     their bytes into the data file; ``link`` hard-links each file they are read from into the
     model's folder and points the tensors at their bytes there (nothing is copied; an error
     where the file system cannot link); ``auto`` links where possible and copies otherwise.
+
+    ``progress(done, total)``, when given, is called with the bytes of external data written
+    so far (a progress bar for large models).
     """
     if weights not in WEIGHTS:
         raise SaveError(f"weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
     try:
-        _save(model, path, external_data, size_threshold, all_tensors_to_one_file, align, weights)
+        _save(
+            model,
+            path,
+            external_data,
+            size_threshold,
+            all_tensors_to_one_file,
+            align,
+            weights,
+            progress,
+        )
     except SaveError as error:
         if error.location is None:
             raise SaveError(error.message, location=os.fspath(path)) from None
@@ -201,7 +214,14 @@ def save(
 
 
 def _save(
-    model, path, external_data, size_threshold, all_tensors_to_one_file, align, weights="copy"
+    model,
+    path,
+    external_data,
+    size_threshold,
+    all_tensors_to_one_file,
+    align,
+    weights="copy",
+    progress=None,
 ) -> None:
     path = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(path)
@@ -269,6 +289,7 @@ def _save(
             writer.forbidden = set(reading)
             if weights != "copy":
                 writer.in_place = link_sources(group, folder, reading, location, path, weights)
+            writer.progress = Progress(progress, tensors, size_threshold)
         try:
             proto = Exporter(writer if writer is not None else EMBED_ALL).model(model)
             size = proto.ByteSize()
@@ -284,6 +305,8 @@ def _save(
                 )
             blob = proto.SerializeToString()
             del proto
+            if writer is not None:
+                writer.progress.end()
             # Added last, so renamed last: the data files it reads are in place before it.
             group.add_bytes(path, blob)
             del blob

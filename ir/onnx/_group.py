@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from .._tensors import Tensor
 from ..errors import SaveError
 from ..files import FileGroup, remove_quietly, same_file
-from ._data_writer import EMBED_ALL, DataWriter, check_location, valid_filename
+from ._data_writer import EMBED_ALL, DataWriter, Progress, check_location, valid_filename
 from ._files import PROTOBUF_LIMIT, SOURCE_KEY, fresh_location
 from ._proto_tensor import (
     ProtoTensor,
@@ -83,6 +83,7 @@ def save_many(
     size_threshold: int = 1024,
     dedupe: str = "identity",
     texts: Mapping[str, str] | None = None,
+    progress=None,
 ) -> list[str]:
     """Write ``(model, file name)`` pairs into ``folder``; returns the paths written.
 
@@ -92,6 +93,7 @@ def save_many(
     ``dedupe`` is ``identity`` (a tensor object shared by several models is stored once) or
     ``content`` (equal bytes are stored once). ``texts`` maps more file names to their text
     (a manifest): they are written in the same group, renamed after the models.
+    ``progress(done, total)`` is told the bytes of external data written so far.
     """
     if dedupe not in ("identity", "content"):
         raise SaveError(f"dedupe must be 'identity' or 'content', not {dedupe!r}")
@@ -138,6 +140,11 @@ def save_many(
             else None
         )
         writers = [shared] if shared is not None else []
+        counter = Progress(
+            progress, (t for model, _ in items for t in iter_tensors(model)), size_threshold
+        )
+        if shared is not None:
+            shared.progress = counter
         blobs = []
         try:
             for model, name in items:
@@ -146,6 +153,7 @@ def save_many(
                     writer = _SharedWriter(
                         group, folder, data_names[name], size_threshold, 0, content=content
                     )
+                    writer.progress = counter
                     writers.append(writer)
                 proto = Exporter(writer).model(model)
                 if proto.ByteSize() > PROTOBUF_LIMIT:
@@ -156,6 +164,7 @@ def save_many(
                     )
                 blobs.append((os.path.join(folder, name), proto.SerializeToString()))
                 del proto
+            counter.end()
             # The models go after the data files they read, the texts describing them last.
             for path, blob in blobs:
                 group.add_bytes(path, blob)

@@ -314,3 +314,27 @@ def test_a_failed_save_of_several_models_writes_no_manifest(tmp_path):
     with pytest.raises(SaveError, match="plain file name"):
         ir.save_many([(a, "one.onnx")], out, texts={"../manifest.json": "{}"})
     assert _listing(out) == []
+
+
+# -- progress of the weights -------------------------------------------------------------------
+
+
+def test_save_reports_the_weight_bytes_written_against_the_total(tmp_path):
+    model = ir.from_onnx(_model_proto())
+    calls: list[tuple[int, int]] = []
+    ir.save(model, tmp_path / "m.onnx", external_data="m.data", progress=lambda *c: calls.append(c))
+    size = os.path.getsize(tmp_path / "m.data")
+    assert calls[0] == (0, size) and calls[-1] == (size, size) == (64 * 64 * 4, 64 * 64 * 4)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+
+
+def test_save_many_counts_a_shared_weight_once(tmp_path):
+    model = ir.from_onnx(_model_proto())
+    calls: list[tuple[int, int]] = []
+    ir.save_many(
+        [(model, "a.onnx"), (model, "b.onnx")],
+        tmp_path,
+        external_data="w.data",
+        progress=lambda *c: calls.append(c),
+    )
+    assert calls[0] == (0, 64 * 64 * 4) and calls[-1] == (64 * 64 * 4,) * 2
