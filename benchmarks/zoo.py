@@ -160,7 +160,15 @@ ARCHITECTURES: dict[str, tuple] = {
         "decoder",
         "opt",
         "causal-lm",
-        dict(TEXT, ffn_dim=64, word_embed_proj_dim=32),
+        dict(
+            num_hidden_layers=2,
+            hidden_size=32,
+            num_attention_heads=4,
+            ffn_dim=64,
+            word_embed_proj_dim=32,
+            vocab_size=128,
+            max_position_embeddings=64,
+        ),
         None,
     ),
     "bloom": (
@@ -170,7 +178,13 @@ ARCHITECTURES: dict[str, tuple] = {
         dict(n_layer=2, hidden_size=32, n_head=4, vocab_size=128),
         None,
     ),
-    "falcon": ("decoder", "falcon", "causal-lm", TEXT, None),
+    "falcon": (
+        "decoder",
+        "falcon",
+        "causal-lm",
+        dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=4, vocab_size=128),
+        None,
+    ),
     "mpt": (
         "decoder",
         "mpt",
@@ -219,7 +233,16 @@ ARCHITECTURES: dict[str, tuple] = {
         "audio",
         "whisper",
         "base",
-        dict(SEQ2SEQ, num_mel_bins=8, max_source_positions=16, max_target_positions=32),
+        dict(
+            {k: v for k, v in SEQ2SEQ.items() if k != "max_position_embeddings"},
+            num_mel_bins=8,
+            max_source_positions=16,
+            max_target_positions=32,
+            pad_token_id=0,
+            bos_token_id=1,
+            eos_token_id=2,
+            decoder_start_token_id=1,
+        ),
         [
             ("input_features", "float32", ["batch", 8, 32], [2, 8, 32]),
             ("decoder_input_ids", "int64", ["batch", "decoder_seq"], [2, 8]),
@@ -229,7 +252,13 @@ ARCHITECTURES: dict[str, tuple] = {
     "vit": ("vision", "vit", "base", VISION, [PIXELS]),
     "deit": ("vision", "deit", "base", VISION, [PIXELS]),
     "beit": ("vision", "beit", "base", VISION, [PIXELS]),
-    "dinov2": ("vision", "dinov2", "base", dict(VISION, mlp_ratio=2), [PIXELS]),
+    "dinov2": (
+        "vision",
+        "dinov2",
+        "base",
+        dict({k: v for k, v in VISION.items() if k != "intermediate_size"}, mlp_ratio=2),
+        [PIXELS],
+    ),
     "swin": (
         "vision",
         "swin",
@@ -268,11 +297,13 @@ ARCHITECTURES: dict[str, tuple] = {
         "multimodal",
         "siglip",
         "base",
-        CLIP_LIKE,
+        {k: v for k, v in CLIP_LIKE.items() if k != "projection_dim"},
         [TOKENS, ("pixel_values", "float32", ["batch", 3, 32, 32], [2, 3, 32, 32])],
     ),
 }
 
+# The steps other steps need, and what they make.
+PRODUCES = {"build": "the model", "export": "the export", "split": "the pieces"}
 LAYERS = "*.[0-9]*"  # the outermost elements of module lists: one piece per layer
 TOLERANCE = 1e-4
 DOWNGRADE_TOLERANCE = 1e-5
@@ -295,6 +326,7 @@ class Child:
         self.folder = folder
         self.out = out
         self.results: dict[str, dict] = {}
+        self.why: dict[str, str] = {}  # what a failed step would have made -> its reason
         self.module = None
         self.model = None
         self.path = None  # the hcc export
@@ -314,9 +346,9 @@ class Child:
         try:
             note = function()
         except Failed as error:
-            self.record(key, "fail", str(error), time.perf_counter() - start)
+            self.failed(key, str(error), time.perf_counter() - start)
         except Exception as error:  # noqa: BLE001 - every error is this step's result
-            self.record(key, "fail", _one_line(error), time.perf_counter() - start)
+            self.failed(key, _one_line(error), time.perf_counter() - start)
             if os.environ.get("HCC_ZOO_TRACE"):
                 traceback.print_exc()
         else:
@@ -325,9 +357,16 @@ class Child:
             else:
                 self.record(key, "ok", note or "", time.perf_counter() - start)
 
+    def failed(self, key: str, reason: str, seconds: float) -> None:
+        self.record(key, "fail", reason, seconds)
+        if key in PRODUCES and PRODUCES[key] not in self.why:
+            self.why[PRODUCES[key]] = reason
+
     def need(self, what: str, value):
+        """``value``, which an earlier step made; a step that needs what failed fails too."""
         if value is None:
-            raise Failed(f"needs {what}")
+            why = self.why.get(what)
+            raise Failed(f"needs {what}" + (f" ({why})" if why else ""))
         return value
 
     def run(self) -> None:
