@@ -273,7 +273,7 @@ def optimize_file(source, target, passes, instruments=()):
 def planned_outputs(spec: BuildSpec) -> list[str]:
     out = spec.output
     paths = [os.path.join(out.directory, f"{out.name}.onnx")]
-    if any(p.name == "split" for p in spec.pipeline):
+    if any(p.name in ("split", "extract") for p in spec.pipeline):
         paths.append(os.path.join(out.directory, "manifest.json"))
     for report in out.reports:
         paths.append(os.path.join(out.directory, _REPORT_FILES[report].format(name=out.name)))

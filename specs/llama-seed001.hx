@@ -1,8 +1,9 @@
 # Seed 001's deployment interface for a small LLaMA-style decoder: embedding, block_<i> and
 # block_cache_<i> per layer, lm_head ending in top-1, at opset 15, with the runtime's choices:
 # the cache as [batch, positions, kv_heads, head_dim], an additive float attention mask
-# (0 / -10000) and decode returning the whole updated cache. Tensor names are hcc's own
-# (see docs/llm.md). Drive the pieces with hcc.llm.runtime.Runner.
+# (0 / -10000), decode returning the whole updated cache, and seed 001's tensor names
+# (input_states, history_k, past_k, ...; see docs/llm.md). Drive the pieces with
+# hcc.llm.runtime.Runner.
 param layers: int = 2
 param max_len: int = 64
 
@@ -28,6 +29,9 @@ export {
   cache_layout = bshd
   attention_mask = additive
   decode_cache = whole
+  names {
+    preset = seed001
+  }
 }
 
 output "build/llama-seed001"

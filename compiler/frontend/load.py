@@ -38,6 +38,8 @@ class ModelSource:
     overrides: dict[str, Any] = field(default_factory=dict)
     task: str = "base"
     seed: int = 0
+    # A config's fresh weights perturbed so that no two tensors are equal (see sources).
+    distinct_weights: bool = True
     inputs: list[InputSpec] | None = None
     input_text: str | None = None
     revision: str | None = None  # of a hub id (pretrained): a branch, tag or commit
@@ -143,7 +145,11 @@ def load_module(source: ModelSource, *, in_place: bool = False):
         )
     if source.kind == "config":
         module = sources.from_config(
-            source.reference, source.overrides, task=source.task, seed=source.seed
+            source.reference,
+            source.overrides,
+            task=source.task,
+            seed=source.seed,
+            distinct_weights=source.distinct_weights,
         )
     elif source.kind in ("directory", "pretrained"):
         if source.overrides:

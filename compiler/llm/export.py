@@ -118,10 +118,32 @@ def _finish(exported: ir.Model, model, shape: Shape, mode: str, options: LLMOpti
     if mode == "decode":
         for value, name in zip(graph.inputs[3:], history_names):
             value.name = name
+        _shapes_read_their_own_history(exported, shape)
         if options.decode_cache == "new":
             _only_new_entries(exported)
     _rename(graph.outputs, names)
     return run(exported, "propagate-tags")
+
+
+def _shapes_read_their_own_history(model: ir.Model, shape: Shape) -> None:
+    """Every layer's history has the same size, and the exporter may read it from any of them:
+    with some options layer 0's attention takes the history length from the last layer's
+    values, which would make block_cache_0 take that input too. A Shape node in a layer reads
+    its own layer's history (keys or values, as before) instead: the same shape."""
+    graph = model.graph
+    history = graph.inputs[3:]
+    which = {value: index for index, value in enumerate(history)}
+    prefix = f"{shape.layer_list}."
+    for node in graph:
+        if node.op_type != "Shape" or node.inputs[0] not in which:
+            continue
+        path = node.scope.module_path
+        layer = path[len(prefix) :].split(".", 1)[0] if path.startswith(prefix) else ""
+        if not layer.isdigit() or int(layer) >= shape.layers:
+            continue
+        own = history[2 * int(layer) + which[node.inputs[0]] % 2]
+        if own is not node.inputs[0]:
+            node.replace_input_with(0, own)
 
 
 def _layout_transposes_join_their_layer(model: ir.Model) -> None:

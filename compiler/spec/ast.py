@@ -93,10 +93,21 @@ class InputsSection:
 
 
 @dataclass
+class Block:
+    """``name { key = value ... }`` inside a section (the kv-cache recipe's ``names``)."""
+
+    name: str
+    entries: list[Assign]
+    loc: SourceLocation  # of the name
+    end_line: int = 0  # line of the closing brace, for comments before it
+
+
+@dataclass
 class ExportSection:
     options: list[Assign]
     loc: SourceLocation
     end_line: int = 0  # line of the closing brace, for comments before it
+    blocks: list[Block] = field(default_factory=list)
 
 
 @dataclass

@@ -122,9 +122,15 @@ class Builder:
         )
 
     def item_export(self, tree: Tree) -> ast.ExportSection:
-        return ast.ExportSection(
-            [self.assign(a) for a in tree.children], self.at_tree(tree), _end(tree)
-        )
+        options, blocks = [], []
+        for child in tree.children:
+            if child.data == "assign":
+                options.append(self.assign(child))
+            else:
+                name, *entries = child.children
+                assigns = [self.assign(a) for a in entries]
+                blocks.append(ast.Block(str(name), assigns, self.at(name), _end(child)))
+        return ast.ExportSection(options, self.at_tree(tree), _end(tree), blocks)
 
     def item_pipeline(self, tree: Tree) -> ast.PipelineSection:
         passes = []

@@ -153,8 +153,18 @@ class _Printer:
 
     def item_ExportSection(self, item: ast.ExportSection) -> None:
         self.emit("export {", 0, item.loc.line)
-        for a in item.options:
-            self._assign(a, 1)
+        # Options and blocks in the order they were written.
+        entries: list[ast.Assign | ast.Block] = [*item.options, *item.blocks]
+        for entry in sorted(entries, key=lambda e: (e.loc.line, e.loc.column)):
+            if isinstance(entry, ast.Assign):
+                self._assign(entry, 1)
+            elif not entry.entries:
+                self.emit(f"{entry.name} {{}}", 1, entry.loc.line)
+            else:
+                self.emit(f"{entry.name} {{", 1, entry.loc.line)
+                for a in entry.entries:
+                    self._assign(a, 2)
+                self.close(1, entry.end_line)
         self.close(0, item.end_line)
 
     def item_PipelineSection(self, item: ast.PipelineSection) -> None:

@@ -10,7 +10,8 @@ leave the folder of the top-level spec. The output folder is relative to the wor
 
 This module puts the pieces together; each part of a spec is checked in a module of its own:
 ``includes`` (reading), ``values`` (parameters and option entries), ``source`` (model and
-inputs), ``pipeline`` (passes and the kv-cache recipe) and ``output``; ``options`` holds the
+inputs), ``pipeline`` (passes and the kv-cache recipe), ``export_blocks`` (the recipe's
+``names``) and ``output``; ``options`` holds the
 sections' option tables.
 """
 
@@ -24,6 +25,7 @@ from hcc.passes._errors import SourceLocation
 
 from ..diagnostics import Diagnostic, SpecError
 from . import ast
+from .export_blocks import names_settings
 from .includes import Collected, collect
 from .model import BuildSpec
 from .options import (  # the tables are read from here by the docs' tests
@@ -103,6 +105,7 @@ def _build(
         values,
         errors,
     )
+    names = names_settings(sections.get("export"), export_options, values, errors)
     pipeline = pipeline_passes(sections.get("pipeline"), values, errors)
     output = output_settings(
         sections.get("output"), model.name if model else "model", values, errors
@@ -112,7 +115,7 @@ def _build(
         output.validate
         and export_options["recipe"] == "none"
         and not torch_source
-        and not any(p.name == "split" for p in pipeline)
+        and not any(p.name in ("split", "extract") for p in pipeline)
     ):
         # Refused here, not after the model is written: validation compares split pieces, or
         # the model with the torch module it came from.
@@ -128,6 +131,9 @@ def _build(
         )
     if source is None or model is None:
         return None
+    recipe = recipe_settings(export_options, sections.get("pipeline"), pipeline, errors)
+    if recipe is not None:
+        recipe.update(names)
     return BuildSpec(
         path=spec.path,
         model_name=model.name,
@@ -139,7 +145,7 @@ def _build(
             ir_version=export_options["ir_version"] or None,
         ),
         tagging=export_options["tagging"],
-        recipe=recipe_settings(export_options, sections.get("pipeline"), pipeline, errors),
+        recipe=recipe,
         pipeline=pipeline,
         output=output,
         params=dict(values.params),

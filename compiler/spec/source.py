@@ -68,6 +68,15 @@ def model_source(
                 loc,
             )
         )
+    written = next((a for a in model.options if a.key == "distinct_weights"), None)
+    if written is not None and model.kind in KINDS and model.kind != "config":
+        errors.append(
+            Diagnostic(
+                "distinct_weights applies to a model built from a config, whose weights are "
+                f"fresh; a {model.kind} source brings its own",
+                written.loc,
+            )
+        )
     if valid and model.kind in ("directory", "onnx") and has_control_character(reference):
         errors.append(
             Diagnostic(
@@ -111,6 +120,7 @@ def model_source(
         overrides,
         task=options["task"],
         seed=options["seed"],
+        distinct_weights=options["distinct_weights"],
         inputs=declared,
         input_text=text,
         revision=options["revision"] or None,

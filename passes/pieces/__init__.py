@@ -1,6 +1,7 @@
 """The piece passes: cut a model into pieces and put pieces back together.
 
 - :mod:`.split`: ``split`` chooses the pieces (by scope) and records them on the model;
+- :mod:`.extract`: ``extract`` chooses modules at any depth to write alone, nothing else;
 - :mod:`.internalize_constants`: copies cheap helper nodes into the pieces that read them;
 - :mod:`.combine`: the ``combine`` pass, split's inverse in memory;
 - :mod:`.model`: the piece model they share (a piece's nodes, boundary, extraction);
@@ -12,6 +13,7 @@ Writing pieces to files belongs to the compiler (:mod:`hcc.pieces`), which uses 
 from __future__ import annotations
 
 from .combine import CombinePass
+from .extract import ExtractPass
 from .internalize_constants import InternalizeConstantsPass
 from .merge import CombineError, combine_models
 from .model import (
@@ -39,6 +41,7 @@ __all__ = [
     "Boundary",
     "CombineError",
     "CombinePass",
+    "ExtractPass",
     "InternalizeConstantsPass",
     "Piece",
     "SplitError",

@@ -14,7 +14,9 @@ piece that reads it, when that is cheap:
   not have may read instead a tensor the piece does have whose shape is known to be the same
   (the hidden state of the next layer has the shape of the previous one's).
 
-Values that stay on the boundary are activations (and anything too large to recompute).
+Values that stay on the boundary are activations (and anything too large to recompute), the
+tensors named by ``keep`` and those the choosing pass asked to keep (``extract`` keeps what its
+modules take and return).
 
 Large weights used by several pieces (a tied embedding and head) are never duplicated by
 accident: ``shared_weights`` decides. ``share`` (the default) keeps one copy on disk that every
@@ -30,7 +32,7 @@ from hcc.ir import owner_in as _top
 from .._infra import Pass, PassResult
 from .._options import Option
 from .._registry import register_pass
-from .model import Piece, boundaries, node_order, piece_inputs, pieces_of
+from .model import KEEP_KEY, Piece, boundaries, node_order, piece_inputs, pieces_of
 
 SHARED_WEIGHTS_KEY = "hcc.shared_weights"
 
@@ -56,6 +58,7 @@ class InternalizeConstantsPass(Pass):
         # Shape's start/end (opset 15) let a copied Shape read a tensor of another rank.
         self._shape_ranges = model.opset_imports.get("", 0) >= 15
         order = node_order(graph)
+        self._kept = set(self.keep) | set(model.meta.get(KEEP_KEY, ()))
         changed = False
         for piece in pieces:
             changed |= self._internalize(graph, piece, pieces, order)
@@ -82,7 +85,7 @@ class InternalizeConstantsPass(Pass):
             edge = piece_inputs(graph, piece, order=order)[0]
             available = _available(graph, piece, edge)
             for value in edge:
-                if value.producer is None or value.name in self.keep:
+                if value.producer is None or value.name in self._kept:
                     continue  # a model input, or a tensor asked to stay on the boundary
                 plan = self._plan(graph, value, piece, available - {value}, edge)
                 if plan is None:

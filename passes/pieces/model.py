@@ -23,6 +23,9 @@ from hcc.ir._clone import clone_nodes, clone_value
 
 PIECES_KEY = "hcc.pieces"
 ONLY_KEY = "hcc.pieces.only"  # names of the pieces to write, when not all (split's only=)
+# Tensors that stay on the boundary whatever internalize-constants finds cheap (extract's
+# modules take and return their activations, however small the model).
+KEEP_KEY = "hcc.pieces.keep"
 # metadata_props of a written piece
 PIECE_KEY = "hcc.piece"
 MODEL_INPUTS_KEY = "hcc.model_inputs"

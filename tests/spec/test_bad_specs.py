@@ -16,6 +16,7 @@ from hcc.diagnostics import SpecError
 from hcc.spec.resolve import load_spec, load_spec_text
 
 MODEL = 'model bert from config "bert"\n'
+KV_NAMES = MODEL + "export {\n  recipe = kv-cache\n  names {\n"
 
 
 @dataclass
@@ -122,6 +123,67 @@ BAD_SPECS = [
         "mean 'bshd'?",
         4,
         18,
+    ),
+    # -- the kv-cache pieces' names: at the key or the value concerned -------------------------
+    Bad(
+        "unknown names key",
+        KV_NAMES + '    hiden = "input_states"\n  }\n}\n',
+        "unknown names key 'hiden'; did you mean 'hidden'? (keys: preset, input_ids, "
+        "attention_mask, position_ids, embedded, hidden, hidden_out, past_k, past_v, present_k, "
+        "present_v, new_k, new_v, head_in, token, logits)",
+        5,
+        5,
+    ),
+    Bad(
+        "names key given twice",
+        KV_NAMES + '    hidden = "a"\n    hidden = "b"\n  }\n}\n',
+        "names.hidden is given twice (first at 5:5)",
+        6,
+        5,
+    ),
+    Bad(
+        "two roles of one piece with one name",
+        KV_NAMES + '    past_k = "k"\n    past_v = "k"\n  }\n}\n',
+        "names.past_v and names.past_k are both 'k', but one piece has both tensors",
+        6,
+        14,
+    ),
+    Bad(
+        "empty name",
+        KV_NAMES + '    token = ""\n  }\n}\n',
+        "names.token must be a non-empty string, got ''",
+        5,
+        13,
+    ),
+    Bad(
+        "odd name",
+        KV_NAMES + '    token = "next token"\n  }\n}\n',
+        "names.token = 'next token' is not a name a runtime can take: a letter or '_' first, "
+        "then letters, digits, '_', '.', ':', '/' or '-' ({i}, {i+1} and {layers} stand for "
+        "numbers)",
+        5,
+        13,
+    ),
+    Bad(
+        "unknown names preset",
+        KV_NAMES + "    preset = seed01\n  }\n}\n",
+        "unknown names preset 'seed01'; did you mean 'seed001'? (presets: hcc, seed001)",
+        5,
+        14,
+    ),
+    Bad(
+        "names without the kv-cache recipe",
+        MODEL + 'export {\n  names {\n    token = "t"\n  }\n}\n',
+        "names are the kv-cache recipe's; set recipe = kv-cache",
+        3,
+        3,
+    ),
+    Bad(
+        "unknown export block",
+        MODEL + "export {\n  nmes {\n  }\n}\n",
+        "unknown export block 'nmes'; did you mean 'names'? (blocks: names)",
+        3,
+        3,
     ),
     Bad(
         "misspelt report",

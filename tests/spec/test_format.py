@@ -240,3 +240,14 @@ def test_empty_blocks_and_argument_lists():
 def test_formatting_reports_syntax_errors():
     with pytest.raises(SpecError):
         format_text("pipeline {")
+
+
+def test_an_export_block_is_printed_where_it_was_written_with_its_comments():
+    text = (
+        "export {\n  recipe = kv-cache\n  names { preset = seed001  # as seed 001\n"
+        '    token = "t" }\n  max_len = 8\n  names {}\n}\n'
+    )
+    assert format_text(text) == (
+        "export {\n  recipe = kv-cache\n  names {\n    preset = seed001  # as seed 001\n"
+        '    token = "t"\n  }\n  max_len = 8\n  names {}\n}\n'
+    )

@@ -91,6 +91,47 @@ def test_every_section_option_reaches_the_build_settings():
     ) == ("out/gpt2", "tiny", 0, ["ir", "hierarchy"])
 
 
+@pytest.mark.parametrize("distinct", [True, False])
+def test_distinct_weights_reaches_the_model_built_from_the_config(distinct):
+    import torch
+
+    from hcc.frontend.load import load_module
+
+    spec = load_spec_text(f"""
+        model bert from config "bert" {{
+          distinct_weights = {str(distinct).lower()}
+          config {{ num_hidden_layers = 1  hidden_size = 8  num_attention_heads = 2
+                   intermediate_size = 16  vocab_size = 20 }}
+        }}
+    """)
+    norm = load_module(spec.source).module.embeddings.LayerNorm.weight
+    # A fresh LayerNorm starts at ones; distinct weights perturb it.
+    assert torch.equal(norm, torch.ones(8)) is not distinct
+
+
+def test_distinct_weights_is_refused_for_a_model_that_is_not_built_from_a_config():
+    with pytest.raises(SpecError, match="distinct_weights applies to a model built from a config"):
+        load_spec_text('model m from pretrained "org/name" { distinct_weights = false }')
+
+
+def test_the_kv_cache_names_block_reaches_the_recipe_with_parameters():
+    spec = load_spec_text("""
+        param head_name: str = "next_token"
+        model llama from config "llama" { task = "causal-lm" }
+        export {
+          recipe = kv-cache
+          names { preset = seed001  token = $head_name  past_k = "cache_k_{i}" }
+        }
+    """)
+    assert spec.recipe["names_preset"] == "seed001"
+    assert spec.recipe["names"] == {"token": "next_token", "past_k": "cache_k_{i}"}
+
+
+def test_without_a_names_block_the_pieces_keep_hccs_names():
+    spec = load_spec_text('model llama from config "llama"\nexport { recipe = kv-cache }\n')
+    assert (spec.recipe["names_preset"], spec.recipe["names"]) == ("hcc", {})
+
+
 def test_inputs_may_give_example_text_instead_of_declarations():
     spec = load_spec_text('model bert from config "bert"\ninputs { text = "Hello there" }\n')
     assert (spec.source.inputs, spec.source.input_text) == (None, "Hello there")

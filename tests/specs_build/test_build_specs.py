@@ -115,15 +115,39 @@ def test_kv_cache_spec_builds_pieces_that_decode_like_transformers(tmp_path):
 def test_seed001_spec_builds_its_interface_and_decodes_like_transformers(tmp_path):
     from hcc.llm.runtime import Runner
 
-    prompt, count = [3, 1, 4, 1, 5], 8
-    _build("llama-seed001.hx", tmp_path, max_len=16)
+    prompt, count = [3, 1, 4, 1, 5], 20
+    _build("llama-seed001.hx", tmp_path, max_len=32)
     manifest = json.load(open(os.path.join(tmp_path, "manifest.json")))
+    names = {
+        piece: (
+            [v["name"] for v in entry["inputs"]],
+            [v["name"] for v in entry["outputs"]],
+        )
+        for piece, entry in manifest["pieces"].items()
+    }
+    # Seed 001's torch.onnx.export calls name the tensors so (the order may differ).
+    seed = {
+        "embedding": (["input_ids"], ["input_embed"]),
+        "block_1": (
+            ["input_states", "position_ids", "attention_mask"],
+            ["hidden_states", "past_k", "past_v"],
+        ),
+        "block_cache_1": (
+            ["input_states", "position_ids", "attention_mask", "history_k", "history_v"],
+            ["hidden_states", "past_k", "past_v"],
+        ),
+        "lm_head": (["hidden_states"], ["token"]),
+    }
+    for piece, (inputs, outputs) in seed.items():
+        assert sorted(names[piece][0]) == sorted(inputs), piece
+        assert sorted(names[piece][1]) == sorted(outputs), piece
     decode = manifest["pieces"]["block_cache_0"]
     shapes = {v["name"]: v["shape"] for v in decode["inputs"] + decode["outputs"]}
-    assert shapes["history_k_0"] == [1, 16, 2, 16]  # [batch, positions, kv_heads, head_dim]
-    assert shapes["attention_mask"] == [1, 1, 1, 17]
-    assert shapes["present_k_0"] == [1, 17, 2, 16]
+    assert shapes["history_k"] == [1, 32, 2, 16]  # [batch, positions, kv_heads, head_dim]
+    assert shapes["attention_mask"] == [1, 1, 1, 33]
+    assert shapes["past_k"] == [1, 33, 2, 16]
     want = _greedy_reference(
-        os.path.join(SPECS, "llama-seed001.hx"), {"max_len": 16}, prompt, count
+        os.path.join(SPECS, "llama-seed001.hx"), {"max_len": 32}, prompt, count
     )
+    assert len(want) == count
     assert Runner(str(tmp_path)).generate(prompt, count).tokens == want
