@@ -118,15 +118,31 @@ def build(
     result.changes = list(changes.records)
     with step(f"writing {spec.output.directory}", enabled=progress):
         result.outputs = write_outputs(model, spec, progress=meter("weights", unit="bytes"))
+    failed = None
     if spec.output.validate:
-        result.deviations, result.boundaries, result.torch = _validate(
-            model, spec, progress, loaded.module if loaded else None
-        )
+        try:
+            result.deviations, result.boundaries, result.torch = _validate(
+                model, spec, progress, loaded.module if loaded else None
+            )
+        except ValidationFailed as failure:
+            # The reports are written all the same: they show where the deviations are.
+            result.deviations, result.boundaries, result.torch = failure.found
+            failed = failure
     if "report" in spec.output.reports:
         # Written last, so it can list the validation and every other file.
         result.outputs.append(_write_build_report(result))
     _write_html_report(result)
+    if failed is not None:
+        raise ir.HccError(failed.message, location=failed.location)
     return result
+
+
+class ValidationFailed(ir.HccError):
+    """A deviation over the tolerance, with everything validation found (for the reports)."""
+
+    def __init__(self, message: str, location: str, found: tuple) -> None:
+        super().__init__(message, location=location)
+        self.found = found
 
 
 def _write_html_report(result: BuildResult) -> None:
@@ -234,7 +250,11 @@ def _validate(model: ir.Model, spec: BuildSpec, progress: bool, module) -> tuple
         ]
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ir.HccError(f"validation failed: {problems[0]}{more}", location=out.directory)
+        raise ValidationFailed(
+            f"validation failed: {problems[0]}{more}",
+            out.directory,
+            (deviations, boundaries, reference),
+        )
     return deviations, boundaries, reference
 
 

@@ -105,7 +105,6 @@ def gather_folder(directory: str, record: dict | None = None) -> Report:
         validation = record.get("validation")
         report.validation = validation if isinstance(validation, dict) else None
         report.warnings = [str(w) for w in record.get("warnings") or []]
-    report.facts.append(("folder", os.path.abspath(directory)))
     return report
 
 

@@ -257,7 +257,32 @@ def _validation(report: Report) -> str:
             title="max abs deviation of the chained pieces per output",
         )
         parts.append(f'<div id="deviation-chart">{chart}</div>')
-    return "".join(parts)
+    over = sum(
+        _over(p.get("whole"), tolerance) + _over(p.get("torch"), torch_tolerance)
+        for p in [*outputs.values(), *boundaries.values()]
+    )
+    verdict = (
+        f'<p class="bad" id="validation-verdict">{over} deviation{"s" * (over != 1)} over the '
+        "tolerance: the build failed its validation.</p>"
+        if over
+        else '<p class="ok" id="validation-verdict">Every deviation is within its tolerance.</p>'
+    )
+    return verdict + "".join(parts)
+
+
+def _over(deviation: dict | None, tolerance: float) -> bool:
+    if deviation is None:
+        return False
+    # Written so that NaN (a damaged record) counts as over.
+    return bool(deviation.get("problem")) or not _max_abs(deviation) <= tolerance
+
+
+def _max_abs(deviation: dict) -> float:
+    """The recorded deviation; NaN when it is missing or not a number."""
+    try:
+        return float(deviation.get("max_abs"))
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _boundaries(whole: list, torch: list) -> dict[tuple[str, str], dict]:
@@ -287,7 +312,9 @@ def _number(value) -> float:
 def _chart_row(label: str, deviation: dict | None) -> tuple[str, float | None, str]:
     if deviation is None:
         return label, None, ""
-    return label, _number(deviation.get("max_abs")), str(deviation.get("problem") or "")
+    value = _max_abs(deviation)
+    problem = str(deviation.get("problem") or ("" if math.isfinite(value) else f"max abs {value}"))
+    return label, value, problem
 
 
 def _deviation_cell(deviation: dict | None, tolerance: float) -> str:
@@ -296,8 +323,8 @@ def _deviation_cell(deviation: dict | None, tolerance: float) -> str:
     problem = deviation.get("problem")
     if problem:
         return f'<td class="num bad">{escape(problem)}</td>'
-    value = _number(deviation.get("max_abs"))
-    kind = "ok" if value <= tolerance else "bad"
+    value = _max_abs(deviation)
+    kind = "bad" if _over(deviation, tolerance) else "ok"
     return f'<td class="num {kind}">{value:.3g}</td>'
 
 

@@ -27,7 +27,13 @@ def gpt2_build(tmp_path_factory):
     import hcc
 
     folder = tmp_path_factory.mktemp("gpt2-layers") / "build"
-    result = hcc.build(str(SPECS / "gpt2-layers.hx"), {"layers": "2"}, output_dir=str(folder))
+    # From the repository's root, as its README builds it: the page names specs/gpt2-layers.hx.
+    here = os.getcwd()
+    os.chdir(SPECS.parent)
+    try:
+        result = hcc.build("specs/gpt2-layers.hx", {"layers": "2"}, output_dir=str(folder))
+    finally:
+        os.chdir(here)
     return folder, result
 
 

@@ -104,3 +104,34 @@ def test_report_survives_a_damaged_record_and_refuses_a_damaged_manifest(tmp_pat
     (folder / "manifest.json").write_text("[]")
     assert main(["report", str(folder)]) == 2
     assert "not an hcc manifest" in capsys.readouterr().err
+
+
+def test_deviations_over_the_tolerance_and_nan_are_shown_as_failures(tmp_path):
+    from hcc.report import report_folder
+
+    folder = tmp_path / "build"
+    folder.mkdir()
+    shutil.copy(TINY_MLP, folder / "mlp.onnx")
+
+    def deviation(name, max_abs, problem=""):
+        return {"name": name, "max_abs": max_abs, "problem": problem}
+
+    record = {
+        "format": "hcc.build/1",
+        "model": "mlp",
+        "pipeline": [],
+        "validation": {
+            "tolerance": 1e-3,
+            "torch_tolerance": 1e-4,
+            "pieces": [deviation("y", 0.5), deviation("z", "nan"), deviation("w", 0.0)],
+            "boundaries": [{"piece": "B.0", "output": "h", "deviation": deviation("h", 1e-9)}],
+            "torch": None,
+        },
+    }
+    (folder / "mlp.build.json").write_text(json.dumps(record))
+    page = report_folder(str(folder))
+    assert "2 deviations over the tolerance: the build failed its validation." in page
+    assert page.count('class="num bad"') == 2 and 'class="num ok">0<' in page
+    record["validation"]["pieces"] = [deviation("y", 1e-3)]
+    (folder / "mlp.build.json").write_text(json.dumps(record))
+    assert "Every deviation is within its tolerance." in report_folder(str(folder))
