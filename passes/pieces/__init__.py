@@ -17,6 +17,7 @@ from .extract import ExtractPass
 from .internalize_constants import InternalizeConstantsPass
 from .merge import CombineError, combine_models
 from .model import (
+    KEEP_KEY,
     MODEL_INPUTS_KEY,
     MODEL_OUTPUTS_KEY,
     ONLY_KEY,
@@ -33,6 +34,7 @@ from .model import (
 from .split import SplitError, SplitPass
 
 __all__ = [
+    "KEEP_KEY",
     "MODEL_INPUTS_KEY",
     "MODEL_OUTPUTS_KEY",
     "ONLY_KEY",

@@ -35,7 +35,7 @@ from .._infra import Pass, PassResult
 from .._options import Option
 from .._registry import register_pass
 from .._scope_patterns import ScopePattern, all_scopes, near, outermost
-from .model import ONLY_KEY, PIECES_KEY, Piece, node_order
+from .model import KEEP_KEY, ONLY_KEY, PIECES_KEY, Piece, node_order
 
 
 class SplitError(HccError):
@@ -68,6 +68,7 @@ class SplitPass(Pass):
             graph, chosen, group=self.group, embeddings=self.embeddings, head=self.head
         )
         model.meta[PIECES_KEY] = pieces
+        model.meta.pop(KEEP_KEY, None)  # an earlier extract's: not this choice's
         if self.only:
             model.meta[ONLY_KEY] = _only(pieces, self.only)
         else:
