@@ -93,6 +93,12 @@ def _warnings(report: Report) -> str:
 
 def _tree(report: Report) -> str:
     if not report.tree:
+        if report.totals.get("nodes"):
+            return (
+                '<p class="note">No node carries a module scope (an ONNX file not exported by '
+                "hcc): there is no module tree to show. <code>hcc export</code> records "
+                "one.</p>"
+            )
         return ""
     note = f'<p class="note">{escape(report.tree_note)}</p>' if report.tree_note else ""
     head = (

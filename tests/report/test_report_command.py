@@ -135,3 +135,40 @@ def test_deviations_over_the_tolerance_and_nan_are_shown_as_failures(tmp_path):
     record["validation"]["pieces"] = [deviation("y", 1e-3)]
     (folder / "mlp.build.json").write_text(json.dumps(record))
     assert "Every deviation is within its tolerance." in report_folder(str(folder))
+
+
+def test_a_model_without_scopes_says_it_has_no_tree(tmp_path, capsys):
+    proto = onnx.load(str(TINY_MLP))
+    for node in proto.graph.node:
+        del node.metadata_props[:]
+    del proto.metadata_props[:]
+    model = tmp_path / "plain.onnx"
+    onnx.save(proto, str(model))
+    assert main(["analyze", str(model), "--format", "html"]) == 0
+    assert "No node carries a module scope" in capsys.readouterr().out
+
+
+def test_a_build_that_fails_validation_still_writes_its_page(tmp_path, monkeypatch):
+    import hcc
+    import hcc.ir as ir
+    import hcc.validate
+    from hcc.deviation import deviation
+
+    def off_by_half(manifest, whole, **options):
+        return [deviation("y", np.zeros(2), np.full(2, 0.5))]
+
+    monkeypatch.setattr(hcc.validate, "validate_pieces", off_by_half)
+    out = tmp_path / "out"
+    spec = (
+        f'model mlp from onnx "{TINY_MLP}"\n'
+        'pipeline {\n  split(by = "*/MLPBlock.*")\n}\n'
+        f'output "{out}" {{\n  reports = [html]\n  validate = true\n}}\n'
+    )
+    try:
+        hcc.build(spec)
+    except ir.HccError as error:
+        assert "validation failed: output 'y' deviates by 0.5" in str(error)
+    else:
+        raise AssertionError("the build passed its validation")
+    page = (out / "report.html").read_text()
+    assert "1 deviation over the tolerance: the build failed its validation." in page
