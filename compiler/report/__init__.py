@@ -7,8 +7,9 @@
 
 * :mod:`.gather` — the facts, from the folder and the record;
 * :mod:`.record` — the build record (pass times, node counts, deviations) kept beside the model;
-* :mod:`.page`, :mod:`.charts`, :mod:`.assets`, :mod:`.text` — the HTML, its SVG charts, its
-  inline style and script, and escaping.
+* :mod:`.page`, :mod:`.validation`, :mod:`.charts`, :mod:`.assets`, :mod:`.text` — the HTML
+  (the deviations in a module of their own), its SVG charts, its inline style and script, and
+  escaping.
 """
 
 from __future__ import annotations
