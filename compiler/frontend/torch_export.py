@@ -70,7 +70,7 @@ def export(
     traced_names: list[str] = []
     # Stages are shown under the command's step (nothing when it reports none); outside
     # _quiet, which silences torch's own printing.
-    with stage(f"torch.onnx.export ({exporter})"), _quiet():
+    with stage(f"torch.onnx.export ({exporter})"), _quiet(), _no_cache_output(module, kwargs):
         if exporter == "dynamo":
             _export_dynamo(module, args, kwargs, path, dynamic_shapes, opset, input_names)
         else:
@@ -203,6 +203,23 @@ def _cause(error: BaseException) -> str:
     text = str(error).strip()
     first = text.splitlines()[0] if text else ""
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+@contextlib.contextmanager
+def _no_cache_output(module, kwargs: Mapping[str, Any]):
+    """Export without the KV-cache object a transformers model returns when its config says
+    ``use_cache: true`` (as most saved decoders do): it is no tensor and no exporter can write
+    it. The config is restored afterwards; a call that passes ``use_cache`` itself (the KV-cache
+    recipe's wrappers) decides alone."""
+    config = getattr(module, "config", None)
+    if "use_cache" in kwargs or not getattr(config, "use_cache", False):
+        yield
+        return
+    config.use_cache = False
+    try:
+        yield
+    finally:
+        config.use_cache = True
 
 
 @contextlib.contextmanager

@@ -201,6 +201,25 @@ def test_folder_with_a_task_its_model_lacks_is_refused(pretrained):
         sources.from_directory(str(pretrained[0]), task="image-classification")
 
 
+def test_a_folder_saved_with_use_cache_exports_and_keeps_its_config(tmp_path):
+    # Decoders are saved with use_cache: true; the cache object they then return is no tensor.
+    import transformers
+
+    config = transformers.GPT2Config(
+        n_layer=1, n_embd=32, n_head=2, vocab_size=64, n_positions=32, use_cache=True
+    )
+    torch.manual_seed(0)
+    transformers.GPT2LMHeadModel(config).save_pretrained(str(tmp_path))
+    loaded = load_module(ModelSource("directory", str(tmp_path), task="causal-lm"))
+    assert loaded.module.config.use_cache
+    from hcc.frontend.torch_export import export
+
+    model = export(loaded.module, (), loaded.kwargs, dynamic_shapes=loaded.dynamic_shapes)
+    [logits] = model.graph.outputs  # no cache tensors besides the logits
+    assert logits.shape is not None and logits.shape[-1] == 64
+    assert loaded.module.config.use_cache  # the caller's model is left as it was
+
+
 # -- Python factory -----------------------------------------------------------------------------
 
 FACTORY_CODE = textwrap.dedent("""
