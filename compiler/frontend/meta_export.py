@@ -24,6 +24,7 @@ import hcc.ir as ir
 
 from . import sources
 from .hierarchy import hierarchy_json
+from .repeat_layers import TRACED, LayerList, repeat, repeated_layers
 from .safetensors_data import StoredTensor, checkpoint_tensors
 from .sources import SourceError
 from .torch_export import DEFAULT_PIPELINE, HIERARCHY_KEY, ExportError, _cause, _quiet
@@ -127,23 +128,69 @@ def export_meta_module(
     pipeline: str | None = DEFAULT_PIPELINE,
 ) -> ir.Model:
     """Export ``module`` (from :func:`meta_module` of ``folder``) called with ``kwargs``, its
-    parameters bound to the checkpoint's tensors."""
+    parameters bound to the checkpoint's tensors. A model whose layers are alike is traced with
+    three and grown to all of them once scoped (see repeat_layers)."""
     stored = checkpoint_tensors(folder)
-    buffers = materialize_buffers(module, stored)
+    buffers = set(materialize_buffers(module, stored))
+    layers = repeated_layers(module) if pipeline else None
+    if layers is not None:
+        try:
+            with layers.truncated():
+                model = _export_bound(
+                    module, kwargs, dynamic_shapes, opset, folder, stored, buffers
+                )
+        except ExportError:
+            model = None  # the model needs all its layers to run: trace it whole
+        if model is not None:
+            model.metadata_props[HIERARCHY_KEY] = hierarchy_json(module)
+            model = _run(model, pipeline)
+            if repeat(model, layers, _parameter_maker(model, layers, stored, folder)):
+                # Readers of the shared values (masks, rotary tables) are all layers now.
+                return _run(model, "propagate-tags") if "propagate-tags" in pipeline else model
+    model = _export_bound(module, kwargs, dynamic_shapes, opset, folder, stored, buffers)
+    model.metadata_props[HIERARCHY_KEY] = hierarchy_json(module)
+    return _run(model, pipeline) if pipeline else model
+
+
+def _export_bound(module, kwargs, shapes, opset, folder, stored, buffers) -> ir.Model:
     workdir = tempfile.TemporaryDirectory(prefix="hcc-meta-export-")
     path = os.path.join(workdir.name, "model.onnx")
-    bound = _export_unbound(
-        module, kwargs, dynamic_shapes, opset, path, folder, stored, set(buffers)
-    )
+    bound = _export_unbound(module, kwargs, shapes, opset, path, folder, stored, buffers)
     model = ir.load(path)
     _bind(model, bound, folder)
     model.meta["_export_workdir"] = workdir
-    model.metadata_props[HIERARCHY_KEY] = hierarchy_json(module)
-    if pipeline:
-        from hcc.passes import run
-
-        model = run(model, pipeline)
     return model
+
+
+def _run(model: ir.Model, pipeline: str) -> ir.Model:
+    from hcc.passes import run
+
+    return run(model, pipeline)
+
+
+def _parameter_maker(model: ir.Model, layers: LayerList, stored, folder: str):
+    """Makes the initializer of a grown layer's parameter, read in place like the template's:
+    the checkpoint name is the template's with the layer index changed (a checkpoint may name
+    tensors with another prefix than the module's)."""
+    graph = model.graph
+    template_layer = f"{layers.path}.{TRACED - 1}"
+
+    def parameter(template: ir.Value, name: str) -> ir.Value:
+        if name in graph.initializers:
+            return graph.initializers[name]
+        source = template.const_value.metadata_props.get(CHECKPOINT_KEY, "")
+        suffix = template.name.removeprefix(template_layer)
+        index = name.removeprefix(layers.path + ".").removesuffix(suffix)
+        tail = f"{TRACED - 1}{suffix}"
+        entry = stored.get(source[: -len(tail)] + index + suffix) if source.endswith(tail) else None
+        if entry is None:
+            raise ExportError(f"the graph reads {name!r}, which the checkpoint does not hold")
+        _check_stored(name, template.dtype, template.shape, entry)
+        value = ir.Value(name, template.type, const_value=entry.external(folder, name))
+        value.const_value.metadata_props[CHECKPOINT_KEY] = entry.name
+        return graph.add_initializer(value)
+
+    return parameter
 
 
 def _export_unbound(
@@ -151,22 +198,8 @@ def _export_unbound(
 ) -> dict[str, StoredTensor]:
     """Export to ``path`` with each checkpoint parameter as a graph input named like it;
     returns the checkpoint tensor each such input stands for."""
-    import torch
-
     with _quiet():
-        try:
-            program = torch.onnx.export(
-                module,
-                (),
-                kwargs=kwargs,
-                dynamo=True,
-                dynamic_shapes=shapes,
-                opset_version=opset,
-                optimize=False,
-                verbose=False,
-            )
-        except Exception as error:  # torch raises many types; the user needs the first line
-            raise ExportError(f"torch.onnx.export (dynamo) failed: {_cause(error)}") from error
+        program = _torch_export(module, kwargs, shapes, opset)
         graph = program.model.graph
         names = aliases(module)
         bound = {}
@@ -193,6 +226,24 @@ def _export_unbound(
             graph.inputs.append(value)
         program.save(path, external_data=True)
     return bound
+
+
+def _torch_export(module, kwargs, shapes, opset):
+    import torch
+
+    try:
+        return torch.onnx.export(
+            module,
+            (),
+            kwargs=kwargs,
+            dynamo=True,
+            dynamic_shapes=shapes,
+            opset_version=opset,
+            optimize=False,
+            verbose=False,
+        )
+    except Exception as error:  # torch raises many types; the user needs the first line
+        raise ExportError(f"torch.onnx.export (dynamo) failed: {_cause(error)}") from error
 
 
 def _optimize(model, parameters: set[str]) -> None:
@@ -242,18 +293,21 @@ def _bind(model: ir.Model, bound: dict[str, StoredTensor], folder: str) -> None:
     graph = model.graph
     for value in [v for v in graph.inputs if v.name in bound]:
         stored = bound[value.name]
-        dtype, shape = value.dtype, value.shape
-        if dtype != stored.dtype:
-            raise ExportError(
-                f"{value.name!r}: the graph reads {dtype} but the checkpoint stores "
-                f"{stored.dtype.name.lower()}"
-            )
-        if shape is not None and tuple(shape) != stored.shape:
-            raise ExportError(
-                f"{value.name!r}: the graph reads shape {list(shape)} but the checkpoint stores "
-                f"{list(stored.shape)}"
-            )
+        _check_stored(value.name, value.dtype, value.shape, stored)
         graph.inputs.remove(value)
         value.const_value = stored.external(folder, value.name)
         value.const_value.metadata_props[CHECKPOINT_KEY] = stored.name
         graph.add_initializer(value)
+
+
+def _check_stored(name: str, dtype, shape, stored: StoredTensor) -> None:
+    if dtype != stored.dtype:
+        raise ExportError(
+            f"{name!r}: the graph reads {dtype} but the checkpoint stores "
+            f"{stored.dtype.name.lower()}"
+        )
+    if shape is not None and tuple(shape) != stored.shape:
+        raise ExportError(
+            f"{name!r}: the graph reads shape {list(shape)} but the checkpoint stores "
+            f"{list(stored.shape)}"
+        )
