@@ -340,6 +340,7 @@ def write_outputs(model: ir.Model, spec: BuildSpec, progress=None) -> list[str]:
             external_data=f"{out.name}.onnx.data",
             size_threshold=out.external_data_threshold,
             progress=progress,
+            weights="copy" if out.weights == "load" else out.weights,
         )
         written = [model_path]
     for report in out.reports:

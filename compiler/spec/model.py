@@ -19,6 +19,7 @@ class OutputSettings:
     validate: bool = False
     tolerance: float = 0.0
     torch_tolerance: float = 1e-4
+    weights: str = "load"  # or how the checkpoint's files reach the folder: link, copy, auto
 
 
 @dataclass

@@ -62,4 +62,5 @@ def output_settings(
         options["validate"],
         options["tolerance"],
         options["torch_tolerance"],
+        options["weights"],
     )

@@ -129,6 +129,8 @@ def _build(
                 loc,
             )
         )
+    if output.weights != "load" and source is not None:
+        _check_in_place(source, export_options, sections["output"], errors)
     if source is None or model is None:
         return None
     recipe = recipe_settings(export_options, sections.get("pipeline"), pipeline, errors)
@@ -143,6 +145,7 @@ def _build(
             opset=export_options["opset"] or None,
             pipeline=None if export_options["tagging"] else "",
             ir_version=export_options["ir_version"] or None,
+            weights=None if output.weights == "load" else output.weights,
         ),
         tagging=export_options["tagging"],
         recipe=recipe,
@@ -152,6 +155,21 @@ def _build(
         files=list(collected.files),
         source_location=model.kind_loc,
     )
+
+
+def _check_in_place(source, export_options, section, errors: list[Diagnostic]) -> None:
+    """Weights read in place need a checkpoint and the dynamo exporter; the kv-cache recipe
+    loads its model."""
+    loc = next((a.value.loc for a in section.options if a.key == "weights"), section.loc)
+    problem = None
+    if source.kind not in ("directory", "pretrained"):
+        problem = f"a checkpoint (a model folder or a cached hub id), not a {source.kind} source"
+    elif export_options["exporter"] != "dynamo":
+        problem = "the dynamo exporter"
+    elif export_options["recipe"] != "none":
+        problem = "the ordinary export; the kv-cache recipe loads the model"
+    if problem:
+        errors.append(Diagnostic(f"weights read in place need {problem}", loc))
 
 
 def _file_start(spec: ast.SpecFile) -> SourceLocation:

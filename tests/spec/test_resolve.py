@@ -475,3 +475,36 @@ def test_resolving_reads_only_the_spec_and_its_includes(tmp_path):
     finally:
         opened, _opened = _opened, None
     assert sorted(os.path.basename(p) for p in opened) == ["base.hx", "main.hx"]
+
+
+def test_weights_read_in_place_reach_the_export_and_the_writer(tmp_path):
+    spec = load_spec_text(f"""
+        model llama from directory "{tmp_path}" {{ task = "causal-lm" }}
+        output "out" {{ weights = link }}
+    """)
+    assert (spec.export.weights, spec.output.weights) == ("link", "link")
+    plain = load_spec_text(f'model llama from directory "{tmp_path}" {{}}')
+    assert (plain.export.weights, plain.output.weights) == (None, "load")
+
+
+@pytest.mark.parametrize(
+    "model, export, need",
+    [
+        ('model bert from config "bert" {}', "", "not a config source"),
+        ("model m from directory DIR {}", "export { exporter = torchscript }", "dynamo"),
+        ("model m from directory DIR {}", "export { recipe = kv-cache }", "kv-cache"),
+    ],
+)
+def test_weights_read_in_place_need_a_checkpoint_and_the_ordinary_dynamo_export(
+    tmp_path, model, export, need
+):
+    text = f"""
+        {model}
+        {export}
+        output "out" {{
+          weights = copy
+        }}
+    """.replace("DIR", f'"{tmp_path}"')
+    with pytest.raises(SpecError, match=f"weights read in place need .*{need}") as caught:
+        load_spec_text(text)
+    assert "weights = copy" in str(caught.value)  # the message points at the option
