@@ -96,14 +96,6 @@ OUTPUT_OPTIONS = {
         int, 1024, "tensors of at least this many bytes go to the .data file", min=0
     ),
     "reports": Option(list[str], [], "extra files to write", choices=list(REPORTS)),
-    "weights": Option(
-        str,
-        "load",
-        "load the model and write its weights (load), or read a checkpoint's weights in place "
-        "without loading them and hard-link its .safetensors beside the model (link), copy them "
-        "(copy) or link where possible (auto)",
-        choices=["load", "link", "copy", "auto"],
-    ),
     "validate": Option(
         bool,
         False,
@@ -122,5 +114,13 @@ OUTPUT_OPTIONS = {
         1e-4,
         "largest max-abs deviation from the torch module that validation accepts",
         min=0.0,
+    ),
+    "weights": Option(
+        str,
+        "load",
+        "load the model and write its weights (load), or read a checkpoint's weights in place "
+        "without loading them and hard-link its .safetensors beside the model (link), copy them "
+        "(copy) or link where possible (auto)",
+        choices=["load", "link", "copy", "auto"],
     ),
 }

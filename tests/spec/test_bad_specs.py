@@ -235,7 +235,8 @@ BAD_SPECS = [
         "unknown section option",
         MODEL + 'output "build/x" {\n  nmae = "x"\n}\n',
         "unknown output option 'nmae'; did you mean 'name'?"
-        " (options: name, external_data_threshold, reports, validate, tolerance, torch_tolerance)",
+        " (options: name, external_data_threshold, reports, validate, tolerance, torch_tolerance,"
+        " weights)",
         3,
         3,
     ),
