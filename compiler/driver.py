@@ -7,7 +7,6 @@ file, and the same spec gives byte-identical files on every run.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -30,8 +29,6 @@ from .frontend.load import load_with_module
 from .progress import Progress, meter, step
 from .spec.model import BuildSpec
 from .spec.resolve import load_spec, load_spec_text
-
-HIERARCHY_KEY = "hcc.hierarchy"
 
 
 @dataclass
@@ -359,8 +356,9 @@ def write_outputs(model: ir.Model, spec: BuildSpec, progress=None) -> list[str]:
 
 def _report_text(report: str, model: ir.Model) -> str:
     if report == "hierarchy":
-        tree = json.loads(model.metadata_props.get(HIERARCHY_KEY, "{}"))
-        return json.dumps(tree, indent=2) + "\n"
+        from .inspect._common import hierarchy_file_text
+
+        return hierarchy_file_text(model)
     if report in ("dag", "op-metadata"):
         from .inspect._common import dump_json
         from .inspect.dag import dag_data, op_metadata

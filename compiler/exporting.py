@@ -8,7 +8,6 @@ module tree as JSON, GraphML). Extra files are named after the model: ``OUT.repo
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 
@@ -18,8 +17,6 @@ from .frontend.load import ExportOptions, ModelSource, load_model
 from .frontend.versions import model_opset
 from .outputs import graphml_files, model_files, refuse_inputs
 from .progress import meter, step
-
-HIERARCHY_KEY = "hcc.hierarchy"
 
 # The extra files an export can write, in the order they are listed, by their name's suffix.
 EXTRA_SUFFIXES = {"report": ".report.md", "hierarchy": ".hierarchy.json", "graphml": ".graphml"}
@@ -91,8 +88,9 @@ def _write_extras(model: ir.Model, request: ExportRequest) -> list[str]:
     extras = request.extras
     written = []
     if "hierarchy" in extras:
-        tree = json.loads(model.metadata_props.get(HIERARCHY_KEY, "{}"))
-        write_text(extras["hierarchy"], json.dumps(tree, indent=2) + "\n")
+        from .inspect._common import hierarchy_file_text
+
+        write_text(extras["hierarchy"], hierarchy_file_text(model))
         written.append(extras["hierarchy"])
     if "graphml" in extras:
         from .inspect.graphml import write_graphml

@@ -28,12 +28,12 @@ from typing import Any
 import numpy as np
 
 import hcc.ir as ir
+from hcc.ir import HIERARCHY_KEY
 
 from .deviation import Deviation, deviation
 from .ort import Session, generated_inputs
 
 LABELS = ("torch", "onnx")
-HIERARCHY_KEY = "hcc.hierarchy"
 DEFAULT_TOLERANCE = 1e-4
 
 

@@ -8,7 +8,15 @@ from ._dtypes import DataType
 from ._graph import Graph, node_reads, owner_in
 from ._model import Function, Model
 from ._nodes import Node, Value
-from ._scope import MODULE_KEY, NAMESPACE_KEY, TAG_KEY, Scope, common_scope, namespace_of
+from ._scope import (
+    HIERARCHY_KEY,
+    MODULE_KEY,
+    NAMESPACE_KEY,
+    TAG_KEY,
+    Scope,
+    common_scope,
+    namespace_of,
+)
 from ._tensors import ArrayTensor, ExternalTensor, Tensor
 from ._types import (
     MapType,
@@ -68,6 +76,7 @@ __all__ = [
     "ExternalTensor",
     "Function",
     "Graph",
+    "HIERARCHY_KEY",
     "HccError",
     "LoadError",
     "MODULE_KEY",

@@ -22,6 +22,9 @@ MODULE_KEY = "hcc.module"
 # Model Explorer groups nodes by this key: one "<module path>: <class>" entry per level, joined
 # by "/", the root with an empty path.
 NAMESPACE_KEY = "namespace"
+# The model's module tree (paths, classes, tags), as JSON in the model's metadata_props: written
+# by the front end, read by recover-scopes, the reports and the checks against torch.
+HIERARCHY_KEY = "hcc.hierarchy"
 
 
 def namespace_of(scope: Scope) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 
-from hcc.ir import Graph, Model, Node, Scope, common_scope
+from hcc.ir import HIERARCHY_KEY, Graph, Model, Node, Scope, common_scope
 
 from ._infra import Pass, PassResult
 from ._options import Option
@@ -32,7 +32,6 @@ from ._tag_rules import ModuleTreeError, parse_module_tree
 from .tag_auxiliary import _owner_in, tag_by_consumers
 
 SCOPES_KEY = "hcc.scopes"
-HIERARCHY_KEY = "hcc.hierarchy"
 
 
 @register_pass(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from hcc.ir import MODULE_KEY, NAMESPACE_KEY, TAG_KEY, Model, Scope
+from hcc.ir import HIERARCHY_KEY, MODULE_KEY, NAMESPACE_KEY, TAG_KEY, Model, Scope
 
 from ._infra import Pass, PassResult
 from ._options import Option
 from ._registry import register_pass
 
 # The model-level module tree written beside the node tags (see compiler/frontend/hierarchy.py).
-HIERARCHY_KEY = "hcc.hierarchy"
 # What setting a node's scope writes, so also what resetting it removes.
 _SCOPE_KEYS = (TAG_KEY, MODULE_KEY, NAMESPACE_KEY)
 

@@ -19,12 +19,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import hcc.ir as ir
+from hcc.ir import HIERARCHY_KEY
 from hcc.ir.errors import HccError
 
 from ..progress import stage
 from .hierarchy import hierarchy_json
 
-HIERARCHY_KEY = "hcc.hierarchy"
 EXPORTERS = ("dynamo", "torchscript")
 # Run after every export: scopes from the exporter's records, then helpers, then the rest.
 DEFAULT_PIPELINE = "recover-scopes,tag-auxiliary,propagate-tags"

@@ -7,10 +7,9 @@ import os
 from collections.abc import Iterable
 
 import hcc.ir as ir
-from hcc.ir import Graph, Model, Node, Scope, files
+from hcc.ir import HIERARCHY_KEY, Graph, Model, Node, Scope, files
 from hcc.ir import owner_in as _owner_in
 
-HIERARCHY_KEY = "hcc.hierarchy"
 SCOPES_KEY = "hcc.scopes"
 
 
@@ -75,6 +74,13 @@ def hierarchy_tree(model: Model) -> dict | None:
             f"{str(error).removeprefix('the module tree ')}",
             location=model.proto_extras.get("source_path"),
         ) from None
+
+
+def hierarchy_file_text(model: Model) -> str:
+    """The stored module tree as it is, indented: the ``hierarchy`` report of ``hcc build`` and
+    ``hcc export --hierarchy-json`` (``{}`` when the model has none)."""
+    tree = json.loads(model.metadata_props.get(HIERARCHY_KEY, "{}"))
+    return json.dumps(tree, indent=2) + "\n"
 
 
 def hierarchy_scopes(tree: dict) -> dict[str, Scope]:

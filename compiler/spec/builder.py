@@ -20,22 +20,33 @@ def find_comments(text: str) -> list[ast.Comment]:
     """
     comments = []
     for number, line in enumerate(text.split("\n"), start=1):
-        in_string = False
-        escaped = False
-        for i, char in enumerate(line):
-            if in_string:
-                if escaped:
-                    escaped = False
-                elif char == "\\":
-                    escaped = True
-                elif char == '"':
-                    in_string = False
-            elif char == '"':
-                in_string = True
-            elif char == "#":
-                comments.append(ast.Comment(line[i:].rstrip(), number, not line[:i].strip()))
-                break
+        for column, char in code_chars(line):
+            if char == "#":
+                start = column - 1
+                comments.append(
+                    ast.Comment(line[start:].rstrip(), number, not line[:start].strip())
+                )
     return comments
+
+
+def code_chars(line: str):
+    """``(column, char)`` of the characters of a line outside strings, up to and including
+    the ``#`` that starts a comment."""
+    in_string = escaped = False
+    for i, char in enumerate(line):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        else:
+            yield i + 1, char
+            if char == "#":
+                return
 
 
 class Builder:

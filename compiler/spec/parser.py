@@ -18,7 +18,7 @@ from lark import Token
 
 from ..diagnostics import Diagnostic, SourceLocation, SpecError, did_you_mean
 from . import ast
-from .builder import Builder, find_comments
+from .builder import Builder, code_chars, find_comments
 
 MAX_SYNTAX_ERRORS = 10
 
@@ -253,31 +253,12 @@ def _unexpected_end(text: str, expected: set[str], loc) -> Diagnostic:
 def _unclosed_bracket(text: str) -> tuple[int, int, str] | None:
     stack: list[tuple[int, int, str]] = []
     for number, line in enumerate(text.split("\n"), start=1):
-        for column, char in _code_chars(line):
+        for column, char in code_chars(line):
             if char in "{([":
                 stack.append((number, column, char))
             elif char in "})]" and stack:
                 stack.pop()
     return stack[-1] if stack else None
-
-
-def _code_chars(line: str):
-    """``(column, char)`` of the characters of a line outside strings and comments."""
-    in_string = escaped = False
-    for i, char in enumerate(line):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char == "#":
-            return
-        else:
-            yield i + 1, char
 
 
 def _keyword(terminal: str) -> str:

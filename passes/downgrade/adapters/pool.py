@@ -40,32 +40,23 @@ def pool_older_form(rw: Rewriter, node: Node) -> bool:
     pads = list(node.attr("pads") or [0] * 2 * rank)
     dilations = list(node.attr("dilations") or [1] * rank)
     ceil = bool(node.attr("ceil_mode", 0))
-    wanted = [
-        _output_size(
-            spatial[i],
-            kernel[i],
-            strides[i],
-            pads[i],
-            pads[rank + i],
-            dilations[i],
-            ceil,
-            keep_last=False,
-        )
-        for i in range(rank)
-    ]
-    older = [
-        _output_size(
-            spatial[i],
-            kernel[i],
-            strides[i],
-            pads[i],
-            pads[rank + i],
-            dilations[i],
-            ceil,
-            keep_last=True,
-        )
-        for i in range(rank)
-    ]
+
+    def output_sizes(keep_last: bool) -> list[int]:
+        return [
+            _output_size(
+                spatial[i],
+                kernel[i],
+                strides[i],
+                pads[i],
+                pads[rank + i],
+                dilations[i],
+                ceil,
+                keep_last=keep_last,
+            )
+            for i in range(rank)
+        ]
+
+    wanted, older = output_sizes(keep_last=False), output_sizes(keep_last=True)
     dilated = any(d != 1 for d in dilations)
     if dilated and rw.target < _DILATIONS_SINCE[node.op_type]:
         if node.op_type == "MaxPool" or len(node.outputs) > 1:

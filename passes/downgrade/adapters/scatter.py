@@ -110,23 +110,25 @@ def _element_coordinates(rw: Rewriter, node: Node, data: Value, indices: Value) 
         if dim == axis:
             grid = index64
         else:
-            length = rw.op(
-                node, "Gather", index_shape, rw.constant(node, np.array(dim, np.int64)), axis=0
-            )
-            steps = rw.op(
-                node,
-                "Range",
-                rw.constant(node, np.array(0, np.int64)),
-                length,
-                rw.constant(node, np.array(1, np.int64)),
-            )
-            along = [-1 if d == dim else 1 for d in range(rank)]
-            grid = rw.op(
-                node, "Expand", rw.op(node, "Reshape", steps, rw.ints(node, along)), index_shape
-            )
+            grid = rw.op(node, "Expand", _positions(rw, node, index_shape, dim, rank), index_shape)
         columns.append(rw.op(node, "Unsqueeze", grid, rw.ints(node, [-1])))
     stacked = rw.op(node, "Concat", *columns, axis=-1)
     return rw.op(node, "Reshape", stacked, rw.ints(node, [-1, rank]))
+
+
+def _positions(rw: Rewriter, node: Node, shape: Value, axis: int, rank: int) -> Value:
+    """0, 1, ..., shape[axis] - 1 laid along ``axis`` of a rank-``rank`` tensor (size 1 on the
+    other axes), to broadcast against it."""
+    length = rw.op(node, "Gather", shape, rw.constant(node, np.array(axis, np.int64)), axis=0)
+    steps = rw.op(
+        node,
+        "Range",
+        rw.constant(node, np.array(0, np.int64)),
+        length,
+        rw.constant(node, np.array(1, np.int64)),
+    )
+    along = [-1 if d == axis else 1 for d in range(rank)]
+    return rw.op(node, "Reshape", steps, rw.ints(node, along))
 
 
 @adapter("TensorScatter")
@@ -142,16 +144,7 @@ def tensor_scatter_as_scatter_elements(rw: Rewriter, node: Node) -> bool:
     mode = node.attr("mode", "linear")
     mode = mode.decode() if isinstance(mode, bytes) else mode
     shape = rw.op(node, "Shape", update)
-    length = rw.op(node, "Gather", shape, rw.constant(node, np.array(axis, np.int64)), axis=0)
-    steps = rw.op(
-        node,
-        "Range",
-        rw.constant(node, np.array(0, np.int64)),
-        length,
-        rw.constant(node, np.array(1, np.int64)),
-    )
-    along = [-1 if d == axis else 1 for d in range(rank)]
-    position = rw.op(node, "Reshape", steps, rw.ints(node, along))
+    position = _positions(rw, node, shape, axis, rank)
     if offsets is not None:
         per_batch = [-1 if d == 0 else 1 for d in range(rank)]
         position = rw.op(
