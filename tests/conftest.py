@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from _models import export_module
+
 
 @dataclass
 class SharedExport:
@@ -24,13 +26,11 @@ class SharedExport:
 
 
 def export_once(folder, model_type: str, overrides: dict, task: str) -> SharedExport:
-    import hcc
     import hcc.ir as ir
     from hcc.frontend import sources
 
     module = sources.from_config(model_type, overrides, task=task, seed=0)
-    kwargs, shapes = sources.example_inputs(module)
-    model = hcc.export(module, (), kwargs, dynamic_shapes=shapes)
+    model, kwargs = export_module(module)
     path = os.path.join(str(folder), f"{model_type}.onnx")
     ir.save(model, path)
     return SharedExport(path, module, kwargs)

@@ -18,6 +18,8 @@ from hcc.frontend.hub import snapshot_folder
 from hcc.frontend.load import ModelSource, load_module, source_from_path
 from hcc.frontend.sources import SourceError
 
+from _models import greedy_generate
+
 
 def _run(path, feeds):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -202,17 +204,7 @@ def test_kv_cache_pieces_from_a_hub_id_decode_like_transformers(offline, tmp_pat
     """ % (tmp_path / "kv")
     hcc.build(spec)
     prompt = [5, 17, 42, 7]
-    module = modules["tiny-org/llama"]
-    module.config.use_cache = True
-    with torch.no_grad():
-        want = module.generate(
-            torch.tensor([prompt]),
-            max_new_tokens=20,
-            min_new_tokens=20,
-            do_sample=False,
-            pad_token_id=0,
-        )[0, len(prompt) :].tolist()
-    module.config.use_cache = False
+    want = greedy_generate(modules["tiny-org/llama"], prompt, 20).tokens
     assert Runner(str(tmp_path / "kv")).generate(prompt, 20).tokens == want
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 
 def _tag(node: onnx.NodeProto, tag: str, module: str) -> onnx.NodeProto:
@@ -32,6 +34,34 @@ def small_model() -> onnx.ModelProto:
     model = helper.make_model(graph, ir_version=10, opset_imports=[helper.make_opsetid("", 18)])
     onnx.checker.check_model(model)
     return model
+
+
+def matmul_weight(scale: float = 1.0) -> np.ndarray:
+    return np.arange(64 * 64, dtype=np.float32).reshape(64, 64) * scale
+
+
+def save_matmul(path: Path, scale: float = 1.0, location: str | None = None) -> Path:
+    """Save x @ w with a 64x64 weight (:func:`matmul_weight`) in external data at ``location``
+    (default: ``PATH.data``) beside ``path``; returns ``path``."""
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])],
+        [numpy_helper.from_array(matmul_weight(scale), "w")],
+    )
+    model = helper.make_model(graph, ir_version=10, opset_imports=[helper.make_opsetid("", 18)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    location = location or f"{path.name}.data"
+    onnx.save(model, str(path), save_as_external_data=True, location=location)
+    return path
+
+
+@pytest.fixture
+def matmul():
+    """``matmul.save`` (:func:`save_matmul`) and ``matmul.weight`` (:func:`matmul_weight`), for
+    test files (which cannot import a conftest)."""
+    return SimpleNamespace(save=save_matmul, weight=matmul_weight)
 
 
 @pytest.fixture

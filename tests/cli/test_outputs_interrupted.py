@@ -9,28 +9,10 @@ import os
 import signal
 from pathlib import Path
 
-import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from hcc.cli import main
 from hcc.ir import files
-
-
-def _save(path: Path, scale: float) -> Path:
-    weight = np.arange(64 * 64, dtype=np.float32).reshape(64, 64) * scale
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")],
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])],
-        [numpy_helper.from_array(weight, "w")],
-    )
-    model = helper.make_model(graph, ir_version=10, opset_imports=[helper.make_opsetid("", 18)])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path), save_as_external_data=True, location=f"{path.name}.data")
-    return path
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -47,9 +29,9 @@ def _digests(folder: Path) -> dict[str, str]:
     ],
 )
 def test_a_signal_while_writing_leaves_the_old_files_and_no_temporary(
-    capsys, tmp_path, monkeypatch, signum, argv
+    capsys, tmp_path, monkeypatch, signum, argv, matmul
 ):
-    src = _save(tmp_path / "src" / "new.onnx", scale=2.0)
+    src = matmul.save(tmp_path / "src" / "new.onnx", scale=2.0)
     out = tmp_path / "out"
     argv = [a.format(src=src, out=out) for a in argv]
     assert main(argv) == 0  # the old files

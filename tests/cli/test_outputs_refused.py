@@ -11,28 +11,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import numpy_helper
 
 import hcc
 from hcc.cli import main
-
-
-def _model(scale: float = 1.0) -> onnx.ModelProto:
-    weight = np.arange(64 * 64, dtype=np.float32).reshape(64, 64) * scale
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")],
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])],
-        [numpy_helper.from_array(weight, "w")],
-    )
-    return helper.make_model(graph, ir_version=10, opset_imports=[helper.make_opsetid("", 18)])
-
-
-def _save(path: Path, location: str, scale: float = 1.0) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(_model(scale), str(path), save_as_external_data=True, location=location)
-    return path
 
 
 def _weight(path: Path) -> np.ndarray:
@@ -59,8 +41,8 @@ def _refused(capsys, folder: Path, *argv: str) -> str:
 
 
 @pytest.fixture
-def model(tmp_path) -> Path:
-    return _save(tmp_path / "m.onnx", "m.onnx.data")
+def model(tmp_path, matmul) -> Path:
+    return matmul.save(tmp_path / "m.onnx", location="m.onnx.data")
 
 
 # -- the output is the input -------------------------------------------------------------------
@@ -84,8 +66,8 @@ def test_an_output_that_is_an_input_or_its_data_is_refused(capsys, model, argv):
     _refused(capsys, model.parent, *argv)
 
 
-def test_compare_refuses_to_write_over_its_second_model(capsys, tmp_path, model):
-    other = _save(tmp_path / "b" / "b.onnx", "b.onnx.data", scale=2.0)
+def test_compare_refuses_to_write_over_its_second_model(capsys, tmp_path, model, matmul):
+    other = matmul.save(tmp_path / "b" / "b.onnx", location="b.onnx.data", scale=2.0)
     _refused(capsys, other.parent, "compare", str(model), str(other), "--no-run", "-o", str(other))
 
 
@@ -100,19 +82,17 @@ def test_an_output_linked_to_an_input_is_refused(capsys, model, link):
     _refused(capsys, model.parent, "analyze", str(model), "-o", str(out))
 
 
-def test_graphml_refuses_to_replace_the_data_file_of_its_input(capsys, tmp_path):
+def test_graphml_refuses_to_replace_the_data_file_of_its_input(capsys, tmp_path, matmul):
     """The sidecar of out.graphml is out.onnxdata: a model reading out.onnxdata would silently
     compute with the GraphML's bytes afterwards."""
-    model = _save(tmp_path / "out.onnx", "out.onnxdata", scale=3.0)
+    model = matmul.save(tmp_path / "out.onnx", location="out.onnxdata", scale=3.0)
     err = _refused(capsys, tmp_path, "graphml", str(model), "-o", str(tmp_path / "out.graphml"))
     assert "out.onnxdata" in err
-    np.testing.assert_array_equal(
-        _weight(model), numpy_helper.to_array(_model(3.0).graph.initializer[0])
-    )
+    np.testing.assert_array_equal(_weight(model), matmul.weight(3.0))
 
 
-def test_a_spec_graphml_report_may_not_replace_the_data_its_source_reads(tmp_path):
-    model = _save(tmp_path / "src.onnx", "mlp.onnxdata")
+def test_a_spec_graphml_report_may_not_replace_the_data_its_source_reads(tmp_path, matmul):
+    model = matmul.save(tmp_path / "src.onnx", location="mlp.onnxdata")
     spec = (
         f'model mlp from onnx "{model}"\n\npipeline {{\n  remove-dead-code\n}}\n\n'
         'output "x" {\n  reports = [graphml]\n}\n'
@@ -123,8 +103,8 @@ def test_a_spec_graphml_report_may_not_replace_the_data_its_source_reads(tmp_pat
     assert _digests(tmp_path) == before
 
 
-def test_a_build_may_not_write_over_its_spec(tmp_path):
-    model = _save(tmp_path / "src.onnx", "src.onnx.data")
+def test_a_build_may_not_write_over_its_spec(tmp_path, matmul):
+    model = matmul.save(tmp_path / "src.onnx", location="src.onnx.data")
     spec = tmp_path / "mlp.ir.txt"
     spec.write_text(
         f'model mlp from onnx "{model}"\n\npipeline {{\n  remove-dead-code\n}}\n\n'
@@ -155,9 +135,9 @@ def test_opt_beside_its_source_writes_its_own_data_file(capsys, model):
     np.testing.assert_array_equal(_weight(out), _weight(model))
 
 
-def test_two_opt_outputs_in_one_folder_keep_their_own_weights(capsys, tmp_path):
-    a = _save(tmp_path / "a" / "model.onnx", "model.onnx.data", scale=1.0)
-    b = _save(tmp_path / "b" / "model.onnx", "model.onnx.data", scale=2.0)
+def test_two_opt_outputs_in_one_folder_keep_their_own_weights(capsys, tmp_path, matmul):
+    a = matmul.save(tmp_path / "a" / "model.onnx", location="model.onnx.data", scale=1.0)
+    b = matmul.save(tmp_path / "b" / "model.onnx", location="model.onnx.data", scale=2.0)
     out = tmp_path / "out"
     assert main(["opt", str(a), "-o", str(out / "one.onnx")]) == 0
     assert main(["opt", str(b), "-o", str(out / "two.onnx")]) == 0

@@ -14,36 +14,13 @@ from hcc.frontend import sources
 from hcc.frontend.sources import SourceError
 from hcc.frontend.torch_export import ExportError
 
-MODELS = {
-    # seed 003's BERT shape
-    "bert": dict(
-        model_type="bert",
-        overrides=dict(
-            num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=512
-        ),
-    ),
-    "gpt2": dict(model_type="gpt2", overrides=dict(n_layer=4)),
-    "llama": dict(
-        model_type="llama",
-        overrides=dict(
-            num_hidden_layers=2,
-            hidden_size=64,
-            intermediate_size=128,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            vocab_size=1000,
-            max_position_embeddings=128,
-        ),
-    ),
-}
+from _models import export_module, small_module
 
 
-@pytest.fixture(scope="module", params=sorted(MODELS))
+@pytest.fixture(scope="module", params=["bert", "gpt2", "llama"])
 def exported(request, tmp_path_factory):
-    spec = MODELS[request.param]
-    module = sources.from_config(spec["model_type"], spec["overrides"], seed=0)
-    kwargs, shapes = sources.example_inputs(module)
-    model = hcc.export(module, (), kwargs, dynamic_shapes=shapes)
+    module = small_module(request.param)
+    model, _ = export_module(module)
     path = tmp_path_factory.mktemp(request.param) / "model.onnx"
     ir.save(model, str(path))
     return module, model, str(path)

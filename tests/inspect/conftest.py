@@ -14,46 +14,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _models import export_module, small_module
+
 ROOT = Path(__file__).resolve().parents[2]
 TINY_MLP = ROOT / "specs" / "models" / "tiny_mlp.onnx"
 
+# name -> (the shared small model of tests/_models.py, the head it is exported with)
 MODELS = {
-    # seed 003: google/bert_uncased_L-2_H-128_A-2's shape
-    "bert": (
-        "bert",
-        dict(num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=512),
-        "base",
-    ),
-    "gpt2": (
-        "gpt2",
-        dict(n_layer=4, n_embd=64, n_head=4, vocab_size=1000, n_positions=128),
-        "causal-lm",
-    ),
-    "llama": (
-        "llama",
-        dict(
-            num_hidden_layers=2,
-            hidden_size=64,
-            intermediate_size=128,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            vocab_size=1000,
-            max_position_embeddings=128,
-        ),
-        "causal-lm",
-    ),
+    "bert": ("bert", "base"),
+    "gpt2": ("gpt2-narrow", "causal-lm"),
+    "llama": ("llama", "causal-lm"),
 }
 
 
 def _export(name: str, folder: Path) -> Path:
-    import hcc
     import hcc.ir as ir
-    from hcc.frontend import sources
 
-    model_type, overrides, task = MODELS[name]
-    module = sources.from_config(model_type, overrides, task=task, seed=0)
-    kwargs, shapes = sources.example_inputs(module)
-    model = hcc.export(module, (), kwargs, dynamic_shapes=shapes)
+    small, task = MODELS[name]
+    model, _ = export_module(small_module(small, task))
     path = folder / f"{name}.onnx"
     ir.save(model, str(path), external_data=f"{name}.onnx.data")
     return path

@@ -12,28 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-MODELS = {
-    # seed 003's BERT shape
-    "bert": dict(
-        model_type="bert",
-        overrides=dict(
-            num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=512
-        ),
-    ),
-    "gpt2": dict(model_type="gpt2", overrides=dict(n_layer=4)),
-    "llama": dict(
-        model_type="llama",
-        overrides=dict(
-            num_hidden_layers=2,
-            hidden_size=64,
-            intermediate_size=128,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            vocab_size=1000,
-            max_position_embeddings=128,
-        ),
-    ),
-}
+from _models import export_module, small_module
+
 # The full-depth GPT-2 is the session-wide export of tests/conftest.py (with its LM head).
 SHARED = {"gpt2-12": "gpt2_12_layers"}
 DEFAULT_MODELS = ("bert", "gpt2", "llama")
@@ -74,14 +54,10 @@ def _non_builtin_chain(path: str, modules) -> list[str]:
 
 
 def _export(name: str, folder) -> tuple[str, object]:
-    import hcc
     import hcc.ir as ir
-    from hcc.frontend import sources
 
-    spec = MODELS[name]
-    module = sources.from_config(spec["model_type"], spec["overrides"], seed=0)
-    kwargs, shapes = sources.example_inputs(module)
-    model = hcc.export(module, (), kwargs, dynamic_shapes=shapes)
+    module = small_module(name)
+    model, _ = export_module(module)
     path = str(folder / "model.onnx")
     ir.save(model, path)
     return path, module
@@ -97,7 +73,7 @@ def _source(name: str, path: str, module) -> Source:
 
 @pytest.fixture(scope="session")
 def exported(request, tmp_path_factory):
-    """``exported(name)``: the :class:`Source` of a model of :data:`MODELS` or :data:`SHARED`,
+    """``exported(name)``: the :class:`Source` of a model of :data:`_models.SMALL` or :data:`SHARED`,
     built on first use."""
     cache: dict[str, Source] = {}
 

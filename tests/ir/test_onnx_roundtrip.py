@@ -17,6 +17,8 @@ from onnx import TensorProto, helper, numpy_helper
 import hcc.ir as ir
 from hcc.ir.onnx import ProtoTensor, from_onnx, to_onnx
 
+from _models import gpt2_inputs
+
 # -- helpers ------------------------------------------------------------------------------------
 
 
@@ -875,21 +877,9 @@ def test_random_presence_roundtrips(proto):
 # -- GPT-2 ----------------------------------------------------------------------------------
 
 
-def _models_module():
-    """tests/_models.py, wherever pytest was started from."""
-    import importlib.util
-
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_models.py")
-    spec = importlib.util.spec_from_file_location("hcc_test_models", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow
 def test_gpt2_load_save_is_lossless(gpt2_12_layers, tmp_path):
     gpt2_path = gpt2_12_layers.path  # exported once per test run (tests/conftest.py)
-    gpt2_inputs = _models_module().gpt2_inputs
 
     model = ir.load(gpt2_path)
     tensors = [v.const_value for v in model.graph.initializers.values()]

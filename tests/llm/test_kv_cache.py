@@ -18,43 +18,16 @@ from hcc.ir import HccError
 from hcc.llm.recipe import LLMError, LLMOptions, build_pieces
 from hcc.llm.runtime import Runner
 
-CONFIGS = {
-    "llama": (
-        "llama",
-        dict(
-            num_hidden_layers=2,
-            hidden_size=64,
-            intermediate_size=128,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            vocab_size=1000,
-            max_position_embeddings=128,
-        ),
-    ),
-    "gpt2": ("gpt2", dict(n_layer=4, n_embd=64, n_head=4, vocab_size=1000, n_positions=128)),
-}
+from _models import greedy_generate, small_module
+
+# name -> the shared small model of tests/_models.py
+SMALL_MODELS = {"llama": "llama", "gpt2": "gpt2-narrow"}
 PROMPT = [5, 17, 42, 7, 99, 3]
 NEW_TOKENS = 20
 
 
 def _model(name: str):
-    model_type, overrides = CONFIGS[name]
-    return sources.from_config(model_type, overrides, task="causal-lm", seed=0)
-
-
-def _reference(model, prompt, count):
-    model.config.use_cache = True
-    with torch.no_grad():
-        out = model.generate(
-            torch.tensor([prompt]),
-            max_new_tokens=count,
-            min_new_tokens=count,
-            do_sample=False,
-            output_logits=True,
-            return_dict_in_generate=True,
-            pad_token_id=0,
-        )
-    return out.sequences[0, len(prompt) :].tolist(), [step[0].numpy() for step in out.logits]
+    return small_module(SMALL_MODELS[name], "causal-lm")
 
 
 CASES = [
@@ -80,7 +53,8 @@ def built(request, tmp_path_factory):
 
 def test_greedy_decoding_matches_transformers_token_for_token(built):
     name, static, head, model, folder, _ = built
-    tokens, logits = _reference(model, PROMPT, NEW_TOKENS)
+    reference = greedy_generate(model, PROMPT, NEW_TOKENS)
+    tokens, logits = reference.tokens, reference.logits
     generation = Runner(folder).generate(PROMPT, NEW_TOKENS)
     assert generation.tokens == tokens
     if head == "logits":

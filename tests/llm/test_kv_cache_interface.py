@@ -8,11 +8,12 @@ import json
 import os
 
 import pytest
-import torch
 
 from hcc.frontend import sources
 from hcc.llm.recipe import LLMError, LLMOptions, build_pieces
 from hcc.llm.runtime import Runner
+
+from _models import greedy_generate
 
 # Both decoders: 2 layers, 4 query heads over 2 KV heads of 8 dimensions.
 TINY = dict(
@@ -38,16 +39,7 @@ def model(request):
 
 @pytest.fixture(scope="module")
 def reference(model):
-    model.config.use_cache = True
-    with torch.no_grad():
-        out = model.generate(
-            torch.tensor([PROMPT]),
-            max_new_tokens=NEW_TOKENS,
-            min_new_tokens=NEW_TOKENS,
-            do_sample=False,
-            pad_token_id=0,
-        )
-    return out[0, len(PROMPT) :].tolist()
+    return greedy_generate(model, PROMPT, NEW_TOKENS).tokens
 
 
 def _shapes(folder: str, piece: str) -> dict[str, list]:

@@ -15,44 +15,22 @@ import os
 import numpy as np
 import onnx
 import pytest
-import torch
 
-from hcc.frontend import sources
 from hcc.llm.recipe import LLMError, LLMOptions, build_pieces
 from hcc.llm.runtime import Runner
 
-CONFIG = dict(
-    num_hidden_layers=2,
-    hidden_size=64,
-    intermediate_size=128,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    vocab_size=1000,
-    max_position_embeddings=128,
-)
+from _models import greedy_generate, small_module
+
 PROMPT = [5, 17, 42, 7, 99, 3]
 
 
-def _reference(count: int = 8):
-    model = sources.from_config("llama", CONFIG, task="causal-lm", seed=0)
-    model.config.use_cache = True
-    with torch.no_grad():
-        out = model.generate(
-            torch.tensor([PROMPT]),
-            max_new_tokens=count,
-            min_new_tokens=count,
-            do_sample=False,
-            output_logits=True,
-            return_dict_in_generate=True,
-            pad_token_id=0,
-        )
-    return out.sequences[0, len(PROMPT) :].tolist(), [step[0].numpy() for step in out.logits]
+def _model():
+    return small_module("llama", "causal-lm")
 
 
 def _build(folder: str, **options):
-    model = sources.from_config("llama", CONFIG, task="causal-lm", seed=0)
     return build_pieces(
-        model, folder, LLMOptions(max_len=32, head="logits", **options), name="llama"
+        _model(), folder, LLMOptions(max_len=32, head="logits", **options), name="llama"
     )
 
 
@@ -75,7 +53,8 @@ def _data_bytes(folder: str) -> int:
 
 
 def test_float16_with_int8_weights_decodes_like_float32(tmp_path):
-    tokens, logits = _reference()
+    reference = greedy_generate(_model(), PROMPT, 8)
+    tokens, logits = reference.tokens, reference.logits
     folder = str(tmp_path / "int8")
     _build(folder, dtype="float16", quantize={"bits": 8})
     generation = Runner(folder).generate(PROMPT, 8)
@@ -91,7 +70,8 @@ def test_float16_with_int8_weights_decodes_like_float32(tmp_path):
 
 @pytest.mark.slow
 def test_float16_with_int4_weights_follows_float32_until_the_leads_are_too_small(tmp_path):
-    tokens, logits = _reference()
+    reference = greedy_generate(_model(), PROMPT, 8)
+    tokens, logits = reference.tokens, reference.logits
     folder = str(tmp_path / "int4")
     _build(folder, dtype="float16", quantize={"bits": 4})
     generation = Runner(folder).generate(PROMPT, 8)

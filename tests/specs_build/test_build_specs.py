@@ -12,6 +12,8 @@ import pytest
 import hcc
 from hcc.cli import main
 
+from _models import greedy_generate
+
 SPECS = os.path.join(os.path.dirname(__file__), "..", "..", "specs")
 
 
@@ -73,26 +75,13 @@ def test_cli_check_and_fmt_of_bundled_specs(capsys):
             assert main(["fmt", "--check", path]) == 0, name
 
 
-def _greedy_reference(spec_path: str, defines: dict, prompt: list[int], count: int) -> list[int]:
-    """The tokens transformers' own greedy generate picks for the spec's model (same source, same
-    seed), with its own KV cache."""
-    import torch
-
+def _spec_module(spec_path: str, defines: dict):
+    """The torch module the spec builds from (same source, same seed)."""
     from hcc.frontend.load import load_module
     from hcc.spec.resolve import load_spec
 
     spec = load_spec(spec_path, {k: str(v) for k, v in defines.items()})
-    module = load_module(spec.source).module
-    module.config.use_cache = True
-    with torch.no_grad():
-        out = module.generate(
-            torch.tensor([prompt]),
-            max_new_tokens=count,
-            min_new_tokens=count,
-            do_sample=False,
-            pad_token_id=0,
-        )
-    return out[0, len(prompt) :].tolist()
+    return load_module(spec.source).module
 
 
 @pytest.mark.slow
@@ -104,9 +93,9 @@ def test_kv_cache_spec_builds_pieces_that_decode_like_transformers(tmp_path):
     names = sorted(os.path.basename(p) for p in result.outputs)
     assert "manifest.json" in names and "embedding.onnx" in names and "lm_head.onnx" in names
     generation = Runner(str(tmp_path)).generate(prompt, count)
-    want = _greedy_reference(
-        os.path.join(SPECS, "llama-kv-cache.hx"), {"max_len": 16}, prompt, count
-    )
+    want = greedy_generate(
+        _spec_module(os.path.join(SPECS, "llama-kv-cache.hx"), {"max_len": 16}), prompt, count
+    ).tokens
     assert len(want) == count
     assert generation.tokens == want
 
@@ -146,8 +135,8 @@ def test_seed001_spec_builds_its_interface_and_decodes_like_transformers(tmp_pat
     assert shapes["history_k"] == [1, 32, 2, 16]  # [batch, positions, kv_heads, head_dim]
     assert shapes["attention_mask"] == [1, 1, 1, 33]
     assert shapes["past_k"] == [1, 33, 2, 16]
-    want = _greedy_reference(
-        os.path.join(SPECS, "llama-seed001.hx"), {"max_len": 32}, prompt, count
-    )
+    want = greedy_generate(
+        _spec_module(os.path.join(SPECS, "llama-seed001.hx"), {"max_len": 32}), prompt, count
+    ).tokens
     assert len(want) == count
     assert Runner(str(tmp_path)).generate(prompt, count).tokens == want

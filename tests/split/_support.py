@@ -14,40 +14,14 @@ from typing import Any
 
 import numpy as np
 
-import hcc
 import hcc.ir as ir
 from hcc.passes import run
 from hcc.pieces import read_manifest, write_pieces
 
-# Seed 003's BERT (bert_uncased_L-2_H-128_A-2), a LLaMA of the same size, GPT-2 with 4 layers.
-CONFIGS = {
-    "gpt2": ("gpt2", {"n_layer": 4}, "causal-lm", "*/GPT2Block.*"),
-    "bert": (
-        "bert",
-        {
-            "num_hidden_layers": 2,
-            "hidden_size": 128,
-            "num_attention_heads": 2,
-            "intermediate_size": 512,
-        },
-        "base",
-        "*/BertLayer.*",
-    ),
-    "llama": (
-        "llama",
-        {
-            "num_hidden_layers": 2,
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "vocab_size": 1000,
-            "max_position_embeddings": 128,
-        },
-        "causal-lm",
-        "*/LlamaDecoderLayer.*",
-    ),
-}
+from _models import SMALL, export_module
+
+# The shared small models (tests/_models.py), each with its LM head where it has one.
+TASKS = {"gpt2": "causal-lm", "bert": "base", "llama": "causal-lm"}
 
 
 @dataclass
@@ -60,8 +34,9 @@ class Built:
 
 
 def build(name: str, **config_changes) -> Built:
-    model_type, overrides, task, layers = CONFIGS[name]
-    return build_from(model_type, {**overrides, **config_changes}, task, layers, name=name)
+    small = SMALL[name]
+    overrides = {**small.overrides, **config_changes}
+    return build_from(small.model_type, overrides, TASKS[name], small.layers, name=name)
 
 
 def build_from(
@@ -73,11 +48,10 @@ def build_from(
     declared=None,
     name: str | None = None,
 ) -> Built:
-    from hcc.frontend.sources import example_inputs, from_config
+    from hcc.frontend.sources import from_config
 
     module = from_config(model_type, overrides, task=task, seed=0)
-    kwargs, shapes = example_inputs(module, declared)
-    model = hcc.export(module, (), kwargs, dynamic_shapes=shapes)
+    model, kwargs = export_module(module, declared)
     return built_from_export(name or model_type, module, model, kwargs, layers)
 
 

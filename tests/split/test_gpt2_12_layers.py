@@ -15,6 +15,8 @@ from hcc.passes.pieces import combine_models
 from hcc.pieces import read_manifest
 from hcc.validate import run_pieces
 
+from _models import SMALL
+
 pytestmark = pytest.mark.slow
 
 
@@ -22,7 +24,7 @@ pytestmark = pytest.mark.slow
 def gpt2_12(gpt2_12_layers, tmp_path_factory):
     shared = gpt2_12_layers  # exported once per test run (tests/conftest.py)
     built = kit.built_from_export(
-        "gpt2", shared.module, ir.load(shared.path), shared.kwargs, kit.CONFIGS["gpt2"][3]
+        "gpt2", shared.module, ir.load(shared.path), shared.kwargs, SMALL["gpt2"].layers
     )
     folder = tmp_path_factory.mktemp("gpt2-12")
     return built, folder, kit.split(built, folder)

@@ -16,36 +16,10 @@ import pytest
 import hcc
 import hcc.ir as ir
 import hcc.passes
-from hcc.frontend import sources
 from hcc.ir.onnx._legacy_tags import NODE_METADATA_KEY
 
-# (model type, config overrides, one glob choosing each layer)
-MODELS = {
-    "gpt2": ("gpt2", {"n_layer": 4}, "*/GPT2Block.*"),
-    "bert": (
-        "bert",
-        {
-            "num_hidden_layers": 2,
-            "hidden_size": 128,
-            "num_attention_heads": 2,
-            "intermediate_size": 512,
-        },
-        "*/BertLayer.*",
-    ),
-    "llama": (
-        "llama",
-        {
-            "num_hidden_layers": 2,
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "vocab_size": 1000,
-            "max_position_embeddings": 128,
-        },
-        "*/LlamaDecoderLayer.*",
-    ),
-}
+from _models import SMALL, export_module, small_module
+
 TARGETS = [(8, 17), (8, 15), (7, 13)]
 
 
@@ -53,17 +27,9 @@ class Exported:
     """One export, its reference outputs, and its downgrades (made on first use)."""
 
     def __init__(self, name: str, folder) -> None:
-        model_type, overrides, self.layers = MODELS[name]
-        module = sources.from_config(model_type, overrides, seed=0)
-        kwargs, shapes = sources.example_inputs(module)
-        self.layer_count = len(
-            [
-                m
-                for m in module.modules()
-                if type(m).__name__ == self.layers.split("/")[-1].split(".")[0]
-            ]
-        )
-        model = hcc.export(module, (), kwargs, dynamic_shapes=shapes)
+        self.layers = SMALL[name].layers
+        self.layer_count = SMALL[name].layer_count
+        model, kwargs = export_module(small_module(name))
         self.folder = folder
         self.source = str(folder / "source" / "model.onnx")
         (folder / "source").mkdir()
@@ -91,7 +57,7 @@ def _run(path: str, feeds) -> list[np.ndarray]:
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"]).run(None, feeds)
 
 
-@pytest.fixture(scope="module", params=sorted(MODELS))
+@pytest.fixture(scope="module", params=["bert", "gpt2", "llama"])
 def exported(request, tmp_path_factory):
     return Exported(request.param, tmp_path_factory.mktemp(request.param))
 

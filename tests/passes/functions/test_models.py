@@ -15,47 +15,21 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-import hcc
 import hcc.ir as ir
-from hcc.frontend import sources
 from hcc.ir.verifier import verify
 from hcc.passes import run
 
-MODELS = {
-    "gpt2": dict(model_type="gpt2", overrides=dict(n_layer=4), layers=4),
-    "bert": dict(
-        model_type="bert",
-        overrides=dict(
-            num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=512
-        ),
-        layers=2,
-    ),
-    "llama": dict(
-        model_type="llama",
-        overrides=dict(
-            num_hidden_layers=2,
-            hidden_size=64,
-            intermediate_size=128,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            vocab_size=1000,
-            max_position_embeddings=128,
-        ),
-        layers=2,
-    ),
-}
+from _models import SMALL, export_module, small_module
+
 BLOCKS = "outline-functions(by='*/*.[0-9]*')"
 NESTED = "outline-functions(by='*/*.[0-9]*|*Attention', nested=true)"
 DOMAIN = "hcc.functions"
 
 
-@pytest.fixture(scope="module", params=sorted(MODELS))
+@pytest.fixture(scope="module", params=["bert", "gpt2", "llama"])
 def exported(request, tmp_path_factory) -> tuple[str, Path]:
     """Each model exported once for this module: (name, path of the saved model)."""
-    spec = MODELS[request.param]
-    module = sources.from_config(spec["model_type"], spec["overrides"], seed=0)
-    kwargs, shapes = sources.example_inputs(module)
-    model = hcc.export(module, (), kwargs, dynamic_shapes=shapes)
+    model, _ = export_module(small_module(request.param))
     path = tmp_path_factory.mktemp(request.param) / "model.onnx"
     ir.save(model, str(path))
     return request.param, path
@@ -109,7 +83,7 @@ def test_the_repeated_block_has_exactly_one_definition(exported, outlined):
     assert len(model.functions) == 1
     (function,) = model.functions.values()
     calls = [n for n in model.graph.nodes if n.domain == DOMAIN]
-    assert len(calls) == MODELS[name]["layers"]
+    assert len(calls) == SMALL[name].layer_count
     assert {n.op_type for n in calls} == {function.name}
     verify(model, require_scopes=True)
 
