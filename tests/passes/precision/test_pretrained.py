@@ -77,5 +77,5 @@ def test_int4_weights_stay_within_their_tolerance(pretrained_minilm, tmp_path, t
     assert len(model.meta["hcc.precision.quantized"]) == 37
     reference = pretrained_minilm.reference[0]
     gap = deviation("last_hidden_state", reference, outputs[0])
-    assert gap.within(1.0), gap.describe()  # measured 0.49
-    assert sentence_cosine(reference, outputs[0]) >= 0.95  # measured 0.969
+    assert gap.within(1.0), gap.describe()  # measured 0.51
+    assert sentence_cosine(reference, outputs[0]) >= 0.95  # measured 0.970
