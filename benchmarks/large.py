@@ -12,6 +12,8 @@ torch's own export of the loaded model; time and peak memory.
    built on the meta device, every parameter bound to its bytes in the checkpoint), split per
    decoder layer, pieces written (their weights copied from the checkpoint, file to file), and
    the whole model saved with ``weights="link"``. It reports the bytes it added to its folder.
+   One middle layer's piece then runs in onnxruntime against the torch layer built alone from
+   the checkpoint's tensors (float32 on both sides: onnxruntime's CPU kernels lack bfloat16).
 3. torch, in a child process (skipped for ``llama-7b``, which does not fit this machine's
    memory): ``from_pretrained`` then ``torch.onnx.export(dynamo=True)`` and ``save``, as a user
    would script it.
@@ -117,6 +119,82 @@ print(json.dumps({"seconds": end - start, "peak_mb": peak_mb()}))
 )
 
 
+# One decoder-layer piece of hcc's split in onnxruntime against the torch layer built alone from
+# the same checkpoint tensors, both in float32 (the bfloat16 weights upcast).
+_LAYER = r"""
+import json, os, sys
+import numpy as np
+src, pieces, index = sys.argv[1], sys.argv[2], int(sys.argv[3])
+import onnx, torch, transformers
+import onnxruntime as ort
+from onnx import TensorProto, numpy_helper
+from safetensors import safe_open
+from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRotaryEmbedding
+
+BF16, F32 = TensorProto.BFLOAT16, TensorProto.FLOAT
+
+def upcast_tensor(t):
+    if t.data_type != BF16:
+        return t
+    new = numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float32), t.name)
+    return new
+
+def upcast(model):
+    # Every bfloat16 tensor, type and Cast target of the piece as float32: onnxruntime's CPU
+    # kernels lack bfloat16 for most operators.
+    g = model.graph
+    for i, t in enumerate(list(g.initializer)):
+        g.initializer[i].CopyFrom(upcast_tensor(t))
+    for v in [*g.input, *g.output, *g.value_info]:
+        if v.type.tensor_type.elem_type == BF16:
+            v.type.tensor_type.elem_type = F32
+    for node in g.node:
+        for a in node.attribute:
+            if a.type == onnx.AttributeProto.TENSOR:
+                a.t.CopyFrom(upcast_tensor(a.t))
+            if node.op_type == "Cast" and a.name == "to" and a.i == BF16:
+                a.i = F32
+    return model
+
+manifest = json.load(open(os.path.join(pieces, "manifest.json")))
+entry = next(p for p in manifest["pieces"] if p["name"].endswith(f"Layer.{index}"))
+model = upcast(onnx.load(os.path.join(pieces, entry["file"])))
+session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+del model
+
+config = transformers.AutoConfig.from_pretrained(src)
+prefix = f"model.layers.{index}."
+with open(os.path.join(src, "model.safetensors.index.json")) as f:
+    weight_map = json.load(f)["weight_map"]
+state = {}
+for name, file in weight_map.items():
+    if name.startswith(prefix):
+        with safe_open(os.path.join(src, file), "pt") as f:
+            state[name[len(prefix):]] = f.get_tensor(name).float()
+with torch.device("meta"):
+    layer = LlamaDecoderLayer(config, index)
+layer.load_state_dict(state, assign=True)
+layer.eval()
+seq = 16
+generator = torch.Generator().manual_seed(0)
+hidden = torch.randn(1, seq, config.hidden_size, generator=generator)
+positions = torch.arange(seq)[None]
+rotary = LlamaRotaryEmbedding(config)
+causal = torch.full((seq, seq), torch.finfo(torch.float32).min).triu(1)[None, None]
+with torch.no_grad():
+    cos_sin = rotary(hidden, positions)
+    want = layer(hidden, attention_mask=causal, position_ids=positions, position_embeddings=cos_sin)
+    want = (want[0] if isinstance(want, tuple) else want).numpy()
+feeds = {}
+for i in session.get_inputs():
+    feeds[i.name] = hidden.numpy() if "float" in i.type else np.ones((1, seq), dtype=np.int64)
+got = session.run(None, feeds)[0]
+rel = float(np.abs(got - want).max() / np.abs(want).max())
+print(json.dumps({"piece": entry["name"], "max_abs": float(np.abs(got - want).max()), "relative": rel,
+                  "finite": bool(np.isfinite(got).all())}))
+"""
+
+
 def write_checkpoint(folder: str, shape: dict) -> int:
     """A LLaMA checkpoint of random bfloat16 weights, one shard per layer; returns its bytes."""
     import torch
@@ -204,6 +282,15 @@ def main() -> None:
                 shutil.rmtree(out, ignore_errors=True)
                 os.makedirs(out)
                 result[side] = _child(script, folder, out)
+                if side == "hcc" and round_ == 0:
+                    # A middle layer: one grown from the traced ones.
+                    layer = SHAPES[args.shape]["num_hidden_layers"] // 2
+                    check = _child(_LAYER, folder, os.path.join(out, "pieces"), str(layer))
+                    print(
+                        f"{check['piece']} in onnxruntime vs the torch layer (float32 from the "
+                        f"bfloat16 checkpoint): max abs {check['max_abs']:.3g}, relative "
+                        f"{check['relative']:.3g}"
+                    )
                 shutil.rmtree(out, ignore_errors=True)
             rounds.append(result)
             line = "  ".join(
@@ -212,7 +299,8 @@ def main() -> None:
             hcc = result["hcc"]
             print(
                 f"round {round_ + 1}: {line}  (hcc export {hcc['export']:.1f} s; whole model "
-                f"adds {hcc['whole_model_new_bytes'] / 2**20:.1f} MiB, pieces "
+                f"adds {hcc['whole_model_new_bytes'] / 2**20:.1f} MiB = "
+                f"{100 * hcc['whole_model_new_bytes'] / size:.3f} % of the checkpoint, pieces "
                 f"{(hcc['new_bytes'] - hcc['whole_model_new_bytes']) / 2**20:.0f} MiB)"
             )
         if with_torch:
