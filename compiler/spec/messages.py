@@ -6,7 +6,7 @@ from typing import Any
 
 from hcc.passes._errors import SourceLocation
 
-from ..diagnostics import did_you_mean
+from ..diagnostics import Diagnostic, did_you_mean
 from . import ast
 from .format import format_value
 
@@ -16,6 +16,16 @@ def at(first: SourceLocation, here: SourceLocation) -> str:
     if first.source == here.source:
         return f"{first.line}:{first.column}"
     return str(first)
+
+
+def given_once(key: str, loc: SourceLocation, seen: dict, errors: list, twice: str) -> bool:
+    """Whether ``key`` (at ``loc``) is given for the first time among ``seen``, which records it;
+    if not, ``twice`` is reported with where it was given first."""
+    if key in seen:
+        errors.append(Diagnostic(f"{twice} (first at {at(seen[key], loc)})", loc))
+        return False
+    seen[key] = loc
+    return True
 
 
 def unknown(what: str, name: str, known, listing: str) -> str:

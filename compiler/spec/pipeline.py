@@ -11,7 +11,7 @@ from hcc.passes.pipeline import PassSpec
 
 from ..diagnostics import Diagnostic
 from . import ast
-from .messages import at
+from .messages import given_once
 from .values import UNDEFINED, Values
 
 
@@ -27,16 +27,9 @@ def pipeline_passes(
         keys: dict[str, SourceLocation] = {}
         complete = True
         for arg in call.args:
-            if arg.key in keys:
-                errors.append(
-                    Diagnostic(
-                        f"option {arg.key!r} of pass {call.name!r} is given twice"
-                        f" (first at {at(keys[arg.key], arg.loc)})",
-                        arg.loc,
-                    )
-                )
+            twice = f"option {arg.key!r} of pass {call.name!r} is given twice"
+            if not given_once(arg.key, arg.loc, keys, errors, twice):
                 continue
-            keys[arg.key] = arg.loc
             value = values.get(arg.value)
             if value is UNDEFINED:
                 complete = False

@@ -12,7 +12,7 @@ from hcc.passes._errors import SourceLocation
 
 from ..diagnostics import Diagnostic
 from . import ast
-from .messages import at, describe, has_control_character, show, unknown
+from .messages import describe, given_once, has_control_character, show, unknown
 from .options import INPUTS_OPTIONS, MODEL_OPTIONS
 from .values import UNDEFINED, Values, section_options
 
@@ -98,16 +98,10 @@ def model_source(
                 )
             )
             break
-        if assign.key in seen:
-            errors.append(
-                Diagnostic(
-                    f"{assign.key!r} is set twice in config"
-                    f" (first at {at(seen[assign.key], assign.loc)})",
-                    assign.loc,
-                )
-            )
+        if not given_once(
+            assign.key, assign.loc, seen, errors, f"{assign.key!r} is set twice in config"
+        ):
             continue
-        seen[assign.key] = assign.loc
         value = values.get(assign.value)
         if value is not UNDEFINED:
             overrides[assign.key] = value

@@ -14,7 +14,7 @@ from hcc.passes._options import Option, OptionValueError
 
 from ..diagnostics import Diagnostic, did_you_mean
 from . import ast
-from .messages import at, describe, unknown
+from .messages import describe, given_once, unknown
 
 PARAM_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 
@@ -197,16 +197,9 @@ def section_options(
     result = {name: option.default for name, option in schema.items()}
     seen: dict[str, SourceLocation] = {}
     for assign in assigns:
-        if assign.key in seen:
-            errors.append(
-                Diagnostic(
-                    f"{assign.key!r} is set twice in {section}"
-                    f" (first at {at(seen[assign.key], assign.loc)})",
-                    assign.loc,
-                )
-            )
+        twice = f"{assign.key!r} is set twice in {section}"
+        if not given_once(assign.key, assign.loc, seen, errors, twice):
             continue
-        seen[assign.key] = assign.loc
         option = schema.get(assign.key)
         if option is None:
             errors.append(
