@@ -118,3 +118,61 @@ def test_a_mapping_may_swap_two_names(tmp_path):
     path = str(tmp_path / "block_0.onnx")
     ir.save(model, path)
     onnx.checker.check_model(path, full_check=True)
+
+
+@pytest.mark.slow
+def test_pieces_with_a_mapping_of_numbered_names_decode_like_transformers(tmp_path):
+    import json
+
+    import torch
+
+    from hcc.frontend import sources
+    from hcc.llm.runtime import Runner
+
+    config = dict(
+        num_hidden_layers=2,
+        hidden_size=32,
+        intermediate_size=64,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=200,
+        max_position_embeddings=64,
+    )
+    model = sources.from_config("llama", config, task="causal-lm", seed=1)
+    prompt = [5, 17, 42, 7, 99, 3]
+    model.config.use_cache = True
+    with torch.no_grad():
+        out = model.generate(
+            torch.tensor([prompt]),
+            max_new_tokens=20,
+            min_new_tokens=20,
+            do_sample=False,
+            pad_token_id=0,
+        )
+    names = {
+        "embedded": "x_0",
+        "hidden": "x_{i}",
+        "hidden_out": "x_{i+1}",
+        "head_in": "x_{layers}",
+        "past_k": "layer{i}/k",
+        "past_v": "layer{i}/v",
+        "new_k": "layer{i}/k_new",
+        "new_v": "layer{i}/v_new",
+        "token": "next",
+    }
+    build_pieces(model, str(tmp_path), LLMOptions(max_len=32, static=True, names=names))
+    manifest = json.load(open(tmp_path / "manifest.json"))
+    cache = manifest["pieces"]["block_cache_1"]
+    assert sorted(v["name"] for v in cache["inputs"]) == [
+        "attention_mask",
+        "layer1/k",
+        "layer1/v",
+        "position_ids",
+        "x_1",
+    ]
+    assert sorted(v["name"] for v in cache["outputs"]) == ["layer1/k_new", "layer1/v_new", "x_2"]
+    assert [v["name"] for v in manifest["pieces"]["lm_head"]["inputs"]] == ["x_2"]
+    for entry in manifest["pieces"].values():
+        onnx.checker.check_model(str(tmp_path / entry["file"]), full_check=True)
+    generated = Runner(str(tmp_path)).generate(prompt, 20).tokens
+    assert generated == out[0, len(prompt) :].tolist()
