@@ -293,11 +293,39 @@ def _bind(model: ir.Model, bound: dict[str, StoredTensor], folder: str) -> None:
     graph = model.graph
     for value in [v for v in graph.inputs if v.name in bound]:
         stored = bound[value.name]
-        _check_stored(value.name, value.dtype, value.shape, stored)
         graph.inputs.remove(value)
+        if value.dtype != stored.dtype and _both_float(value.dtype, stored.dtype):
+            value = _cast_stored(graph, value, stored)
+        _check_stored(value.name, value.dtype, value.shape, stored)
         value.const_value = stored.external(folder, value.name)
         value.const_value.metadata_props[CHECKPOINT_KEY] = stored.name
         graph.add_initializer(value)
+
+
+_FLOATS = (ir.DataType.FLOAT, ir.DataType.FLOAT16, ir.DataType.BFLOAT16, ir.DataType.DOUBLE)
+
+
+def _both_float(a, b) -> bool:
+    return a in _FLOATS and b in _FLOATS
+
+
+def _cast_stored(graph: ir.Graph, value: ir.Value, stored: StoredTensor) -> ir.Value:
+    """A parameter stored in another float type than the model computes in (a float32 norm in
+    a bfloat16 checkpoint) is read as stored and cast by a graph node, as loading the model
+    would cast it: the checkpoint's bytes stay where they are, never converted in memory, and
+    onnxruntime folds the cast once when a session starts. Returns the initializer to bind;
+    ``value`` becomes the cast's output (its scope comes from its readers when tagged)."""
+    source = ir.Value(value.name, ir.TensorType(stored.dtype, value.shape))
+    value.name = f"{value.name}.as_{value.dtype.name.lower()}"
+    cast = ir.Node(
+        "", "Cast", [source], outputs=[value], attributes=[ir.Attr.int("to", int(value.dtype))]
+    )
+    first = next(iter(graph), None)
+    if first is None:
+        graph.append(cast)
+    else:
+        graph.insert_before(first, cast)
+    return source
 
 
 def _check_stored(name: str, dtype, shape, stored: StoredTensor) -> None:

@@ -298,3 +298,33 @@ def test_a_checkpoint_linked_by_an_earlier_export_exports_again(llama_folder, tm
     finally:
         os.unlink(tmp_path / shard)
     assert len(model.graph) > 0
+
+
+@pytest.mark.slow
+def test_a_parameter_stored_in_another_float_type_is_cast_in_the_graph(llama_folder, tmp_path):
+    # Checkpoints may keep some tensors (norms) in another type than the model computes in;
+    # loading casts them, and so does the in-place graph, over the stored bytes.
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "mixed"
+    shutil.copytree(llama_folder, folder)
+    for shard in folder.glob("*.safetensors"):
+        tensors = load_file(str(shard))
+        for name in tensors:
+            if name.endswith("norm.weight"):
+                tensors[name] = tensors[name].to(torch.float16)
+        save_file(tensors, str(shard), metadata={"format": "pt"})
+    stored = checkpoint_tensors(str(folder))
+    half = [n for n, s in stored.items() if s.dtype == ir.DataType.FLOAT16]
+    assert half
+    model = export_checkpoint(str(folder), task="causal-lm")
+    for name in half:
+        initializer = model.graph.initializers[name]
+        assert initializer.dtype == ir.DataType.FLOAT16
+        assert initializer.const_value.offset == stored[name].offset
+        [cast] = initializer.consumers()
+        assert cast.op_type == "Cast" and not cast.scope.is_unknown
+    _check_same_as_ordinary(str(folder), "causal-lm", tmp_path)
