@@ -15,7 +15,7 @@ from hcc.passes._errors import SourceLocation
 
 from ..diagnostics import Diagnostic
 from . import ast
-from .messages import at, unknown
+from .messages import given_once, unknown
 from .values import UNDEFINED, Values
 
 BLOCKS = ("names",)
@@ -32,19 +32,15 @@ def names_settings(
     if section is None:
         return settings
     block = None
+    seen: dict[str, SourceLocation] = {}
     for candidate in section.blocks:
         if candidate.name not in BLOCKS:
             errors.append(
                 Diagnostic(unknown("export block", candidate.name, BLOCKS, "blocks"), candidate.loc)
             )
-        elif block is not None:
-            errors.append(
-                Diagnostic(
-                    f"names is given twice in export (first at {at(block.loc, candidate.loc)})",
-                    candidate.loc,
-                )
-            )
-        else:
+        elif given_once(
+            candidate.name, candidate.loc, seen, errors, "names is given twice in export"
+        ):
             block = candidate
     if block is None:
         return settings
@@ -54,15 +50,12 @@ def names_settings(
         )
         return settings
     keys: dict[str, ast.Assign] = {}
+    written: dict[str, SourceLocation] = {}
     complete = True
     for entry in block.entries:
-        if entry.key in keys:
-            errors.append(
-                Diagnostic(
-                    f"names.{entry.key} is given twice (first at {at(keys[entry.key].loc, entry.loc)})",
-                    entry.loc,
-                )
-            )
+        if not given_once(
+            entry.key, entry.loc, written, errors, f"names.{entry.key} is given twice"
+        ):
             continue
         keys[entry.key] = entry
         value = values.get(entry.value)

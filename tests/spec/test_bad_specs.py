@@ -179,6 +179,13 @@ BAD_SPECS = [
         3,
     ),
     Bad(
+        "names block given twice",
+        MODEL + "export {\n  recipe = kv-cache\n  names {}\n  names {}\n}\n",
+        "names is given twice in export (first at 4:3)",
+        5,
+        3,
+    ),
+    Bad(
         "unknown export block",
         MODEL + "export {\n  nmes {\n  }\n}\n",
         "unknown export block 'nmes'; did you mean 'names'? (blocks: names)",
