@@ -98,8 +98,10 @@ class QuantizeWeightsPass(Pass):
         for _, weight, readers in chosen:
             if not np.all(np.isfinite(weight.const_value.numpy())):
                 # Its scales would be NaN or infinite and every code garbage.
+                reader = readers[0][0]
+                where = reader.scope.tag or f"node {reader.name!r}, which has no scope"
                 raise PrecisionError(
-                    f"weight {weight.name!r} (read in {readers[0][0].scope.tag}) has NaN or "
+                    f"weight {weight.name!r} (read in {where}) has NaN or "
                     "infinite values and cannot be quantized; leave its module out with keep"
                 )
         if not chosen:

@@ -10,7 +10,7 @@ import pytest
 import hcc.ir as ir
 from hcc.deviation import deviation
 from hcc.ir import Attr, DataType, Scope, TensorType
-from hcc.passes import PassManager, VerifyEach, build_pipeline
+from hcc.passes import PassManager, VerifyEach, build_pipeline, run
 from hcc.passes.precision import QUANTIZED_KEY, PrecisionError
 from hcc.passes.precision.int4 import block_scales, matmul_nbits_tensors
 from hcc.passes.precision.int8 import quantize_int8
@@ -384,3 +384,12 @@ def test_an_empty_weight_is_left_as_it_is(builder):
     x = b.input("x", wide(0))
     y = b.op("MatMul", "mlp", x, b.weight("mlp.weight", np.ones((0, N))), scope=MLP, type=wide(N))
     assert not quantize(b.model(y)).changed
+
+
+def test_a_nan_weight_without_a_scope_is_named_by_its_reader(builder):
+    w = np.full((K, N), np.inf, np.float32)
+    b = builder()
+    x = b.input("x", wide(K))
+    y = b.op("MatMul", "mm", x, b.weight("w", w), scope=Scope.unknown(), type=wide(N))
+    with pytest.raises(PrecisionError, match=r"'w' \(read in node 'mm', which has no scope\)"):
+        run(b.model(y), "quantize-weights")
