@@ -109,8 +109,21 @@ def test_a_shard_index_may_not_leave_the_folder(tmp_path):
         checkpoint_tensors(str(tmp_path))
 
 
-# Tied weights (GPT-2's lm_head), buffers not in the checkpoint (BERT's position ids).
+# Tied weights (GPT-2's lm_head), buffers not in the checkpoint (BERT's position ids), and a
+# decoder deep enough to be traced with three layers and grown (Qwen2: biased q/k/v).
 OTHERS = {
+    "qwen2": (
+        "causal-lm",
+        dict(
+            num_hidden_layers=4,
+            hidden_size=64,
+            intermediate_size=128,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            vocab_size=256,
+            max_position_embeddings=64,
+        ),
+    ),
     "gpt2": ("causal-lm", dict(n_layer=2, n_embd=64, n_head=4, vocab_size=256, n_positions=64)),
     "bert": (
         "masked-lm",
