@@ -42,7 +42,7 @@ def browser():
     path = executable()
     if path is None:
         pytest.fail(
-            "Chromium is not installed: apt-get install -y chromium (.ci/run installs it); "
+            "Chromium is not installed: bash .ci/install-chromium (the README test command and .ci/run run it); "
             "the report is checked in a real browser"
         )
     chromium = Chromium(path)
