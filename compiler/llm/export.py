@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import hcc.ir as ir
-from hcc.ir import Scope
+from hcc.ir import Scope, common_scope
 
 from .decoder import Shape
 from .options import MASKED, LLMError, LLMOptions
@@ -119,6 +119,7 @@ def _finish(exported: ir.Model, model, shape: Shape, mode: str, options: LLMOpti
         for value, name in zip(graph.inputs[3:], history_names):
             value.name = name
         _shapes_read_their_own_history(exported, shape)
+        _history_views_join_their_layer(exported)
         if options.decode_cache == "new":
             _only_new_entries(exported)
     _rename(graph.outputs, names)
@@ -170,6 +171,31 @@ def _layout_transposes_join_their_layer(model: ir.Model) -> None:
             node.scope = readers[0].scope
 
 
+def _history_views_join_their_layer(model: ir.Model) -> None:
+    """Slices and transposes of a history input belong to the layer that reads them. A
+    sliding-window cache keeps the last positions of the history it is built from, a slice the
+    wrapper's code runs: scoped to the wrapper, it would sit in no layer and the cut would
+    hand the history from the embedding to the blocks. (Other readers of the history, such as
+    the Shape a mask is sized by, keep their scope.)"""
+    for history in model.graph.inputs[3:]:
+        for start in history.consumers():
+            if start.op_type not in VIEWS or start.inputs[0] is not history:
+                continue
+            views, readers, frontier = [start], [], [start.outputs[0]]
+            while frontier:
+                value = frontier.pop()
+                for node in value.consumers():
+                    if node.op_type in VIEWS and node.inputs[0] is value:
+                        views.append(node)
+                        frontier.append(node.outputs[0])
+                    else:
+                        readers.append(node)
+            scope = common_scope(node.scope for node in readers)
+            if not scope.is_unknown:
+                for node in views:
+                    node.scope = scope
+
+
 def _unwrap(scope: Scope, root: Scope) -> Scope:
     """The scope without the wrapper's level: ``/Decode/GPT2LMHeadModel/...`` becomes
     ``/GPT2LMHeadModel/...`` with module paths relative to the model."""
@@ -200,6 +226,9 @@ def _only_new_entries(model: ir.Model) -> None:
         history = graph.inputs[2 + position] if len(graph.inputs) > 2 + position else None
         transposed = producer is not None and producer.op_type == "Transpose"
         concat = producer.inputs[0].producer if transposed else producer
+        # A sliding-window cache keeps only its last positions: a Slice of the grown cache.
+        while concat is not None and concat.op_type == "Slice":
+            concat = concat.inputs[0].producer
         if concat is None or concat.op_type != "Concat" or history is None:
             raise LLMError(
                 f"the cache of output {position} does not grow by concatenation; "
@@ -224,9 +253,16 @@ def _only_new_entries(model: ir.Model) -> None:
             graph.outputs[position] = others[0]
 
 
+# Ops that only select or reorder a tensor's entries: what a cache does to its history.
+VIEWS = ("Slice", "Transpose")
+
+
 def _reads(value: ir.Value, history: ir.Value) -> bool:
-    """``value`` is the history input itself or its transpose into the model's own layout."""
-    producer = value.producer
-    return value is history or (
-        producer is not None and producer.op_type == "Transpose" and producer.inputs[0] is history
-    )
+    """``value`` is the history input itself, its transpose into the model's own layout, or
+    the last positions of either that a sliding-window cache keeps (Slices)."""
+    while value is not history:
+        producer = value.producer
+        if producer is None or producer.op_type not in VIEWS:
+            return False
+        value = producer.inputs[0]
+    return True
