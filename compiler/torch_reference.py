@@ -123,7 +123,7 @@ def validate_against_torch(
     feeds = generated_inputs(whole, model, batch=batch, seq=seq, seed=seed)
     manifest = _read_manifest(manifest_path) if manifest_path else None
     paths = _module_paths(model, manifest) if manifest else {}
-    outputs, captured = run_torch(module, feeds, sorted(set(paths.values())))
+    outputs, captured = run_torch(module, feeds, sorted({p for ps in paths.values() for p in ps}))
     onnx_outputs = whole.run(feeds)
     result = TorchValidation(whole=_compare_outputs(outputs, onnx_outputs))
     if manifest:
@@ -131,7 +131,7 @@ def validate_against_torch(
 
         values = run_pieces(manifest_path, feeds, optimization=optimization)
         for entry in manifest["pieces"]:
-            modules = [paths[tag] for tag in entry.get("scopes", []) if tag in paths]
+            modules = [p for tag in entry.get("scopes", []) for p in paths.get(tag, ())]
             for output in entry["outputs"]:
                 result.pieces.append(
                     _closest(
@@ -261,19 +261,22 @@ def _read_manifest(path: str) -> dict:
     return read_manifest(path)
 
 
-def _module_paths(model: ir.Model, manifest: dict) -> dict[str, str]:
-    """Module path of every scope tag the manifest names, from the model's module tree."""
+def _module_paths(model: ir.Model, manifest: dict) -> dict[str, list[str]]:
+    """The module paths of every scope tag the manifest names, from the model's module tree:
+    the module itself, then the ``torch.nn`` modules inside it that share its tag (a piece may
+    hand on what such a module returns, the decoder's embedding norm that an encoder-decoder's
+    first piece computes, say, which its own module never returns)."""
     text = model.metadata_props.get(HIERARCHY_KEY)
     if not text:
         raise ir.HccError(
             "the whole model has no module tree (hcc.hierarchy): it was not "
             "exported by hcc, so its pieces cannot be matched to torch modules"
         )
-    paths: dict[str, str] = {}
+    paths: dict[str, list[str]] = {}
 
     def walk(node: dict) -> None:
-        if not node.get("builtin"):
-            paths.setdefault(node["tag"], node["path"])
+        if node.get("path") is not None and node.get("tag"):
+            paths.setdefault(node["tag"], []).append(node["path"])
         for child in node.get("children", []):
             walk(child)
 
