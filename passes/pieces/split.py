@@ -37,6 +37,9 @@ from .._registry import register_pass
 from .._scope_patterns import ScopePattern, all_scopes, near, outermost
 from .model import KEEP_KEY, ONLY_KEY, PIECES_KEY, Piece, node_order
 
+# Ops whose result depends on their input's shape, not on its values.
+SIZE_OPS = ("Shape", "Size")
+
 
 class SplitError(HccError):
     """The requested pieces cannot be made."""
@@ -141,12 +144,15 @@ def partition(
     # Execution order of the chosen scopes: where their first node that computes on the model's
     # inputs sits. Nodes that read only weights and constants may sit anywhere (the TorchScript
     # exporter writes the Identity copies of equal weights at the top of the graph), so they
-    # rank a scope only when it has nothing else.
+    # place a scope only when it has nothing else (a scope that computes a weight).
     on_inputs = _reading_inputs(graph)
-    first_seen: dict[int, tuple[bool, int]] = {}
+    first_seen: dict[int, int] = {}
+    first_on_inputs: dict[int, int] = {}
     for node, index in anchor_of.items():
-        rank = (node not in on_inputs, order[node])
-        first_seen[index] = min(first_seen.get(index, rank), rank)
+        first_seen[index] = min(first_seen.get(index, len(order)), order[node])
+        if node in on_inputs:
+            first_on_inputs[index] = min(first_on_inputs.get(index, len(order)), order[node])
+    first_seen.update(first_on_inputs)
     empty = [s.tag for i, s in enumerate(chosen) if i not in first_seen]
     if empty:
         raise SplitError(f"chosen scopes hold no nodes: {', '.join(empty)}")
@@ -224,10 +230,14 @@ def partition(
 
 
 def _reading_inputs(graph: Graph) -> set[Node]:
-    """The nodes that depend, directly or through other nodes, on a graph input."""
+    """The nodes that depend, directly or through other nodes, on the data of a graph input
+    (a Shape reads only its input's size: a layer that sizes a mask by the input early on
+    has not started computing)."""
     found: set[Node] = set()
     inputs = set(graph.inputs)
     for node in graph.nodes:
+        if node.op_type in SIZE_OPS and node.domain in ("", "ai.onnx"):
+            continue
         for value in node_reads(node):
             producer = value.producer
             if value in inputs or producer is not None and _top(producer, graph) in found:

@@ -159,13 +159,16 @@ def test_groups_of_two_make_one_piece():
 
 def test_a_weight_copy_at_the_top_of_the_graph_does_not_reorder_the_layers():
     """The TorchScript exporter writes an Identity per repeated weight at the very top of the
-    graph; one that belongs to layer 1 must not make layer 1 run first."""
+    graph; one that belongs to layer 1 must not make layer 1 run first, nor a Shape of the
+    input that layer 1 sizes something by."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])
     nodes = [
         _tag(helper.make_node("Identity", ["w"], ["w1"], name="copy"), "/Toy/Block.1", "b.1"),
+        _tag(helper.make_node("Shape", ["x"], ["size"], name="size"), "/Toy/Block.1", "b.1"),
         _tag(helper.make_node("Add", ["x", "w"], ["h"], name="add0"), "/Toy/Block.0", "b.0"),
-        _tag(helper.make_node("Add", ["h", "w1"], ["y"], name="add1"), "/Toy/Block.1", "b.1"),
+        _tag(helper.make_node("Add", ["h", "w1"], ["z"], name="add1"), "/Toy/Block.1", "b.1"),
+        _tag(helper.make_node("Reshape", ["z", "size"], ["y"], name="fit"), "/Toy/Block.1", "b.1"),
     ]
     weight = numpy_helper.from_array(np.ones(4, dtype=np.float32), "w")
     graph = helper.make_graph(nodes, "toy", [x], [y], [weight])
@@ -173,7 +176,30 @@ def test_a_weight_copy_at_the_top_of_the_graph_does_not_reorder_the_layers():
     run(model, "split(by='*/Block.*')")
     assert [(p.name, _names(p)) for p in pieces_of(model)] == [
         ("Block.0", ["add0"]),
-        ("Block.1", ["copy", "add1"]),
+        ("Block.1", ["copy", "size", "add1", "fit"]),
+    ]
+
+
+def test_a_scope_that_computes_a_weight_runs_where_its_nodes_are():
+    """A scope that reads no model input (a weight-norm parametrization computing a conv
+    weight) keeps its place in the graph: ranked after the layers, the glue that reads it
+    would land in a later piece than the layer that reads the glue."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])
+    nodes = [
+        _tag(helper.make_node("Mul", ["v", "g"], ["w"], name="norm"), "/Toy/Weight.0", "p.0"),
+        _tag(helper.make_node("Add", ["x", "w"], ["h"], name="glue"), "/Toy", ""),
+        _tag(helper.make_node("Relu", ["h"], ["a"], name="relu"), "/Toy/Block.0", "b.0"),
+        _tag(helper.make_node("Neg", ["a"], ["y"], name="neg"), "/Toy/Block.1", "b.1"),
+    ]
+    weights = [numpy_helper.from_array(np.ones(4, dtype=np.float32), n) for n in ("v", "g")]
+    graph = helper.make_graph(nodes, "toy", [x], [y], weights)
+    model = ir.from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
+    run(model, "split(by='*.[0-9]*')")
+    assert [(p.name, _names(p)) for p in pieces_of(model)] == [
+        ("Weight.0", ["norm", "glue"]),
+        ("Block.0", ["relu"]),
+        ("Block.1", ["neg"]),
     ]
 
 
