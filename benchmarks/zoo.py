@@ -308,7 +308,9 @@ PRODUCES = {"build": "the model", "export": "the export", "split": "the pieces"}
 LAYERS = "*.[0-9]*"  # the outermost elements of module lists: one piece per layer
 TOLERANCE = 1e-4
 DOWNGRADE_TOLERANCE = 1e-5
-SIZES = ((2, 16), (3, 7))  # (batch, sequence) for onnxruntime against torch
+# (batch, sequence) for onnxruntime against torch; audio's sequence is in samples.
+SIZES = ((2, 16), (3, 7))
+AUDIO_SIZES = ((2, 400), (3, 320))
 PROMPT = [5, 17, 42, 7, 99, 3]
 NEW_TOKENS = 16
 
@@ -327,6 +329,7 @@ class Child:
         self.folder = folder
         self.out = out
         self.results: dict[str, dict] = {}
+        self.sizes = AUDIO_SIZES if self.declared and AUDIO_INPUT in self.declared else SIZES
         self.why: dict[str, str] = {}  # what a failed step would have made -> its reason
         self.module = None
         self.model = None
@@ -451,7 +454,7 @@ class Child:
 
         path = self.need("the export", self.path)
         worst = 0.0
-        for batch, seq in SIZES:
+        for batch, seq in self.sizes:
             result = validate_against_torch(self.module, path, batch=batch, seq=seq)
             problems = result.failures(TOLERANCE)
             if problems:
@@ -471,7 +474,9 @@ class Child:
         write_pieces(model, folder)
         self.manifest = os.path.join(folder, "manifest.json")
         self.pieces = len(model.meta["hcc.pieces"])
-        return _exact(validate_pieces(self.manifest), f"{self.pieces} pieces")
+        batch, seq = self.sizes[0]
+        deviations = validate_pieces(self.manifest, batch=batch, seq=seq)
+        return _exact(deviations, f"{self.pieces} pieces")
 
     def standalone(self) -> str:
         import onnx
@@ -492,7 +497,8 @@ class Child:
         from hcc.torch_reference import validate_against_torch
 
         manifest = self.need("the pieces", self.manifest)
-        result = validate_against_torch(self.module, self.path, manifest)
+        batch, seq = self.sizes[0]
+        result = validate_against_torch(self.module, self.path, manifest, batch=batch, seq=seq)
         problems = [
             f"{c.label}: {c.deviation.describe()}"
             for c in result.pieces
@@ -611,7 +617,9 @@ class Child:
         count = len(model.meta["hcc.pieces"])
         folder = os.path.join(self.folder, "foreign-pieces")
         write_pieces(model, folder)
-        note = _exact(validate_pieces(os.path.join(folder, "manifest.json")), f"{count} pieces")
+        batch, seq = self.sizes[0]
+        deviations = validate_pieces(os.path.join(folder, "manifest.json"), batch=batch, seq=seq)
+        note = _exact(deviations, f"{count} pieces")
         if self.pieces is not None and count != self.pieces:
             raise Failed(f"{count} pieces, the hcc export splits into {self.pieces}")
         return note
@@ -622,7 +630,8 @@ class Child:
         import hcc.ir as ir
         from hcc.ort import Session, generated_inputs
 
-        return generated_inputs(Session(self.path), ir.load(self.path))
+        batch, seq = self.sizes[0]
+        return generated_inputs(Session(self.path), ir.load(self.path), batch=batch, seq=seq)
 
 
 def expected_tags(module) -> dict[str, str]:
@@ -751,7 +760,7 @@ def run_one(name: str, timeout: float, folder: str) -> dict:
     return results
 
 
-def write_table(results: dict[str, dict], path: str, wall: float, jobs: int) -> None:
+def write_table(results: dict[str, dict], path: str, jobs: int) -> None:
     families = {}
     for name in results:
         families.setdefault(ARCHITECTURES[name][0], []).append(name)
@@ -790,6 +799,7 @@ def write_table(results: dict[str, dict], path: str, wall: float, jobs: int) -> 
                 + f" | {row['seconds']:.0f} s | {row.get('cpu', 0):.0f} s |"
             )
     cpu = sum(row.get("cpu", 0) for row in results.values())
+    wall = sum(row["seconds"] for row in results.values())
     lines.append(
         "| **✓ / ✗ / n/a** | | "
         + " | ".join(f"{t['ok']}/{t['fail']}/{t['n/a']}" for t in totals.values())
@@ -797,8 +807,8 @@ def write_table(results: dict[str, dict], path: str, wall: float, jobs: int) -> 
     )
     lines += [
         "",
-        f"{len(results)} architectures in {wall / 60:.1f} min of wall time, {jobs} at a time, "
-        f"{cpu / 60:.1f} min of CPU time.",
+        f"{len(results)} architectures: {wall / 60:.1f} min of wall time in all (run {jobs} "
+        f"at a time on a shared 2-core machine), {cpu / 60:.1f} min of CPU time.",
         "",
     ]
     if reasons:
@@ -821,6 +831,11 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="architectures at a time")
     parser.add_argument("--out", default=os.path.join(_root(), "docs", "zoo.md"))
     parser.add_argument("--json", default="", help="also write the raw results here")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the results in --json of the architectures not run now (rerun a few rows)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -835,6 +850,10 @@ def main(argv=None) -> int:
 
     start = time.perf_counter()
     results: dict[str, dict] = {}
+    if args.keep and args.json and os.path.exists(args.json):
+        with open(args.json) as f:
+            kept = json.load(f)
+        results = {name: row for name, row in kept.items() if name in ARCHITECTURES}
     with tempfile.TemporaryDirectory(prefix="hcc-zoo-") as folder:
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             futures = {name: pool.submit(run_one, name, args.timeout, folder) for name in names}
@@ -847,7 +866,7 @@ def main(argv=None) -> int:
                 )
                 print(f"{name:14} {marks} {row['seconds']:6.1f} s", flush=True)
     wall = time.perf_counter() - start
-    write_table(results, args.out, wall, args.jobs)
+    write_table(results, args.out, args.jobs)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
