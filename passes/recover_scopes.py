@@ -47,9 +47,10 @@ class RecoverScopesPass(Pass):
     overwrite = Option(bool, False, "also replace scopes that nodes already have")
 
     def call(self, model: Model) -> PassResult:
-        by_path = None
-        if "node-names" in self.sources and HIERARCHY_KEY in model.metadata_props:
-            by_path = _load_hierarchy(model.metadata_props[HIERARCHY_KEY])
+        tree = None
+        if HIERARCHY_KEY in model.metadata_props:
+            tree = _load_hierarchy(model.metadata_props[HIERARCHY_KEY])
+        by_path = tree if "node-names" in self.sources else None
         if by_path is None and "node-names" in self.sources:
             by_path = NamePaths(self._names_root(model))
         changed = False
@@ -59,7 +60,7 @@ class RecoverScopesPass(Pass):
             scope = None
             for source in self.sources:
                 if source == "metadata":
-                    scope = scope_from_metadata(node)
+                    scope = scope_from_metadata(node, tree)
                 elif by_path is not None:
                     scope = scope_from_node_name(node.name, by_path)
                 if scope is not None:
@@ -126,9 +127,16 @@ def module_stack(node: Node) -> list[tuple[str, str]] | None:
     return stack
 
 
-def scope_from_metadata(node: Node) -> Scope | None:
+def scope_from_metadata(node: Node, tree: dict[str, Scope] | None = None) -> Scope | None:
+    """The scope of the innermost module on the node's recorded stack. With the module tree
+    known, it gives that module's scope: the exporter's stack may skip a level (a module whose
+    forward hands its inputs straight to a child), which the tree has."""
     stack = module_stack(node)
-    return scope_from_stack(stack) if stack else None
+    if not stack:
+        return None
+    if tree is not None and stack[-1][0] in tree:
+        return tree[stack[-1][0]]
+    return scope_from_stack(stack)
 
 
 def _literal_list(text: str | None) -> list[str] | None:

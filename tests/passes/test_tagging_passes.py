@@ -178,6 +178,36 @@ def test_scopes_from_names_alone_share_the_root_of_scopes_already_known():
     assert named.scope.module_path == "encoder.layer.1"
 
 
+def test_a_stack_that_skips_a_level_gets_the_scope_the_module_tree_gives():
+    """A module whose forward hands its inputs straight to a child may be missing from the
+    exporter's stack; the tag follows the module tree, as for every other node."""
+    tree = {
+        "path": "",
+        "qualified_class": T + "BertModel",
+        "children": [
+            {
+                "path": "encoder",
+                "qualified_class": T + "BertEncoder",
+                "children": [
+                    {"path": "encoder.layer.0", "qualified_class": T + "BertLayer", "children": []}
+                ],
+            }
+        ],
+    }
+    x = Value("x")
+    node = Node(
+        "",
+        "Add",
+        [x, x],
+        metadata_props=torch_record([("", T + "BertModel"), ("encoder.layer.0", T + "BertLayer")]),
+    )
+    graph = Graph([x], [node.outputs[0]], [node])
+    model = model_of(graph)
+    model.metadata_props["hcc.hierarchy"] = json.dumps(tree)
+    RecoverScopesPass().run(model)
+    assert node.scope == LAYER0
+
+
 def test_recover_scopes_keeps_existing_scopes_unless_asked():
     node = Node(
         "", "Add", [Value("x")], scope=LAYER1, metadata_props=torch_record([("", T + "BertModel")])
