@@ -26,11 +26,11 @@ and scales, and each new node takes the scope of the reader it serves.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from hcc.ir import ArrayTensor, Attr, DataType, Graph, Node, TensorType, Value
+
+from .dequantize import dequantize_before
 
 FLOAT16_MAX = 65504.0
 
@@ -201,34 +201,9 @@ def rewrite_blocked_dequantize(
     s = _initializer(graph, fresh(f"{weight.name}_scales"), scales, scale_type)
     made: list[Node] = []
     for reader, index in readers:
-        home = reader.graph
-        out = Value(fresh(f"{weight.name}_dequantized"), _typed(weight, scale_type))
-        dq = Node(
-            "",
-            "DequantizeLinear",
-            [q, s],
-            outputs=[out],
-            attributes=[Attr.int("axis", axis), Attr.int("block_size", block_size)],
-            name=fresh(f"{reader.name or weight.name}/DequantizeLinear"),
-            scope=reader.scope,
+        made += dequantize_before(
+            reader, index, weight, [q, s], scale_type, fresh, axis=axis, block_size=block_size
         )
-        home.insert_before(reader, dq)
-        made.append(dq)
-        if scale_type != dtype:
-            cast_out = Value(fresh(f"{out.name}_{dtype.name.lower()}"), _typed(weight, dtype))
-            cast = Node(
-                "",
-                "Cast",
-                [out],
-                attributes=[Attr.int("to", int(dtype))],
-                outputs=[cast_out],
-                name=fresh(f"{out.name}/Cast"),
-                scope=reader.scope,
-            )
-            home.insert_before(reader, cast)
-            made.append(cast)
-            out = cast_out
-        reader.replace_input_with(index, out)
     _drop_if_unused(graph, weight)
     return made
 
@@ -241,12 +216,6 @@ def _int_attr(node: Node, name: str, default: int) -> int:
 def _float_attr(node: Node, name: str, default: float) -> float:
     attr = node.attributes.get(name)
     return default if attr is None else float(attr.value)
-
-
-def _typed(value: Value, dtype: DataType) -> TensorType:
-    if isinstance(value.type, TensorType):
-        return dataclasses.replace(value.type, dtype=dtype)
-    return TensorType(dtype, value.const_value.shape)
 
 
 def _initializer(graph: Graph, name: str, array: np.ndarray, dtype: DataType) -> Value:

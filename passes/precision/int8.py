@@ -12,11 +12,11 @@ com.microsoft MatMulNBits. So hcc writes the rewrite itself.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
-from hcc.ir import ArrayTensor, Attr, DataType, Graph, Node, TensorType, Value
+from hcc.ir import ArrayTensor, DataType, Graph, Node, TensorType, Value
+
+from .dequantize import dequantize_before
 
 FLOAT_TYPES = (DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16)
 
@@ -62,34 +62,9 @@ def rewrite_int8(
     s_value.const_value.name = s_value.name
     made: list[Node] = []
     for reader, index in readers:
-        home = reader.graph
-        out = Value(fresh(f"{weight.name}_dequantized"), _typed(weight, scale_type))
-        dq = Node(
-            "",
-            "DequantizeLinear",
-            [q_value, s_value],
-            attributes=[Attr.int("axis", axis)],
-            outputs=[out],
-            name=fresh(f"{reader.name or weight.name}/DequantizeLinear"),
-            scope=reader.scope,
+        made += dequantize_before(
+            reader, index, weight, [q_value, s_value], scale_type, fresh, axis=axis
         )
-        home.insert_before(reader, dq)
-        made.append(dq)
-        if scale_type != dtype:
-            cast_out = Value(fresh(f"{out.name}_{dtype.name.lower()}"), _typed(weight, dtype))
-            cast = Node(
-                "",
-                "Cast",
-                [out],
-                attributes=[Attr.int("to", int(dtype))],
-                outputs=[cast_out],
-                name=fresh(f"{out.name}/Cast"),
-                scope=reader.scope,
-            )
-            home.insert_before(reader, cast)
-            made.append(cast)
-            out = cast_out
-        reader.replace_input_with(index, out)
     graph.remove_initializer(weight.name)
     return made
 
@@ -97,9 +72,3 @@ def rewrite_int8(
 def _trans_b(node: Node) -> bool:
     attr = node.attributes.get("transB")
     return attr is not None and bool(attr.value)
-
-
-def _typed(value: Value, dtype: DataType) -> TensorType:
-    if isinstance(value.type, TensorType):
-        return dataclasses.replace(value.type, dtype=dtype)
-    return TensorType(dtype, value.const_value.shape)
