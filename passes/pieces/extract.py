@@ -28,7 +28,7 @@ from .._options import Option
 from .._registry import register_pass
 from .._scope_patterns import ScopePattern, all_scopes, near, outermost
 from .model import KEEP_KEY, ONLY_KEY, PIECES_KEY, Piece, boundaries, node_order
-from .split import SplitError, _anchors, _check_order
+from .split import SplitError, _anchors, _check_order, levels_after
 
 
 @register_pass("extract", summary="write chosen modules (any depth) as standalone pieces")
@@ -78,18 +78,7 @@ def _pieces(graph: Graph, chosen: list[Scope]) -> list[Piece]:
         for node in _entangled(graph, [n for n, i in anchor_of.items() if i == index], members):
             members[node] = r
     # Every other node runs after the latest chosen module it depends on (-1: before all).
-    level: dict[Node, int] = {}
-    for node in graph.nodes:
-        if node in members:
-            continue
-        deepest = -1
-        for value in node_reads(node):
-            producer = value.producer
-            if producer is None:
-                continue
-            producer = _top(producer, graph)
-            deepest = max(deepest, members.get(producer, level.get(producer, -1)))
-        level[node] = deepest
+    level = levels_after(graph, members)
     pieces: list[Piece] = []
     before = [n for n in graph.nodes if level.get(n) == -1]
     if before:

@@ -163,21 +163,7 @@ def partition(
     last = len(groups) - 1
 
     # Every other node runs after the latest group it depends on (-1: none, the embeddings).
-    level: dict[Node, int] = {}
-    for node in graph.nodes:
-        if node in anchor_of:
-            continue
-        deepest = -1
-        for value in node_reads(node):
-            producer = value.producer
-            if producer is None:
-                continue
-            producer = _top(producer, graph)
-            if producer in anchor_of:
-                deepest = max(deepest, group_of[anchor_of[producer]])
-            elif producer in level:
-                deepest = max(deepest, level[producer])
-        level[node] = deepest
+    level = levels_after(graph, {node: group_of[index] for node, index in anchor_of.items()})
     # The head: what depends on the last group, unless the last group itself reads it (an
     # untagged node inside the last layer), and what only the head reads (a transposed tied
     # weight, a mask used by the output layer). Consumers are visited before their producers.
@@ -323,3 +309,21 @@ def _check_order(graph: Graph, pieces: list[Piece]) -> None:
                         f"piece {piece.name!r} reads {value.name!r} from the later piece "
                         f"{pieces[j].name!r}; choose pieces that follow the execution order"
                     )
+
+
+def levels_after(graph: Graph, member_level: dict[Node, int]) -> dict[Node, int]:
+    """The level of every top-level node not in ``member_level``: the highest level among the
+    members and other nodes it reads from, or -1 when it reads from none (it runs before all)."""
+    level: dict[Node, int] = {}
+    for node in graph.nodes:
+        if node in member_level:
+            continue
+        deepest = -1
+        for value in node_reads(node):
+            producer = value.producer
+            if producer is None:
+                continue
+            producer = _top(producer, graph)
+            deepest = max(deepest, member_level.get(producer, level.get(producer, -1)))
+        level[node] = deepest
+    return level
