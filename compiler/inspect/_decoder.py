@@ -19,7 +19,14 @@ from hcc.ir import (
     Value,
 )
 
-from ._serial import GraphMLError, decode_type, dtype_of, from_text
+from ._serial import (
+    LIST_ATTR_KINDS,
+    GraphMLError,
+    convert_attr_value,
+    decode_type,
+    dtype_of,
+    from_text,
+)
 
 # Tensors below this size are copied into memory on import, so the saved model embeds them:
 # onnxruntime's shape inference cannot read small constants (Slice starts) from external data.
@@ -104,15 +111,7 @@ class Decoder:
         value = record.get("value")
         if "value" in record:
             value = self.attr_value(kind, value)
-        elif kind in (
-            AttrType.INTS,
-            AttrType.FLOATS,
-            AttrType.STRINGS,
-            AttrType.TENSORS,
-            AttrType.GRAPHS,
-            AttrType.SPARSE_TENSORS,
-            AttrType.TYPE_PROTOS,
-        ):
+        elif kind in LIST_ATTR_KINDS:
             value = []
         return Attr(
             record["name"],
@@ -123,28 +122,18 @@ class Decoder:
         )
 
     def attr_value(self, kind, value) -> Any:
-        if kind in (AttrType.FLOAT, AttrType.INT, AttrType.INTS, AttrType.FLOATS):
-            return value
-        if kind == AttrType.STRING:
-            return from_text(value)
-        if kind == AttrType.STRINGS:
-            return [from_text(s) for s in value]
-        if kind == AttrType.TENSOR:
-            return self.tensor(value, in_memory=True)
-        if kind == AttrType.TENSORS:
-            return [self.tensor(t, in_memory=True) for t in value]
-        if kind == AttrType.GRAPH:
-            return self.graph(value)
-        if kind == AttrType.GRAPHS:
-            return [self.graph(g) for g in value]
-        if kind == AttrType.SPARSE_TENSOR:
-            return self.sparse(value)
-        if kind == AttrType.SPARSE_TENSORS:
-            return [self.sparse(s) for s in value]
-        if kind == AttrType.TYPE_PROTO:
-            return decode_type(value)
-        if kind == AttrType.TYPE_PROTOS:
-            return [decode_type(t) for t in value]
+        return convert_attr_value(self, kind, value)
+
+    # The per-item converters :func:`convert_attr_value` calls by name.
+    text = staticmethod(from_text)
+    type_proto = staticmethod(decode_type)
+
+    def attr_tensor(self, record: dict) -> ir.Tensor:
+        # Attribute tensors live in the node, not in external data.
+        return self.tensor(record, in_memory=True)
+
+    def unknown_kind(self, kind, value) -> Any:
+        # A kind this version does not know is kept as recorded, so the model still loads.
         return value
 
     def sparse(self, record: dict) -> SparseTensor:

@@ -7,7 +7,6 @@ from typing import Any
 import hcc.ir as ir
 from hcc.ir import (
     Attr,
-    AttrType,
     DataType,
     Function,
     Graph,
@@ -16,7 +15,7 @@ from hcc.ir import (
     Value,
 )
 
-from ._serial import GraphMLError, Sidecar, as_text, encode_type
+from ._serial import GraphMLError, Sidecar, as_text, convert_attr_value, encode_type
 
 
 class Encoder:
@@ -75,28 +74,16 @@ class Encoder:
         return record
 
     def attr_value(self, kind, value) -> Any:
-        if kind in (AttrType.FLOAT, AttrType.INT, AttrType.INTS, AttrType.FLOATS):
-            return list(value) if isinstance(value, (list, tuple)) else value
-        if kind == AttrType.STRING:
-            return as_text(value)
-        if kind == AttrType.STRINGS:
-            return [as_text(s) for s in value]
-        if kind == AttrType.TENSOR:
-            return self.tensor(value)
-        if kind == AttrType.TENSORS:
-            return [self.tensor(t) for t in value]
-        if kind == AttrType.GRAPH:
-            return self.graph(value)
-        if kind == AttrType.GRAPHS:
-            return [self.graph(g) for g in value]
-        if kind == AttrType.SPARSE_TENSOR:
-            return self.sparse(value)
-        if kind == AttrType.SPARSE_TENSORS:
-            return [self.sparse(s) for s in value]
-        if kind == AttrType.TYPE_PROTO:
-            return encode_type(value)
-        if kind == AttrType.TYPE_PROTOS:
-            return [encode_type(t) for t in value]
+        return convert_attr_value(self, kind, value)
+
+    # The per-item converters :func:`convert_attr_value` calls by name.
+    text = staticmethod(as_text)
+    type_proto = staticmethod(encode_type)
+
+    def attr_tensor(self, tensor: ir.Tensor) -> dict:
+        return self.tensor(tensor)
+
+    def unknown_kind(self, kind, value) -> Any:
         raise GraphMLError(f"attribute of kind {kind} cannot be written to GraphML")
 
     def sparse(self, sparse: SparseTensor) -> dict:

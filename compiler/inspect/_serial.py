@@ -23,6 +23,7 @@ from typing import Any
 
 import hcc.ir as ir
 from hcc.ir import (
+    AttrType,
     DataType,
     MapType,
     OpaqueType,
@@ -148,3 +149,38 @@ def dtype_of(code: int):
         return DataType(code)
     except ValueError:
         return code
+
+
+# How each attribute kind's payload is converted, by both directions alike: the name of the
+# converter's method for one item, and whether the payload is a list of such items. Number
+# kinds go through unchanged (as a list when they are a list). Encoder and Decoder each name
+# their own methods ``text``, ``attr_tensor``, ``graph``, ``sparse`` and ``type_proto``.
+_ATTR_ITEMS: dict[AttrType, tuple[str, bool]] = {
+    AttrType.STRING: ("text", False),
+    AttrType.STRINGS: ("text", True),
+    AttrType.TENSOR: ("attr_tensor", False),
+    AttrType.TENSORS: ("attr_tensor", True),
+    AttrType.GRAPH: ("graph", False),
+    AttrType.GRAPHS: ("graph", True),
+    AttrType.SPARSE_TENSOR: ("sparse", False),
+    AttrType.SPARSE_TENSORS: ("sparse", True),
+    AttrType.TYPE_PROTO: ("type_proto", False),
+    AttrType.TYPE_PROTOS: ("type_proto", True),
+}
+_NUMBER_KINDS = frozenset({AttrType.FLOAT, AttrType.INT, AttrType.INTS, AttrType.FLOATS})
+# Kinds whose payload is a list: an attribute of one of them with no value is an empty list.
+LIST_ATTR_KINDS = frozenset(
+    {AttrType.INTS, AttrType.FLOATS} | {kind for kind, (_, many) in _ATTR_ITEMS.items() if many}
+)
+
+
+def convert_attr_value(converter, kind, value) -> Any:
+    """``value`` of an attribute of ``kind``, each item passed through ``converter``'s method
+    for it; ``converter.unknown_kind(kind, value)`` decides about a kind the table lacks."""
+    if kind in _NUMBER_KINDS:
+        return list(value) if isinstance(value, (list, tuple)) else value
+    if kind not in _ATTR_ITEMS:
+        return converter.unknown_kind(kind, value)
+    method, many = _ATTR_ITEMS[kind]
+    convert = getattr(converter, method)
+    return [convert(item) for item in value] if many else convert(value)
