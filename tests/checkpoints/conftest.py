@@ -106,6 +106,21 @@ def hub_cache(tmp_path_factory):
     return str(cache), modules
 
 
+@pytest.fixture(scope="session")
+def build_from_cache(hub_cache):
+    """``build(spec_text)``: ``hcc.build`` with the cache as HF_HUB_CACHE for that call only
+    (for module-scoped builds, which cannot use the per-test ``monkeypatch``)."""
+
+    def build(spec_text: str):
+        import hcc
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("HF_HUB_CACHE", hub_cache[0])
+            return hcc.build(spec_text)
+
+    return build
+
+
 @pytest.fixture
 def offline(hub_cache, monkeypatch):
     """The cache as HF_HUB_CACHE, and every network connection refused."""

@@ -5,12 +5,10 @@ and against the torch module (forward hooks on that module)."""
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
 
-import hcc
 import hcc.ir as ir
 from hcc.ort import Session
 from hcc.passes.pieces import SplitError
@@ -27,23 +25,15 @@ output "%s" { validate = true }
 """
 
 
-def _build(hub_cache, out, hub_id, scopes, body=""):
-    previous = os.environ.get("HF_HUB_CACHE")
-    os.environ["HF_HUB_CACHE"] = hub_cache[0]
-    try:
-        return hcc.build(SPEC % (hub_id, body, scopes, out))
-    finally:
-        if previous is None:
-            del os.environ["HF_HUB_CACHE"]
-        else:
-            os.environ["HF_HUB_CACHE"] = previous
+def _build(build_from_cache, out, hub_id, scopes, body=""):
+    return build_from_cache(SPEC % (hub_id, body, scopes, out))
 
 
 @pytest.fixture(scope="module")
-def attention_0(hub_cache, tmp_path_factory):
+def attention_0(build_from_cache, tmp_path_factory):
     out = tmp_path_factory.mktemp("llama-attention-0")
     result = _build(
-        hub_cache,
+        build_from_cache,
         out,
         "tiny-org/llama",
         '"*/LlamaDecoderLayer.0/LlamaAttention"',
@@ -103,10 +93,10 @@ def test_the_piece_runs_alone_on_the_whole_models_boundary_tensors(attention_0):
         assert np.array_equal(got[output["name"]], whole[output["name"]])
 
 
-def test_two_components_of_a_bert_checkpoint_each_alone(hub_cache, tmp_path):
+def test_two_components_of_a_bert_checkpoint_each_alone(build_from_cache, tmp_path):
     # Seed 004's component export: an attention block and an intermediate (MLP) of BERT.
     result = _build(
-        hub_cache,
+        build_from_cache,
         tmp_path,
         "tiny-org/bert",
         '"encoder.layer.0.attention", "encoder.layer.1.intermediate"',
@@ -122,7 +112,7 @@ def test_two_components_of_a_bert_checkpoint_each_alone(hub_cache, tmp_path):
     assert all(d.within(1e-5) for d in compared.values()), compared
 
 
-def test_a_glob_that_chooses_no_module_is_named(hub_cache, tmp_path, offline):
+def test_a_glob_that_chooses_no_module_is_named(build_from_cache, tmp_path, offline):
     with pytest.raises(SplitError, match=r"scopes: '\*/LlamaAtention' matches no module"):
-        _build(hub_cache, tmp_path, "tiny-org/llama", '"*/LlamaAtention"')
+        _build(build_from_cache, tmp_path, "tiny-org/llama", '"*/LlamaAtention"')
     assert not list(tmp_path.iterdir())

@@ -25,19 +25,9 @@ output "%s" { validate = true }
 
 
 @pytest.fixture(scope="module")
-def layer_1(hub_cache, tmp_path_factory):
-    import os
-
+def layer_1(build_from_cache, tmp_path_factory):
     out = tmp_path_factory.mktemp("only-layer-1")
-    previous = os.environ.get("HF_HUB_CACHE")
-    os.environ["HF_HUB_CACHE"] = hub_cache[0]
-    try:
-        result = hcc.build(SPEC % ('"LlamaDecoderLayer.1"', out))
-    finally:
-        if previous is None:
-            del os.environ["HF_HUB_CACHE"]
-        else:
-            os.environ["HF_HUB_CACHE"] = previous
+    result = build_from_cache(SPEC % ('"LlamaDecoderLayer.1"', out))
     return out, result
 
 

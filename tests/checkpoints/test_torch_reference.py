@@ -21,20 +21,10 @@ output "%s" { validate = true  reports = [report] }
 
 
 @pytest.fixture(scope="module")
-def split_build(hub_cache, tmp_path_factory):
+def split_build(hub_cache, build_from_cache, tmp_path_factory):
     """The tiny LLaMA from the cache, split per layer and validated (one build per module)."""
-    import os
-
     out = tmp_path_factory.mktemp("torch-split")
-    previous = os.environ.get("HF_HUB_CACHE")
-    os.environ["HF_HUB_CACHE"] = hub_cache[0]
-    try:
-        result = hcc.build(SPLIT_SPEC % out)
-    finally:
-        if previous is None:
-            del os.environ["HF_HUB_CACHE"]
-        else:
-            os.environ["HF_HUB_CACHE"] = previous
+    result = build_from_cache(SPLIT_SPEC % out)
     return out, result, hub_cache[1]["tiny-org/llama"]
 
 
