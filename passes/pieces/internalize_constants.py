@@ -84,9 +84,13 @@ class InternalizeConstantsPass(Pass):
             progress = False
             edge = piece_inputs(graph, piece, order=order)[0]
             available = _available(graph, piece, edge)
+            # A copied Shape that reads another tensor of the same shape was planned on the
+            # promise that the tensor exists before the piece's nodes run: copying its producer
+            # too could make a cycle (the reshaped ids whose Reshape reads the copied Shape).
+            twins = {v for substitutes in piece.rebased.values() for v in substitutes.values()}
             for value in edge:
-                if value.producer is None or value.name in self._kept:
-                    continue  # a model input, or a tensor asked to stay on the boundary
+                if value.producer is None or value.name in self._kept or value in twins:
+                    continue  # a model input, or a tensor that stays on the boundary
                 plan = self._plan(graph, value, piece, available - {value}, edge)
                 if plan is None:
                     continue
@@ -179,8 +183,8 @@ def _same_shape(
     """An available tensor whose dims read by ``shape_node`` are known to equal ``value``'s.
 
     Returns ``(tensor, start/end attributes for the copied Shape)`` or None. Only the piece's
-    boundary inputs are candidates: they exist before any of its nodes run, so reading one can
-    never make a cycle. A tensor of the same rank is taken first; with ``ranges`` (opset 15 or
+    boundary inputs are candidates: they exist before any of its nodes run (and stay on the
+    boundary from then on), so reading one can never make a cycle. A tensor of the same rank is taken first; with ``ranges`` (opset 15 or
     later) a tensor whose leading dims match may be read through Shape's start/end (the mask's
     ``[batch, seq]`` from the hidden state's ``[batch, seq, hidden]``).
     """

@@ -211,3 +211,61 @@ def test_pieces_follow_execution_order_and_a_skipped_block_is_incomplete():
     # ... but a module left out between two chosen ones is an error.
     with pytest.raises(ir.HccError, match="incomplete"):
         run(model, "split(scopes=['/Toy/Block.0', '/Toy/Head'])")
+
+
+def test_a_tensor_a_copied_shape_reads_instead_stays_on_the_boundary(tmp_path):
+    """CLIP's text tower: the embeddings reshape the token ids by the mask's shape, and the last
+    layer reads both the reshaped ids and a size vector built from the mask's shape. The copied
+    Shape of the mask reads the reshaped ids instead (same shape, already on the boundary); the
+    ids must then stay on the boundary: copying their Reshape too, which reads that Shape, would
+    make the piece a cycle."""
+    ids = helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "seq"])
+    mask = helper.make_tensor_value_info("mask", TensorProto.INT64, ["batch", "seq"])
+    outputs = [
+        helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "seq", 4]),
+        helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", "seq"]),
+    ]
+    nodes = [
+        _tag(helper.make_node("Shape", ["mask"], ["s"], name="size"), "/Toy", ""),
+        _tag(helper.make_node("Reshape", ["ids", "s"], ["v"], name="view"), "/Toy", ""),
+        _tag(helper.make_node("Gather", ["table", "v"], ["e"], name="embed"), "/Toy", ""),
+        _tag(helper.make_node("Concat", ["s", "four"], ["s3"], name="sizes", axis=0), "/Toy", ""),
+        _tag(helper.make_node("Relu", ["e"], ["h"], name="relu"), "/Toy/Block.0", "b.0"),
+        _tag(helper.make_node("Reshape", ["h", "s3"], ["y"], name="fit"), "/Toy/Block.1", "b.1"),
+        _tag(
+            helper.make_node("Cast", ["v"], ["z"], name="cast", to=TensorProto.FLOAT),
+            "/Toy/Block.1",
+            "b.1",
+        ),
+    ]
+    weights = [
+        # Too large to copy (over internalize-constants' 16 KiB): the hidden state is an
+        # activation on the boundary, as a real embedding table makes it.
+        numpy_helper.from_array(np.ones((1100, 4), dtype=np.float32), "table"),
+        numpy_helper.from_array(np.array([4], dtype=np.int64), "four"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "toy",
+        [ids, mask],
+        outputs,
+        weights,
+        value_info=[
+            helper.make_tensor_value_info("v", TensorProto.INT64, ["batch", "seq"]),
+            helper.make_tensor_value_info("h", TensorProto.FLOAT, ["batch", "seq", 4]),
+        ],
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
+    onnx.checker.check_model(proto, full_check=True)
+    model = run(ir.from_onnx(proto), "split(by='*/Block.*'),internalize-constants")
+    last = pieces_of(model)[-1]
+    assert [n.name for n in last.copied] == ["size", "sizes"]
+    write_pieces(model, str(tmp_path))
+    feeds = {
+        "ids": np.array([[1, 7, 3], [0, 2, 5]], dtype=np.int64),
+        "mask": np.ones((2, 3), dtype=np.int64),
+    }
+    expected = dict(zip(["y", "z"], session(str(tmp_path / "model.onnx")).run(None, feeds)))
+    values = run_pieces(str(tmp_path), feeds)
+    for name, want in expected.items():
+        assert np.array_equal(values[name], want)
