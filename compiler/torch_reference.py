@@ -29,6 +29,7 @@ import numpy as np
 
 import hcc.ir as ir
 from hcc.ir import HIERARCHY_KEY
+from hcc.passes.recover_scopes import module_stack
 
 from .deviation import Deviation, deviation
 from .ort import Session, generated_inputs
@@ -122,8 +123,9 @@ def validate_against_torch(
     model = ir.load(whole_path)
     feeds = generated_inputs(whole, model, batch=batch, seq=seq, seed=seed)
     manifest = _read_manifest(manifest_path) if manifest_path else None
-    paths = _module_paths(model, manifest) if manifest else {}
-    outputs, captured = run_torch(module, feeds, sorted({p for ps in paths.values() for p in ps}))
+    candidates = _candidates(model, manifest) if manifest else {}
+    hooked = sorted({p for paths in candidates.values() for p in paths})
+    outputs, captured = run_torch(module, feeds, hooked)
     onnx_outputs = whole.run(feeds)
     result = TorchValidation(whole=_compare_outputs(outputs, onnx_outputs))
     if manifest:
@@ -131,13 +133,10 @@ def validate_against_torch(
 
         values = run_pieces(manifest_path, feeds, optimization=optimization)
         for entry in manifest["pieces"]:
-            modules = [p for tag in entry.get("scopes", []) for p in paths.get(tag, ())]
             for output in entry["outputs"]:
-                result.pieces.append(
-                    _closest(
-                        entry["name"], output["name"], values[output["name"]], modules, captured
-                    )
-                )
+                name = output["name"]
+                modules = candidates[(entry["name"], name)]
+                result.pieces.append(_closest(entry["name"], name, values[name], modules, captured))
     return result
 
 
@@ -261,11 +260,73 @@ def _read_manifest(path: str) -> dict:
     return read_manifest(path)
 
 
-def _module_paths(model: ir.Model, manifest: dict) -> dict[str, list[str]]:
-    """The module paths of every scope tag the manifest names, from the model's module tree:
-    the module itself, then the ``torch.nn`` modules inside it that share its tag (a piece may
-    hand on what such a module returns, the decoder's embedding norm that an encoder-decoder's
-    first piece computes, say, which its own module never returns)."""
+def _candidates(model: ir.Model, manifest: dict) -> dict[tuple[str, str], list[str]]:
+    """(piece, output) -> the module paths whose output that boundary tensor can be.
+
+    A tensor is a module's output only if the module made it and hands it out: its producer
+    lies in the module (the producer's own module or one around it) and some reader, or the
+    graph's output list, lies outside. A tensor made and read inside one module (the sum of
+    token and position embeddings a decoder computes before its first layer, handed from one
+    piece to the next because the cut runs through that decoder) is no module's output; only
+    these modules are looked at, or a same-shaped output of a module nearby (the embedding
+    table's lookup) would be taken for it. A boundary tensor the whole model does not have
+    falls back to the modules of its piece's scopes."""
+    known = _module_paths(model)
+    tree = {p for paths in known.values() for p in paths}
+    graph_outputs = {v.name for v in model.graph.outputs}
+    made: dict[str, tuple[str, list[str]]] = {}
+    for node in model.graph.nodes:
+        if node.scope.is_unknown:
+            continue
+        for value in node.outputs:
+            readers = [_innermost(r) for r in value.consumers() if not r.scope.is_unknown]
+            made[value.name] = (_innermost(node), readers)
+    candidates: dict[tuple[str, str], list[str]] = {}
+    for entry in manifest["pieces"]:
+        for output in entry["outputs"]:
+            name = output["name"]
+            own = [p for tag in entry.get("scopes", []) for p in known.get(tag, ())]
+            if name not in made:
+                candidates[(entry["name"], name)] = own
+                continue
+            path, readers = made[name]
+            leaves = name in graph_outputs
+            paths = [
+                m
+                for m in _enclosing(path)
+                if m in tree and (leaves or any(not _within(r, m) for r in readers))
+            ]
+            # The piece's own modules first: the encoder's last layer, not the whole model
+            # that returns the encoder's output too.
+            candidates[(entry["name"], name)] = sorted(paths, key=lambda m: m not in own)
+    return candidates
+
+
+def _innermost(node: ir.Node) -> str:
+    """The path of the innermost module that ran ``node``: the exporter's record where there is
+    one (it names the ``torch.nn`` module inside a scope, the embedding table or the norm, which
+    the scope does not), else the scope's module."""
+    stack = module_stack(node)
+    return stack[-1][0] if stack else node.scope.module_path
+
+
+def _enclosing(path: str) -> list[str]:
+    """The module paths around ``path`` and ``path`` itself, outermost (the root, ``""``) first:
+    of modules returning one tensor, the outermost is the one a piece stands for (the layer,
+    not the norm that ends it)."""
+    parts = path.split(".") if path else []
+    return [".".join(parts[:i]) for i in range(len(parts) + 1)]
+
+
+def _within(path: str, module: str) -> bool:
+    return not module or path == module or path.startswith(module + ".")
+
+
+def _module_paths(model: ir.Model) -> dict[str, list[str]]:
+    """The module paths of every scope tag, from the model's module tree: the module itself,
+    then the ``torch.nn`` modules inside it that share its tag (a piece may hand on what such a
+    module returns, the decoder's embedding norm that an encoder-decoder's first piece
+    computes, say, which its own module never returns)."""
     text = model.metadata_props.get(HIERARCHY_KEY)
     if not text:
         raise ir.HccError(
@@ -281,12 +342,7 @@ def _module_paths(model: ir.Model, manifest: dict) -> dict[str, list[str]]:
             walk(child)
 
     walk(json.loads(text))
-    return {
-        tag: paths[tag]
-        for entry in manifest["pieces"]
-        for tag in entry.get("scopes", [])
-        if tag in paths
-    }
+    return paths
 
 
 def whole_path_of(manifest_path: str) -> str:
