@@ -23,6 +23,7 @@ keep the unknown scope; ``tag-auxiliary`` and ``propagate-tags`` give them one.
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable
 
 from hcc.ir import TAG_KEY, Model, Node, Scope
 
@@ -52,7 +53,7 @@ class RecoverScopesPass(Pass):
             tree = _load_hierarchy(model.metadata_props[HIERARCHY_KEY])
         by_path = tree if "node-names" in self.sources else None
         if by_path is None and "node-names" in self.sources:
-            by_path = NamePaths(self._names_root(model))
+            by_path = NamePaths(self._names_root(model), (n.name for n in model.all_nodes()))
         changed = False
         for node in model.all_nodes():
             if not node.scope.is_unknown and not self.overwrite:
@@ -83,10 +84,24 @@ class RecoverScopesPass(Pass):
 
 class NamePaths:
     """Scopes for module paths when no module tree is known: one level per path segment, the
-    segment standing in for the unknown class (``layers.0`` reads like ``Class.0``)."""
+    segment standing in for the unknown class (``layers.0`` reads like ``Class.0``).
 
-    def __init__(self, root: Scope) -> None:
+    A numbered segment is an element of a list of repeated layers only if the names hold
+    several numbers of it under the same parent (``layers.0`` and ``layers.1``). A lone one is
+    the one child of some container that runs its children itself (the exporter names
+    ``parametrizations.weight.0`` of a weight-normed convolution ``weight/weight.0``): it adds
+    no level, its nodes take the container's scope (as ``torch.nn``'s own modules take their
+    parent's in the tag rules), so that a per-layer split does not take it for a layer."""
+
+    def __init__(self, root: Scope, names: Iterable[str] = ()) -> None:
         self._scopes: dict[str, Scope] = {"": root}
+        self._numbers: dict[tuple[str, str], set[str]] = {}
+        for name in names:
+            tokens = name_tokens(name) or []
+            for i, token in enumerate(tokens):
+                base, dot, number = token.rpartition(".")
+                if dot and number.isdigit():
+                    self._numbers.setdefault((".".join(tokens[:i]), base), set()).add(number)
 
     def scope_of(self, tokens: list[str]) -> Scope:
         scope = self._scopes[""]
@@ -94,9 +109,20 @@ class NamePaths:
             path = ".".join(tokens[: i + 1])
             known = self._scopes.get(path)
             if known is None:
-                known = self._scopes[path] = scope.child(path, token)
+                if self._lone_number(tokens[:i], token):
+                    known = scope
+                else:
+                    known = scope.child(path, token)
+                self._scopes[path] = known
             scope = known
         return scope
+
+    def _lone_number(self, parent: list[str], token: str) -> bool:
+        base, dot, number = token.rpartition(".")
+        if not dot or not number.isdigit():
+            return False
+        numbers = self._numbers.get((".".join(parent), base))
+        return numbers is not None and len(numbers) < 2
 
 
 def _load_hierarchy(text: str) -> dict[str, Scope] | None:
@@ -164,12 +190,20 @@ def _stack_from_namespace(namespace: str) -> list[tuple[str, str]] | None:
     return entries[:-1] or None
 
 
+def name_tokens(name: str) -> list[str] | None:
+    """The module path segments of a TorchScript-style node name (``/a/b.0/c/Op_3`` gives
+    ``a``, ``b.0``, ``c``), None for a name of another form."""
+    if not name.startswith("/"):
+        return None
+    return [token for token in name[1:].split("/")[:-1] if token]
+
+
 def scope_from_node_name(name: str, by_path: dict[str, Scope] | NamePaths) -> Scope | None:
     """The scope for a TorchScript-style node name ``/a/b.0/c/Op_3`` via the module tree, or
     from the name alone (:class:`NamePaths`)."""
-    if not name.startswith("/"):
+    tokens = name_tokens(name)
+    if tokens is None:
         return None
-    tokens = [token for token in name[1:].split("/")[:-1] if token]
     if isinstance(by_path, NamePaths):
         return by_path.scope_of(tokens)
     while True:

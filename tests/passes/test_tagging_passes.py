@@ -153,9 +153,11 @@ def test_recover_scopes_reads_module_paths_from_node_names_without_a_module_tree
     each level's name standing in for its unknown class."""
     x = Value("x")
     matmul = Node("", "MatMul", [x, x], name="/model/layers.0/self_attn/q_proj/MatMul")
+    second = Node("", "MatMul", [x, x], name="/model/layers.1/self_attn/q_proj/MatMul")
     top = Node("", "Shape", [x], name="/Shape_3")
     anonymous = Node("", "Identity", [x], name="Identity_12")
-    graph = Graph([x], [matmul.outputs[0]], [top, matmul, anonymous], name="main_graph")
+    nodes = [top, matmul, second, anonymous]
+    graph = Graph([x], [matmul.outputs[0], second.outputs[0]], nodes, name="main_graph")
     assert RecoverScopesPass().run(model_of(graph)).changed
     assert matmul.scope.module_path == "model.layers.0.self_attn.q_proj"
     assert matmul.scope.tag == "/main_graph/model/layers.0/self_attn/q_proj"
@@ -168,11 +170,27 @@ def test_recover_scopes_reads_module_paths_from_node_names_without_a_module_tree
     assert Scope.from_tag(matmul.scope.tag, matmul.scope.module_path) == matmul.scope
 
 
+def test_a_lone_numbered_name_adds_no_level_of_its_own():
+    """Layers come in lists: ``layers.0`` beside ``layers.1``. A number alone under its parent
+    (a weight norm's ``weight/weight.0``) is the one child of a container that runs it; its
+    nodes take the container's scope, so that no per-layer pattern takes it for a layer."""
+    x = Value("x")
+    norm = Node("", "Div", [x, x], name="/conv/weight/weight.0/Div")
+    conv = Node("", "Conv", [x, norm.outputs[0]], name="/conv/Conv")
+    layers = [Node("", "Relu", [x], name=f"/layers.{i}/Relu") for i in (0, 1)]
+    nodes = [norm, conv, *layers]
+    graph = Graph([x], [conv.outputs[0]] + [n.outputs[0] for n in layers], nodes, name="g")
+    RecoverScopesPass().run(model_of(graph))
+    assert (norm.scope.module_path, norm.scope.tag) == ("conv.weight", "/g/conv/weight")
+    assert [n.scope.tag for n in layers] == ["/g/layers.0", "/g/layers.1"]
+
+
 def test_scopes_from_names_alone_share_the_root_of_scopes_already_known():
     x = Value("x")
     known = Node("", "Neg", [x], scope=LAYER0)
     named = Node("", "Relu", [x], name="/encoder/layer.1/Relu")
-    graph = Graph([x], [named.outputs[0]], [known, named])
+    first = Node("", "Relu", [x], name="/encoder/layer.0/Relu")
+    graph = Graph([x], [named.outputs[0], first.outputs[0]], [known, first, named])
     RecoverScopesPass().run(model_of(graph))
     assert named.scope.root_scope == ROOT
     assert named.scope.module_path == "encoder.layer.1"

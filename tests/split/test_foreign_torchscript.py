@@ -101,3 +101,54 @@ def test_a_foreign_torchscript_file_splits_per_layer_exactly(model_type, tmp_pat
     assert pieces[1]["scopes"][0].endswith(f"/{layer}.1")
     results = validate_pieces(str(tmp_path / "pieces"))
     assert results and all(r.problem == "" and r.max_abs == 0.0 for r in results)
+
+
+def test_a_lone_numbered_module_is_no_layer_of_a_foreign_file(tmp_path):
+    """A weight-normed convolution's parametrization is named ``weight/weight.0`` in the
+    exporter's node names: one number alone under its parent, not a list of layers. The per-layer
+    split finds the two real layers only."""
+    import torch
+
+    class Block(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dense = torch.nn.Linear(32, 32)
+
+        def forward(self, x):
+            return x + torch.relu(self.dense(x))
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            conv = torch.nn.Conv1d(32, 32, 3, padding=1)
+            self.conv = torch.nn.utils.parametrizations.weight_norm(conv, dim=2)
+            self.layers = torch.nn.ModuleList([Block(), Block()])
+
+        def forward(self, x):
+            x = self.conv(x).transpose(1, 2)
+            for layer in self.layers:
+                x = layer(x)
+            return x
+
+    torch.manual_seed(0)
+    source = str(tmp_path / "foreign.onnx")
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Net().eval(),
+            (torch.randn(2, 32, 8),),
+            source,
+            dynamo=False,
+            input_names=["x"],
+            dynamic_axes={"x": {0: "batch", 2: "seq"}},
+        )
+    model = ir.load(source)
+    assert any("/weight.0/" in node.name for node in model.graph)
+    model = run(model, "recover-scopes,tag-auxiliary,propagate-tags")
+    assert {n.scope.module_path for n in model.graph if "/weight.0/" in n.name} == {"conv.weight"}
+    run(model, "split(by='*.[0-9]*'),internalize-constants")
+    write_pieces(model, str(tmp_path / "pieces"))
+    pieces = read_manifest(str(tmp_path / "pieces"))["pieces"]
+    assert [p["name"] for p in pieces] == ["layers.0", "layers.1"]
+    results = validate_pieces(str(tmp_path / "pieces"), seq=8)
+    assert results and all(r.problem == "" and r.max_abs == 0.0 for r in results)
