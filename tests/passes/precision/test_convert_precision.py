@@ -79,6 +79,39 @@ def test_default_keep_ops_hold_the_reduction_in_float32(make_chain):
     assert nodes["centre"].outputs[0].dtype == F16
 
 
+def _cube_then_square_mean(builder):
+    """x -> MatMul -> Pow(3) -> Mul (a tanh GELU's cube) and MatMul -> Pow(2) -> ReduceMean (a
+    RMSNorm's squares): the same op between converted neighbours and at a kept reduction."""
+    b = builder()
+    x = b.input("x")
+    w = b.weight("w", np.eye(4))
+    h = b.op("MatMul", "matmul", x, w)
+    cube = b.op("Pow", "cube", h, b.weight("three", 3.0))
+    gelu = b.op("Mul", "gelu", cube, b.weight("c", 0.044715))
+    square = b.op("Pow", "square", h, b.weight("two", 2.0))
+    mean = b.op("ReduceMean", "mean", square, type=TensorType(F32, ("batch", 1)))
+    return b.model(gelu, mean)
+
+
+def test_a_kept_elementwise_op_between_converted_neighbours_converts_too(builder):
+    model = convert(_cube_then_square_mean(builder)).model
+    nodes = by_name(model)
+    assert nodes["cube"].outputs[0].dtype == F16  # float32 there would only add two Casts
+    assert nodes["cube"].inputs[0] is nodes["matmul"].outputs[0]
+    # The squares feed the kept ReduceMean directly, in float32: they never pass float16.
+    assert nodes["square"].outputs[0].dtype == F32
+    assert nodes["mean"].inputs[0] is nodes["square"].outputs[0]
+
+
+def test_a_kept_elementwise_op_stays_float32_next_to_a_float32_input_or_output(builder):
+    b = builder()
+    x = b.input("x")
+    y = b.op("Exp", "exp", x)
+    model = convert(b.model(y)).model
+    assert by_name(model)["exp"].outputs[0].dtype == F32
+    assert casts(model) == []  # io = keep: the model's input and output are float32
+
+
 def test_every_node_is_tagged_and_the_verifier_agrees(make_chain):
     model = convert(make_chain(), "convert-precision(keep=['*/Norm'])").model
     assert all(not n.scope.is_unknown for n in model.all_nodes())
