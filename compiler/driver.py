@@ -182,7 +182,7 @@ def _write_build_report(result: BuildResult) -> str:
 def _build_llm(spec: BuildSpec, result: BuildResult, progress: bool) -> BuildResult:
     """The kv-cache recipe: the module is exported in its prefill and decode forms and cut
     into embedding, block_i, block_cache_i and lm_head (see hcc.llm.recipe)."""
-    from .frontend.load import load_module
+    from .frontend.load import load_module, local_folder
     from .llm.recipe import LLMOptions, build_pieces
 
     source = spec.source
@@ -190,12 +190,19 @@ def _build_llm(spec: BuildSpec, result: BuildResult, progress: bool) -> BuildRes
         raise ir.HccError("the kv-cache recipe needs a PyTorch source, not an ONNX file")
     if source.task == "base":
         source.task = "causal-lm"
+    # weights = link/copy/auto: the model on the meta device, its weights read in place.
+    in_place = spec.export.weights is not None
     with step(f"loading {spec.model_name} ({source.kind} {source.reference})", enabled=progress):
-        loaded = load_module(source)
+        loaded = load_module(source, in_place=in_place)
     options = LLMOptions(**spec.recipe)
     with step(f"exporting and cutting {spec.model_name}", enabled=progress):
         result.outputs = build_pieces(
-            loaded.module, spec.output.directory, options, name=spec.output.name
+            loaded.module,
+            spec.output.directory,
+            options,
+            name=spec.output.name,
+            checkpoint=local_folder(source) if in_place else None,
+            weights=spec.export.weights or "copy",
         )
     _write_html_report(result)
     return result

@@ -126,19 +126,28 @@ def export_meta_module(
     *,
     opset: int | None = None,
     pipeline: str | None = DEFAULT_PIPELINE,
+    prefix: str = "",
 ) -> ir.Model:
     """Export ``module`` (from :func:`meta_module` of ``folder``) called with ``kwargs``, its
     parameters bound to the checkpoint's tensors. A model whose layers are alike is traced with
-    three and grown to all of them once scoped (see repeat_layers)."""
+    three and grown to all of them once scoped (see repeat_layers).
+
+    ``prefix``: ``module`` wraps the checkpoint's model as its submodule of that path (a
+    wrapper that changes what the model is called with or returns); its parameter names are
+    the checkpoint's with ``prefix.`` before them."""
     stored = checkpoint_tensors(folder)
-    buffers = set(materialize_buffers(module, stored))
+    inner = module.get_submodule(prefix)
+    lead = f"{prefix}." if prefix else ""
+    buffers = {lead + name for name in materialize_buffers(inner, stored)}
+    # Buffers computed before the call (the wrapper's caller may have run the model) too.
+    buffers |= {name for name, b in module.named_buffers() if not b.is_meta}
+    # By the names the module gives the parameters.
+    named = {lead + name: tensor for name, tensor in stored.items()}
     layers = repeated_layers(module) if pipeline else None
     if layers is not None:
         try:
             with layers.truncated():
-                model = _export_bound(
-                    module, kwargs, dynamic_shapes, opset, folder, stored, buffers
-                )
+                model = _export_bound(module, kwargs, dynamic_shapes, opset, folder, named, buffers)
         except ExportError:
             model = None  # the model needs all its layers to run: trace it whole
         if model is not None:
@@ -147,7 +156,7 @@ def export_meta_module(
             if repeat(model, layers, _parameter_maker(model, layers, stored, folder)):
                 # Readers of the shared values (masks, rotary tables) are all layers now.
                 return _run(model, "propagate-tags") if "propagate-tags" in pipeline else model
-    model = _export_bound(module, kwargs, dynamic_shapes, opset, folder, stored, buffers)
+    model = _export_bound(module, kwargs, dynamic_shapes, opset, folder, named, buffers)
     model.metadata_props[HIERARCHY_KEY] = hierarchy_json(module)
     return _run(model, pipeline) if pipeline else model
 

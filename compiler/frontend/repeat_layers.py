@@ -138,10 +138,15 @@ def repeat(
     graph = model.graph
     members = [_members(graph, layers, k) for k in range(TRACED)]
     middle, template = members[-2], members[-1]
-    plan = _match(middle, template, layers)
-    if plan is None or not template or not _exits_follow(graph, template, members):
+    plan = _match(middle, template, layers, graph)
+    if plan is None or not template:
         return False
-    _grow(graph, layers, template, plan, parameter)
+    own_outputs = _own_outputs(graph, members)
+    if own_outputs is None or not _exits_follow(graph, template, members, own_outputs):
+        return False
+    if not _own_inputs_exist(graph, members, plan, layers.count):
+        return False
+    _grow(graph, layers, template, plan, parameter, own_outputs)
     return True
 
 
@@ -155,11 +160,14 @@ def _members(graph: ir.Graph, layers: LayerList, index: int) -> list[ir.Node]:
     ]
 
 
-def _match(middle: list[ir.Node], template: list[ir.Node], layers: LayerList):
+def _match(middle: list[ir.Node], template: list[ir.Node], layers: LayerList, graph: ir.Graph):
     """How each template input is wired, if ``middle`` and ``template`` are the same graph up to
     names: per (node index, input index) ``("carry", j, k)`` (output k of node j of the previous
-    layer), ``("param", name)`` (the template's own parameter) or ``("shared",)``. Inputs
-    computed inside the layer have no entry."""
+    layer), ``("param", name)`` (the template's own parameter), ``("input", p, stride)`` (the
+    layer's own graph input at position p, each layer's ``stride`` positions after its
+    predecessor's: a KV cache's history) or ``("shared",)``. Inputs computed inside the layer
+    have no entry."""
+    positions = {id(value): p for p, value in enumerate(graph.inputs)}
     if len(middle) != len(template):
         return None
     position = {}  # value -> (node index, output index) in its own layer
@@ -194,9 +202,65 @@ def _match(middle: list[ir.Node], template: list[ir.Node], layers: LayerList):
                 and layers.rename(x.name, last - 1, last) == y.name
             ):
                 plan[(j, i)] = ("param", y.name)
+            elif x is not y and id(x) in positions and id(y) in positions:
+                stride = positions[id(y)] - positions[id(x)]
+                if stride <= 0 or x.type != y.type:
+                    return None
+                plan[(j, i)] = ("input", positions[id(y)], stride)
             else:
                 return None
     return plan
+
+
+def _own_inputs_exist(graph: ir.Graph, members: list, plan: dict, count: int) -> bool:
+    """Each grown layer's own graph inputs are there, unread by the traced layers and typed
+    like the template's: the model takes every layer's inputs even when traced with three
+    (what lies outside the layers, a Shape sizing the mask, may read any of them)."""
+    inputs = graph.inputs
+    template = members[-1]
+    inside = {id(node) for layer in members for node in layer}
+    for (j, i), wiring in plan.items():
+        if wiring[0] != "input":
+            continue
+        _, position, stride = wiring
+        for index in range(TRACED, count):
+            at = position + stride * (index - (TRACED - 1))
+            if at >= len(inputs):
+                return False
+            value = inputs[at]
+            if value.type != template[j].inputs[i].type:
+                return False
+            if any(id(node) in inside for node, _ in value.uses):
+                return False
+    return True
+
+
+def _own_outputs(graph: ir.Graph, members: list) -> list[tuple[int, int]] | None:
+    """The (node index, output index) of the values each layer hands out as graph outputs of
+    its own (a KV cache's keys and values), if the middle and last layers have them at the same
+    place, and every traced layer's lie together right after its predecessor's; None if not."""
+    position = {id(value): p for p, value in enumerate(graph.outputs)}
+    found = [
+        [
+            (j, k, position[id(value)])
+            for j, node in enumerate(layer)
+            for k, value in enumerate(node.outputs)
+            if id(value) in position
+        ]
+        for layer in members
+    ]
+    if [(j, k) for j, k, _ in found[-2]] != [(j, k) for j, k, _ in found[-1]]:
+        return None
+    own = [(j, k) for j, k, _ in sorted(found[-1], key=lambda entry: entry[2])]
+    width = len(own)
+    spans = [sorted(p for _, _, p in layer) for layer in found]
+    for span in spans:
+        if len(span) != width or (span and span != list(range(span[0], span[0] + width))):
+            return None
+    for before, after in zip(spans, spans[1:]):
+        if before and after[0] != before[0] + width:
+            return None
+    return own
 
 
 def _layer_parameter(value: ir.Value, layers: LayerList) -> bool:
@@ -234,38 +298,50 @@ def _attr_key(attr: ir.Attr):
     return (attr.type, tuple(value) if isinstance(value, list | tuple) else value)
 
 
-def _exits_follow(graph: ir.Graph, template: list[ir.Node], members: list) -> bool:
+def _exits_follow(graph: ir.Graph, template: list[ir.Node], members: list, own: list) -> bool:
     """Only the last layer's values leave the layers, and only to nodes after it: the copies go
     between the template and those readers. A value of an earlier layer read outside the layers
-    (a per-layer output) would need a copy per layer too."""
+    would need a copy per layer too. The layers' own graph outputs (``own``, checked by
+    :func:`_own_outputs`) are the exception: read by nothing outside the layers, every copy
+    gets its own."""
     inside = {id(node) for layer in members for node in layer}
     order = {id(node): i for i, node in enumerate(graph)}
     end = order[id(template[-1])]
-    outputs = set(map(id, graph.outputs))
+    template_own = {id(template[j].outputs[k]) for j, k in own}
     for layer in members[:-1]:
         for node in layer:
             if node.op_type == "Constant" and not node.inputs:
                 continue  # a literal made once, which every later reader shares
             for value in node.outputs:
-                if id(value) in outputs or any(id(n) not in inside for n, _ in value.uses):
+                if any(id(n) not in inside for n, _ in value.uses):
                     return False
     for node in template:
         for value in node.outputs:
-            if any(id(n) not in inside and order[id(n)] <= end for n, _ in value.uses):
+            outside = [n for n, _ in value.uses if id(n) not in inside]
+            if outside and id(value) in template_own:
+                return False
+            if any(order[id(n)] <= end for n in outside):
                 return False
     return True
 
 
-def _grow(graph: ir.Graph, layers: LayerList, template: list, plan: dict, parameter) -> None:
+def _grow(
+    graph: ir.Graph, layers: LayerList, template: list, plan: dict, parameter, own_outputs: list
+) -> None:
     """Insert layers TRACED..count-1 after the template; what read the template from outside
-    the layers (the final norm, graph outputs) then reads the last copy."""
+    the layers (the final norm, graph outputs) then reads the last copy. Each copy reads its own
+    graph inputs and adds its own graph outputs after its predecessor's."""
     last = TRACED - 1
     own = set(map(id, template))
+    per_layer = set(own_outputs)
     readers = [
         (j, k, [(n, i) for n, i in value.uses if id(n) not in own])
         for j, node in enumerate(template)
         for k, value in enumerate(node.outputs)
+        if (j, k) not in per_layer
     ]
+    outputs = graph.outputs
+    added: list[ir.Value] = []
     nodes = list(graph)
     cut = nodes.index(template[-1]) + 1
     grown: list[ir.Node] = []
@@ -279,6 +355,8 @@ def _grow(graph: ir.Graph, layers: LayerList, template: list, plan: dict, parame
                 value_map[value] = previous[wiring[1]].outputs[wiring[2]]
             elif wiring[0] == "param":
                 value_map[value] = parameter(value, layers.rename(wiring[1], last, index))
+            elif wiring[0] == "input":
+                value_map[value] = graph.inputs[wiring[1] + wiring[2] * (index - last)]
         copies = []
         for node in template:
             copy = clone_node(node, value_map)
@@ -293,8 +371,11 @@ def _grow(graph: ir.Graph, layers: LayerList, template: list, plan: dict, parame
             copies.append(copy)
         grown += copies
         previous = copies
+        added += [copies[j].outputs[k] for j, k in own_outputs]
     graph.sort_nodes(nodes[:cut] + grown + nodes[cut:])
-    outputs = graph.outputs
+    if added:
+        end = max(outputs.index(template[j].outputs[k]) for j, k in own_outputs) + 1
+        outputs[end:end] = added
     for j, k, uses in readers:
         old, new = template[j].outputs[k], previous[j].outputs[k]
         for node, i in uses:

@@ -17,14 +17,32 @@ from .decoder import Shape
 from .options import MASKED, LLMError, LLMOptions
 
 
-def export_modes(model, shape: Shape, options: LLMOptions) -> dict[str, ir.Model]:
+def export_modes(
+    model, shape: Shape, options: LLMOptions, checkpoint: str | None = None
+) -> dict[str, ir.Model]:
     """The graphs to cut: ``prefill`` (dynamic; embedding, lm_head and, unless static, the
-    blocks), ``decode`` (block caches) and, when static, ``prefill-static`` (the blocks)."""
+    blocks), ``decode`` (block caches) and, when static, ``prefill-static`` (the blocks).
+
+    ``checkpoint``: the folder ``model`` was built from on the meta device; the graphs then
+    read its weights in place (see hcc.frontend.meta_export)."""
     import torch
 
-    from hcc.frontend.torch_export import export
+    from .wrappers import WRAPPED, Decode, Prefill
 
-    from .wrappers import Decode, Prefill
+    def export(wrapper, args, dynamic_shapes=None) -> ir.Model:
+        if checkpoint is None:
+            from hcc.frontend.torch_export import export
+
+            return export(wrapper, args, dynamic_shapes=dynamic_shapes)
+        import inspect
+
+        from hcc.frontend.meta_export import export_meta_module
+
+        # On the model's device: a computation mixing an input with a parameter or buffer (the
+        # rotary angles of position_ids) must find them on one device.
+        args = torch.utils._pytree.tree_map(lambda t: t.to("meta"), args)
+        kwargs = dict(zip(inspect.signature(wrapper.forward).parameters, args))
+        return export_meta_module(wrapper, kwargs, dynamic_shapes, checkpoint, prefix=WRAPPED)
 
     dtype = getattr(torch, options.dtype)
     kv = (shape.kv_heads, shape.head_dim)
@@ -33,8 +51,8 @@ def export_modes(model, shape: Shape, options: LLMOptions) -> dict[str, ir.Model
     history_dim = torch.export.Dim("history")
     exports: dict[str, ir.Model] = {}
     layout = options.cache_layout
-    prefill = Prefill(model, options.head, options.top_k, shape.positions, layout)
-    decode = Decode(model, options.head, options.top_k, shape.positions, shape.layers, layout)
+    prefill = Prefill(model, options.head, options.top_k, shape.positions, shape.layer_list, layout)
+    decode = Decode(model, options.head, options.top_k, shape.positions, shape.layer_list, layout)
     positions_axis = layout.index("s")
 
     def prefill_inputs(batch: int, length: int):

@@ -41,6 +41,7 @@ __all__ = [
     "LLMOptions",
     "Shape",
     "build_pieces",
+    "checkpoint_module",
     "find_layer_list",
     "inspect_decoder",
 ]
@@ -74,9 +75,19 @@ SEMANTICS = {
 
 
 def build_pieces(
-    model, out_dir: str, options: LLMOptions | None = None, *, name: str = "model"
+    model,
+    out_dir: str,
+    options: LLMOptions | None = None,
+    *,
+    name: str = "model",
+    checkpoint: str | None = None,
+    weights: str = "copy",
 ) -> list[str]:
-    """Export ``model`` (a causal-LM ``nn.Module``) as deployment pieces into ``out_dir``."""
+    """Export ``model`` (a causal-LM ``nn.Module``) as deployment pieces into ``out_dir``.
+
+    ``checkpoint``: the folder ``model`` was built from on the meta device (see
+    :func:`checkpoint_module`); the pieces then read its weights in place, and ``weights``
+    says how its files reach ``out_dir`` (``link``, ``copy`` or ``auto``, as hcc.ir.save)."""
     import torch
 
     from hcc.ir.onnx.schemas import ir_version_for_opset
@@ -87,7 +98,7 @@ def build_pieces(
     model = model.eval().to(getattr(torch, options.dtype))
     shape = inspect_decoder(model)
     # The exports hold the folders their weights are mapped from: keep them until saved.
-    exports = export_modes(model, shape, options)
+    exports = export_modes(model, shape, options, checkpoint)
     cuts = []
     for mode, exported in exports.items():
         cuts += cut(exported, mode, shape, options)
@@ -106,16 +117,25 @@ def build_pieces(
         pieces.append((piece_name, piece_model, {**describe(piece_model), "names": roles}))
     os.makedirs(out_dir, exist_ok=True)
     items = [(piece_model, f"{piece_name}.onnx") for piece_name, piece_model, _ in pieces]
-    weights = shared_data_name(out_dir, [n for _, n in items], f"{name}.weights.data")
-    manifest = _manifest(name, model, shape, options, pieces, weights)
+    data_file = shared_data_name(out_dir, [n for _, n in items], f"{name}.weights.data")
+    manifest = _manifest(name, model, shape, options, pieces, data_file)
     # One group: the manifest appears with the pieces it lists, never before or after them.
     return ir.save_many(
         items,
         out_dir,
-        external_data=weights,
+        external_data=data_file,
         dedupe="content",
+        weights=weights,
         texts={MANIFEST: json.dumps(manifest, indent=2) + "\n"},
     )
+
+
+def checkpoint_module(folder: str):
+    """The causal LM of the checkpoint in ``folder`` built on the meta device: no weight is
+    read until the pieces are written (pass ``checkpoint=folder`` to :func:`build_pieces`)."""
+    from hcc.frontend.meta_export import meta_module
+
+    return meta_module(folder, task="causal-lm")
 
 
 def _manifest(

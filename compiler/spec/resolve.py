@@ -158,16 +158,13 @@ def _build(
 
 
 def _check_in_place(source, export_options, section, errors: list[Diagnostic]) -> None:
-    """Weights read in place need a checkpoint and the dynamo exporter; the kv-cache recipe
-    loads its model."""
+    """Weights read in place need a checkpoint and the dynamo exporter."""
     loc = next((a.value.loc for a in section.options if a.key == "weights"), section.loc)
     problem = None
     if source.kind not in ("directory", "pretrained"):
         problem = f"a checkpoint (a model folder or a cached hub id), not a {source.kind} source"
     elif export_options["exporter"] != "dynamo":
         problem = "the dynamo exporter"
-    elif export_options["recipe"] != "none":
-        problem = "the ordinary export; the kv-cache recipe loads the model"
     if problem:
         errors.append(Diagnostic(f"weights read in place need {problem}", loc))
 

@@ -14,7 +14,8 @@ from .._tensors import Tensor
 from ..errors import SaveError
 from ..files import FileGroup, remove_quietly, same_file
 from ._data_writer import EMBED_ALL, DataWriter, Progress, check_location, valid_filename
-from ._files import PROTOBUF_LIMIT, SOURCE_KEY, fresh_location
+from ._files import PROTOBUF_LIMIT, SOURCE_KEY, WEIGHTS, fresh_location
+from ._linked_data import link_sources
 from ._proto_tensor import (
     ProtoTensor,
     copy_header,
@@ -36,6 +37,11 @@ class _SharedWriter(DataWriter):
         # objects (the same weight exported twice, e.g. by the prefill and decode graphs).
         self._content = content
 
+    def _linked(self, tensor: Tensor) -> bool:
+        from .._tensors import ExternalTensor
+
+        return isinstance(tensor, ExternalTensor) and os.path.realpath(tensor.path) in self.in_place
+
     def _key(self, tensor: Tensor) -> object:
         if not self._content:
             return id(tensor)
@@ -51,6 +57,10 @@ class _SharedWriter(DataWriter):
         return (int(tensor.dtype), tuple(tensor.shape), digest.hexdigest())
 
     def write(self, tensor: Tensor, dst, name: str | None) -> None:
+        if self._linked(tensor):
+            # Read in place from a linked file: nothing is written, nothing to hash.
+            super().write(tensor, dst, name)
+            return
         key = self._key(tensor)
         done = self._written.get(key)
         if done is None:
@@ -84,6 +94,7 @@ def save_many(
     dedupe: str = "identity",
     texts: Mapping[str, str] | None = None,
     progress=None,
+    weights: str = "copy",
 ) -> list[str]:
     """Write ``(model, file name)`` pairs into ``folder``; returns the paths written.
 
@@ -94,9 +105,15 @@ def save_many(
     ``content`` (equal bytes are stored once). ``texts`` maps more file names to their text
     (a manifest): they are written in the same group, renamed after the models.
     ``progress(done, total)`` is told the bytes of external data written so far.
+    ``weights``: what happens to external tensors read from files outside ``folder``, as in
+    :func:`hcc.ir.onnx.save` (``copy``, ``link`` or ``auto``; linking needs ``external_data``).
     """
     if dedupe not in ("identity", "content"):
         raise SaveError(f"dedupe must be 'identity' or 'content', not {dedupe!r}")
+    if weights not in WEIGHTS:
+        raise SaveError(f"weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
+    if weights != "copy" and external_data is None:
+        raise SaveError("linking weights needs one shared external-data file", location=folder)
     folder = os.path.abspath(os.fspath(folder))
     if not os.path.isdir(folder):
         raise SaveError("the folder does not exist", location=folder)
@@ -139,6 +156,13 @@ def save_many(
             if external_data is not None
             else None
         )
+        if shared is not None:
+            shared.forbidden = set(reading)
+            if weights != "copy":
+                external = _external_files(model for model, _ in items)
+                shared.in_place = link_sources(
+                    group, folder, external, external_data, paths, weights, taken=set(texts)
+                )
         writers = [shared] if shared is not None else []
         counter = Progress(
             progress, (t for model, _ in items for t in iter_tensors(model)), size_threshold
@@ -199,16 +223,25 @@ def shared_data_name(folder, names: Sequence[str], location: str) -> str:
 
 
 def _files_read(models) -> set[str]:
-    from .._tensors import ExternalTensor
-
     paths = set()
     for model in models:
         source = model.proto_extras.get(SOURCE_KEY)
         if source:
             paths.add(source)
+        paths |= set(_external_files([model]))
+    return paths
+
+
+def _external_files(models) -> dict[str, str]:
+    """The real paths of the files the models' external tensors are read from, each with the
+    location a tensor names it by."""
+    from .._tensors import ExternalTensor
+
+    paths: dict[str, str] = {}
+    for model in models:
         for tensor in iter_tensors(model):
             if isinstance(tensor, ExternalTensor):
-                paths.add(os.path.realpath(tensor.path))
+                paths.setdefault(os.path.realpath(tensor.path), tensor.location)
     return paths
 
 

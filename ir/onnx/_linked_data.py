@@ -20,16 +20,19 @@ def link_sources(
     folder: str,
     reading: dict[str, str],
     data_location: str | None,
-    model_path: str,
+    model_path: str | list[str],
     weights: str,
+    taken: set[str] | None = None,
 ) -> dict[str, str]:
     """Link each file in ``reading`` (real paths) into ``folder`` within ``group``; returns the
     location, relative to ``folder``, that each linked or already-present file has there.
     A file that cannot be linked is left out (``auto``: its tensors are copied) or refused
-    (``link``)."""
+    (``link``). ``model_path``: the model file (or files) being written there, and ``taken``
+    more names the links must not take."""
     root = os.path.realpath(folder)
     in_place: dict[str, str] = {}
-    taken = {os.path.basename(model_path)}
+    paths = [model_path] if isinstance(model_path, str) else model_path
+    taken = {os.path.basename(p) for p in paths} | set(taken or ())
     if data_location:
         taken |= {os.path.normpath(data_location), os.path.normpath(data_location) + ".alt"}
     for source in sorted(reading):

@@ -492,10 +492,9 @@ def test_weights_read_in_place_reach_the_export_and_the_writer(tmp_path):
     [
         ('model bert from config "bert" {}', "", "not a config source"),
         ("model m from directory DIR {}", "export { exporter = torchscript }", "dynamo"),
-        ("model m from directory DIR {}", "export { recipe = kv-cache }", "kv-cache"),
     ],
 )
-def test_weights_read_in_place_need_a_checkpoint_and_the_ordinary_dynamo_export(
+def test_weights_read_in_place_need_a_checkpoint_and_the_dynamo_exporter(
     tmp_path, model, export, need
 ):
     text = f"""
