@@ -64,15 +64,21 @@ def write_pieces(
             raise ir.HccError(f"no piece to write: only {only} hold nodes of their own")
     # Boundary tensors the model leaves untyped get their types by inference, once for all.
     types = boundary_types(model, [edge for _, edge in kept])
+    made_by = {v.name: p.name for p, e in zip(pieces, edges) if e.nodes for v in e.outputs}
     for index, (piece, edge) in enumerate(kept):
         piece_model = extract_piece(model, piece, pieces, edge, types)
         filename = piece_file(index, piece.name)
         items.append((piece_model, filename))
+        sources = {v.name: v for v in edge.inputs}
+        members = set(edge.nodes)
         entries.append(
             {
                 "name": piece.name,
                 "file": filename,
-                "inputs": [_describe(v) for v in piece_model.graph.inputs],
+                "inputs": [
+                    _describe(v) | _source(sources.get(v.name), members, made_by)
+                    for v in piece_model.graph.inputs
+                ],
                 "outputs": [_describe(v) for v in piece_model.graph.outputs],
                 "scopes": _scopes(piece, edge),
                 "joined": list(piece.joined),
@@ -121,6 +127,30 @@ def _scopes(piece, edge) -> list[str]:
             continue
         tags.setdefault(scope.tag, None)
     return list(tags)
+
+
+def _source(value: ir.Value | None, members: set[ir.Node], made_by: dict[str, str]) -> dict:
+    """Where a piece input comes from and what reads it: ``from``, the piece that makes it
+    (None for a model input); ``module``, the module whose output it is, the outermost one
+    around its maker that holds none of its readers here (a decoder layer's cross-attention
+    input is ``model.encoder``'s output); ``read_by``, the modules of this piece (``members``)
+    that read it, the cross-attention among them, in the order of their first read. A tensor
+    made and read inside one module (a decoder's embeddings, which its first layer reads) has
+    ``module`` None."""
+    if value is None:
+        return {}
+    readers = list(dict.fromkeys(n.scope.module_path for n in value.consumers() if n in members))
+    if value.producer is None:
+        return {"from": None, "read_by": readers}
+    module = None
+    path = "" if value.producer.scope.is_unknown else value.producer.scope.module_path
+    parts = path.split(".") if path else []
+    for i in range(1, len(parts) + 1):
+        candidate = ".".join(parts[:i])
+        if not any(r == candidate or r.startswith(candidate + ".") for r in readers):
+            module = candidate
+            break
+    return {"from": made_by.get(value.name), "module": module, "read_by": readers}
 
 
 def _describe(value: ir.Value) -> dict[str, Any]:

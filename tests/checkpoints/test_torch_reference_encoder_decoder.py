@@ -1,18 +1,20 @@
-"""Pieces against torch on an encoder-decoder: the first piece also computes the decoder's
+"""Pieces of an encoder-decoder. Against torch: the first piece also computes the decoder's
 embeddings (they depend on no layer), which it hands on. No module of the piece's scopes
-returns them; the torch.nn norm inside the decoder that makes them does, and is compared."""
+returns them; the torch.nn norm inside the decoder that makes them does, and is compared. In
+the manifest: a decoder layer's cross-attention input is named as the encoder's output."""
 
 from __future__ import annotations
 
 import os
 
+import pytest
 import torch
 
 import hcc
 import hcc.ir as ir
 from hcc.frontend import sources
 from hcc.passes import run
-from hcc.pieces import write_pieces
+from hcc.pieces import read_manifest, write_pieces
 from hcc.torch_reference import validate_against_torch
 
 TINY_BART = dict(
@@ -28,14 +30,22 @@ TINY_BART = dict(
 )
 
 
-def test_a_boundary_tensor_made_by_a_torch_nn_module_is_compared_with_it(tmp_path):
+@pytest.fixture(scope="module")
+def bart_pieces(tmp_path_factory):
+    """A tiny BART exported by hcc, split per layer and written: (module, whole, pieces)."""
+    folder = tmp_path_factory.mktemp("bart")
     module = sources.from_config("bart", TINY_BART, task="seq2seq-lm", seed=0)
     kwargs, shapes = sources.example_inputs(module)
-    whole = str(tmp_path / "model.onnx")
+    whole = str(folder / "model.onnx")
     ir.save(hcc.export(module, (), kwargs, dynamic_shapes=shapes), whole)
     model = run(ir.load(whole), "split(by='*.[0-9]*'),internalize-constants")
-    write_pieces(model, str(tmp_path / "pieces"))
-    result = validate_against_torch(module, whole, os.path.join(tmp_path, "pieces"))
+    write_pieces(model, str(folder / "pieces"))
+    return module, whole, str(folder / "pieces")
+
+
+def test_a_boundary_tensor_made_by_a_torch_nn_module_is_compared_with_it(bart_pieces):
+    module, whole, pieces = bart_pieces
+    result = validate_against_torch(module, whole, pieces)
     first = [c for c in result.pieces if c.piece == result.pieces[0].piece]
     assert len(first) == 2  # the encoder layer's output and the decoder's embeddings
     assert {c.module for c in first} == {
@@ -43,6 +53,24 @@ def test_a_boundary_tensor_made_by_a_torch_nn_module_is_compared_with_it(tmp_pat
         "model.decoder.layernorm_embedding",
     }
     assert result.failures(1e-4) == []
+
+
+def test_the_manifest_names_a_decoder_layers_cross_attention_input(bart_pieces):
+    # Each decoder layer reads the encoder's output in its cross-attention; the manifest says
+    # so, beside the piece that makes it: the tensor's own name (a norm's) tells nothing.
+    _, _, pieces = bart_pieces
+    entries = {e["name"]: e for e in read_manifest(pieces)["pieces"]}
+    for layer in (0, 1):
+        inputs = entries[f"BartDecoderLayer.{layer}"]["inputs"]
+        cross = [i for i in inputs if i.get("module") == "model.encoder"]
+        assert len(cross) == 1
+        assert cross[0]["from"] == "BartEncoderLayer.1"
+        assert cross[0]["read_by"] == [f"model.decoder.layers.{layer}.encoder_attn"]
+    before = {i["name"]: i for i in entries["BartDecoderLayer.1"]["inputs"]}
+    assert [i["module"] for i in before.values() if i["from"] == "BartDecoderLayer.0"] == [
+        "model.decoder.layers.0"
+    ]
+    assert all(i["from"] is None for i in before.values() if i["name"] == "attention_mask")
 
 
 class _Layer(torch.nn.Module):

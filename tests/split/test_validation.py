@@ -72,6 +72,9 @@ def test_tiny_mlp_split_validates_and_its_pieces_pass_the_full_checker(tmp_path)
         "name": "/layers.0/act/Relu_output_0",
         "dtype": "float",
         "shape": ["batch", 16],
+        "from": "MLPBlock.0",
+        "module": "layers.0",
+        "read_by": ["layers.1"],
     }
     assert [d.max_abs for d in validate_pieces(str(mlp_pieces))] == [0.0]
 
