@@ -63,6 +63,9 @@ class LLMOptions:
                 get_pass("quantize-weights").create(self.quantize)
             except PipelineError as error:
                 raise LLMError(f"quantize: {error.message}") from None
+            conflict = quantize_conflict(self.quantize, self.opset)
+            if conflict:
+                raise LLMError(f"quantize: {conflict}")
 
     def _one_of(self, option: str, choices: tuple[str, ...]) -> None:
         value = getattr(self, option)
@@ -76,3 +79,20 @@ class LLMOptions:
         from hcc.passes import PassSpec
 
         return f"{PassSpec('quantize-weights', dict(self.quantize))},"
+
+
+def quantize_conflict(quantize: dict[str, Any], opset: int) -> str | None:
+    """Why the recipe's pieces cannot take these quantize-weights options, or None. The pieces
+    are written at ``opset`` (at most 20), and 4-bit weights for ``target = onnx`` are a
+    blocked DequantizeLinear, which exists from opset 21 only and has no older form: found
+    before anything is exported rather than when the pieces are lowered."""
+    from hcc.passes import get_pass
+
+    quantizer = get_pass("quantize-weights").create(quantize)
+    if quantizer.bits == 4 and quantizer.target == "onnx":
+        return (
+            f"quantize-weights(bits = 4, target = onnx) needs opset 21 (a blocked "
+            f"DequantizeLinear has no older form), and the kv-cache recipe writes its pieces "
+            f"at opset {opset} (at most 20); use target = onnxruntime (MatMulNBits) or bits = 8"
+        )
+    return None

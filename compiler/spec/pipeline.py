@@ -10,6 +10,7 @@ from hcc.passes._registry import get_pass
 from hcc.passes.pipeline import PassSpec
 
 from ..diagnostics import Diagnostic
+from ..llm.options import quantize_conflict
 from . import ast
 from .messages import given_once
 from .values import UNDEFINED, Values
@@ -71,6 +72,10 @@ def recipe_settings(
             )
             continue
         quantize = dict(spec.options)
+        conflict = quantize_conflict(quantize, options["opset"] or 15)
+        if conflict:
+            where = spec.option_locations.get("target") or spec.location
+            errors.append(Diagnostic(conflict, where or (section.loc if section else None)))
     return {
         "max_len": options["max_len"],
         "static": options["shapes"] == "static",

@@ -86,6 +86,10 @@ def test_float16_with_int4_weights_follows_float32_until_the_leads_are_too_small
 def test_quantize_options_are_checked_before_any_export(tmp_path):
     with pytest.raises(LLMError, match="quantize: .*bits"):
         _build(str(tmp_path), quantize={"bits": 3})
+    # Blocked int4 DequantizeLinear exists from opset 21; the pieces are written at most at 20.
+    with pytest.raises(LLMError, match=r"quantize: .*needs opset 21.*at opset 15"):
+        _build(str(tmp_path), quantize={"bits": 4, "target": "onnx"})
+    assert not os.listdir(tmp_path)
 
 
 def test_a_kv_cache_spec_takes_one_quantize_weights_in_its_pipeline():

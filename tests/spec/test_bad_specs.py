@@ -124,6 +124,16 @@ BAD_SPECS = [
         4,
         18,
     ),
+    Bad(
+        "kv-cache pieces with int4 weights for target onnx (opset 21 only)",
+        MODEL + "export {\n  recipe = kv-cache\n}\n"
+        "pipeline {\n  quantize-weights(bits = 4, target = onnx)\n}\n",
+        "quantize-weights(bits = 4, target = onnx) needs opset 21 (a blocked DequantizeLinear "
+        "has no older form), and the kv-cache recipe writes its pieces at opset 15 (at most "
+        "20); use target = onnxruntime (MatMulNBits) or bits = 8",
+        6,
+        39,
+    ),
     # -- the kv-cache pieces' names: at the key or the value concerned -------------------------
     Bad(
         "unknown names key",
