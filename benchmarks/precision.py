@@ -15,8 +15,11 @@ A B A B and repeated:
   (per channel; it quantizes activations too, the nearest thing onnxruntime has);
 - int4 weights: hcc ``quantize-weights(bits=4)`` against onnxruntime's MatMulNBitsQuantizer
   (block 32, symmetric, MatMulNBits), and ``target=onnx`` against the same tool's QDQ format:
-  where both quantize (MatMul) the numbers are the same; hcc also quantizes Gemm weights, and
-  for ``target=onnx`` stores float16 scales.
+  where both quantize (MatMul) the numbers are the same; hcc also quantizes Gemm weights and
+  stores float16 scales (onnxruntime's tool: the weight's type);
+- int4 scales: hcc's default (float16 scales, widened by a Cast for MatMulNBits) against
+  ``scales=weight`` (float32 scales, as onnxruntime's tool stores them), and for each the time
+  from creating an onnxruntime session to its first output, with the child's peak RSS.
 
 "weights" is the bytes the quantized weights store (codes, scales, zero points) over their
 float32 bytes, for the MatMulNBits and DequantizeLinear forms.
@@ -228,6 +231,37 @@ print(json.dumps({"with_kernels": sorted(found), "lacking": dict(sorted(lacking.
 
 _NBITS_QDQ = _NBITS.replace("QuantFormat.QOperator", "QuantFormat.QDQ")
 
+# Time from nothing to the first output of a model in onnxruntime (imports excluded: the session
+# is created, folds constants and packs weights, then runs once), with the child's peak RSS.
+_SESSION = r"""
+import json, sys, time
+import numpy as np
+import onnxruntime as ort
+path = sys.argv[1]
+feeds = dict(np.load(sys.argv[2]))
+start = time.perf_counter()
+session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+names = {i.name for i in session.get_inputs()}
+session.run(None, {k: v for k, v in feeds.items() if k in names})
+print(json.dumps({"seconds": time.perf_counter() - start, "peak_mb": peak_mb()}))
+"""
+
+
+def _session_pair(a: str, b: str, feeds_path: str, repeat: int) -> dict:
+    """Session creation plus first run of ``a`` and ``b``, alternating, ``repeat`` times each."""
+    runs: dict[str, list] = {"a": [], "b": []}
+    for _ in range(repeat):
+        for side, path in (("a", a), ("b", b)):
+            runs[side].append(_child(_SESSION, path, feeds_path))
+    ratios = [x["seconds"] / y["seconds"] for x, y in zip(runs["a"], runs["b"])]
+    return {
+        side: {
+            "seconds": statistics.median(r["seconds"] for r in runs[side]),
+            "peak_mb": statistics.median(r["peak_mb"] for r in runs[side]),
+        }
+        for side in ("a", "b")
+    } | {"time_ratio_median": statistics.median(ratios)}
+
 
 def _child(code: str, *args: str) -> dict:
     prelude = _PEAK + f"SENTENCES = {SENTENCES!r}\n"
@@ -321,11 +355,13 @@ def _weight_ratio(path: str) -> float | None:
         for d in tensor.dims:
             count *= d
         sizes[tensor.name] = (count, tensor.data_type)
+    # A Cast of an initializer (float16 scales widened for MatMulNBits) stores its input.
+    widened = {n.output[0]: n.input[0] for n in proto.graph.node if n.op_type == "Cast"}
     stored, original = {}, {}
     for node in proto.graph.node:
         if node.op_type == "MatMulNBits":
             attrs = {a.name: a.i for a in node.attribute}
-            parts = [n for i, n in enumerate(node.input) if i in (1, 2, 3) and n]
+            parts = [widened.get(n, n) for i, n in enumerate(node.input) if i in (1, 2, 3) and n]
             weight_values = attrs["K"] * attrs["N"]
         elif node.op_type == "DequantizeLinear" and node.input[0] in sizes:
             parts = [n for n in node.input if n]
@@ -411,7 +447,7 @@ def main() -> None:
     parser.add_argument("--keep", help="keep the files in this folder")
     parser.add_argument(
         "--jobs",
-        default="float16,float16 keep norms,int8 weights,int4 weights,int4 onnx",
+        default="float16,float16 keep norms,int8 weights,int4 weights,int4 onnx,int4 scales",
         help="which jobs to run (comma-separated names)",
     )
     args = parser.parse_args()
@@ -440,6 +476,12 @@ def main() -> None:
             ("int8 weights", (_HCC, "quantize-weights(bits=8)"), (_DYNAMIC,)),
             ("int4 weights", (_HCC, "quantize-weights(bits=4)"), (_NBITS,)),
             ("int4 onnx", (_HCC, "quantize-weights(bits=4, target=onnx)"), (_NBITS_QDQ,)),
+            # hcc against itself: float16 scales widened by a Cast, or float32 ones.
+            (
+                "int4 scales",
+                (_HCC, "quantize-weights(bits=4)"),
+                (_HCC, "quantize-weights(bits=4, scales=weight)"),
+            ),
         ]
         bf16 = _child(_BF16, src)
         print(
@@ -484,6 +526,19 @@ def main() -> None:
                 + f"weights {_show(row['a']['weight_ratio'])} vs {_show(row['b']['weight_ratio'])}",
                 flush=True,
             )
+            if name == "int4 scales":
+                folder_of = os.path.join(folder, model, "int4-scales-{}-0", "model.onnx")
+                row["session"] = _session_pair(
+                    folder_of.format("a"), folder_of.format("b"), src + ".feeds.npz", args.repeat
+                )
+                print(
+                    f"{model:6} {'int4 session':20} float16 scales "
+                    f"{row['session']['a']['seconds']:.3f}s {row['session']['a']['peak_mb']:.0f}MB"
+                    f" | float32 scales {row['session']['b']['seconds']:.3f}s "
+                    f"{row['session']['b']['peak_mb']:.0f}MB | time ratio "
+                    f"{row['session']['time_ratio_median']:.2f}",
+                    flush=True,
+                )
     print(json.dumps(report, indent=1))
 
 

@@ -11,7 +11,9 @@ The same numbers give both forms:
 
 - com.microsoft ``MatMulNBits``: ``q + 8`` as uint4, two per byte (low nibble first), shaped
   ``[N, K / block_size, block_size / 2]``, scales ``[N, K / block_size]``. Its scales have the
-  type of its input A (the schema binds both to T1), so a float32 model keeps float32 scales;
+  type of its input A (the schema binds both to T1): a float32 weight's scales may be stored in
+  float16 and reach it through a Cast to float32, which onnxruntime folds into a float32
+  initializer when it creates the session (before the kernel packs the weight);
 - ``DequantizeLinear`` (opset 21): int4 codes in the weight's own layout with ``block_size``
   along K (``axis`` 0 for ``[K, N]``, 1 for a ``Gemm``'s transposed ``[N, K]``). Its output
   has the scale's type, so float16 scales serve a float32 weight through a Cast.
@@ -75,9 +77,12 @@ def float16_scales_fit(weight: np.ndarray, block_size: int) -> bool:
     return float(np.abs(w).max(initial=0.0)) / 8.0 <= FLOAT16_MAX
 
 
-def matmul_nbits_tensors(weight: np.ndarray, block_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(packed uint8 [N, blocks, block_size / 2], scales [N, blocks])`` for MatMulNBits."""
-    codes, scales = block_scales(weight, block_size, unsigned=True)
+def matmul_nbits_tensors(
+    weight: np.ndarray, block_size: int, scale_dtype=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(packed uint8 [N, blocks, block_size / 2], scales [N, blocks])`` for MatMulNBits, the
+    scales in ``scale_dtype`` (default: the weight's type)."""
+    codes, scales = block_scales(weight, block_size, unsigned=True, scale_dtype=scale_dtype)
     blocks = scales.shape[0]
     unsigned = (codes.astype(np.int16) + 8).astype(np.uint8)  # [K_padded, N]
     by_column = unsigned.T.reshape(unsigned.shape[1], blocks, block_size)
@@ -111,26 +116,55 @@ def nbits_can_replace(node: Node) -> bool:
 
 
 def rewrite_matmul_nbits(
-    graph: Graph, weight: Value, readers: list[tuple[Node, int]], block_size: int, fresh
+    graph: Graph,
+    weight: Value,
+    readers: list[tuple[Node, int]],
+    block_size: int,
+    fresh,
+    *,
+    float16_scales: bool,
 ) -> list[Node]:
-    """Replace every reader of ``weight`` (an initializer of ``graph``) by com.microsoft MatMulNBits in the
-    reader's scope, all sharing one packed copy; returns the nodes made."""
+    """Replace every reader of ``weight`` (an initializer of ``graph``) by com.microsoft
+    MatMulNBits in the reader's scope, all sharing one packed copy; returns the nodes made.
+    With ``float16_scales`` a float32 weight's scales are stored in float16 (when they fit)
+    and each MatMulNBits reads them through a Cast to float32 in its own scope."""
     tensor = weight.const_value
     axis = reduced_axis(readers[0][0])
     matrix = tensor.numpy() if axis == 0 else tensor.numpy().T
-    packed, scales = matmul_nbits_tensors(matrix, block_size)
+    scale_type = tensor.dtype
+    if float16_scales and scale_type == DataType.FLOAT and float16_scales_fit(matrix, block_size):
+        scale_type = DataType.FLOAT16
+    packed, scales = matmul_nbits_tensors(matrix, block_size, scale_type.to_numpy())
     k, n = matrix.shape
     b = _initializer(graph, fresh(f"{weight.name}_Q4"), packed, DataType.UINT8)
-    s = _initializer(graph, fresh(f"{weight.name}_scales"), scales, tensor.dtype)
+    s = _initializer(graph, fresh(f"{weight.name}_scales"), scales, scale_type)
     made: list[Node] = []
     for reader, _ in readers:
-        made.extend(_replace_by_nbits(reader, b, s, k, n, block_size, fresh))
+        made.extend(_replace_by_nbits(reader, b, s, tensor.dtype, k, n, block_size, fresh))
     _drop_if_unused(graph, weight)
     return made
 
 
-def _replace_by_nbits(reader: Node, b: Value, s: Value, k: int, n: int, block_size: int, fresh):
+def _replace_by_nbits(
+    reader: Node, b: Value, s: Value, dtype: DataType, k: int, n: int, block_size: int, fresh
+):
     home = reader.graph
+    made = []
+    if s.const_value.dtype != dtype:
+        # MatMulNBits' scales take A's type; the Cast serves this node alone, in its scope.
+        widened = Value(fresh(f"{s.name}_{dtype.name.lower()}"), TensorType(dtype, s.shape))
+        cast = Node(
+            "",
+            "Cast",
+            [s],
+            attributes=[Attr.int("to", int(dtype))],
+            outputs=[widened],
+            name=fresh(f"{widened.name}/Cast"),
+            scope=reader.scope,
+        )
+        home.insert_before(reader, cast)
+        made.append(cast)
+        s = widened
     old = reader.outputs[0]
     out = Value(old.name, old.type)
     old.name = fresh(f"{old.name}_float")
@@ -156,7 +190,7 @@ def _replace_by_nbits(reader: Node, b: Value, s: Value, k: int, n: int, block_si
         metadata_props=dict(reader.metadata_props),
     )
     home.insert_before(reader, node)
-    made = [node]
+    made.append(node)
     if add_bias:
         # A bias Gemm broadcasts from [1, N] or [M, N]: added as the Gemm added it, in its scope.
         add = Node(

@@ -13,8 +13,9 @@ reads) stays as it is, since quantizing it would store it twice.
 the numbers onnxruntime's own weight quantizer makes (see :mod:`.int4`): ``target =
 onnxruntime`` writes com.microsoft ``MatMulNBits`` (whose scales have the activations' type);
 ``target = onnx`` writes an int4 ``DequantizeLinear`` with blocked scales feeding the MatMul or
-Gemm, which needs opset 21 (the model's opset is raised to 21, as onnxruntime's quantizer does),
-and stores a float32 weight's scales in float16 unless ``scales = weight``. A Gemm is quantized
+Gemm, which needs opset 21 (the model's opset is raised to 21, as onnxruntime's quantizer does).
+Either stores a float32 weight's scales in float16 unless ``scales = weight``, with a Cast to
+float32 after them (MatMulNBits) or after the DequantizeLinear. A Gemm is quantized
 with its ``transB`` (blocks along the reduced axis either way); MatMulNBits replaces a Gemm
 only when A is not transposed and alpha = beta = 1. A weight several nodes read is quantized
 once when every reader can use the same codes (the same reduced axis); each new node takes
@@ -77,8 +78,9 @@ class QuantizeWeightsPass(Pass):
     scales = Option(
         str,
         "float16",
-        "4 bits, target onnx: the type of a float32 weight's scales, float16 (when every scale "
-        "fits its range) or the weight's own (as onnxruntime's quantizer stores them)",
+        "4 bits: the type a float32 weight's scales are stored in, float16 (when every scale "
+        "fits its range; a Cast gives them back their type) or the weight's own (as "
+        "onnxruntime's quantizer stores them)",
         choices=["float16", "weight"],
     )
 
@@ -148,7 +150,14 @@ class QuantizeWeightsPass(Pass):
                     float16_scales=self.scales == "float16",
                 )
             else:
-                rewrite_matmul_nbits(graph, weight, readers, self.block_size, fresh)
+                rewrite_matmul_nbits(
+                    graph,
+                    weight,
+                    readers,
+                    self.block_size,
+                    fresh,
+                    float16_scales=self.scales == "float16",
+                )
             done.append((name, readers[0][0].scope.tag))
         model.meta[QUANTIZED_KEY] = done
         return PassResult(model, True)

@@ -119,6 +119,8 @@ def quantized_bytes(model) -> tuple[int, int]:
     for node in model.all_nodes():
         if node.op_type in ("DequantizeLinear", "MatMulNBits"):
             q, scale = node.inputs[:2] if node.op_type == "DequantizeLinear" else node.inputs[1:3]
+            if scale.producer is not None and scale.producer.op_type == "Cast":
+                scale = scale.producer.inputs[0]  # stored in float16, widened for MatMulNBits
             stored[q.name] = q.const_value.nbytes
             stored[scale.name] = scale.const_value.nbytes
             k, n = (

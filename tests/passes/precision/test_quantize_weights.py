@@ -128,9 +128,10 @@ def quantized_session(exported, text, tmp_path):
     [
         # int8: 1 byte per weight plus one float32 scale per output channel of K (32 or 64) rows.
         ("quantize-weights", 0.25 + 1 / 32, 0.02),
-        # int4 at block 32, MatMulNBits: half a byte per weight plus one scale per 32 weights,
-        # float32 like the activations (the schema gives scales A's type).
-        ("quantize-weights(bits=4)", 0.125 + 4 / 32 / 4, 0.15),
+        # int4 at block 32, MatMulNBits: half a byte per weight plus one float16 scale per 32
+        # weights (a Cast widens them to the activations' type, as the schema wants).
+        ("quantize-weights(bits=4)", 0.125 + 2 / 32 / 4, 0.15),
+        ("quantize-weights(bits=4, scales=weight)", 0.125 + 4 / 32 / 4, 0.15),
         # DequantizeLinear stores float16 scales: 2 bytes per 32 weights.
         ("quantize-weights(bits=4, target=onnx)", 0.125 + 2 / 32 / 4, 0.15),
         ("quantize-weights(bits=4, target=onnx, scales=weight)", 0.125 + 4 / 32 / 4, 0.15),
@@ -272,12 +273,15 @@ def int4_reference(weight: np.ndarray, axis: int, target: str, float16_scales: b
     codes, scales = block_scales(
         matrix, 32, unsigned=target == "onnxruntime", scale_dtype=scale_dtype
     )
+    if target == "onnxruntime":  # MatMulNBits reads its scales widened to float32
+        scales = scales.astype(np.float32)
     dequantized = codes[: matrix.shape[0]] * np.repeat(scales, 32, axis=0)[: matrix.shape[0]]
-    return dequantized.astype(scale_dtype).astype(np.float32)
+    return dequantized.astype(np.float32)
 
 
 TARGETS = [
-    ("onnxruntime", "quantize-weights(bits=4)", False),
+    ("onnxruntime", "quantize-weights(bits=4)", True),
+    ("onnxruntime", "quantize-weights(bits=4, scales=weight)", False),
     ("onnx", "quantize-weights(bits=4, target=onnx)", True),
     ("onnx", "quantize-weights(bits=4, target=onnx, scales=weight)", False),
 ]
@@ -356,16 +360,42 @@ def test_matmul_nbits_leaves_a_gemm_it_cannot_compute(builder):
     assert quantize(b.model(y), "quantize-weights(bits=4, target=onnx)").changed
 
 
-def test_float16_scales_fall_back_to_float32_beyond_float16s_range(builder):
+@pytest.mark.parametrize("target", ["onnxruntime", "onnx"])
+def test_float16_scales_fall_back_to_float32_beyond_float16s_range(builder, target):
     w = np.ones((K, N), np.float32)
     w[3, 2] = 1e6  # its block's scale, 1e6 / 8, is beyond float16's 65504
     b = builder()
     x = b.input("x", wide(K))
     y = b.op("MatMul", "mlp", x, b.weight("mlp.weight", w), scope=MLP, type=wide(N))
-    model = quantize(b.model(y), "quantize-weights(bits=4, target=onnx)").model
-    (dq,) = dequantizers(model)
-    assert dq.inputs[1].const_value.dtype == DataType.FLOAT
+    model = quantize(b.model(y), f"quantize-weights(bits=4, target={target})").model
+    (made,) = [n for n in model.all_nodes() if n.op_type in ("DequantizeLinear", "MatMulNBits")]
+    scales = made.inputs[1 if target == "onnx" else 2]
+    assert scales.const_value.dtype == DataType.FLOAT
     assert not [n for n in model.all_nodes() if n.op_type == "Cast"]
+
+
+def test_matmul_nbits_reads_float16_scales_through_a_cast_onnxruntime_folds(builder, tmp_path):
+    w = np.random.default_rng(4).standard_normal((K, K)).astype(np.float32)
+    b = builder()
+    x = b.input("x", wide(K))
+    shared = b.weight("shared.weight", w)
+    h = b.op("MatMul", "mlp", x, shared, scope=MLP, type=wide(K))
+    y = b.op("MatMul", "head", h, shared, scope=HEAD, type=wide(K))
+    model = quantize(b.model(y), "quantize-weights(bits=4)").model
+    nbits = [n for n in model.all_nodes() if n.op_type == "MatMulNBits"]
+    casts = [n.inputs[2].producer for n in nbits]
+    # One float16 copy of the scales; a Cast to float32 per reader, in the reader's scope.
+    assert len({c.inputs[0].name for c in casts}) == 1
+    assert casts[0].inputs[0].const_value.dtype == DataType.FLOAT16
+    assert [(c.op_type, c.scope) for c in casts] == [("Cast", MLP), ("Cast", HEAD)]
+    ir.save(model, str(tmp_path / "q.onnx"))
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(tmp_path / "q.onnx"), options, providers=["CPUExecutionProvider"])
+    import onnx
+
+    optimized = onnx.load(str(tmp_path / "optimized.onnx"))
+    assert [n.op_type for n in optimized.graph.node] == ["MatMulNBits", "MatMulNBits"]
 
 
 @pytest.mark.parametrize("bits", [8, 4])
