@@ -84,17 +84,15 @@ class InternalizeConstantsPass(Pass):
             progress = False
             edge = piece_inputs(graph, piece, order=order)[0]
             available = _available(graph, piece, edge)
-            # A copied Shape that reads another tensor of the same shape was planned on the
-            # promise that the tensor exists before the piece's nodes run: copying its producer
-            # too could make a cycle (the reshaped ids whose Reshape reads the copied Shape).
-            twins = {v for substitutes in piece.rebased.values() for v in substitutes.values()}
             for value in edge:
-                if value.producer is None or value.name in self._kept or value in twins:
-                    continue  # a model input, or a tensor that stays on the boundary
+                if value.producer is None or value.name in self._kept:
+                    continue  # a model input, or a tensor asked to stay on the boundary
                 plan = self._plan(graph, value, piece, available - {value}, edge)
                 if plan is None:
                     continue
                 nodes, rebased, ranges = plan
+                if _closes_a_cycle(graph, piece, value, nodes, rebased):
+                    continue
                 piece.copied = sorted(set(piece.copied) | set(nodes), key=order.__getitem__)
                 for node, substitutes in rebased.items():
                     piece.rebased.setdefault(node, {}).update(substitutes)
@@ -169,6 +167,42 @@ class InternalizeConstantsPass(Pass):
 InternalizeConstantsPass.__doc__ = __doc__  # `hcc passes` shows the whole description
 
 
+def _closes_a_cycle(
+    graph: Graph,
+    piece: Piece,
+    value: Value,
+    nodes: list[Node],
+    rebased: dict[Node, dict[int, Value]],
+) -> bool:
+    """Whether copying ``nodes`` to compute ``value`` would make the piece a cycle: a copied
+    Shape of the piece reads ``value`` in place of a tensor of the same shape, and the copies
+    depend on that Shape (the reshaped token ids, whose Reshape is sized by the mask's Shape
+    that reads them). ``value`` then stays on the boundary."""
+    readers = {node for node, substitutes in piece.rebased.items() if value in substitutes.values()}
+    if not readers:
+        return False
+    members = set(piece.nodes) | set(piece.copied) | set(nodes)
+    stack, seen = list(nodes), set()
+    while stack:
+        node = stack.pop()
+        if node in readers:
+            return True
+        if node in seen:
+            continue
+        seen.add(node)
+        # The inputs the node reads in the piece: a planned copy's own substitutes, or the
+        # piece's for a node it has already.
+        substitutes = rebased.get(node) or piece.rebased.get(node, {})
+        reads = [substitutes.get(i, v) for i, v in enumerate(node.inputs)]
+        reads += [v for sub in node.subgraphs() for inner in sub.all_nodes() for v in inner.inputs]
+        for read in reads:
+            if read is not None and read.producer is not None:
+                producer = _top(read.producer, graph)
+                if producer in members:
+                    stack.append(producer)
+    return False
+
+
 def _available(graph: Graph, piece: Piece, edge: list[Value]) -> set[Value]:
     """Values the piece has without help: its own results and what crosses its boundary."""
     have = set(edge)
@@ -183,10 +217,11 @@ def _same_shape(
     """An available tensor whose dims read by ``shape_node`` are known to equal ``value``'s.
 
     Returns ``(tensor, start/end attributes for the copied Shape)`` or None. Only the piece's
-    boundary inputs are candidates: they exist before any of its nodes run (and stay on the
-    boundary from then on), so reading one can never make a cycle. A tensor of the same rank is taken first; with ``ranges`` (opset 15 or
-    later) a tensor whose leading dims match may be read through Shape's start/end (the mask's
-    ``[batch, seq]`` from the hidden state's ``[batch, seq, hidden]``).
+    boundary inputs are candidates: they exist before any of its nodes run, and one whose
+    producer would read the copied Shape stays on the boundary (``_closes_a_cycle``). A tensor
+    of the same rank is taken first; with ``ranges`` (opset 15 or later) a tensor whose leading
+    dims match may be read through Shape's start/end (the mask's ``[batch, seq]`` from the
+    hidden state's ``[batch, seq, hidden]``).
     """
     shape = value.shape
     if shape is None:

@@ -213,21 +213,20 @@ def test_pieces_follow_execution_order_and_a_skipped_block_is_incomplete():
         run(model, "split(scopes=['/Toy/Block.0', '/Toy/Head'])")
 
 
-def test_a_tensor_a_copied_shape_reads_instead_stays_on_the_boundary(tmp_path):
-    """CLIP's text tower: the embeddings reshape the token ids by the mask's shape, and the last
-    layer reads both the reshaped ids and a size vector built from the mask's shape. The copied
-    Shape of the mask reads the reshaped ids instead (same shape, already on the boundary); the
-    ids must then stay on the boundary: copying their Reshape too, which reads that Shape, would
-    make the piece a cycle."""
+def ids_sized_by_the_mask(view: str) -> ir.Model:
+    """CLIP's text tower, in small: the embeddings make a view of the token ids (``view``:
+    ``Reshape`` by the mask's shape, or ``Identity``) and embed it; the last layer reads the
+    view and a size vector built from the mask's shape."""
     ids = helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "seq"])
     mask = helper.make_tensor_value_info("mask", TensorProto.INT64, ["batch", "seq"])
     outputs = [
         helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "seq", 4]),
         helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", "seq"]),
     ]
+    viewed = ["ids", "s"] if view == "Reshape" else ["ids"]
     nodes = [
         _tag(helper.make_node("Shape", ["mask"], ["s"], name="size"), "/Toy", ""),
-        _tag(helper.make_node("Reshape", ["ids", "s"], ["v"], name="view"), "/Toy", ""),
+        _tag(helper.make_node(view, viewed, ["v"], name="view"), "/Toy", ""),
         _tag(helper.make_node("Gather", ["table", "v"], ["e"], name="embed"), "/Toy", ""),
         _tag(helper.make_node("Concat", ["s", "four"], ["s3"], name="sizes", axis=0), "/Toy", ""),
         _tag(helper.make_node("Relu", ["e"], ["h"], name="relu"), "/Toy/Block.0", "b.0"),
@@ -257,9 +256,28 @@ def test_a_tensor_a_copied_shape_reads_instead_stays_on_the_boundary(tmp_path):
     )
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
     onnx.checker.check_model(proto, full_check=True)
-    model = run(ir.from_onnx(proto), "split(by='*/Block.*'),internalize-constants")
+    return ir.from_onnx(proto)
+
+
+@pytest.mark.parametrize(
+    ("view", "copied", "inputs"),
+    [
+        # Copying the Reshape would read the copied Shape that reads its output: a cycle.
+        ("Reshape", ["size", "sizes"], ["v", "h"]),
+        # A view that does not depend on the Shape is copied like any cheap helper.
+        ("Identity", ["size", "view", "sizes"], ["ids", "h"]),
+    ],
+)
+def test_a_tensor_a_copied_shape_reads_instead_is_copied_only_without_a_cycle(
+    view, copied, inputs, tmp_path
+):
+    """The copied Shape of the mask reads the view of the ids instead (the same shape, on the
+    boundary). Copying the view's producer too is right unless that producer depends on the
+    Shape (CLIP reshapes the ids by the mask's shape): then the piece would be a cycle."""
+    model = run(ids_sized_by_the_mask(view), "split(by='*/Block.*'),internalize-constants")
     last = pieces_of(model)[-1]
-    assert [n.name for n in last.copied] == ["size", "sizes"]
+    assert [n.name for n in last.copied] == copied
+    assert [v.name for v in boundaries(model, pieces_of(model))[-1].inputs] == inputs
     write_pieces(model, str(tmp_path))
     feeds = {
         "ids": np.array([[1, 7, 3], [0, 2, 5]], dtype=np.int64),
