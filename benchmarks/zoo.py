@@ -401,7 +401,6 @@ class Child:
 
     def export(self) -> str:
         import hcc
-        import hcc.ir as ir
 
         module = self.need("the model", self.module)
         try:
@@ -417,9 +416,7 @@ class Child:
                     f"dynamo: {_one_line(dynamo_error)}; torchscript: {_one_line(ts_error)}"
                 ) from None
             note = f"torchscript (dynamo: {_one_line(dynamo_error)})"
-        self.path = os.path.join(self.folder, "export", "model.onnx")
-        os.makedirs(os.path.dirname(self.path))
-        ir.save(model, self.path)
+        self.path = self.save(model, "export")
         self.model = model
         return note
 
@@ -464,19 +461,10 @@ class Child:
 
     def split(self) -> str:
         import hcc.ir as ir
-        from hcc.passes import run
-        from hcc.pieces import write_pieces
-        from hcc.validate import validate_pieces
 
         path = self.need("the export", self.path)
-        model = run(ir.load(path), f"split(by={LAYERS!r}),internalize-constants")
-        folder = os.path.join(self.folder, "pieces")
-        write_pieces(model, folder)
-        self.manifest = os.path.join(folder, "manifest.json")
-        self.pieces = len(model.meta["hcc.pieces"])
-        batch, seq = self.sizes[0]
-        deviations = validate_pieces(self.manifest, batch=batch, seq=seq)
-        return _exact(deviations, f"{self.pieces} pieces")
+        self.manifest, self.pieces = self.split_exactly(ir.load(path), "pieces")
+        return f"{self.pieces} pieces"
 
     def standalone(self) -> str:
         import onnx
@@ -523,9 +511,7 @@ class Child:
         functions = len(model.functions)
         if not calls:
             raise Failed("no scope outlined")
-        target = os.path.join(self.folder, "outlined", "model.onnx")
-        os.makedirs(os.path.dirname(target))
-        ir.save(model, target)
+        target = self.save(model, "outlined")
         feeds = self.feeds()
         expected, actual = _run(path, feeds), _run(target, feeds)
         for name in expected:
@@ -542,9 +528,7 @@ class Child:
 
         path = self.need("the export", self.path)
         model = run(ir.load(path), f"downgrade-ir(ir={ir_version},opset={opset})")
-        target = os.path.join(self.folder, f"ir{ir_version}_{opset}", "model.onnx")
-        os.makedirs(os.path.dirname(target))
-        ir.save(model, target)
+        target = self.save(model, f"ir{ir_version}_{opset}")
         try:
             onnx.checker.check_model(target, full_check=True)
         except Exception as error:  # noqa: BLE001
@@ -598,8 +582,6 @@ class Child:
     def foreign(self) -> str:
         import hcc.ir as ir
         from hcc.passes import run
-        from hcc.pieces import write_pieces
-        from hcc.validate import validate_pieces
 
         module = self.need("the model", self.module)
         source = os.path.join(self.folder, "foreign", "model.onnx")
@@ -613,18 +595,39 @@ class Child:
         untagged = [n for n in model.all_nodes() if n.scope.is_unknown]
         if untagged:
             raise Failed(f"{len(untagged)} nodes untagged")
-        run(model, f"split(by={LAYERS!r}),internalize-constants")
-        count = len(model.meta["hcc.pieces"])
-        folder = os.path.join(self.folder, "foreign-pieces")
-        write_pieces(model, folder)
-        batch, seq = self.sizes[0]
-        deviations = validate_pieces(os.path.join(folder, "manifest.json"), batch=batch, seq=seq)
-        note = _exact(deviations, f"{count} pieces")
+        _, count = self.split_exactly(model, "foreign-pieces")
         if self.pieces is not None and count != self.pieces:
             raise Failed(f"{count} pieces, the hcc export splits into {self.pieces}")
-        return note
+        return f"{count} pieces"
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def split_exactly(self, model, name: str) -> tuple[str, int]:
+        """Split ``model`` per layer into the folder ``name``, check the chained pieces against
+        the whole at onnxruntime's basic level (deviation exactly 0.0); return the manifest's
+        path and the number of pieces."""
+        from hcc.passes import run
+        from hcc.pieces import write_pieces
+        from hcc.validate import validate_pieces
+
+        run(model, f"split(by={LAYERS!r}),internalize-constants")
+        folder = os.path.join(self.folder, name)
+        write_pieces(model, folder)
+        manifest = os.path.join(folder, "manifest.json")
+        batch, seq = self.sizes[0]
+        for d in validate_pieces(manifest, batch=batch, seq=seq):
+            if d.problem or d.max_abs != 0.0:
+                raise Failed(f"{d.name}: {d.describe()}")
+        return manifest, len(model.meta["hcc.pieces"])
+
+    def save(self, model, name: str) -> str:
+        """Write ``model`` as ``name/model.onnx`` in the architecture's folder."""
+        import hcc.ir as ir
+
+        target = os.path.join(self.folder, name, "model.onnx")
+        os.makedirs(os.path.dirname(target))
+        ir.save(model, target)
+        return target
 
     def feeds(self):
         import hcc.ir as ir
@@ -699,13 +702,6 @@ def _run(path: str, feeds) -> dict:
     from hcc.ort import Session
 
     return Session(path).run(feeds)
-
-
-def _exact(deviations, note: str) -> str:
-    for d in deviations:
-        if d.problem or d.max_abs != 0.0:
-            raise Failed(f"{d.name}: {d.describe()}")
-    return note
 
 
 def _one_line(error: BaseException) -> str:
