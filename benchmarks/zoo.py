@@ -8,7 +8,8 @@ end of the run. The child checks each capability on its own: a failing step is r
 its one-line reason and the next step still runs (a step that needs an earlier one's result is
 ✗ "needs ..."). The columns:
 
-export      ``hcc.export`` with scopes (dynamo; the TorchScript exporter where dynamo fails)
+export      ``hcc.export`` with scopes (dynamo; the TorchScript exporter where dynamo fails:
+            ✓ with a letter, torch's error below the table)
 tags        every node has a scope
 rule        every node's tag is the one the tag rules give its module, computed here again from
             ``named_modules`` (not from hcc's stored module tree)
@@ -415,7 +416,7 @@ class Child:
                 raise Failed(
                     f"dynamo: {_one_line(dynamo_error)}; torchscript: {_one_line(ts_error)}"
                 ) from None
-            note = f"torchscript (dynamo: {_one_line(dynamo_error)})"
+            note = _one_line(dynamo_error, 400)
         self.path = self.save(model, "export")
         self.model = model
         return note
@@ -704,10 +705,10 @@ def _run(path: str, feeds) -> dict:
     return Session(path).run(feeds)
 
 
-def _one_line(error: BaseException) -> str:
+def _one_line(error: BaseException, limit: int = 160) -> str:
     text = " ".join(str(error).split())
     text = f"{type(error).__name__}: {text}" if text else type(error).__name__
-    return text if len(text) <= 160 else text[:157] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def child_main(name: str, out: str) -> None:
@@ -774,6 +775,7 @@ def write_table(results: dict[str, dict], path: str, jobs: int) -> None:
         "|---" * (len(keys) + 4) + "|",
     ]
     reasons = []
+    notes = []  # exports torch's dynamo exporter could not make: its error, lettered
     totals = {key: {"ok": 0, "fail": 0, "n/a": 0} for key in keys}
     for family in ("decoder", "encoder", "encoder-decoder", "vision", "audio", "multimodal"):
         for name in families.get(family, []):
@@ -782,7 +784,11 @@ def write_table(results: dict[str, dict], path: str, jobs: int) -> None:
             for key in keys:
                 entry = row.get(key, {"status": "fail", "reason": "not run"})
                 totals[key][entry["status"]] += 1
-                if entry["status"] == "ok":
+                if entry["status"] == "ok" and key == "export" and entry["reason"] != "dynamo":
+                    letter = chr(ord("a") + len(notes))
+                    notes.append(f"- **{letter}.** **{name}**: {_md(entry['reason'])}")
+                    cells.append(f"✓ [{letter}]")
+                elif entry["status"] == "ok":
                     cells.append("✓")
                 elif entry["status"] == "n/a":
                     cells.append("n/a")
@@ -811,6 +817,16 @@ def write_table(results: dict[str, dict], path: str, jobs: int) -> None:
         lines += ["## Failures", ""]
         lines += [f"{i}. {text[2:]}" for i, text in enumerate(reasons, start=1)]
         lines.append("")
+    if notes:
+        lines += [
+            "## Exported by TorchScript",
+            "",
+            "torch's dynamo exporter fails on these; hcc exported them with the TorchScript "
+            "exporter, and every other column checks that export. torch's error:",
+            "",
+            *notes,
+            "",
+        ]
     with open(path + ".tmp", "w", encoding="utf-8") as f:
         f.write("\n".join(lines))
     os.replace(path + ".tmp", path)
