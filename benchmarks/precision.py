@@ -30,7 +30,8 @@ the float32 model's on the same inputs (onnxruntime, CPU; for float16 also with 
 evaluator, which computes float16 in float16). One input's largest deviation is a float16 step
 of the output or two, so whether one element rounds up or down decides it: for float16 the
 benchmark also runs 16 inputs (the fixed ones and 15 of seeded random tokens) and reports the
-mean over them of the largest deviation and the mean absolute deviation. Tags is the share of nodes that carry
+mean over them of the largest deviation and the mean absolute deviation (the same over the
+first 8 in onnx's reference evaluator). Tags is the share of nodes that carry
 ``hcc.tag``. Times are medians of the repeats; the ratio is hcc / anchor, per pair.
 onnxconverter-common is needed only here: ``pip install -e ".[test,bench]"``.
 """
@@ -340,6 +341,28 @@ def _float16_deviation(path: str, reference: list, feeds: dict):
     return _deviation(reference, got)
 
 
+def _float16_spread(path: str, feed_sets: list[dict], references: list):
+    """Mean over the inputs of the largest and of the mean absolute deviation, computed in
+    float16 (onnx's reference evaluator); None when the evaluator cannot run the model."""
+    import numpy as np
+    from onnx.reference import ReferenceEvaluator
+
+    try:
+        session = ReferenceEvaluator(path)
+        gaps = [
+            np.abs(session.run(None, {k: f[k] for k in session.input_names})[0] - r)
+            for f, r in zip(feed_sets, references)
+        ]
+    except Exception:  # noqa: BLE001 - the evaluator lacks some ops (reported above)
+        return None
+    if not all(np.all(np.isfinite(g)) for g in gaps):
+        return {"mean_of_max": float("nan"), "mean_abs": float("nan")}
+    return {
+        "mean_of_max": float(np.mean([g.max() for g in gaps])),
+        "mean_abs": float(np.mean([g.mean() for g in gaps])),
+    }
+
+
 _BYTES = {1: 4, 10: 2, 16: 2, 2: 1, 3: 1, 21: 0.5, 22: 0.5}  # onnx element type -> bytes
 
 
@@ -419,6 +442,9 @@ def _pair(
             "seconds": statistics.median(r["seconds"] for r in runs[side]),
             "peak_mb": statistics.median(r["peak_mb"] for r in runs[side]),
             "max_abs_deviation": gap,
+            "float16_spread": _float16_spread(paths[side], feed_sets[:8], references[:8])
+            if name.startswith("float16")
+            else None,
             "float16_deviation": _float16_deviation(paths[side], reference, feeds)
             if name.startswith("float16")
             else None,
@@ -521,6 +547,15 @@ def main() -> None:
                     f"{row['b']['spread']['mean_of_max']:.4g}, mean "
                     f"{row['a']['spread']['mean_abs']:.4g} vs {row['b']['spread']['mean_abs']:.4g} | "
                     if row["a"]["spread"]
+                    else ""
+                )
+                + (
+                    f"in float16, 8 inputs: mean max "
+                    f"{row['a']['float16_spread']['mean_of_max']:.4g} vs "
+                    f"{row['b']['float16_spread']['mean_of_max']:.4g}, mean "
+                    f"{row['a']['float16_spread']['mean_abs']:.4g} vs "
+                    f"{row['b']['float16_spread']['mean_abs']:.4g} | "
+                    if row["a"]["float16_spread"] and row["b"]["float16_spread"]
                     else ""
                 )
                 + f"weights {_show(row['a']['weight_ratio'])} vs {_show(row['b']['weight_ratio'])}",
