@@ -5,6 +5,7 @@
 - :mod:`.schema`: what an operator schema says about element types;
 - :mod:`.ranges`: tensors to the low type, clamped to its range;
 - :mod:`.policy`: which nodes stay float32 (``keep`` globs, the default ``keep_ops``);
+- :mod:`.kept`: the policy applied to a graph (elementwise kept ops only at a float32 border);
 - :mod:`.quantize_weights`: ``quantize-weights``, int8 per channel or int4 block-wise;
 - :mod:`.int8`, :mod:`.int4`: the weight rewrites (int4 bit for bit as onnxruntime packs it);
 - :mod:`.summary`: what the passes did, as lines for a build summary.

@@ -39,6 +39,7 @@ from hcc.ir import (
     common_scope,
 )
 
+from .kept import decide_kept
 from .policy import Policy
 from .ranges import Clamped, to_low_precision
 from .schema import binding as schema_binding
@@ -80,7 +81,7 @@ class Conversion:
         self.original: dict[Value, DataType | int | None] = {}
         self.current: dict[Value, DataType | int | None] = {}
         self._plans: dict[Node, Plan] = {}
-        self._kept: set[Node] = set()
+        self.kept: set[Node] = set()  # the nodes that compute in float32 (see .kept)
         self._casts: dict[tuple[int, Value, int], Value] = {}
         self._served: dict[Node, list[Scope]] = {}
         self._names = {v.name for g in model.graphs() for v in _values(g) if v.name}
@@ -103,7 +104,7 @@ class Conversion:
                 self._opset_of[id(graph)] = opset
         self._record_types()
         for graph in self.model.graphs():
-            self._decide_kept(graph)
+            decide_kept(self, graph)
         if self.io_converted:
             for value in self.model.graph.inputs:
                 if self.original.get(value) == FLOAT:
@@ -172,66 +173,6 @@ class Conversion:
                         self.original[value] = self.original[source]
                         break
 
-    # -- which nodes stay float32 ------------------------------------------------------------------
-
-    def _decide_kept(self, graph: Graph) -> None:
-        """The nodes of ``graph`` the policy keeps: all it names, except that an elementwise op
-        kept by its op name alone stays float32 only where it borders float32 computation
-        (see :mod:`.policy`). A chain of them (``Exp`` after ``Pow``, before a kept sum) is
-        kept from its border inwards, so the set grows until it is stable."""
-        waiting = []
-        for node in graph.nodes:
-            if self.policy.keeps(node):
-                if self.policy.at_border_only(node):
-                    waiting.append(node)
-                else:
-                    self._kept.add(node)
-        pending = set(waiting)
-        grew = True
-        while grew:
-            grew = False
-            for node in waiting:
-                if node in pending and self._borders_float32(node, graph, pending):
-                    pending.discard(node)
-                    self._kept.add(node)
-                    grew = True
-
-    def _borders_float32(self, node: Node, graph: Graph, pending: set[Node]) -> bool:
-        """Does a float input of ``node`` come from float32 computation, or is a result read
-        in float32? Nodes still ``pending`` count as low; constants count as low (they are
-        stored in the low type when all their readers compute in it)."""
-        interface_float = graph is not self.model.graph or not self.io_converted
-        for value in node.inputs:
-            if value is None or self.original.get(value) != FLOAT:
-                continue
-            producer = value.producer
-            if producer is None:
-                if not value.is_initializer and interface_float:
-                    return True  # a float32 graph input (or an outer value)
-                continue
-            if producer in pending or producer.op_type == "Constant":
-                continue
-            if producer in self._kept:
-                return True
-            index = producer.outputs.index(value)
-            made = self.plan(producer).outputs[index]
-            if made in (FLOAT, None):
-                return True  # computes in float32, or opaque: its outputs stay float32
-        for value in node.outputs:
-            if self.original.get(value) != FLOAT:
-                continue
-            if interface_float and value in graph.outputs:
-                return True
-            for reader, index in value.uses:
-                if reader in pending:
-                    continue
-                if reader in self._kept or reader.graph is not graph:
-                    return True
-                wants = self._reader_wants(reader, index)
-                if wants == FLOAT:
-                    return True
-        return False
-
     # -- plans ------------------------------------------------------------------------------------
 
     def plan(self, node: Node) -> Plan:
@@ -245,7 +186,7 @@ class Conversion:
         inputs = [self.original.get(v) if v is not None else None for v in node.inputs]
         keep_outputs: list[DataType | None] = [None] * len(node.outputs)
         opaque = Plan(inputs, keep_outputs, False)
-        kept = node in self._kept
+        kept = node in self.kept
         if node.op_type in _OPAQUE or any(True for _ in node.subgraphs()):
             return opaque
         if node.op_type == "Cast":
@@ -296,7 +237,7 @@ class Conversion:
             low = False  # decided by its readers, see _convert_constants
         return Plan(plan_inputs, plan_outputs, low)
 
-    def _reader_wants(self, node: Node, index: int) -> DataType | int | None:
+    def reader_wants(self, node: Node, index: int) -> DataType | int | None:
         plan = self.plan(node)
         return plan.inputs[index] if index < len(plan.inputs) else None
 
@@ -322,7 +263,7 @@ class Conversion:
                 self._retype(value, self.low)
 
     def _all_readers_low(self, value: Value) -> bool:
-        wants = [self._reader_wants(node, index) for node, index in value.uses]
+        wants = [self.reader_wants(node, index) for node, index in value.uses]
         return bool(wants) and all(w in (self.low, None) for w in wants) and self.low in wants
 
     def _lower(self, tensor: Tensor, name: str, value: Value) -> Tensor:
