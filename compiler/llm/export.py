@@ -47,8 +47,13 @@ def export_modes(
     dtype = getattr(torch, options.dtype)
     kv = (shape.kv_heads, shape.head_dim)
     batch_dim = torch.export.Dim("batch")
-    seq_dim = torch.export.Dim("seq")
-    history_dim = torch.export.Dim("history")
+    # Prompt plus generated tokens never exceed max_len: saying so lets the exporter prove that
+    # a slice of a longer table (a causal-mask buffer of max_position_embeddings rows) keeps
+    # every position. Unbounded, the hidden state's length is Min(that size, seq), not the
+    # mask's seq, and the head could not size its output by the hidden state alone.
+    longest = max(options.max_len, 3)
+    seq_dim = torch.export.Dim("seq", max=longest)
+    history_dim = torch.export.Dim("history", max=longest - 1)
     exports: dict[str, ir.Model] = {}
     layout = options.cache_layout
     prefill = Prefill(model, options.head, options.top_k, shape.positions, shape.layer_list, layout)
