@@ -60,8 +60,7 @@ def export(
         raise ExportError(f"unknown exporter {exporter!r}; choose one of {', '.join(EXPORTERS)}")
     if not isinstance(module, torch.nn.Module):
         raise ExportError(f"expected a torch.nn.Module, got {type(module).__name__}")
-    args = tuple(args)
-    kwargs = dict(kwargs or {})
+    args, kwargs = _distinct(tuple(args), dict(kwargs or {}))
     _check_signature(module, args, kwargs)
     module.eval()
 
@@ -161,6 +160,28 @@ def _dynamic_axes(dynamic_shapes, names: list[str]) -> dict[str, dict[int, str]]
             for axis, dim in dict(spec).items()
         }
     return axes
+
+
+def _distinct(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """The example inputs with a copy in place of every tensor passed before as another input.
+
+    torch's dynamo exporter takes one tensor passed as two inputs (``input_ids`` and
+    ``decoder_input_ids`` both ``ids``) for one value: the graph keeps both inputs but reads
+    only one, and the model is wrong for any other inputs. A copy of equal values traces the
+    same code and keeps them apart."""
+    import torch
+
+    seen: set[int] = set()
+
+    def distinct(value):
+        if not isinstance(value, torch.Tensor):
+            return value
+        if id(value) in seen:
+            return value.clone()
+        seen.add(id(value))
+        return value
+
+    return tuple(distinct(a) for a in args), {k: distinct(v) for k, v in kwargs.items()}
 
 
 def _check_signature(module, args: tuple, kwargs: dict) -> None:

@@ -115,3 +115,29 @@ def test_unknown_exporter_lists_the_exporters():
         ExportError, match="unknown exporter 'script'; choose one of dynamo, torchscript"
     ):
         hcc.export(torch.nn.Linear(2, 2), (torch.ones(1, 2),), exporter="script")
+
+
+class _TwoTables(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.source = torch.nn.Embedding(32, 8)
+        self.target = torch.nn.Embedding(32, 8)
+
+    def forward(self, input_ids, decoder_input_ids):
+        return self.source(input_ids) - self.target(decoder_input_ids)
+
+
+def test_one_tensor_given_for_two_inputs_exports_two_inputs(tmp_path):
+    # An example that passes one tensor as two inputs (the same ids for an encoder and a
+    # decoder) gave a model whose two tables read one input (torch's dynamo exporter).
+    from hcc.ort import Session
+
+    torch.manual_seed(0)
+    module = _TwoTables().eval()
+    ids = torch.randint(0, 32, (2, 5))
+    model = hcc.export(module, (), {"input_ids": ids, "decoder_input_ids": ids})
+    ir.save(model, str(tmp_path / "model.onnx"))
+    a, b = torch.randint(0, 32, (2, 5)), torch.randint(0, 32, (2, 5))
+    feeds = {"input_ids": a.numpy(), "decoder_input_ids": b.numpy()}
+    (got,) = Session(str(tmp_path / "model.onnx")).run(feeds).values()
+    assert abs(got - module(a, b).detach().numpy()).max() < 1e-6
