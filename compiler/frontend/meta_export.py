@@ -271,8 +271,15 @@ def _optimize(model, parameters: set[str]) -> None:
 
 def _onnx_ir_tensor(tensor, name: str):
     import onnx_ir
+    import torch
 
-    return onnx_ir.tensor(tensor.detach().cpu().numpy(), name=name)
+    tensor = tensor.detach().cpu()
+    if tensor.dtype == torch.bfloat16:
+        # numpy has no bfloat16: the same bits, viewed as ml_dtypes' (onnx_ir's own type).
+        import ml_dtypes
+
+        return onnx_ir.tensor(tensor.view(torch.uint16).numpy().view(ml_dtypes.bfloat16), name=name)
+    return onnx_ir.tensor(tensor.numpy(), name=name)
 
 
 def _onnx_ir_external(stored: StoredTensor, folder: str, name: str):

@@ -130,3 +130,24 @@ def test_every_piece_node_carries_a_module_scope(built, loaded):
         for node in piece.graph:
             assert not node.scope.is_unknown, (entry["file"], node)
             assert node.scope.module_path in modules, (entry["file"], node.scope)
+
+
+@pytest.mark.slow
+def test_bfloat16_pieces_from_a_checkpoint_keep_its_weights_in_place(checkpoint, tmp_path):
+    """In bfloat16 the buffers the checkpoint lacks (rotary frequencies) are computed and cast
+    with the model; the float32 checkpoint's weights are read through Cast nodes."""
+    from hcc.llm.recipe import checkpoint_module
+
+    out = str(tmp_path / "bf16")
+    options = LLMOptions(max_len=16, dtype="bfloat16")
+    build_pieces(checkpoint_module(checkpoint), out, options, checkpoint=checkpoint, weights="link")
+    manifest = json.load(open(os.path.join(out, "manifest.json")))
+    assert manifest["options"]["dtype"] == "bfloat16"
+    block = manifest["pieces"]["block_cache_1"]
+    assert {v["dtype"] for v in block["outputs"]} == {"bfloat16"}
+    piece = ir.load(os.path.join(out, block["file"]))
+    linked = [
+        v for v in piece.graph.initializers.values() if isinstance(v.const_value, ir.ExternalTensor)
+    ]
+    assert linked and all(v.dtype == ir.DataType.FLOAT for v in linked)
+    assert not any(n.endswith(".data") for n in os.listdir(out))
