@@ -2,6 +2,7 @@
 torch's own export of the loaded model; time and peak memory.
 
     python benchmarks/large.py [--shape small|tinyllama|llama-7b] [--repeat N] [--keep DIR]
+                               [--steps split,torch,kv] [--kv-dtype bfloat16|float32]
 
 1. A LLaMA-shaped checkpoint is written shard by shard (random bfloat16 weights, one layer's
    tensors in memory at a time, ``model.safetensors.index.json`` as ``save_pretrained`` writes
@@ -17,8 +18,13 @@ torch's own export of the loaded model; time and peak memory.
 3. torch, in a child process (skipped for ``llama-7b``, which does not fit this machine's
    memory): ``from_pretrained`` then ``torch.onnx.export(dynamo=True)`` and ``save``, as a user
    would script it.
-The two run in turn (hcc, torch; repeated), each child in its own process reporting its own wall
-time and peak RSS (``VmHWM``); ratios are medians of the ratios within each round.
+4. hcc's KV-cache build, in a child process: the recipe on the checkpoint's meta-device model
+   (prefill and decode traced with three layers, grown to all), every weight linked from the
+   checkpoint; it reports the bytes it added. One prefill block piece and one decode block piece
+   of a middle layer then run in onnxruntime (upcast to float32) against the torch decoder layer
+   built alone from that layer's tensors, in float32 and in bfloat16.
+The children run in turn (hcc, torch, kv; repeated), each in its own process reporting its own
+wall time and peak RSS (``VmHWM``); ratios are medians of the ratios within each round.
 """
 
 from __future__ import annotations
@@ -332,7 +338,7 @@ def torch_layer(dtype):
         layer = LlamaDecoderLayer(config, index)
     layer.load_state_dict({k: t.to(dtype) for k, t in state.items()}, assign=True)
     layer.eval()
-    rotary = LlamaRotaryEmbedding(config)
+    rotary = LlamaRotaryEmbedding(config)  # float32 frequencies, as transformers keeps them
     results = {}
     with torch.no_grad():
         hidden = prompt.to(dtype)
@@ -366,6 +372,7 @@ for mode, piece, k_role, v_role in (
     row = {"finite": all(bool(np.isfinite(v).all()) for v in values.values())}
     for dtype, ref in reference.items():
         row[f"vs_torch_{dtype}"] = max(relative(values[k], ref[mode][k]) for k in values)
+        row[f"parts_{dtype}"] = {k: relative(values[k], ref[mode][k]) for k in values}
     row["torch_bfloat16_vs_float32"] = max(
         relative(reference["bfloat16"][mode][k], reference["float32"][mode][k]) for k in values
     )
@@ -545,7 +552,9 @@ def _print_blocks(check: dict) -> None:
             f"{piece} in onnxruntime (upcast to float32) vs the torch layer built alone: relative "
             f"{row['vs_torch_float32']:.3g} against torch in float32, "
             f"{row['vs_torch_bfloat16']:.3g} against torch in bfloat16 (torch bfloat16 vs "
-            f"float32: {row['torch_bfloat16_vs_float32']:.3g}); finite: {row['finite']}"
+            f"float32: {row['torch_bfloat16_vs_float32']:.3g}); finite: {row['finite']}; "
+            "against float32 per output: "
+            + ", ".join(f"{k} {v:.2g}" for k, v in row["parts_float32"].items())
         )
     print(f"(the check's own peak RSS: {check['peak_mb']:.0f} MB)")
 
