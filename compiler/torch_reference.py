@@ -9,9 +9,10 @@ name, to the module's ``forward``; then
   (``to_tuple`` order for transformers outputs, ``None`` entries left out, as the exporter
   does);
 * every output of every piece (its boundary tensors) is compared with the output of a torch
-  module it stands for, captured with forward hooks on the modules of the piece's scopes: of
-  those modules' output tensors of the same shape and dtype, the closest one. A boundary tensor
-  that no module returns (a mask or a shape computed between modules) is listed as not
+  module it stands for, captured with forward hooks on the modules that can return it (those
+  around its maker that hand it out, see :func:`_candidates`): of their output tensors of the
+  same shape and dtype, the closest one. A boundary tensor that no module returns (a mask or a
+  shape computed between modules, a sum made and read inside one module) is listed as not
   compared; the model outputs and the pieces-against-whole check cover it.
 
 All comparisons go through :func:`hcc.deviation.deviation`: a NaN, a shape or a dtype that
