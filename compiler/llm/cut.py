@@ -66,10 +66,26 @@ def cut(
             # the mask (GPT-2 with an additive mask) would be unusable.
             raise LLMError(
                 f"lm_head of this model also reads {', '.join(extra)} with these options; "
-                "choose another attention_mask"
+                + (_unproven_length(piece_model, last, model) or "choose another attention_mask")
             )
         result.append((name, piece_model))
     return result
+
+
+def _unproven_length(head: ir.Model, last: str, whole: ir.Model) -> str:
+    """Why the head may size its output by the mask: the exporter could not prove the last
+    hidden state as long as the prompt (a table of the model's shorter than max_len is sliced
+    to the length: ``Min(64, seq)``). Empty when the lengths agree."""
+    hidden = next((v for v in head.graph.inputs if v.name == last), None)
+    ids = whole.graph.inputs[0]
+    if hidden is None or hidden.shape is None or ids.shape is None:
+        return ""
+    if len(hidden.shape) < 2 or len(ids.shape) < 2 or hidden.shape[1] == ids.shape[1]:
+        return ""
+    return (
+        f"the last hidden state's length is {hidden.shape[1]}, not provably the prompt's "
+        f"{ids.shape[1]}; choose a max_len within the model's positions"
+    )
 
 
 def _is_hidden_state(value: ir.Value, shape: Shape) -> bool:

@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from hcc.frontend import sources
-from hcc.llm.recipe import LLMOptions, build_pieces
+from hcc.llm.recipe import LLMError, LLMOptions, build_pieces
 from hcc.llm.runtime import Runner
 
 from _models import greedy_generate
@@ -28,8 +30,14 @@ PROMPT = [5, 17, 42, 7, 99, 3]
 NEW_TOKENS = 12
 
 
-def test_a_causal_mask_sliced_from_a_longer_buffer_leaves_the_head_the_hidden_state(tmp_path):
-    model = sources.from_config("gpt_neo", GPT_NEO, task="causal-lm", seed=0)
+@pytest.fixture(scope="module")
+def model():
+    return sources.from_config("gpt_neo", GPT_NEO, task="causal-lm", seed=0)
+
+
+def test_a_causal_mask_sliced_from_a_longer_buffer_leaves_the_head_the_hidden_state(
+    model, tmp_path
+):
     folder = str(tmp_path)
     build_pieces(model, folder, LLMOptions(max_len=24, head="argmax"))
     manifest = json.load(open(os.path.join(folder, "manifest.json")))
@@ -37,3 +45,10 @@ def test_a_causal_mask_sliced_from_a_longer_buffer_leaves_the_head_the_hidden_st
     assert inputs == ["hidden_states_2"]
     reference = greedy_generate(model, PROMPT, NEW_TOKENS).tokens
     assert Runner(folder).generate(PROMPT, NEW_TOKENS).tokens == reference
+
+
+@pytest.mark.slow
+def test_a_max_len_beyond_the_buffer_is_refused_with_the_reason(model, tmp_path):
+    with pytest.raises(LLMError, match=r"length is Min\(64, seq\), not provably the prompt's seq"):
+        build_pieces(model, str(tmp_path), LLMOptions(max_len=100, head="argmax"))
+    assert not os.listdir(tmp_path)
