@@ -86,9 +86,12 @@ def quantize_conflict(quantize: dict[str, Any], opset: int) -> str | None:
     are written at ``opset`` (at most 20), and 4-bit weights for ``target = onnx`` are a
     blocked DequantizeLinear, which exists from opset 21 only and has no older form: found
     before anything is exported rather than when the pieces are lowered."""
-    from hcc.passes import get_pass
+    from hcc.passes import PipelineError, get_pass
 
-    quantizer = get_pass("quantize-weights").create(quantize)
+    try:
+        quantizer = get_pass("quantize-weights").create(quantize)
+    except PipelineError:
+        return None  # the options' own mistake, reported where they are checked
     if quantizer.bits == 4 and quantizer.target == "onnx":
         return (
             f"quantize-weights(bits = 4, target = onnx) needs opset 21 (a blocked "

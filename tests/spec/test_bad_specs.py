@@ -134,6 +134,14 @@ BAD_SPECS = [
         6,
         39,
     ),
+    Bad(
+        "kv-cache quantize options with an undefined parameter: that error alone",
+        MODEL + "export {\n  recipe = kv-cache\n}\n"
+        "pipeline {\n  quantize-weights(bits = 3, target = $nope)\n}\n",
+        "undefined parameter $nope; declare it with 'param nope: TYPE = DEFAULT'",
+        6,
+        39,
+    ),
     # -- the kv-cache pieces' names: at the key or the value concerned -------------------------
     Bad(
         "unknown names key",
