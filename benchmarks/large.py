@@ -127,6 +127,25 @@ print(json.dumps({"seconds": end - start, "new_bytes": new_bytes(out, src),
 """
 )
 
+# The same KV-cache build as hcc offered it before reading checkpoints in place: the loaded
+# model (from_pretrained in the build's dtype), exported whole in both forms; its weights copied.
+_KV_LOADED = (
+    _PEAK
+    + _NEW_BYTES
+    + r"""
+import json, os, sys, time
+src, out, dtype = sys.argv[1:4]
+start = time.perf_counter()
+import torch, transformers
+from hcc.llm.recipe import LLMOptions, build_pieces
+model = transformers.AutoModelForCausalLM.from_pretrained(src, dtype=getattr(torch, dtype))
+paths = build_pieces(model.eval(), out, LLMOptions(max_len=128, dtype=dtype))
+end = time.perf_counter()
+print(json.dumps({"seconds": end - start, "new_bytes": new_bytes(out, src),
+                  "pieces": sum(p.endswith(".onnx") for p in paths), "peak_mb": peak_mb()}))
+"""
+)
+
 _TORCH = (
     _PEAK
     + r"""
@@ -446,7 +465,7 @@ def _child(script: str, *args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-STEPS = ("split", "torch", "kv")
+STEPS = ("split", "torch", "kv", "kv-loaded")
 
 
 def main() -> None:
@@ -467,14 +486,16 @@ def main() -> None:
         "--steps",
         default=",".join(STEPS),
         help="which children to run, of split (hcc export + per-layer split), torch (its "
-        "export; never for llama-7b) and kv (hcc's KV-cache build)",
+        "export), kv (hcc's KV-cache build from the checkpoint) and kv-loaded (the same from "
+        "the loaded model); torch and kv-loaded never for llama-7b",
     )
     args = parser.parse_args()
     steps = args.steps.split(",")
     if not set(steps) <= set(STEPS):
         parser.error(f"--steps takes {', '.join(STEPS)}")
-    if args.shape == "llama-7b" and "torch" in steps:
-        steps.remove("torch")  # the loaded model does not fit this machine's memory
+    if args.shape == "llama-7b":
+        # The loaded model does not fit this machine's memory.
+        steps = [step for step in steps if step not in ("torch", "kv-loaded")]
     root = args.keep or tempfile.mkdtemp(prefix="hcc-large-")
     try:
         folder = os.path.join(root, "checkpoint")
@@ -491,13 +512,14 @@ def main() -> None:
         rounds = []
         for round_ in range(args.repeat):
             result = {}
-            for side, script in (("hcc", _HCC), ("torch", _TORCH), ("kv", _KV)):
+            children = (("hcc", _HCC), ("torch", _TORCH), ("kv", _KV), ("kv-loaded", _KV_LOADED))
+            for side, script in children:
                 if {"hcc": "split"}.get(side, side) not in steps:
                     continue
                 out = os.path.join(root, f"{side}-{round_}")
                 shutil.rmtree(out, ignore_errors=True)
                 os.makedirs(out)
-                extra = [args.kv_dtype] if side == "kv" else []
+                extra = [args.kv_dtype] if side.startswith("kv") else []
                 result[side] = _child(script, folder, out, *extra)
                 if side == "hcc" and round_ == 0:
                     check = _child(_LAYER, folder, os.path.join(out, "pieces"), str(layer))
@@ -511,6 +533,17 @@ def main() -> None:
                 shutil.rmtree(out, ignore_errors=True)
             rounds.append(result)
             _print_round(round_, result, size)
+        if "kv" in rounds[0] and "kv-loaded" in rounds[0]:
+            time_ratio = statistics.median(
+                r["kv"]["seconds"] / r["kv-loaded"]["seconds"] for r in rounds
+            )
+            rss_ratio = statistics.median(
+                r["kv"]["peak_mb"] / r["kv-loaded"]["peak_mb"] for r in rounds
+            )
+            print(
+                f"kv-cache from the checkpoint / from the loaded model: time {time_ratio:.2f}x, "
+                f"peak RSS {rss_ratio:.2f}x (medians)"
+            )
         if "hcc" in rounds[0] and "torch" in rounds[0]:
             time_ratio = statistics.median(
                 r["hcc"]["seconds"] / r["torch"]["seconds"] for r in rounds
