@@ -86,12 +86,14 @@ class NamePaths:
     """Scopes for module paths when no module tree is known: one level per path segment, the
     segment standing in for the unknown class (``layers.0`` reads like ``Class.0``).
 
-    A numbered segment is an element of a list of repeated layers only if the names hold
-    several numbers of it under the same parent (``layers.0`` and ``layers.1``). A lone one is
-    the one child of some container that runs its children itself (the exporter names
-    ``parametrizations.weight.0`` of a weight-normed convolution ``weight/weight.0``): it adds
-    no level, its nodes take the container's scope (as ``torch.nn``'s own modules take their
-    parent's in the tag rules), so that a per-layer split does not take it for a layer."""
+    A numbered segment is an element of a list of repeated layers, except the one child of a
+    container that runs its children itself: the container is then a level of its own, named
+    as its child without the number, and the names hold no other number of it (the exporter
+    names ``parametrizations.weight.0`` of a weight-normed convolution ``weight/weight.0``). A
+    list that is never called is no level (ALBERT's one ``albert_layer_groups.0``, run for every
+    layer, sits right under ``encoder``) and stays a layer. The one child adds no level, its
+    nodes take the container's scope (as ``torch.nn``'s own modules take their parent's in
+    the tag rules), so that a per-layer split does not take it for a layer."""
 
     def __init__(self, root: Scope, names: Iterable[str] = ()) -> None:
         self._scopes: dict[str, Scope] = {"": root}
@@ -119,7 +121,7 @@ class NamePaths:
 
     def _lone_number(self, parent: list[str], token: str) -> bool:
         base, dot, number = token.rpartition(".")
-        if not dot or not number.isdigit():
+        if not dot or not number.isdigit() or not parent or parent[-1] != base:
             return False
         numbers = self._numbers.get((".".join(parent), base))
         return numbers is not None and len(numbers) < 2

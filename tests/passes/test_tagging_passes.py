@@ -171,18 +171,22 @@ def test_recover_scopes_reads_module_paths_from_node_names_without_a_module_tree
 
 
 def test_a_lone_numbered_name_adds_no_level_of_its_own():
-    """Layers come in lists: ``layers.0`` beside ``layers.1``. A number alone under its parent
-    (a weight norm's ``weight/weight.0``) is the one child of a container that runs it; its
-    nodes take the container's scope, so that no per-layer pattern takes it for a layer."""
+    """A number alone under a level named like it (a weight norm's ``weight/weight.0``) is the
+    one child of a container that runs it; its nodes take the container's scope, so that no
+    per-layer pattern takes it for a layer."""
     x = Value("x")
     norm = Node("", "Div", [x, x], name="/conv/weight/weight.0/Div")
     conv = Node("", "Conv", [x, norm.outputs[0]], name="/conv/Conv")
     layers = [Node("", "Relu", [x], name=f"/layers.{i}/Relu") for i in (0, 1)]
-    nodes = [norm, conv, *layers]
-    graph = Graph([x], [conv.outputs[0]] + [n.outputs[0] for n in layers], nodes, name="g")
+    # A list never called is no level: its one element is still a layer.
+    group = Node("", "Neg", [x], name="/groups.0/inner/Neg")
+    nodes = [norm, conv, *layers, group]
+    outputs = [conv.outputs[0], group.outputs[0]] + [n.outputs[0] for n in layers]
+    graph = Graph([x], outputs, nodes, name="g")
     RecoverScopesPass().run(model_of(graph))
     assert (norm.scope.module_path, norm.scope.tag) == ("conv.weight", "/g/conv/weight")
     assert [n.scope.tag for n in layers] == ["/g/layers.0", "/g/layers.1"]
+    assert group.scope.tag == "/g/groups.0/inner"
 
 
 def test_scopes_from_names_alone_share_the_root_of_scopes_already_known():
