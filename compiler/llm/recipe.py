@@ -118,7 +118,13 @@ def build_pieces(
     os.makedirs(out_dir, exist_ok=True)
     items = [(piece_model, f"{piece_name}.onnx") for piece_name, piece_model, _ in pieces]
     data_file = shared_data_name(out_dir, [n for _, n in items], f"{name}.weights.data")
-    manifest = _manifest(name, model, shape, options, pieces, data_file)
+
+    def manifest_text(data) -> str:
+        # Named after the save: with every weight linked, the shared file is never written.
+        written = data_file if data_file in data.written else None
+        manifest = _manifest(name, model, shape, options, pieces, written, data.linked)
+        return json.dumps(manifest, indent=2) + "\n"
+
     # One group: the manifest appears with the pieces it lists, never before or after them.
     return ir.save_many(
         items,
@@ -126,7 +132,7 @@ def build_pieces(
         external_data=data_file,
         dedupe="content",
         weights=weights,
-        texts={MANIFEST: json.dumps(manifest, indent=2) + "\n"},
+        texts={MANIFEST: manifest_text},
     )
 
 
@@ -160,8 +166,11 @@ def _manifest(
     shape: Shape,
     options: LLMOptions,
     pieces: list[tuple[str, ir.Model, dict]],
-    weights: str,
+    weights: str | None,
+    linked: list[str],
 ) -> dict[str, Any]:
+    """``weights``: the shared data file written beside the pieces (None when every weight
+    is linked); ``linked``: the checkpoint files linked into the folder and read in place."""
     return {
         "format": FORMAT,
         "model": name,
@@ -171,6 +180,7 @@ def _manifest(
         "kv_heads": shape.kv_heads,
         "head_dim": shape.head_dim,
         "weights": weights,
+        "linked_weights": linked,
         "semantics": SEMANTICS,
         "pieces": {
             piece_name: {"file": f"{piece_name}.onnx", **interface}

@@ -167,9 +167,12 @@ def _kv_cache(directory: str, manifest: dict) -> Report:
     prefill = [m for name, m in models.items() if not name.startswith("block_cache")]
     _add_tree(report, prefill or list(models.values()))
     report.tree_note = "The tree sums the prefill pieces; the decode blocks share their weights."
+    stored = [
+        str(f) for f in [manifest.get("weights"), *(manifest.get("linked_weights") or [])] if f
+    ]
     report.pieces_note = (
-        f"Weights are stored once in {manifest.get('weights')}; prefill and decode blocks of a "
-        "layer read the same tensors."
+        f"Weights are stored once in {', '.join(stored) or 'the pieces'}; prefill and decode "
+        "blocks of a layer read the same tensors."
     )
     options = manifest.get("options") if isinstance(manifest.get("options"), dict) else {}
     report.interface = {

@@ -8,7 +8,8 @@ together at the end (temporary files renamed), or none does.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from .._tensors import Tensor
 from ..errors import SaveError
@@ -24,6 +25,15 @@ from ._proto_tensor import (
     write_header,
 )
 from .exporter import Exporter, iter_tensors
+
+
+@dataclass(frozen=True)
+class DataFiles:
+    """The external-data files a group of saved models reads, by name in their folder:
+    ``written`` by the save, and ``linked`` (checkpoint files read in place)."""
+
+    written: list[str]
+    linked: list[str]
 
 
 class _SharedWriter(DataWriter):
@@ -92,7 +102,7 @@ def save_many(
     external_data: str | None = "weights.data",
     size_threshold: int = 1024,
     dedupe: str = "identity",
-    texts: Mapping[str, str] | None = None,
+    texts: Mapping[str, str | Callable[[DataFiles], str]] | None = None,
     progress=None,
     weights: str = "copy",
 ) -> list[str]:
@@ -103,7 +113,9 @@ def save_many(
     such a data file, the new data goes to its alternate name (see :func:`shared_data_name`).
     ``dedupe`` is ``identity`` (a tensor object shared by several models is stored once) or
     ``content`` (equal bytes are stored once). ``texts`` maps more file names to their text
-    (a manifest): they are written in the same group, renamed after the models.
+    (a manifest): they are written in the same group, renamed after the models. A text may
+    be a function of the :class:`DataFiles` the models ended up reading, for a manifest that
+    names them (with linked weights the shared file may not be written at all).
     ``progress(done, total)`` is told the bytes of external data written so far.
     ``weights``: what happens to external tensors read from files outside ``folder``, as in
     :func:`hcc.ir.onnx.save` (``copy``, ``link`` or ``auto``; linking needs ``external_data``).
@@ -193,8 +205,12 @@ def save_many(
             for path, blob in blobs:
                 group.add_bytes(path, blob)
             del blobs
+            data = DataFiles(
+                written=sorted({location for writer in writers for location in writer.files}),
+                linked=sorted(set(shared.in_place.values())) if shared is not None else [],
+            )
             for name, text in texts.items():
-                group.add_text(os.path.join(folder, name), text)
+                group.add_text(os.path.join(folder, name), text(data) if callable(text) else text)
             for old in stale:
                 if not any(same_file(old, source) for source in reading):
                     group.remove_after(old)

@@ -3,6 +3,7 @@ file or the complete new one, temporaries never survive, a saved model owns its 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -303,6 +304,30 @@ def test_models_written_together_replace_their_shared_data_under_the_alternate_n
     assert _listing(out) == ["manifest.json", "one.onnx", "two.onnx", "w.data.alt"]
     for name in ("one.onnx", "two.onnx"):
         np.testing.assert_array_equal(_weight(out / name), _weight(tmp_path / "b.onnx"))
+
+
+def test_a_manifest_text_is_told_the_data_files_the_models_read(tmp_path):
+    a = ir.from_onnx(_model_proto())  # one 16 KiB weight, in memory
+    seen = []
+
+    def manifest(data):
+        seen.append(data)
+        return json.dumps({"weights": data.written}) + "\n"
+
+    for folder, threshold in (("big", 1024), ("embedded", 1 << 30)):
+        out = tmp_path / folder
+        out.mkdir()
+        ir.save_many(
+            [(a, "one.onnx")],
+            out,
+            external_data="w.data",
+            size_threshold=threshold,
+            texts={"manifest.json": manifest},
+        )
+    # Above the threshold the weight goes to w.data; with every tensor embedded none is written.
+    assert [(d.written, d.linked) for d in seen] == [(["w.data"], []), ([], [])]
+    assert json.loads((tmp_path / "embedded" / "manifest.json").read_text()) == {"weights": []}
+    assert _listing(tmp_path / "embedded") == ["manifest.json", "one.onnx"]
 
 
 def test_a_failed_save_of_several_models_writes_no_manifest(tmp_path):

@@ -116,6 +116,19 @@ def test_the_checkpoint_is_linked_and_no_weight_byte_copied(built, checkpoint):
                     assert tensor.location.endswith(".safetensors"), (file, value.name)
 
 
+def test_the_manifest_names_the_files_the_pieces_read(built, checkpoint):
+    ordinary, in_place, _ = built
+    manifest = json.loads(open(os.path.join(in_place, "manifest.json")).read())
+    # Every weight is linked: no shared data file is written, so none is named.
+    assert manifest["weights"] is None
+    shards = sorted(n for n in os.listdir(checkpoint) if n.endswith(".safetensors"))
+    assert manifest["linked_weights"] == shards
+    assert all(os.path.isfile(os.path.join(in_place, n)) for n in manifest["linked_weights"])
+    copied = json.loads(open(os.path.join(ordinary, "manifest.json")).read())
+    assert os.path.isfile(os.path.join(ordinary, copied["weights"]))
+    assert copied["linked_weights"] == []
+
+
 def test_every_piece_node_carries_a_module_scope(built, loaded):
     _, in_place, _ = built
     modules = dict(loaded.named_modules())
