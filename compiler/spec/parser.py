@@ -86,6 +86,9 @@ def parse_file(path: str) -> ast.SpecFile:
     return parse_text(read_spec_file(path), path)
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def parse_text(text: str, source: str = "<spec>") -> ast.SpecFile:
     """Parse spec text; ``source`` names it in messages (a path, or ``<spec>``)."""
     errors: list[Diagnostic] = []
@@ -96,6 +99,16 @@ def parse_text(text: str, source: str = "<spec>") -> ast.SpecFile:
         line_text = lines[line - 1].rstrip("\r") if 0 < line <= len(lines) else ""
         return SourceLocation(source, line, column, max(length, 1), line_text)
 
+    surrogate = _LONE_SURROGATE.search(text)
+    if surrogate is not None:
+        # Only a str from Python can hold one (a spec file is read as UTF-8); no file name,
+        # name or message could carry it further, so the quoted line shows U+FFFD instead.
+        line = text.count("\n", 0, surrogate.start()) + 1
+        column = surrogate.start() - (text.rfind("\n", 0, surrogate.start()) + 1) + 1
+        shown = _LONE_SURROGATE.sub("\ufffd", lines[line - 1].rstrip("\r"))
+        where = SourceLocation(source, line, column, 1, shown)
+        message = "the spec holds a lone surrogate, which is no Unicode text"
+        raise SpecError([Diagnostic(message, where)])
     remaining = text
     restart = 1
     while True:

@@ -396,6 +396,26 @@ def test_spec_text_includes_are_relative_to_the_working_directory(tmp_path, monk
     assert spec.params == {"layers": 4}
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        'include "\udd00ase.hx"\nmodel m from config "c"\n',
+        'model m from onnx "\udd00.onnx"\n',
+        'model m from config "c"\noutput "out\udd00" {}\n',
+    ],
+)
+def test_a_lone_surrogate_in_spec_text_is_a_spec_error_with_its_place(tmp_path, monkeypatch, text):
+    # Only a str from Python can hold one (files are read as UTF-8); it would end as an
+    # exception from os.path when used as a file name.
+    monkeypatch.chdir(tmp_path)
+    line = 1 + text[: text.index("\udd00")].count("\n")
+    with pytest.raises(
+        SpecError, match=rf"<spec>:{line}:\d+: the spec holds a lone surrogate"
+    ) as e:
+        load_spec_text(text)
+    str(e.value).encode("utf-8")  # the message itself can be printed
+
+
 # -- paths ----------------------------------------------------------------------------------
 
 
