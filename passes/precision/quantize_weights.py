@@ -140,24 +140,15 @@ class QuantizeWeightsPass(Pass):
         done = []
         for graph, weight, readers in chosen:
             name = weight.name
-            if self.target == "onnx":
-                rewrite_blocked_dequantize(
-                    graph,
-                    weight,
-                    readers,
-                    self.block_size,
-                    fresh,
-                    float16_scales=self.scales == "float16",
-                )
-            else:
-                rewrite_matmul_nbits(
-                    graph,
-                    weight,
-                    readers,
-                    self.block_size,
-                    fresh,
-                    float16_scales=self.scales == "float16",
-                )
+            rewrite = rewrite_blocked_dequantize if self.target == "onnx" else rewrite_matmul_nbits
+            rewrite(
+                graph,
+                weight,
+                readers,
+                self.block_size,
+                fresh,
+                float16_scales=self.scales == "float16",
+            )
             done.append((name, readers[0][0].scope.tag))
         model.meta[QUANTIZED_KEY] = done
         return PassResult(model, True)
