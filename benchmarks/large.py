@@ -167,32 +167,30 @@ print(json.dumps({"seconds": end - start, "peak_mb": peak_mb()}))
 )
 
 
-# One decoder-layer piece of hcc's split in onnxruntime against the torch layer built alone from
-# the same checkpoint tensors, both in float32 (the bfloat16 weights upcast).
-_LAYER = r"""
-import json, os, sys
-import numpy as np
-src, pieces, index = sys.argv[1], sys.argv[2], int(sys.argv[3])
-import onnx, torch, transformers
-import onnxruntime as ort
-from onnx import TensorProto, numpy_helper
-from safetensors import safe_open
-from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRotaryEmbedding
-
+# Every bfloat16 tensor, type and Cast target of a piece as float32: onnxruntime's CPU kernels
+# lack bfloat16 for most operators. Shared by the scripts that run pieces against torch layers.
+_UPCAST = r"""
 BF16, F32 = TensorProto.BFLOAT16, TensorProto.FLOAT
 
-def upcast_tensor(t):
+def upcast_tensor(t, folder=None):
+    if t.data_location == TensorProto.EXTERNAL:
+        # Read here: onnx's loader refuses a file with several hard links (a linked checkpoint).
+        info = {e.key: e.value for e in t.external_data}
+        raw = np.fromfile(os.path.join(folder, info["location"]), dtype=np.uint8,
+                          count=int(info["length"]), offset=int(info.get("offset", 0)))
+        t.ClearField("external_data")
+        t.data_location = TensorProto.DEFAULT
+        t.raw_data = raw.tobytes()
+        del raw
     if t.data_type != BF16:
         return t
-    new = numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float32), t.name)
-    return new
+    return numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float32), t.name)
 
-def upcast(model):
-    # Every bfloat16 tensor, type and Cast target of the piece as float32: onnxruntime's CPU
-    # kernels lack bfloat16 for most operators.
+def upcast(model, folder=None):
+    # folder: where the model's external data lies, when it was loaded without it.
     g = model.graph
-    for i, t in enumerate(list(g.initializer)):
-        g.initializer[i].CopyFrom(upcast_tensor(t))
+    for i in range(len(g.initializer)):
+        g.initializer[i].CopyFrom(upcast_tensor(g.initializer[i], folder))
     for v in [*g.input, *g.output, *g.value_info]:
         if v.type.tensor_type.elem_type == BF16:
             v.type.tensor_type.elem_type = F32
@@ -203,7 +201,24 @@ def upcast(model):
             if node.op_type == "Cast" and a.name == "to" and a.i == BF16:
                 a.i = F32
     return model
+"""
 
+
+# One decoder-layer piece of hcc's split in onnxruntime against the torch layer built alone from
+# the same checkpoint tensors, both in float32 (the bfloat16 weights upcast).
+_LAYER = (
+    r"""
+import json, os, sys
+import numpy as np
+src, pieces, index = sys.argv[1], sys.argv[2], int(sys.argv[3])
+import onnx, torch, transformers
+import onnxruntime as ort
+from onnx import TensorProto, numpy_helper
+from safetensors import safe_open
+from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRotaryEmbedding
+"""
+    + _UPCAST
+    + r"""
 manifest = json.load(open(os.path.join(pieces, "manifest.json")))
 entry = next(p for p in manifest["pieces"] if p["name"].endswith(f"Layer.{index}"))
 model = upcast(onnx.load(os.path.join(pieces, entry["file"])))
@@ -241,6 +256,7 @@ rel = float(np.abs(got - want).max() / np.abs(want).max())
 print(json.dumps({"piece": entry["name"], "max_abs": float(np.abs(got - want).max()), "relative": rel,
                   "finite": bool(np.isfinite(got).all())}))
 """
+)
 
 
 # One prefill block piece and one decode block piece of the KV-cache build in onnxruntime
@@ -259,43 +275,17 @@ import onnxruntime as ort
 from onnx import TensorProto, numpy_helper
 from safetensors import safe_open
 from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRotaryEmbedding
-
-BF16, F32 = TensorProto.BFLOAT16, TensorProto.FLOAT
-
-def upcast_tensor(t, folder=None):
-    if t.data_location == TensorProto.EXTERNAL:
-        # Read here: onnx's loader refuses a file with several hard links (a linked checkpoint).
-        info = {e.key: e.value for e in t.external_data}
-        raw = np.fromfile(os.path.join(folder, info["location"]), dtype=np.uint8,
-                          count=int(info["length"]), offset=int(info.get("offset", 0)))
-        t.ClearField("external_data")
-        t.data_location = TensorProto.DEFAULT
-        t.raw_data = raw.tobytes()
-        del raw
-    if t.data_type != BF16:
-        return t
-    return numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float32), t.name)
-
+"""
+    + _UPCAST
+    + r"""
 def run_upcast(path, feeds):
     # Every bfloat16 tensor, type and Cast target as float32, written beside a temporary
     # model and run from there: the proto and the session never hold the weights together.
-    model = onnx.load(path, load_external_data=False)
-    g = model.graph
-    for i in range(len(g.initializer)):
-        g.initializer[i].CopyFrom(upcast_tensor(g.initializer[i], os.path.dirname(path)))
-    for v in [*g.input, *g.output, *g.value_info]:
-        if v.type.tensor_type.elem_type == BF16:
-            v.type.tensor_type.elem_type = F32
-    for node in g.node:
-        for a in node.attribute:
-            if a.type == onnx.AttributeProto.TENSOR:
-                a.t.CopyFrom(upcast_tensor(a.t))
-            if node.op_type == "Cast" and a.name == "to" and a.i == BF16:
-                a.i = F32
+    model = upcast(onnx.load(path, load_external_data=False), os.path.dirname(path))
     with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(pieces))) as tmp:
         onnx.save_model(model, os.path.join(tmp, "m.onnx"), save_as_external_data=True,
                         location="m.data")
-        del model, g
+        del model
         session = ort.InferenceSession(os.path.join(tmp, "m.onnx"),
                                        providers=["CPUExecutionProvider"])
         names = [o.name for o in session.get_outputs()]
